@@ -1,0 +1,66 @@
+//! Feed-forward sublayer: plain MLP, gated (GLU) variants, and mixture of experts.
+
+/// Element-wise nonlinearity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    /// Exact erf GELU (HF `gelu`).
+    Gelu,
+    /// tanh approximation (HF `gelu_new`, `gelu_pytorch_tanh`).
+    GeluTanh,
+    /// x * sigmoid(x) (HF `silu`/`swish`).
+    Silu,
+    Relu,
+}
+
+/// Structure of the (dense or per-expert) FFN.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FfnKind {
+    /// `down(act(up(x)))` (GPT-2, BLOOM, NeoX, Falcon).
+    Mlp(Activation),
+    /// `down(act(gate(x)) * up(x))`: SwiGLU with Silu, GeGLU with GELU (Shazeer 2020).
+    Glu(Activation),
+    /// gpt-oss: gate clamped above at `limit`, up clamped to ±limit,
+    /// `(up + 1) * gate * sigmoid(alpha * gate)`.
+    ClampedSwiGlu { alpha: f64, limit: f64 },
+}
+
+/// The FFN of a dense layer and, when present, the MoE of sparse layers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FfnConfig {
+    pub kind: FfnKind,
+    /// Hidden width of the dense FFN (`intermediate_size`).
+    pub d_ff: usize,
+    /// Biases on the FFN projections.
+    pub bias: bool,
+    /// Layers whose `LayerSpec::moe` is true use this.
+    pub moe: Option<MoeConfig>,
+}
+
+/// How a router turns logits into expert choices and weights.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Router {
+    /// softmax over all experts, top-k, optionally renormalised (Mixtral, Qwen3-MoE).
+    SoftmaxTopK { renormalize: bool },
+    /// top-k logits, then softmax over those k (gpt-oss, Switch-style with k).
+    TopKSoftmax,
+    /// sigmoid scores + correction bias for selection, group-limited top-k,
+    /// weights = unbiased scores (normalised) * scaling (DeepSeek-V3).
+    SigmoidGrouped { n_groups: usize, topk_groups: usize, normalize: bool, scaling: f64 },
+}
+
+/// Mixture-of-experts FFN (Shazeer et al. 2017; Fedus et al. 2021).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoeConfig {
+    pub n_experts: usize,
+    /// Experts per token (`num_experts_per_tok`).
+    pub top_k: usize,
+    /// Hidden width of one expert (`moe_intermediate_size`).
+    pub d_expert: usize,
+    pub router: Router,
+    /// Bias on the router projection (gpt-oss).
+    pub router_bias: bool,
+    /// Biases on the expert projections (gpt-oss).
+    pub expert_bias: bool,
+    /// Number of always-on shared experts, fused as one FFN of width n * d_expert.
+    pub n_shared_experts: usize,
+}

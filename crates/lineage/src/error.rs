@@ -1,0 +1,53 @@
+//! Typed library errors. Every variant names the file, key or tensor at fault.
+
+use std::path::PathBuf;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown architecture `{model_type}`; supported: {}", supported.join(", "))]
+    UnknownArchitecture { model_type: String, supported: Vec<String> },
+
+    #[error("{family}: unsupported value {value} for `{key}`")]
+    UnsupportedValue { family: String, key: String, value: String },
+
+    #[error("{family}: config is missing required key `{key}`")]
+    MissingKey { family: String, key: String },
+
+    #[error("invalid config: `{key}` {message}")]
+    InvalidConfig { key: String, message: String },
+
+    #[error("missing tensor `{name}`")]
+    MissingTensor { name: String },
+
+    #[error("tensor `{name}` has shape {found:?}, expected {expected:?}")]
+    ShapeMismatch { name: String, expected: Vec<usize>, found: Vec<usize> },
+
+    #[error("{}: {message}", path.display())]
+    BadFile { path: PathBuf, message: String },
+
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+
+    #[error("token id {id} is out of the vocabulary (size {vocab_size})")]
+    TokenOutOfVocab { id: i64, vocab_size: usize },
+
+    #[error("sequence of {len} tokens exceeds the model's context of {context_len}")]
+    ContextOverflow { len: usize, context_len: usize },
+
+    #[error("bad input: {0}")]
+    BadInput(String),
+
+    #[error("tensor op: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+impl Error {
+    pub(crate) fn invalid(key: &str, message: impl Into<String>) -> Self {
+        Self::InvalidConfig { key: key.to_string(), message: message.into() }
+    }
+    pub(crate) fn bad_file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self::BadFile { path: path.into(), message: message.into() }
+    }
+}
