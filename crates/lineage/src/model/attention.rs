@@ -1,0 +1,96 @@
+//! Multi-head attention with MHA/GQA/MQA, optional biases, QK-norm (per head or full
+//! width), RoPE or ALiBi, sliding window, soft-cap and sinks (Vaswani et al. 2017;
+//! Ainslie et al. 2023 for GQA; HF `modeling_llama.py`, `modeling_gpt_oss.py`).
+
+use candle_core::Tensor;
+
+use super::attend::{attend, AttendParams};
+use super::linear::Linear;
+use super::norm::Norm;
+use super::LayerCtx;
+use crate::config::{AttentionConfig, ModelConfig, QkNormScope};
+use crate::runtime::kv_cache::LayerCache;
+use crate::weights::Weights;
+use crate::Result;
+
+#[derive(Debug, Clone)]
+pub struct Attention {
+    cfg: AttentionConfig,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    q_norm: Option<Norm>,
+    k_norm: Option<Norm>,
+    sinks: Option<Tensor>,
+}
+
+impl Attention {
+    pub fn load(c: &ModelConfig, w: &Weights, i: usize) -> Result<Self> {
+        let a = &c.attention;
+        let (d, hd) = (c.d_model, a.head_dim);
+        let (qw, kvw) = (a.n_heads * hd, a.n_kv_heads * hd);
+        let p = format!("blk.{i}");
+        let (q_norm, k_norm) = match a.qk_norm {
+            None => (None, None),
+            Some(scope) => {
+                let (qn, kn) = if scope == QkNormScope::PerHead { (hd, hd) } else { (qw, kvw) };
+                let n = c.block.norm;
+                (Some(Norm::load(w, &format!("{p}.attn_q_norm"), n, qn)?), Some(Norm::load(w, &format!("{p}.attn_k_norm"), n, kn)?))
+            }
+        };
+        let sinks = if a.sinks { Some(w.tensor(&format!("{p}.attn_sinks.weight"), &[a.n_heads])?) } else { None };
+        Ok(Self {
+            cfg: a.clone(),
+            q: Linear::load(w, &format!("{p}.attn_q"), qw, d, a.bias.q)?,
+            k: Linear::load(w, &format!("{p}.attn_k"), kvw, d, a.bias.k)?,
+            v: Linear::load(w, &format!("{p}.attn_v"), kvw, d, a.bias.v)?,
+            o: Linear::load(w, &format!("{p}.attn_output"), d, qw, a.bias.o)?,
+            q_norm,
+            k_norm,
+            sinks,
+        })
+    }
+
+    /// `x` `[B, T, D]` -> `[B, T, D]`.
+    pub fn forward(&self, x: &Tensor, ctx: &LayerCtx, cache: Option<&mut LayerCache>) -> Result<Tensor> {
+        let a = &self.cfg;
+        let (b, t, _) = x.dims3()?;
+        let (mut q, mut k) = (self.q.forward(x)?, self.k.forward(x)?);
+        let v = self.v.forward(x)?;
+        let full_width = a.qk_norm == Some(QkNormScope::FullWidth);
+        if full_width {
+            q = self.q_norm.as_ref().expect("loaded").forward(&q)?;
+            k = self.k_norm.as_ref().expect("loaded").forward(&k)?;
+        }
+        // [B, T, heads, hd] -> [B, heads, T, hd]
+        let heads = |x: Tensor, n: usize| -> Result<Tensor> { Ok(x.reshape((b, t, n, a.head_dim))?.transpose(1, 2)?) };
+        let (mut q, mut k, v) = (heads(q, a.n_heads)?, heads(k, a.n_kv_heads)?, heads(v, a.n_kv_heads)?);
+        if !full_width {
+            if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
+                q = qn.forward(&q)?;
+                k = kn.forward(&k)?;
+            }
+        }
+        if let Some((rope, cs)) = &ctx.rope {
+            q = rope.apply(&q, cs)?;
+            k = rope.apply(&k, cs)?;
+        }
+        let (k, v, k0) = match cache {
+            Some(c) => c.append(&k, &v)?,
+            None => (k, v, ctx.q0),
+        };
+        let params = AttendParams {
+            scale: a.score_scale(),
+            softcap: a.softcap,
+            window: ctx.window,
+            alibi: ctx.alibi,
+            sinks: self.sinks.as_ref(),
+            q0: ctx.q0,
+            k0,
+        };
+        let y = attend(&q, &k, &v, &params)?; // [B, H, T, hd]
+        let y = y.transpose(1, 2)?.contiguous()?.reshape((b, t, a.n_heads * a.head_dim))?;
+        self.o.forward(&y)
+    }
+}

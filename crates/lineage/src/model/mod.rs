@@ -1,0 +1,184 @@
+//! The one forward pass. It composes the components a [`ModelConfig`] names; no family
+//! has code here. Built from canonical weights, usable for inference (with a KV cache)
+//! and for training (every op is a differentiable candle op).
+
+mod alibi;
+mod attend;
+mod attention;
+mod block;
+mod ffn;
+mod linear;
+mod mask;
+mod mla;
+pub mod moe;
+mod norm;
+pub mod ops;
+mod rope;
+mod router;
+
+use candle_core::{DType, Tensor};
+
+pub use block::{Block, FfnLayer};
+use linear::Linear;
+use norm::Norm;
+use rope::{CosSin, RopeTable};
+
+use crate::config::{ModelConfig, Position};
+use crate::runtime::kv_cache::KvCache;
+use crate::weights::Weights;
+use crate::{Error, Result};
+
+/// What one layer needs besides its input.
+pub struct LayerCtx<'a> {
+    pub rope: Option<(&'a RopeTable, CosSin)>,
+    pub alibi: Option<&'a [f64]>,
+    pub window: Option<usize>,
+    /// Absolute position of the first query token.
+    pub q0: usize,
+}
+
+/// Outputs of one forward.
+pub struct ForwardOutput {
+    /// `[B, T, V]`
+    pub logits: Tensor,
+    /// HF convention: `[0]` embeddings, `[i]` output of layer i-1, `[L]` final-norm output.
+    pub hidden_states: Vec<Tensor>,
+    /// Output of the last layer before the final norm.
+    pub last_layer_output: Option<Tensor>,
+    /// Sum of the MoE layers' load-balancing losses (None for dense models).
+    pub balance_loss: Option<Tensor>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    cfg: ModelConfig,
+    token_embd: Tensor,
+    position_embd: Option<Tensor>,
+    embd_norm: Option<Norm>,
+    pub blocks: Vec<Block>,
+    output_norm: Norm,
+    lm_head: Linear,
+    /// Per layer: its RoPE (layer override or the model's).
+    ropes: Vec<Option<RopeTable>>,
+    alibi: Option<Vec<f64>>,
+}
+
+impl Model {
+    pub fn new(cfg: &ModelConfig, w: &Weights) -> Result<Self> {
+        let (v, d) = (cfg.vocab_size, cfg.d_model);
+        let token_embd = w.tensor("token_embd.weight", &[v, d])?;
+        let position_embd = match cfg.position {
+            Position::Learned => Some(w.tensor("position_embd.weight", &[cfg.context_len, d])?),
+            _ => None,
+        };
+        let embd_norm = cfg.embedding.norm.map(|n| Norm::load(w, "token_embd_norm", n, d)).transpose()?;
+        let blocks = (0..cfg.n_layers()).map(|i| Block::load(cfg, w, i)).collect::<Result<Vec<_>>>()?;
+        let lm_head = if cfg.embedding.tied_lm_head {
+            Linear::from_parts(token_embd.clone(), None)
+        } else {
+            Linear::load(w, "output", v, d, false)?
+        };
+        let ropes = cfg
+            .layers
+            .iter()
+            .map(|l| match (&l.rope, &cfg.position) {
+                (Some(r), _) | (None, Position::Rope(r)) => Some(RopeTable::new(r)),
+                _ => None,
+            })
+            .collect();
+        let alibi = matches!(cfg.position, Position::Alibi).then(|| alibi::slopes(cfg.attention.n_heads));
+        Ok(Self {
+            cfg: cfg.clone(),
+            token_embd,
+            position_embd,
+            embd_norm,
+            blocks,
+            output_norm: Norm::load(w, "output_norm", cfg.final_norm, d)?,
+            lm_head,
+            ropes,
+            alibi,
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// Logits `[B, T, V]` for `ids` `[B, T]`, continuing from `cache` when given.
+    pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        Ok(self.forward_full(ids, cache, false)?.logits)
+    }
+
+    /// Forward with optional per-layer hidden states.
+    pub fn forward_full(&self, ids: &Tensor, mut cache: Option<&mut KvCache>, hidden: bool) -> Result<ForwardOutput> {
+        let q0 = cache.as_ref().map_or(0, |c| c.pos);
+        let (_, t) = ids.dims2()?;
+        let ids = self.check_ids(ids, q0)?;
+        let mut x = self.embed(&ids, q0)?;
+        let mut hs = Vec::new();
+        let mut aux: Option<Tensor> = None;
+        for (i, block) in self.blocks.iter().enumerate() {
+            if hidden {
+                hs.push(x.clone());
+            }
+            let ctx = self.layer_ctx(i, q0, t, x.dtype())?;
+            let layer_cache = cache.as_mut().map(|c| &mut c.layers[i]);
+            let (y, a) = block.forward(&x, &ctx, layer_cache)?;
+            x = y;
+            aux = match (aux, a) {
+                (Some(s), Some(a)) => Some((s + a)?),
+                (s, a) => s.or(a),
+            };
+        }
+        if let Some(c) = cache {
+            c.pos += t;
+        }
+        let last = hidden.then(|| x.clone());
+        let h = self.output_norm.forward(&x)?;
+        let mut logits = self.lm_head.forward(&h)?;
+        if let Some(cap) = self.cfg.final_logit_softcap {
+            logits = ops::softcap(&logits, cap)?;
+        }
+        if hidden {
+            hs.push(h);
+        }
+        Ok(ForwardOutput { logits, hidden_states: hs, last_layer_output: last, balance_loss: aux })
+    }
+
+    /// Validates ids against the vocabulary and context; returns them as u32.
+    fn check_ids(&self, ids: &Tensor, q0: usize) -> Result<Tensor> {
+        let t = ids.dim(1)?;
+        if q0 + t > self.cfg.context_len {
+            return Err(Error::ContextOverflow { len: q0 + t, context_len: self.cfg.context_len });
+        }
+        let flat = ids.flatten_all()?.to_dtype(DType::I64)?.to_vec1::<i64>()?;
+        if let Some(&bad) = flat.iter().find(|&&i| i < 0 || i as usize >= self.cfg.vocab_size) {
+            return Err(Error::TokenOutOfVocab { id: bad, vocab_size: self.cfg.vocab_size });
+        }
+        Ok(ids.to_dtype(DType::U32)?)
+    }
+
+    fn embed(&self, ids: &Tensor, q0: usize) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let d = self.cfg.d_model;
+        let mut x = self.token_embd.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, d))?;
+        if let Some(s) = self.cfg.embedding.scale {
+            x = (x * s)?;
+        }
+        if let Some(p) = &self.position_embd {
+            x = x.broadcast_add(&p.narrow(0, q0, t)?)?;
+        }
+        if let Some(n) = &self.embd_norm {
+            x = n.forward(&x)?;
+        }
+        Ok(x)
+    }
+
+    fn layer_ctx(&self, i: usize, q0: usize, t: usize, dtype: DType) -> Result<LayerCtx<'_>> {
+        let rope = match &self.ropes[i] {
+            Some(r) => Some((r, r.cos_sin(q0..q0 + t, dtype)?)),
+            None => None,
+        };
+        Ok(LayerCtx { rope, alibi: self.alibi.as_deref(), window: self.cfg.layers[i].window, q0 })
+    }
+}

@@ -1,0 +1,174 @@
+//! Memory-mapped safetensors checkpoints: one file, or shards listed in
+//! `model.safetensors.index.json`. Format: 8-byte LE header length, JSON header
+//! (`dtype`, `shape`, `data_offsets` per tensor), then the data. Every offset is checked
+//! against the file before use.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use memmap2::Mmap;
+use serde_json::Value;
+
+use crate::{Error, Result};
+
+/// Location and type of one tensor inside a file.
+#[derive(Debug, Clone)]
+pub struct TensorInfo {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    start: usize,
+    end: usize,
+    file: usize,
+}
+
+/// All tensors of a checkpoint, by their names in the files.
+pub struct Checkpoint {
+    files: Vec<(PathBuf, Mmap)>,
+    tensors: HashMap<String, TensorInfo>,
+}
+
+impl Checkpoint {
+    /// Opens `model.safetensors`, the shards of `model.safetensors.index.json`, or every
+    /// `*.safetensors` file of a folder.
+    pub fn open_dir(dir: &Path) -> Result<Self> {
+        let index = dir.join("model.safetensors.index.json");
+        let paths = if index.exists() {
+            shard_paths(&index)?
+        } else if dir.join("model.safetensors").exists() {
+            vec![dir.join("model.safetensors")]
+        } else {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| Error::Io { path: dir.into(), source: e })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect();
+            v.sort();
+            v
+        };
+        if paths.is_empty() {
+            return Err(Error::bad_file(dir, "no *.safetensors file in this folder"));
+        }
+        Self::open_files(&paths)
+    }
+
+    pub fn open_files(paths: &[PathBuf]) -> Result<Self> {
+        let mut ck = Self { files: Vec::new(), tensors: HashMap::new() };
+        for p in paths {
+            let file = File::open(p).map_err(|e| Error::Io { path: p.clone(), source: e })?;
+            // SAFETY: read-only map; the file is not modified while the checkpoint lives.
+            let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io { path: p.clone(), source: e })?;
+            let idx = ck.files.len();
+            for (name, info) in parse_header(p, &mmap, idx)? {
+                ck.tensors.insert(name, info);
+            }
+            ck.files.push((p.clone(), mmap));
+        }
+        Ok(ck)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    pub fn info(&self, name: &str) -> Result<&TensorInfo> {
+        self.tensors.get(name).ok_or_else(|| Error::MissingTensor { name: name.to_string() })
+    }
+
+    /// Raw little-endian bytes of a tensor.
+    pub fn bytes(&self, name: &str) -> Result<&[u8]> {
+        let info = self.info(name)?;
+        Ok(&self.files[info.file].1[info.start..info.end])
+    }
+
+    /// A tensor converted to f32 on the CPU.
+    pub fn tensor(&self, name: &str) -> Result<Tensor> {
+        let info = self.info(name)?;
+        let t = Tensor::from_raw_buffer(self.bytes(name)?, info.dtype, &info.shape, &Device::Cpu)?;
+        Ok(t.to_dtype(DType::F32)?)
+    }
+}
+
+fn shard_paths(index: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(index).map_err(|e| Error::Io { path: index.into(), source: e })?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| Error::bad_file(index, e.to_string()))?;
+    let map = v
+        .get("weight_map")
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::bad_file(index, "missing `weight_map` object"))?;
+    let mut files: Vec<String> = map.values().filter_map(|f| f.as_str().map(String::from)).collect();
+    files.sort();
+    files.dedup();
+    let dir = index.parent().unwrap_or(Path::new("."));
+    Ok(files.into_iter().map(|f| dir.join(f)).collect())
+}
+
+fn parse_dtype(path: &Path, name: &str, s: &str) -> Result<DType> {
+    Ok(match s {
+        "F32" => DType::F32,
+        "F16" => DType::F16,
+        "BF16" => DType::BF16,
+        "F64" => DType::F64,
+        "U8" => DType::U8,
+        "I64" => DType::I64,
+        "U32" => DType::U32,
+        other => return Err(Error::bad_file(path, format!("tensor `{name}` has unsupported dtype {other}"))),
+    })
+}
+
+fn parse_header(path: &Path, buf: &[u8], file: usize) -> Result<Vec<(String, TensorInfo)>> {
+    let bad = |m: String| Error::bad_file(path, m);
+    if buf.len() < 8 {
+        return Err(bad(format!("truncated: {} bytes, no safetensors header", buf.len())));
+    }
+    let n = u64::from_le_bytes(buf[..8].try_into().expect("8 bytes")) as usize;
+    if n > buf.len() - 8 {
+        return Err(bad(format!("truncated: header of {n} bytes but file has {}", buf.len())));
+    }
+    let header: Value =
+        serde_json::from_slice(&buf[8..8 + n]).map_err(|e| bad(format!("corrupt header: {e}")))?;
+    let obj = header.as_object().ok_or_else(|| bad("header is not a JSON object".into()))?;
+    let data_len = buf.len() - 8 - n;
+    let mut out = Vec::new();
+    for (name, v) in obj.iter().filter(|(k, _)| *k != "__metadata__") {
+        let entry = parse_entry(path, name, v)?;
+        let (dtype, shape, (s, e)) = entry;
+        let need = shape.iter().product::<usize>().saturating_mul(dtype.size_in_bytes());
+        if e < s || e > data_len || e - s != need {
+            return Err(bad(format!(
+                "tensor `{name}`: data [{s}, {e}) does not fit {need} bytes within the {data_len} data bytes (truncated or corrupt)"
+            )));
+        }
+        out.push((name.clone(), TensorInfo { dtype, shape, start: 8 + n + s, end: 8 + n + e, file }));
+    }
+    Ok(out)
+}
+
+type Entry = (DType, Vec<usize>, (usize, usize));
+
+fn parse_entry(path: &Path, name: &str, v: &Value) -> Result<Entry> {
+    let bad = || Error::bad_file(path, format!("tensor `{name}` has a malformed header entry"));
+    let dtype = parse_dtype(path, name, v.get("dtype").and_then(Value::as_str).ok_or_else(bad)?)?;
+    let shape = v
+        .get("shape")
+        .and_then(Value::as_array)
+        .ok_or_else(bad)?
+        .iter()
+        .map(|d| d.as_u64().map(|d| d as usize).ok_or_else(bad))
+        .collect::<Result<Vec<_>>>()?;
+    let offs = v.get("data_offsets").and_then(Value::as_array).ok_or_else(bad)?;
+    if offs.len() != 2 {
+        return Err(bad());
+    }
+    let s = offs[0].as_u64().ok_or_else(bad)? as usize;
+    let e = offs[1].as_u64().ok_or_else(bad)? as usize;
+    if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none() {
+        return Err(bad());
+    }
+    Ok((dtype, shape, (s, e)))
+}
