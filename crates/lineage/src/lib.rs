@@ -7,9 +7,11 @@
 pub mod config;
 mod error;
 pub mod families;
+mod load;
 pub mod model;
 pub mod runtime;
 pub mod weights;
 
 pub use config::ModelConfig;
 pub use error::{Error, Result};
+pub use load::load;

@@ -28,7 +28,8 @@ impl Family for DeepSeek {
         };
         hf.value("qk_head_dim");
         let params = RopeParams::from_config(hf)?;
-        let rope = params.rope(mla.qk_rope_head_dim, c.context_len, RopePairing::Interleaved)?;
+        let pairing = if hf.bool_or("rope_interleave", true)? { RopePairing::Interleaved } else { RopePairing::RotateHalf };
+        let rope = params.rope(mla.qk_rope_head_dim, c.context_len, pairing)?;
         c.position = Position::Rope(rope);
         let mut scale = ((mla.qk_nope_head_dim + mla.qk_rope_head_dim) as f64).powf(-0.5);
         if let Some((factor, m)) = params.mscale_all_dim()? {

@@ -1,6 +1,6 @@
 //! Greedy generation with the KV cache: one prefill forward, then one token at a time.
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 
 use super::kv_cache::KvCache;
 use crate::model::{ops, Model};
@@ -8,7 +8,11 @@ use crate::Result;
 
 /// Appends `n` greedy tokens to every row of `ids` `[B, T]`; returns `[B, T + n]` ids.
 pub fn greedy(model: &Model, ids: &Tensor, n: usize) -> Result<Vec<Vec<u32>>> {
-    let (b, _) = ids.dims2()?;
+    let (b, t) = ids.dims2()?;
+    let ctx = model.config().context_len;
+    if t + n > ctx {
+        return Err(crate::Error::ContextOverflow { len: t + n, context_len: ctx });
+    }
     let mut out: Vec<Vec<u32>> = ids.to_dtype(DType::U32)?.to_vec2::<u32>()?;
     let mut cache = KvCache::new(model.config());
     let mut logits = model.forward(ids, Some(&mut cache))?;
@@ -25,6 +29,5 @@ pub fn greedy(model: &Model, ids: &Tensor, n: usize) -> Result<Vec<Vec<u32>>> {
         let input = Tensor::from_vec(next, (b, 1), &Device::Cpu)?;
         logits = model.forward(&input, Some(&mut cache))?;
     }
-    let _ = D::Minus1;
     Ok(out)
 }

@@ -100,10 +100,63 @@ impl Weights {
         self.map.values().map(|w| w.shape().iter().product::<usize>()).sum()
     }
 
+    /// Parameters and resident bytes, per storage format.
+    pub fn summary(&self) -> WeightsSummary {
+        let mut s = WeightsSummary::default();
+        for w in self.map.values() {
+            let n = w.shape().iter().product::<usize>();
+            let slot = match w {
+                Weight::Dense(_) => &mut s.dense,
+                Weight::Mxfp4(_) => &mut s.mxfp4,
+            };
+            slot.0 += n;
+            slot.1 += w.resident_bytes();
+        }
+        s
+    }
+
+    /// Applies `f` to every dense tensor (dtype casts, wrapping in autodiff variables).
+    pub fn map_dense(&self, mut f: impl FnMut(&str, &Tensor) -> Result<Tensor>) -> Result<Self> {
+        let mut out = Self::default();
+        for (name, w) in &self.map {
+            let w = match w {
+                Weight::Dense(t) => Weight::Dense(f(name, t)?),
+                other => other.clone(),
+            };
+            out.map.insert(name.clone(), w);
+        }
+        Ok(out)
+    }
+
     /// Mutable access for tools such as finite-difference checks.
     pub fn replace(&mut self, name: &str, t: Tensor) -> Result<()> {
         let slot = self.map.get_mut(name).ok_or_else(|| Error::MissingTensor { name: name.to_string() })?;
         *slot = Weight::Dense(t);
+        Ok(())
+    }
+}
+
+/// (parameters, resident bytes) of dense and of MXFP4-packed weights.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WeightsSummary {
+    pub dense: (usize, usize),
+    pub mxfp4: (usize, usize),
+}
+
+impl WeightsSummary {
+    /// Bits per parameter of the MXFP4 weights (4.25: 4-bit values + an 8-bit scale per 32).
+    pub fn mxfp4_bits_per_param(&self) -> Option<f64> {
+        (self.mxfp4.0 > 0).then(|| self.mxfp4.1 as f64 * 8.0 / self.mxfp4.0 as f64)
+    }
+}
+
+impl std::fmt::Display for WeightsSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mib = |b: usize| b as f64 / (1 << 20) as f64;
+        write!(f, "{} params ({:.2} MiB resident)", self.dense.0 + self.mxfp4.0, mib(self.dense.1 + self.mxfp4.1))?;
+        if let Some(bits) = self.mxfp4_bits_per_param() {
+            write!(f, "; MXFP4 experts: {} params in {:.2} MiB = {bits:.2} bits/param", self.mxfp4.0, mib(self.mxfp4.1))?;
+        }
         Ok(())
     }
 }

@@ -1,0 +1,35 @@
+//! Reading ids and writing results as safetensors, and loading a model by path.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use lineage::model::Model;
+
+/// Reads `input_ids` (int64 `[B, T]`) from a safetensors file.
+pub fn read_ids(path: &Path) -> Result<Tensor> {
+    let map = candle_core::safetensors::load(path, &Device::Cpu).with_context(|| format!("reading {}", path.display()))?;
+    let ids = map.get("input_ids").with_context(|| format!("{}: no tensor `input_ids`", path.display()))?;
+    if ids.rank() != 2 {
+        bail!("{}: `input_ids` must be [batch, seq], found {:?}", path.display(), ids.dims());
+    }
+    if !matches!(ids.dtype(), DType::I64 | DType::U32 | DType::U8) {
+        bail!("{}: `input_ids` must be int64, found {:?}", path.display(), ids.dtype());
+    }
+    Ok(ids.to_dtype(DType::I64)?)
+}
+
+pub fn write(path: &Path, tensors: HashMap<String, Tensor>) -> Result<()> {
+    candle_core::safetensors::save(&tensors, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Loads a model and prints what was loaded to stderr.
+pub fn load_model(path: &Path) -> Result<Model> {
+    let (cfg, w) = lineage::load(path).with_context(|| format!("loading {}", path.display()))?;
+    eprintln!("loaded {} ({}): {}", path.display(), cfg.family, w.summary());
+    if !cfg.unknown_keys.is_empty() {
+        eprintln!("note: config keys not interpreted: {}", cfg.unknown_keys.join(", "));
+    }
+    Ok(Model::new(&cfg, &w)?)
+}
