@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 if [ -x scripts/fetch-models.sh ]; then
   scripts/fetch-models.sh || echo "note: default model not fetched; real-model tests will skip"
 fi
-cargo test --workspace --release 2>&1
+cargo test --workspace 2>&1
