@@ -6,6 +6,8 @@
 
 pub mod config;
 mod error;
+pub mod kernels;
+pub mod weights;
 
 pub use config::ModelConfig;
 pub use error::{Error, Result};
