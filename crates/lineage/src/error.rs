@@ -36,11 +36,25 @@ pub enum Error {
     #[error("sequence of {len} tokens exceeds the model's context of {context_len}")]
     ContextOverflow { len: usize, context_len: usize },
 
+    #[error("tensor `{tensor}`: ggml type {ggml_type} is not supported{}", hint_for_type(*ggml_type))]
+    UnsupportedTensorType { tensor: String, ggml_type: u32 },
+
+    #[error("{}: metadata key `{key}` {message}", path.display())]
+    Metadata { path: PathBuf, key: String, message: String },
+
     #[error("bad input: {0}")]
     BadInput(String),
 
     #[error("tensor op: {0}")]
     Candle(#[from] candle_core::Error),
+}
+
+/// A short hint for the fix, shown after an unsupported ggml type id.
+fn hint_for_type(id: u32) -> &'static str {
+    match crate::kernels::quant::GgmlType::from_id(id) {
+        Some(_) => " by the kernels yet; re-quantize to Q4_0/Q4_1/Q5_0/Q8_0 or a K-quant",
+        None => " (unknown id: the file may be newer than this build, or corrupt)",
+    }
 }
 
 impl Error {

@@ -7,6 +7,7 @@
 pub mod config;
 mod error;
 pub mod families;
+pub mod kernels;
 mod load;
 pub mod model;
 pub mod runtime;

@@ -3,6 +3,7 @@
 //! Canonical tensor names follow llama.cpp's vocabulary (`token_embd.weight`,
 //! `blk.{i}.attn_q.weight`, ...); matrices are `[out, in]` like `nn.Linear`.
 
+pub mod gguf;
 pub mod mxfp4;
 pub mod safetensors;
 

@@ -1,0 +1,65 @@
+//! Micro-benchmark of the quantized matmul: Q4_1 weights (SmolLM2-135M's FFN shapes)
+//! against f32 activations, for decode (n = 1) and prefill (n = 128).
+//!
+//! Run: `cargo run --release -p lineage --example qmatrix_bench`
+//! (threads: `LINEAGE_THREADS`, default all cores).
+//! GB/s counts weight bytes streamed per call; GFLOP/s counts 2 * rows * cols * n.
+
+use std::time::Instant;
+
+use lineage::kernels::pool;
+use lineage::kernels::quant::{GgmlType, QMatrix};
+
+/// Random Q4_1 blocks with small f16 scales and mins.
+fn random_q4_1(rows: usize, cols: usize, seed: &mut u64) -> Vec<u8> {
+    let mut next = || {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    };
+    let mut b: Vec<u8> = (0..rows * cols / 32 * 20).map(|_| next() as u8).collect();
+    for blk in b.chunks_exact_mut(20) {
+        blk[0..2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
+        blk[2..4].copy_from_slice(&half::f16::from_f32(-0.08).to_le_bytes());
+    }
+    b
+}
+
+/// Median seconds per call over enough calls to fill ~0.5 s.
+fn time_it(mut f: impl FnMut()) -> f64 {
+    f();
+    let t0 = Instant::now();
+    f();
+    let once = t0.elapsed().as_secs_f64().max(1e-7);
+    let reps = ((0.5 / once) as usize).clamp(5, 20_000);
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(|a, b| a.total_cmp(b));
+    times[reps / 2]
+}
+
+fn main() -> lineage::Result<()> {
+    let mut seed = 0x2545f4914f6cdd1d;
+    println!("threads: {}, avx2: {}", pool::global().n_threads(), lineage::kernels::quant::simd::avx2_available());
+    for (rows, cols) in [(576, 1536), (1536, 576)] {
+        let m = QMatrix::from_vec("w", GgmlType::Q4_1, rows, cols, random_q4_1(rows, cols, &mut seed))?;
+        for n in [1usize, 128] {
+            let x: Vec<f32> = (0..n * cols).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+            let mut out = vec![0f32; n * rows];
+            let secs = time_it(|| m.matmul(&x, &mut out).expect("shapes are consistent"));
+            let gbs = m.bytes().len() as f64 / secs / 1e9;
+            let gflops = 2.0 * (rows * cols * n) as f64 / secs / 1e9;
+            println!(
+                "Q4_1 [{rows} x {cols}] n={n:>3}: {:>9.1} us  {gbs:>6.2} GB/s (weights)  {gflops:>7.2} GFLOP/s",
+                secs * 1e6
+            );
+        }
+    }
+    Ok(())
+}

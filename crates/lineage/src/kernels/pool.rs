@@ -1,0 +1,199 @@
+//! A small persistent thread pool for data-parallel kernels (row chunks of a matmul).
+//!
+//! Spawning threads per matmul costs tens of microseconds, as much as a whole decode
+//! matmul of a small model; these workers park on a condvar between jobs instead.
+//! Reference: the fork-join shape of ggml's `ggml_graph_compute` thread pool, kept minimal.
+//! Threads: `LINEAGE_THREADS`, else `available_parallelism()`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+type TaskFn<'a> = dyn Fn(usize) + Sync + 'a;
+
+/// A published job: a task function and the shared task counter, both on the caller's
+/// stack. `run` does not return before every worker has finished with them.
+#[derive(Clone, Copy)]
+struct Job {
+    f: *const TaskFn<'static>,
+    next: *const AtomicUsize,
+    n_tasks: usize,
+}
+
+// SAFETY: the pointees are `Sync` and outlive the job (see `Job`).
+unsafe impl Send for Job {}
+
+struct Slot {
+    job: Option<Job>,
+    epoch: u64,
+    busy: usize,
+    shutdown: bool,
+}
+
+struct Shared {
+    slot: Mutex<Slot>,
+    wake: Condvar,
+    done: Condvar,
+}
+
+/// Fork-join pool: `run(n, f)` calls `f(0..n)` across the caller and the workers.
+pub struct Pool {
+    shared: Arc<Shared>,
+    busy_lock: Mutex<()>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+fn drain(f: &TaskFn<'_>, next: &AtomicUsize, n_tasks: usize) {
+    loop {
+        let t = next.fetch_add(1, Ordering::Relaxed);
+        if t >= n_tasks {
+            return;
+        }
+        f(t);
+    }
+}
+
+fn worker(shared: Arc<Shared>) {
+    let mut seen = 0u64;
+    loop {
+        let job = {
+            let mut slot = shared.slot.lock().unwrap_or_else(|e| e.into_inner());
+            while slot.epoch == seen && !slot.shutdown {
+                slot = shared.wake.wait(slot).unwrap_or_else(|e| e.into_inner());
+            }
+            if slot.shutdown {
+                return;
+            }
+            seen = slot.epoch;
+            slot.job
+        };
+        if let Some(job) = job {
+            // SAFETY: the caller of `run` keeps `f` and `next` alive until `busy == 0`.
+            let (f, next) = unsafe { (&*job.f, &*job.next) };
+            let _ = catch_unwind(AssertUnwindSafe(|| drain(f, next, job.n_tasks)));
+        }
+        let mut slot = shared.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.busy -= 1;
+        if slot.busy == 0 {
+            shared.done.notify_all();
+        }
+    }
+}
+
+/// Waits (also while unwinding) until no worker still uses the published job.
+struct JoinGuard<'a>(&'a Shared);
+
+impl Drop for JoinGuard<'_> {
+    fn drop(&mut self) {
+        let mut slot = self.0.slot.lock().unwrap_or_else(|e| e.into_inner());
+        while slot.busy > 0 {
+            slot = self.0.done.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+        slot.job = None;
+    }
+}
+
+impl Pool {
+    /// A pool with `n_threads` threads in all (the caller counts as one).
+    pub fn new(n_threads: usize) -> Self {
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot { job: None, epoch: 0, busy: 0, shutdown: false }),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let workers = (1..n_threads.max(1))
+            .filter_map(|i| {
+                let s = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name(format!("lineage-kernel-{i}"))
+                    .spawn(move || worker(s))
+                    .ok()
+            })
+            .collect();
+        Self { shared, busy_lock: Mutex::new(()), workers }
+    }
+
+    /// Threads in all, the caller included.
+    pub fn n_threads(&self) -> usize {
+        self.workers.len() + 1
+    }
+
+    /// Calls `f(t)` for every `t in 0..n_tasks`, spread over the pool; returns when all
+    /// calls have returned. A nested or concurrent call runs on the calling thread alone.
+    pub fn run(&self, n_tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        let guard = match self.busy_lock.try_lock() {
+            Ok(g) if !self.workers.is_empty() && n_tasks > 1 => g,
+            _ => return (0..n_tasks).for_each(f),
+        };
+        let next = AtomicUsize::new(0);
+        // SAFETY: only the lifetime is erased; JoinGuard keeps `f` borrowed until done.
+        let f_static: *const TaskFn<'static> = unsafe { std::mem::transmute(f as *const TaskFn<'_>) };
+        {
+            let mut slot = self.shared.slot.lock().unwrap_or_else(|e| e.into_inner());
+            slot.job = Some(Job { f: f_static, next: &next, n_tasks });
+            slot.epoch += 1;
+            slot.busy = self.workers.len();
+        }
+        self.shared.wake.notify_all();
+        let join = JoinGuard(&self.shared);
+        drain(f, &next, n_tasks);
+        drop(join);
+        drop(guard);
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.shared.slot.lock() {
+            slot.shutdown = true;
+        }
+        self.shared.wake.notify_all();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// The process-wide kernel pool.
+pub fn global() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = std::env::var("LINEAGE_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        Pool::new(n)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn pool_run_many_jobs_visits_every_task_once() {
+        let pool = Pool::new(3);
+        for round in 0..200u64 {
+            let sum = AtomicU64::new(0);
+            pool.run(17, &|t| {
+                sum.fetch_add(t as u64 + round, Ordering::Relaxed);
+            });
+            assert_eq!(sum.load(Ordering::Relaxed), (0..17).sum::<u64>() + 17 * round);
+        }
+    }
+
+    #[test]
+    fn pool_nested_run_completes_serially() {
+        let pool = Pool::new(2);
+        let count = AtomicU64::new(0);
+        pool.run(4, &|_| {
+            pool.run(3, &|_| {
+                count.fetch_add(1, Ordering::Relaxed);
+            });
+        });
+        assert_eq!(count.load(Ordering::Relaxed), 12);
+    }
+}

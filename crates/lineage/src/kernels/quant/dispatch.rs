@@ -1,0 +1,116 @@
+//! Per-type function tables: which dequantizer and which row-dot kernel serve a type,
+//! with the AVX2 variants chosen at run time.
+
+use super::act::{Q8Block, Q8KBlock};
+use super::k_unpack::{self as ku, KBlock};
+use super::simd::avx2_available;
+use super::types::GgmlType;
+use super::{float, k_quants, mxfp4, q4, q5, q8};
+
+pub(crate) type Dequant = fn(&[u8], &mut [f32]);
+/// Row of weight blocks · row of Q8 activation blocks. `unsafe` because the AVX2
+/// variants need the CPU features that [`avx2_available`] checked.
+pub(crate) type Q8Dot = unsafe fn(&[u8], &[Q8Block]) -> f32;
+/// Unpacked K-quant row · row of Q8_K activation blocks.
+pub(crate) type KDot = unsafe fn(&[KBlock], &[Q8KBlock]) -> f32;
+
+/// How a matmul treats a weight type.
+#[derive(Clone, Copy)]
+pub(crate) enum Kernel {
+    /// 32-blocks against Q8 activations.
+    Q8(Q8Dot),
+    /// K-quants: unpack each weight row once, then dot against Q8_K activations.
+    Q8K { unpack: k_quants::Unpack, dot: KDot },
+    /// Dequantize each weight row once, then f32 dots.
+    Float,
+}
+
+fn deq_q2_k(b: &[u8], o: &mut [f32]) {
+    k_quants::dequantize_k(ku::unpack_q2_k, 84, b, o)
+}
+fn deq_q3_k(b: &[u8], o: &mut [f32]) {
+    k_quants::dequantize_k(ku::unpack_q3_k, 110, b, o)
+}
+fn deq_q4_k(b: &[u8], o: &mut [f32]) {
+    k_quants::dequantize_k(ku::unpack_q4_k, 144, b, o)
+}
+fn deq_q5_k(b: &[u8], o: &mut [f32]) {
+    k_quants::dequantize_k(ku::unpack_q5_k, 176, b, o)
+}
+fn deq_q6_k(b: &[u8], o: &mut [f32]) {
+    k_quants::dequantize_k(ku::unpack_q6_k, 210, b, o)
+}
+
+/// The dequantizer for whole blocks of `ty`, if it has one.
+pub(crate) fn dequantizer(ty: GgmlType) -> Option<Dequant> {
+    use GgmlType::*;
+    Some(match ty {
+        F32 => float::dequantize_f32,
+        F16 => float::dequantize_f16,
+        BF16 => float::dequantize_bf16,
+        Q4_0 => q4::dequantize_q4_0,
+        Q4_1 => q4::dequantize_q4_1,
+        Q5_0 => q5::dequantize_q5_0,
+        Q5_1 => q5::dequantize_q5_1,
+        Q8_0 => q8::dequantize_q8_0,
+        Q2_K => deq_q2_k,
+        Q3_K => deq_q3_k,
+        Q4_K => deq_q4_k,
+        Q5_K => deq_q5_k,
+        Q6_K => deq_q6_k,
+        MXFP4 => mxfp4::dequantize_mxfp4,
+        _ => return None,
+    })
+}
+
+/// The matmul kernel for `ty`; `simd = false` forces the scalar variants (tests).
+pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
+    use GgmlType::*;
+    let simd = simd && avx2_available();
+    let q8 = |scalar: Q8Dot, fast: Option<Q8Dot>| Kernel::Q8(fast.filter(|_| simd).unwrap_or(scalar));
+    let kq = |unpack| Kernel::Q8K { unpack, dot: if simd { avx2_kdot() } else { k_quants::vec_dot_k } };
+    Some(match ty {
+        Q4_0 => q8(q4::vec_dot_q4_0, avx2_fn(Q4_0)),
+        Q4_1 => q8(q4::vec_dot_q4_1, avx2_fn(Q4_1)),
+        Q5_0 => q8(q5::vec_dot_q5_0, avx2_fn(Q5_0)),
+        Q5_1 => q8(q5::vec_dot_q5_1, avx2_fn(Q5_1)),
+        Q8_0 => q8(q8::vec_dot_q8_0, avx2_fn(Q8_0)),
+        MXFP4 => q8(mxfp4::vec_dot_mxfp4, avx2_fn(MXFP4)),
+        Q2_K => kq(ku::unpack_q2_k as k_quants::Unpack),
+        Q3_K => kq(ku::unpack_q3_k),
+        Q4_K => kq(ku::unpack_q4_k),
+        Q5_K => kq(ku::unpack_q5_k),
+        Q6_K => kq(ku::unpack_q6_k),
+        F32 | F16 | BF16 => Kernel::Float,
+        _ => return None,
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx2_fn(ty: GgmlType) -> Option<Q8Dot> {
+    use GgmlType::*;
+    Some(match ty {
+        Q4_0 => q4::avx2::vec_dot_q4_0,
+        Q4_1 => q4::avx2::vec_dot_q4_1,
+        Q5_0 => q5::avx2::vec_dot_q5_0,
+        Q5_1 => q5::avx2::vec_dot_q5_1,
+        Q8_0 => q8::avx2::vec_dot_q8_0,
+        MXFP4 => mxfp4::avx2::vec_dot_mxfp4,
+        _ => return None,
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx2_fn(_: GgmlType) -> Option<Q8Dot> {
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx2_kdot() -> KDot {
+    k_quants::avx2::vec_dot_k
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx2_kdot() -> KDot {
+    k_quants::vec_dot_k
+}

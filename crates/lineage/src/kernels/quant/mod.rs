@@ -1,0 +1,45 @@
+//! Quantized block formats (ggml/GGUF) and the kernels over them: dequantization and
+//! a matmul that keeps weights quantized and quantizes activations to 8 bits.
+//!
+//! Reference: ggml `ggml-common.h` (block structs), `ggml-quants.c` (dequantize_row_*),
+//! ggml-cpu `quants.c` / `arch/x86/quants.c` (vec_dot kernels); gguf-py `quants.py` is
+//! the outside oracle in the tests (`tests/fixtures/quant`).
+
+pub mod act;
+mod dispatch;
+mod float;
+mod k_quants;
+mod k_unpack;
+mod matmul;
+mod mxfp4;
+mod q4;
+mod q5;
+mod q8;
+mod qmatrix;
+pub mod simd;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use qmatrix::{QData, QMatrix, SharedBytes};
+pub use types::GgmlType;
+
+use crate::{Error, Result};
+
+/// Dequantize `bytes` (whole blocks of `ty`) into `out`, whose length must be the number
+/// of elements those blocks hold. `tensor` names the data in errors.
+pub fn dequantize_row(tensor: &str, ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<()> {
+    let f = dispatch::dequantizer(ty)
+        .ok_or_else(|| Error::UnsupportedTensorType { tensor: tensor.into(), ggml_type: ty.id() })?;
+    let (bs, ts) = (ty.block_size(), ty.type_size());
+    if bytes.len() % ts != 0 || out.len() != bytes.len() / ts * bs {
+        return Err(Error::BadInput(format!(
+            "tensor `{tensor}`: {} bytes of {ty} (blocks of {ts} bytes, {bs} values) do not fill {} outputs",
+            bytes.len(),
+            out.len()
+        )));
+    }
+    f(bytes, out);
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! Q4_0 and Q4_1: 32 weights per block as 4-bit codes with an f16 scale (and f16 min).
+//!
+//! Reference: ggml-common.h `block_q4_0 { half d; u8 qs[16]; }`,
+//! `block_q4_1 { half d; half m; u8 qs[16]; }`; ggml-quants.c `dequantize_row_q4_0/1`:
+//! element `j` is the low nibble of `qs[j]`, element `j + 16` the high nibble.
+//! Q4_0: `x = d * (q - 8)`; Q4_1: `x = d * q + m`.
+
+use super::act::Q8Block;
+use super::float::f16_at;
+
+pub(crate) fn dequantize_q4_0(bytes: &[u8], out: &mut [f32]) {
+    for (b, y) in bytes.chunks_exact(18).zip(out.chunks_exact_mut(32)) {
+        let d = f16_at(b, 0);
+        for j in 0..16 {
+            y[j] = d * ((b[2 + j] & 0x0f) as i32 - 8) as f32;
+            y[j + 16] = d * ((b[2 + j] >> 4) as i32 - 8) as f32;
+        }
+    }
+}
+
+pub(crate) fn dequantize_q4_1(bytes: &[u8], out: &mut [f32]) {
+    for (b, y) in bytes.chunks_exact(20).zip(out.chunks_exact_mut(32)) {
+        let (d, m) = (f16_at(b, 0), f16_at(b, 2));
+        for j in 0..16 {
+            y[j] = d * (b[4 + j] & 0x0f) as f32 + m;
+            y[j + 16] = d * (b[4 + j] >> 4) as f32 + m;
+        }
+    }
+}
+
+/// `sum(nibble codes * y.qs)` for the 16 packed bytes `qs`.
+#[inline(always)]
+fn nibble_dot(qs: &[u8], y: &Q8Block) -> i32 {
+    let mut s = 0i32;
+    for j in 0..16 {
+        s += (qs[j] & 0x0f) as i32 * y.qs[j] as i32 + (qs[j] >> 4) as i32 * y.qs[j + 16] as i32;
+    }
+    s
+}
+
+/// Scalar Q4_0 row · Q8 row. `sum((q - 8) y) = sum(q y) - 8 sum(y)`.
+pub(crate) fn vec_dot_q4_0(w: &[u8], x: &[Q8Block]) -> f32 {
+    let mut acc = 0f32;
+    for (b, y) in w.chunks_exact(18).zip(x) {
+        let s = nibble_dot(&b[2..18], y) - 8 * y.sum;
+        acc += f16_at(b, 0) * y.d * s as f32;
+    }
+    acc
+}
+
+/// Scalar Q4_1 row · Q8 row. `sum((d q + m) y) = d sum(q y) + m sum(y)`.
+pub(crate) fn vec_dot_q4_1(w: &[u8], x: &[Q8Block]) -> f32 {
+    let mut acc = 0f32;
+    for (b, y) in w.chunks_exact(20).zip(x) {
+        let s = nibble_dot(&b[4..20], y);
+        acc += f16_at(b, 0) * y.d * s as f32 + f16_at(b, 2) * y.d * y.sum as f32;
+    }
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    use super::super::act::Q8Block;
+    use super::super::simd::x86::*;
+    use std::arch::x86_64::*;
+
+    /// Shared body: `d`-weighted `sum(q y)` plus `m`-weighted `sum(y)` per block, where
+    /// `m = min_of(d, m_raw)` is the block's additive offset.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dot_nibbles(w: &[u8], x: &[Q8Block], bsize: usize, has_min: bool) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        let mut offs = 0f32;
+        let qoff = if has_min { 4 } else { 2 };
+        for (b, y) in w.chunks_exact(bsize).zip(x) {
+            let d = f16_to_f32(b.as_ptr());
+            let m = if has_min { f16_to_f32(b.as_ptr().add(2)) } else { -8.0 * d };
+            let q = nibbles_32(b.as_ptr().add(qoff));
+            let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+            let p = _mm256_cvtepi32_ps(dot_u8_i8(q, yq));
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), p, acc);
+            offs += m * y.d * y.sum as f32;
+        }
+        hsum_ps(acc) + offs
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn vec_dot_q4_0(w: &[u8], x: &[Q8Block]) -> f32 {
+        dot_nibbles(w, x, 18, false)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn vec_dot_q4_1(w: &[u8], x: &[Q8Block]) -> f32 {
+        dot_nibbles(w, x, 20, true)
+    }
+}

@@ -1,0 +1,106 @@
+//! Q5_0 and Q5_1: 32 weights per block as 5-bit codes (4 low bits packed in nibbles, the
+//! fifth bit of element `j` in bit `j` of a little-endian u32 `qh`).
+//!
+//! Reference: ggml-common.h `block_q5_0 { half d; u8 qh[4]; u8 qs[16]; }`,
+//! `block_q5_1 { half d; half m; u8 qh[4]; u8 qs[16]; }`; ggml-quants.c
+//! `dequantize_row_q5_0/1`. Q5_0: `x = d * (q - 16)`; Q5_1: `x = d * q + m`.
+
+use super::act::Q8Block;
+use super::float::f16_at;
+
+/// The 32 five-bit codes of one block whose `qh` starts at `b[at]`.
+#[inline(always)]
+fn codes(b: &[u8], at: usize) -> [u8; 32] {
+    let qh = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let mut q = [0u8; 32];
+    for j in 0..16 {
+        let byte = b[at + 4 + j];
+        q[j] = (byte & 0x0f) | ((((qh >> j) & 1) as u8) << 4);
+        q[j + 16] = (byte >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
+    }
+    q
+}
+
+pub(crate) fn dequantize_q5_0(bytes: &[u8], out: &mut [f32]) {
+    for (b, y) in bytes.chunks_exact(22).zip(out.chunks_exact_mut(32)) {
+        let d = f16_at(b, 0);
+        for (o, q) in y.iter_mut().zip(codes(b, 2)) {
+            *o = d * (q as i32 - 16) as f32;
+        }
+    }
+}
+
+pub(crate) fn dequantize_q5_1(bytes: &[u8], out: &mut [f32]) {
+    for (b, y) in bytes.chunks_exact(24).zip(out.chunks_exact_mut(32)) {
+        let (d, m) = (f16_at(b, 0), f16_at(b, 2));
+        for (o, q) in y.iter_mut().zip(codes(b, 4)) {
+            *o = d * q as f32 + m;
+        }
+    }
+}
+
+#[inline(always)]
+fn code_dot(q: &[u8; 32], y: &Q8Block) -> i32 {
+    q.iter().zip(&y.qs).map(|(&a, &b)| a as i32 * b as i32).sum()
+}
+
+/// Scalar Q5_0 row · Q8 row.
+pub(crate) fn vec_dot_q5_0(w: &[u8], x: &[Q8Block]) -> f32 {
+    let mut acc = 0f32;
+    for (b, y) in w.chunks_exact(22).zip(x) {
+        let s = code_dot(&codes(b, 2), y) - 16 * y.sum;
+        acc += f16_at(b, 0) * y.d * s as f32;
+    }
+    acc
+}
+
+/// Scalar Q5_1 row · Q8 row.
+pub(crate) fn vec_dot_q5_1(w: &[u8], x: &[Q8Block]) -> f32 {
+    let mut acc = 0f32;
+    for (b, y) in w.chunks_exact(24).zip(x) {
+        let s = code_dot(&codes(b, 4), y);
+        acc += f16_at(b, 0) * y.d * s as f32 + f16_at(b, 2) * y.d * y.sum as f32;
+    }
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    use super::super::act::Q8Block;
+    use super::super::simd::x86::*;
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dot_codes(w: &[u8], x: &[Q8Block], bsize: usize, has_min: bool) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        let mut offs = 0f32;
+        let qh_at = if has_min { 4 } else { 2 };
+        let bit4 = _mm256_set1_epi8(0x10);
+        for (b, y) in w.chunks_exact(bsize).zip(x) {
+            let d = f16_to_f32(b.as_ptr());
+            let m = if has_min { f16_to_f32(b.as_ptr().add(2)) } else { -16.0 * d };
+            let hi = _mm256_and_si256(bytes_from_bits_32(b.as_ptr().add(qh_at)), bit4);
+            let q = _mm256_or_si256(nibbles_32(b.as_ptr().add(qh_at + 4)), hi);
+            let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+            let p = _mm256_cvtepi32_ps(dot_u8_i8(q, yq));
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), p, acc);
+            offs += m * y.d * y.sum as f32;
+        }
+        hsum_ps(acc) + offs
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn vec_dot_q5_0(w: &[u8], x: &[Q8Block]) -> f32 {
+        dot_codes(w, x, 22, false)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn vec_dot_q5_1(w: &[u8], x: &[Q8Block]) -> f32 {
+        dot_codes(w, x, 24, true)
+    }
+}
