@@ -20,6 +20,9 @@ pub struct ForwardArgs {
     /// Output safetensors file.
     #[arg(long)]
     out: PathBuf,
+    /// Weight numerics (GGUF): quantized (fast) or f32 (exact reference).
+    #[arg(long, value_enum, default_value_t = io::PrecisionArg::Quantized)]
+    precision: io::PrecisionArg,
     /// Also write `hidden_states` and `last_layer_output`.
     #[arg(long)]
     hidden_states: bool,
@@ -29,7 +32,7 @@ pub struct ForwardArgs {
 }
 
 pub fn run(a: ForwardArgs) -> Result<()> {
-    let model = io::load_model(&a.model)?;
+    let model = io::load_model(&a.model, a.precision)?;
     let ids = io::read_ids(&a.input)?;
     let out = model.forward_full(&ids, None, a.hidden_states)?;
     let mut t = HashMap::new();

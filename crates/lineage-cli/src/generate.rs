@@ -23,13 +23,16 @@ pub struct GenerateArgs {
     greedy: bool,
     #[arg(long)]
     out: PathBuf,
+    /// Weight numerics (GGUF): quantized (fast) or f32 (exact reference).
+    #[arg(long, value_enum, default_value_t = io::PrecisionArg::Quantized)]
+    precision: io::PrecisionArg,
 }
 
 pub fn run(a: GenerateArgs) -> Result<()> {
     if !a.greedy {
         bail!("`generate` on id files supports --greedy only; use `lineage run` for sampling");
     }
-    let model = io::load_model(&a.model)?;
+    let model = io::load_model(&a.model, a.precision)?;
     let ids = io::read_ids(&a.input)?;
     let rows = lineage::runtime::generate::greedy(&model, &ids, a.max_new_tokens)?;
     let (b, n) = (rows.len(), rows.first().map_or(0, Vec::len));

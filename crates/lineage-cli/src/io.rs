@@ -24,9 +24,25 @@ pub fn write(path: &Path, tensors: HashMap<String, Tensor>) -> Result<()> {
     candle_core::safetensors::save(&tensors, path).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Weight numerics for GGUF models.
+#[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
+pub enum PrecisionArg {
+    /// Quantized weights stay quantized; activations are quantized per block for the dot
+    /// products (like llama.cpp).
+    #[default]
+    Quantized,
+    /// Weights dequantised exactly to f32, f32 activations: the reference mode.
+    F32,
+}
+
 /// Loads a model and prints what was loaded to stderr.
-pub fn load_model(path: &Path) -> Result<Model> {
-    let (cfg, w) = lineage::load(path).with_context(|| format!("loading {}", path.display()))?;
+pub fn load_model(path: &Path, precision: PrecisionArg) -> Result<Model> {
+    let gguf = match precision {
+        PrecisionArg::Quantized => lineage::families::GgufPrecision::Quantized,
+        PrecisionArg::F32 => lineage::families::GgufPrecision::F32,
+    };
+    let opts = lineage::LoadOptions { gguf };
+    let (cfg, w) = lineage::load_with(path, opts).with_context(|| format!("loading {}", path.display()))?;
     eprintln!("loaded {} ({}): {}", path.display(), cfg.family, w.summary());
     if !cfg.unknown_keys.is_empty() {
         eprintln!("note: config keys not interpreted: {}", cfg.unknown_keys.join(", "));

@@ -15,4 +15,4 @@ pub mod weights;
 
 pub use config::ModelConfig;
 pub use error::{Error, Result};
-pub use load::load;
+pub use load::{load, load_with, LoadOptions};

@@ -1,19 +1,42 @@
 //! One entry point for loading a model from a path: an HF checkpoint folder (config.json
-//! + safetensors) today; GGUF files join here.
+//! + safetensors) or a GGUF file.
 
 use std::path::Path;
 
 use crate::config::ModelConfig;
+use crate::families::{self, GgufPrecision};
 use crate::weights::Weights;
-use crate::{families, Error, Result};
+use crate::{Error, Result};
 
-/// Loads config and canonical weights from `path`.
+/// Numerics of the loaded weights.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// GGUF: keep matrices quantized (default) or dequantise everything to f32.
+    pub gguf: GgufPrecision,
+}
+
+/// Loads config and canonical weights from `path` with default options.
 pub fn load(path: &Path) -> Result<(ModelConfig, Weights)> {
+    load_with(path, LoadOptions::default())
+}
+
+pub fn load_with(path: &Path, opts: LoadOptions) -> Result<(ModelConfig, Weights)> {
     if !path.exists() {
         return Err(Error::Io { path: path.into(), source: std::io::Error::from(std::io::ErrorKind::NotFound) });
     }
     if path.is_dir() {
         return families::load_hf_dir(path);
     }
-    Err(Error::bad_file(path, "not a checkpoint folder (expected a folder with config.json and *.safetensors)"))
+    if is_gguf(path)? {
+        let (cfg, w, _) = families::load_gguf(path, opts.gguf)?;
+        return Ok((cfg, w));
+    }
+    Err(Error::bad_file(path, "neither a checkpoint folder (config.json + *.safetensors) nor a GGUF file"))
+}
+
+fn is_gguf(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(path).map_err(|e| Error::Io { path: path.into(), source: e })?;
+    Ok(f.read_exact(&mut magic).is_ok() && &magic == b"GGUF" || path.extension().is_some_and(|e| e == "gguf"))
 }

@@ -1,30 +1,50 @@
-//! `y = x W^T + b` with W stored `[out, in]`.
+//! `y = x W^T + b` with W stored `[out, in]`: dense (a candle tensor, differentiable) or
+//! quantized (GGUF blocks, multiplied by our kernels without dequantising; inference only).
 
-use candle_core::Tensor;
+use candle_core::{DType, Device, Tensor};
 
-use crate::weights::Weights;
-use crate::Result;
+use crate::kernels::quant::QMatrix;
+use crate::weights::{Weight, Weights};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone)]
+enum Matrix {
+    Dense(Tensor),
+    Quant(QMatrix),
+}
 
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: Tensor,
+    weight: Matrix,
     bias: Option<Tensor>,
 }
 
 impl Linear {
     /// Loads `{name}.weight` `[out, in]` and, if `bias`, `{name}.bias` `[out]`.
     pub fn load(w: &Weights, name: &str, out: usize, inp: usize, bias: bool) -> Result<Self> {
-        let weight = w.tensor(&format!("{name}.weight"), &[out, inp])?;
+        let wname = format!("{name}.weight");
+        let weight = match w.weight(&wname, &[out, inp])? {
+            Weight::Dense(t) => Matrix::Dense(t),
+            Weight::Quant(q) => Matrix::Quant(q),
+            Weight::Mxfp4(_) => return Err(Error::BadInput(format!("`{wname}`: MXFP4 is supported for experts only"))),
+        };
         let bias = if bias { Some(w.tensor(&format!("{name}.bias"), &[out])?) } else { None };
         Ok(Self { weight, bias })
     }
 
     pub fn from_parts(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias }
+        Self { weight: Matrix::Dense(weight), bias }
+    }
+
+    pub fn from_quant(q: QMatrix) -> Self {
+        Self { weight: Matrix::Quant(q), bias: None }
     }
 
     pub fn out_dim(&self) -> usize {
-        self.weight.dims()[0]
+        match &self.weight {
+            Matrix::Dense(t) => t.dims()[0],
+            Matrix::Quant(q) => q.rows(),
+        }
     }
 
     /// `x`: `[..., in]` -> `[..., out]`.
@@ -32,7 +52,11 @@ impl Linear {
         let dims = x.dims().to_vec();
         let inp = *dims.last().expect("rank >= 1");
         let rows = x.elem_count() / inp.max(1);
-        let y = x.reshape((rows, inp))?.matmul(&self.weight.t()?)?;
+        let x2 = x.reshape((rows, inp))?;
+        let y = match &self.weight {
+            Matrix::Dense(w) => x2.matmul(&w.t()?)?,
+            Matrix::Quant(q) => quant_matmul(q, &x2)?,
+        };
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -41,4 +65,13 @@ impl Linear {
         *out.last_mut().expect("rank >= 1") = self.out_dim();
         Ok(y.reshape(out)?)
     }
+}
+
+fn quant_matmul(q: &QMatrix, x: &Tensor) -> Result<Tensor> {
+    let (n, _) = x.dims2()?;
+    let dtype = x.dtype();
+    let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let mut out = vec![0f32; n * q.rows()];
+    q.matmul(&xs, &mut out)?;
+    Ok(Tensor::from_vec(out, (n, q.rows()), &Device::Cpu)?.to_dtype(dtype)?)
 }

@@ -6,6 +6,7 @@ mod alibi;
 mod attend;
 mod attention;
 mod block;
+mod embedding;
 mod ffn;
 mod linear;
 mod mask;
@@ -19,6 +20,7 @@ mod router;
 use candle_core::{DType, Tensor};
 
 pub use block::{Block, FfnLayer};
+use embedding::Embedding;
 use linear::Linear;
 use norm::Norm;
 use rope::{CosSin, RopeTable};
@@ -52,7 +54,7 @@ pub struct ForwardOutput {
 #[derive(Debug, Clone)]
 pub struct Model {
     cfg: ModelConfig,
-    token_embd: Tensor,
+    token_embd: Embedding,
     position_embd: Option<Tensor>,
     embd_norm: Option<Norm>,
     pub blocks: Vec<Block>,
@@ -66,7 +68,7 @@ pub struct Model {
 impl Model {
     pub fn new(cfg: &ModelConfig, w: &Weights) -> Result<Self> {
         let (v, d) = (cfg.vocab_size, cfg.d_model);
-        let token_embd = w.tensor("token_embd.weight", &[v, d])?;
+        let token_embd = Embedding::load(w, "token_embd.weight", v, d)?;
         let position_embd = match cfg.position {
             Position::Learned => Some(w.tensor("position_embd.weight", &[cfg.context_len, d])?),
             _ => None,
@@ -74,7 +76,7 @@ impl Model {
         let embd_norm = cfg.embedding.norm.map(|n| Norm::load(w, "token_embd_norm", n, d)).transpose()?;
         let blocks = (0..cfg.n_layers()).map(|i| Block::load(cfg, w, i)).collect::<Result<Vec<_>>>()?;
         let lm_head = if cfg.embedding.tied_lm_head {
-            Linear::from_parts(token_embd.clone(), None)
+            token_embd.as_linear()
         } else {
             Linear::load(w, "output", v, d, false)?
         };
@@ -161,7 +163,7 @@ impl Model {
     fn embed(&self, ids: &Tensor, q0: usize) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let d = self.cfg.d_model;
-        let mut x = self.token_embd.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, d))?;
+        let mut x = self.token_embd.lookup(&ids.flatten_all()?)?.reshape((b, t, d))?;
         if let Some(s) = self.cfg.embedding.scale {
             x = (x * s)?;
         }

@@ -33,6 +33,7 @@ impl ExpertStack {
         let w = match &self.weight {
             Weight::Dense(t) => t.get(e)?,
             Weight::Mxfp4(m) => m.dequantize(e)?,
+            Weight::Quant(_) => return Err(crate::Error::BadInput("quantized expert stacks are loaded dense".into())),
         };
         let b = self.bias.as_ref().map(|b| b.get(e)).transpose()?;
         Ok(Linear::from_parts(w, b))

@@ -13,6 +13,8 @@ use candle_core::Tensor;
 
 pub use mxfp4::Mxfp4Tensor;
 
+use crate::kernels::quant::QMatrix;
+
 use crate::{Error, Result};
 
 /// One stored weight: dense (f32 on the reference path) or kept packed.
@@ -21,6 +23,8 @@ pub enum Weight {
     Dense(Tensor),
     /// MXFP4 expert stack `[E, out, in]`, dequantised on the fly.
     Mxfp4(Mxfp4Tensor),
+    /// GGUF block-quantised matrix `[out, in]`, multiplied without dequantising.
+    Quant(QMatrix),
 }
 
 impl Weight {
@@ -28,12 +32,14 @@ impl Weight {
         match self {
             Weight::Dense(t) => t.dims().to_vec(),
             Weight::Mxfp4(m) => m.shape().to_vec(),
+            Weight::Quant(q) => vec![q.rows(), q.cols()],
         }
     }
     pub fn resident_bytes(&self) -> usize {
         match self {
             Weight::Dense(t) => t.elem_count() * t.dtype().size_in_bytes(),
             Weight::Mxfp4(m) => m.resident_bytes(),
+            Weight::Quant(q) => q.bytes().len(),
         }
     }
 }
@@ -80,7 +86,7 @@ impl Weights {
                 check_shape(name, t.dims(), shape)?;
                 Ok(t.clone())
             }
-            Weight::Mxfp4(_) => Err(Error::BadInput(format!("tensor `{name}` is MXFP4, expected dense"))),
+            _ => Err(Error::BadInput(format!("tensor `{name}` is quantized, expected dense"))),
         }
     }
 
@@ -109,6 +115,7 @@ impl Weights {
             let slot = match w {
                 Weight::Dense(_) => &mut s.dense,
                 Weight::Mxfp4(_) => &mut s.mxfp4,
+                Weight::Quant(_) => &mut s.quant,
             };
             slot.0 += n;
             slot.1 += w.resident_bytes();
@@ -142,6 +149,7 @@ impl Weights {
 pub struct WeightsSummary {
     pub dense: (usize, usize),
     pub mxfp4: (usize, usize),
+    pub quant: (usize, usize),
 }
 
 impl WeightsSummary {
@@ -154,7 +162,12 @@ impl WeightsSummary {
 impl std::fmt::Display for WeightsSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mib = |b: usize| b as f64 / (1 << 20) as f64;
-        write!(f, "{} params ({:.2} MiB resident)", self.dense.0 + self.mxfp4.0, mib(self.dense.1 + self.mxfp4.1))?;
+        let (n, b) = (self.dense.0 + self.mxfp4.0 + self.quant.0, self.dense.1 + self.mxfp4.1 + self.quant.1);
+        write!(f, "{n} params ({:.2} MiB resident)", mib(b))?;
+        if self.quant.0 > 0 {
+            let bits = self.quant.1 as f64 * 8.0 / self.quant.0 as f64;
+            write!(f, "; quantized matrices: {} params at {bits:.2} bits/param", self.quant.0)?;
+        }
         if let Some(bits) = self.mxfp4_bits_per_param() {
             write!(f, "; MXFP4 experts: {} params in {:.2} MiB = {bits:.2} bits/param", self.mxfp4.0, mib(self.mxfp4.1))?;
         }

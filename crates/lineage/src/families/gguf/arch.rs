@@ -1,0 +1,175 @@
+//! GGUF metadata -> [`ModelConfig`], per `general.architecture`.
+
+use crate::config::*;
+use crate::weights::gguf::{GgufFile, Metadata};
+use crate::{Error, Result};
+
+const ARCHS: &[&str] = &["llama", "qwen2", "qwen3", "qwen3moe", "gemma3", "gpt2", "phi3"];
+
+pub fn supported() -> Vec<&'static str> {
+    ARCHS.to_vec()
+}
+
+/// Typed access to `{arch}.{key}`.
+struct Hp<'a> {
+    m: &'a Metadata,
+    arch: String,
+}
+
+impl Hp<'_> {
+    fn key(&self, k: &str) -> String {
+        format!("{}.{k}", self.arch)
+    }
+    fn usize(&self, k: &str) -> Result<usize> {
+        self.m.get_usize(&self.key(k))
+    }
+    fn opt_usize(&self, k: &str) -> Result<Option<usize>> {
+        if self.m.get(&self.key(k)).is_some() { self.usize(k).map(Some) } else { Ok(None) }
+    }
+    fn opt_f64(&self, k: &str) -> Result<Option<f64>> {
+        if self.m.get(&self.key(k)).is_some() { self.m.get_f64(&self.key(k)).map(Some) } else { Ok(None) }
+    }
+    fn opt_str(&self, k: &str) -> Result<Option<&str>> {
+        if self.m.get(&self.key(k)).is_some() { self.m.get_str(&self.key(k)).map(Some) } else { Ok(None) }
+    }
+}
+
+pub fn config(file: &GgufFile) -> Result<ModelConfig> {
+    let m = file.metadata();
+    let arch = m.get_str("general.architecture")?.to_string();
+    if !ARCHS.contains(&arch.as_str()) {
+        return Err(Error::UnknownArchitecture {
+            model_type: format!("{arch} (GGUF general.architecture)"),
+            supported: ARCHS.iter().map(|s| s.to_string()).collect(),
+        });
+    }
+    let hp = Hp { m, arch: arch.clone() };
+    let mut c = base(&hp, file)?;
+    match arch.as_str() {
+        "qwen3" | "qwen3moe" => c.attention.qk_norm = Some(QkNormScope::PerHead),
+        "gemma3" => gemma3(&hp, &mut c)?,
+        "gpt2" => gpt2(&mut c),
+        _ => {}
+    }
+    if arch == "qwen3moe" {
+        moe(&hp, &mut c)?;
+    }
+    detect_biases(file, &mut c);
+    Ok(c)
+}
+
+fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
+    let d = hp.usize("embedding_length")?;
+    let n_heads = hp.usize("attention.head_count")?;
+    let head_dim = hp.opt_usize("attention.key_length")?.unwrap_or(d / n_heads.max(1));
+    let vocab = file.tensor("token_embd.weight")?.dims.get(1).copied().unwrap_or(0) as usize;
+    let eps = hp.opt_f64("attention.layer_norm_rms_epsilon")?;
+    let norm = match eps {
+        Some(eps) => NormConfig { kind: NormKind::RmsNorm { offset_one: false }, eps },
+        None => NormConfig { kind: NormKind::LayerNorm { bias: true }, eps: hp.opt_f64("attention.layer_norm_epsilon")?.unwrap_or(1e-5) },
+    };
+    let context_len = hp.usize("context_length")?;
+    let rotary_dim = hp.opt_usize("rope.dimension_count")?.unwrap_or(head_dim);
+    // llama.cpp's converter permutes llama's Q/K rows into interleaved pairs ("normal"
+    // RoPE); the other families keep HF's rotate-half ("NeoX") layout.
+    let pairing = if hp.arch == "llama" { RopePairing::Interleaved } else { RopePairing::RotateHalf };
+    let rope = Rope { theta: hp.opt_f64("rope.freq_base")?.unwrap_or(10000.0), rotary_dim, pairing, scaling: scaling(hp, context_len)? };
+    let n_layers = hp.usize("block_count")?;
+    Ok(ModelConfig {
+        family: format!("{} (gguf)", hp.arch),
+        vocab_size: vocab,
+        d_model: d,
+        context_len,
+        embedding: EmbeddingConfig { scale: None, norm: None, tied_lm_head: file.tensor("output.weight").is_err() },
+        position: Position::Rope(rope),
+        attention: AttentionConfig {
+            kind: AttentionKind::Standard,
+            n_heads,
+            n_kv_heads: hp.opt_usize("attention.head_count_kv")?.unwrap_or(n_heads),
+            head_dim,
+            bias: ProjBias::default(),
+            scale: None,
+            softcap: None,
+            qk_norm: None,
+            sinks: false,
+        },
+        ffn: FfnConfig { kind: FfnKind::Glu(Activation::Silu), d_ff: hp.usize("feed_forward_length")?, bias: false, moe: None },
+        block: BlockConfig { norm, placement: NormPlacement::Pre, residual: Residual::Sequential },
+        final_norm: norm,
+        layers: vec![LayerSpec { window: None, rope: None, moe: false }; n_layers],
+        final_logit_softcap: None,
+        dropout: 0.0,
+        precision: Precision::Quantized,
+        unknown_keys: Vec::new(),
+    })
+}
+
+fn scaling(hp: &Hp, context_len: usize) -> Result<RopeScaling> {
+    let factor = hp.opt_f64("rope.scaling.factor")?.unwrap_or(1.0);
+    let orig = hp.opt_usize("rope.scaling.original_context_length")?.unwrap_or(context_len);
+    Ok(match hp.opt_str("rope.scaling.type")? {
+        None | Some("none") => RopeScaling::None,
+        Some("linear") => RopeScaling::Linear { factor },
+        Some("yarn") => RopeScaling::Yarn {
+            factor,
+            original_max: orig,
+            beta_fast: 32.0,
+            beta_slow: 1.0,
+            attention_factor: if factor <= 1.0 { 1.0 } else { 0.1 * factor.ln() + 1.0 },
+            truncate: true,
+        },
+        Some(other) => {
+            return Err(Error::UnsupportedValue { family: hp.arch.clone(), key: hp.key("rope.scaling.type"), value: other.into() })
+        }
+    })
+}
+
+/// Gemma 3: GeGLU, sandwich norms (the converter folded `1+w` into the weights),
+/// sqrt(d) embedding scale, every 6th layer global (llama.cpp `set_swa_pattern(6)`),
+/// local layers with theta 10000.
+fn gemma3(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
+    c.ffn.kind = FfnKind::Glu(Activation::GeluTanh);
+    c.block.placement = NormPlacement::Sandwich;
+    c.embedding.scale = Some(((c.d_model as f64).sqrt() as f32) as f64);
+    c.attention.qk_norm = Some(QkNormScope::PerHead);
+    let window = hp.opt_usize("attention.sliding_window")?;
+    let Position::Rope(global) = c.position.clone() else { unreachable!("set in base") };
+    let local = Rope { theta: 10000.0, scaling: RopeScaling::None, ..global };
+    for (i, l) in c.layers.iter_mut().enumerate() {
+        if (i + 1) % 6 != 0 {
+            l.window = window;
+            l.rope = Some(local.clone());
+        }
+    }
+    Ok(())
+}
+
+fn gpt2(c: &mut ModelConfig) {
+    c.position = Position::Learned;
+    c.ffn.kind = FfnKind::Mlp(Activation::GeluTanh);
+}
+
+fn moe(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
+    c.ffn.moe = Some(MoeConfig {
+        n_experts: hp.usize("expert_count")?,
+        top_k: hp.usize("expert_used_count")?,
+        d_expert: hp.usize("expert_feed_forward_length")?,
+        router: Router::SoftmaxTopK { renormalize: true },
+        router_bias: false,
+        expert_bias: false,
+        n_shared_experts: 0,
+    });
+    c.layers.iter_mut().for_each(|l| l.moe = true);
+    Ok(())
+}
+
+/// Biases are whatever the file carries (GGUF has no flags for them).
+fn detect_biases(file: &GgufFile, c: &mut ModelConfig) {
+    let has = |n: &str| file.tensor(&format!("blk.0.{n}.bias")).is_ok() || file.tensor(&format!("blk.0.attn_qkv.bias")).is_ok() && n != "attn_output";
+    c.attention.bias = ProjBias { q: has("attn_q"), k: has("attn_k"), v: has("attn_v"), o: file.tensor("blk.0.attn_output.bias").is_ok() };
+    c.ffn.bias = file.tensor("blk.0.ffn_up.bias").is_ok();
+    if let NormKind::LayerNorm { bias } = &mut c.block.norm.kind {
+        *bias = file.tensor("blk.0.attn_norm.bias").is_ok();
+        c.final_norm = c.block.norm;
+    }
+}

@@ -1,0 +1,37 @@
+//! GGUF adapter: `{arch}.*` metadata -> canonical config, GGUF tensors -> canonical
+//! weights. GGUF tensor names already are our canonical vocabulary (llama.cpp's), so the
+//! per-architecture differences are data: a few renames, fused splits and flags.
+//! Reference: llama.cpp `src/llama-model.cpp` (hparams), `src/llama-arch.cpp` (names),
+//! `convert_hf_to_gguf.py` (what the converter changed: Q/K row permutation for llama,
+//! `+1` folded into Gemma norms).
+
+mod arch;
+mod tensors;
+
+use std::path::Path;
+
+use crate::config::ModelConfig;
+use crate::weights::gguf::GgufFile;
+use crate::weights::Weights;
+use crate::Result;
+
+pub use arch::supported;
+
+/// How to materialise GGUF tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GgufPrecision {
+    /// Quantized matrices stay quantized; matmuls run on the blocks (fast path).
+    #[default]
+    Quantized,
+    /// Every tensor is dequantised exactly to f32 (the reference mode for checking).
+    F32,
+}
+
+/// Loads a GGUF file: canonical config and weights.
+pub fn load_gguf(path: &Path, precision: GgufPrecision) -> Result<(ModelConfig, Weights, GgufFile)> {
+    let file = GgufFile::open(path)?;
+    let cfg = arch::config(&file)?;
+    cfg.validate()?;
+    let weights = tensors::weights(&file, &cfg, precision)?;
+    Ok((cfg, weights, file))
+}

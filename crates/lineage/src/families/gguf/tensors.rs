@@ -1,0 +1,90 @@
+//! GGUF tensors -> canonical weights: 1-D and float tensors become dense f32, quantized
+//! matrices stay quantized (or are dequantised exactly in f32 mode), a few names differ
+//! from ours and fused projections are split by rows.
+
+use candle_core::{Device, Tensor};
+
+use super::GgufPrecision;
+use crate::config::ModelConfig;
+use crate::kernels::quant::{GgmlType, QMatrix};
+use crate::weights::gguf::GgufFile;
+use crate::weights::{Weight, Weights};
+use crate::Result;
+
+/// GGUF names that differ from the canonical vocabulary.
+fn canonical(name: &str) -> String {
+    name.replace(".post_attention_norm.", ".attn_post_norm.").replace(".post_ffw_norm.", ".ffn_post_norm.")
+}
+
+pub fn weights(file: &GgufFile, cfg: &ModelConfig, precision: GgufPrecision) -> Result<Weights> {
+    let mut w = Weights::default();
+    for t in file.tensors() {
+        if t.name.starts_with("rope_") {
+            continue; // llama.cpp's precomputed rope factors duplicate config data
+        }
+        let weight = load_one(file, &t.name, precision)?;
+        w.insert_weight(canonical(&t.name), weight);
+    }
+    split_fused(&mut w, cfg)?;
+    Ok(w)
+}
+
+fn is_float(ty: GgmlType) -> bool {
+    matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)
+}
+
+fn load_one(file: &GgufFile, name: &str, precision: GgufPrecision) -> Result<Weight> {
+    let t = file.tensor(name)?;
+    let dims: Vec<usize> = t.dims.iter().rev().map(|&d| d as usize).collect(); // row-major
+    let keep_quant = precision == GgufPrecision::Quantized && dims.len() == 2 && !is_float(t.ggml_type);
+    if keep_quant {
+        return Ok(Weight::Quant(file.qmatrix(name)?));
+    }
+    let n: usize = dims.iter().product();
+    let mut out = vec![0f32; n];
+    crate::kernels::quant::dequantize_row(name, t.ggml_type, file.tensor_bytes(name)?, &mut out)?;
+    Ok(Weight::Dense(Tensor::from_vec(out, dims, &Device::Cpu)?))
+}
+
+/// Fused `attn_qkv` (`[q; k; v]` rows) and Phi-3's `ffn_up` (`[gate; up]` rows).
+fn split_fused(w: &mut Weights, cfg: &ModelConfig) -> Result<()> {
+    let a = &cfg.attention;
+    let (q, kv) = (a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim);
+    for i in 0..cfg.n_layers() {
+        for suffix in ["weight", "bias"] {
+            if let Some(fused) = w.remove(&format!("blk.{i}.attn_qkv.{suffix}")) {
+                let parts = split_rows(fused, &[q, kv, kv])?;
+                for (p, n) in parts.into_iter().zip(["attn_q", "attn_k", "attn_v"]) {
+                    w.insert_weight(format!("blk.{i}.{n}.{suffix}"), p);
+                }
+            }
+        }
+        let up = format!("blk.{i}.ffn_up.weight");
+        if w.get(&up).map(|x| x.shape()[0]).unwrap_or(0) == 2 * cfg.ffn.d_ff && !w.contains(&format!("blk.{i}.ffn_gate.weight")) {
+            let fused = w.remove(&up).expect("checked");
+            let parts = split_rows(fused, &[cfg.ffn.d_ff, cfg.ffn.d_ff])?;
+            for (p, n) in parts.into_iter().zip(["ffn_gate", "ffn_up"]) {
+                w.insert_weight(format!("blk.{i}.{n}.weight"), p);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn split_rows(w: Weight, rows: &[usize]) -> Result<Vec<Weight>> {
+    match w {
+        Weight::Dense(t) => Ok(crate::families::tensor_map::TensorMap::split_rows(&t, rows)?.into_iter().map(Weight::Dense).collect()),
+        Weight::Quant(q) => {
+            let rb = q.row_bytes();
+            let mut start = 0;
+            let mut out = Vec::new();
+            for &r in rows {
+                let bytes = q.bytes()[start * rb..(start + r) * rb].to_vec();
+                out.push(Weight::Quant(QMatrix::from_vec("fused split", q.ggml_type(), r, q.cols(), bytes)?));
+                start += r;
+            }
+            Ok(out)
+        }
+        Weight::Mxfp4(_) => Err(crate::Error::BadInput("cannot split an MXFP4 tensor".into())),
+    }
+}
