@@ -5,6 +5,9 @@
 //! element `j` is the low nibble of `qs[j]`, element `j + 16` the high nibble.
 //! Q4_0: `x = d * (q - 8)`; Q4_1: `x = d * q + m`.
 
+// Index loops mirror ggml's reference loops (element j and j + 16 side by side).
+#![allow(clippy::needless_range_loop)]
+
 use super::act::Q8Block;
 use super::float::f16_at;
 

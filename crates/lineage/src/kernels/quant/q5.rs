@@ -5,6 +5,9 @@
 //! `block_q5_1 { half d; half m; u8 qh[4]; u8 qs[16]; }`; ggml-quants.c
 //! `dequantize_row_q5_0/1`. Q5_0: `x = d * (q - 16)`; Q5_1: `x = d * q + m`.
 
+// Index loops mirror ggml's reference loops (element j and j + 16 side by side).
+#![allow(clippy::needless_range_loop)]
+
 use super::act::Q8Block;
 use super::float::f16_at;
 

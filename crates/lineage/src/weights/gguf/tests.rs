@@ -55,7 +55,7 @@ fn gguf_written_file_roundtrips_metadata_and_tensors() {
     assert_eq!(m.get_i64("a.i64").unwrap(), -(1 << 40));
     assert_eq!(m.get_f64("a.f64").unwrap(), 0.25);
     assert_eq!(m.get_string_array("tokenizer.ggml.tokens").unwrap(), ["<s>", "hi", "é"]);
-    assert_eq!(m.get(&"a.nested".to_string()).map(|v| v.meta_type()), Some(MetaType::Array));
+    assert_eq!(m.get("a.nested").map(|v| v.meta_type()), Some(MetaType::Array));
     assert_eq!(f.alignment(), 32);
     assert_eq!(f.data_start() % 32, 0);
     let t = f.tensor("t.f32").unwrap();
