@@ -180,4 +180,15 @@ fn gguf_smollm2_file_when_configured_checks_metadata_and_ranges() {
         assert_eq!(f.tensor_bytes(&t.name).unwrap().len() as u64, t.size);
     }
     assert!(f.tensors().len() > 30 * 9);
+    // A real Q4_1 weight: quantized matmul against dequantize-then-f32.
+    let m = f.qmatrix("blk.0.ffn_down.weight").unwrap();
+    assert_eq!((m.ggml_type(), m.rows(), m.cols()), (GgmlType::Q4_1, 576, 1536));
+    let x: Vec<f32> = (0..m.cols()).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
+    let w = m.dequantize();
+    let mut out = vec![0f32; m.rows()];
+    m.matmul(&x, &mut out).unwrap();
+    let want: Vec<f32> = w.chunks_exact(m.cols()).map(|r| r.iter().zip(&x).map(|(a, b)| a * b).sum()).collect();
+    let rms = (want.iter().map(|v| v * v).sum::<f32>() / want.len() as f32).sqrt();
+    let err = out.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(err / rms < 2.5e-2, "max err / rms = {}", err / rms);
 }
