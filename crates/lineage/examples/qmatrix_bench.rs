@@ -1,5 +1,6 @@
 //! Micro-benchmark of the quantized matmul: Q4_1 weights (SmolLM2-135M's FFN shapes)
-//! against f32 activations, for decode (n = 1) and prefill (n = 128).
+//! against f32 activations, for decode (n = 1) and prefill (n = 128); then Q4_0, Q8_0,
+//! Q4_K and Q6_K at 576 x 1536 for comparison.
 //!
 //! Run: `cargo run --release -p lineage --example qmatrix_bench`
 //! (threads: `LINEAGE_THREADS`, default all cores).
@@ -10,18 +11,30 @@ use std::time::Instant;
 use lineage::kernels::pool;
 use lineage::kernels::quant::{GgmlType, QMatrix};
 
-/// Random Q4_1 blocks with small f16 scales and mins.
-fn random_q4_1(rows: usize, cols: usize, seed: &mut u64) -> Vec<u8> {
+/// Byte offsets of the f16 scale fields in a block (random bytes there may be NaN).
+fn scale_fields(ty: GgmlType) -> &'static [usize] {
+    match ty {
+        GgmlType::Q4_0 | GgmlType::Q8_0 => &[0],
+        GgmlType::Q4_1 | GgmlType::Q4_K => &[0, 2],
+        GgmlType::Q6_K => &[208],
+        _ => &[],
+    }
+}
+
+/// Random blocks of `ty` with small f16 scales.
+fn random_blocks(ty: GgmlType, rows: usize, cols: usize, seed: &mut u64) -> Vec<u8> {
     let mut next = || {
         *seed ^= *seed << 13;
         *seed ^= *seed >> 7;
         *seed ^= *seed << 17;
         *seed
     };
-    let mut b: Vec<u8> = (0..rows * cols / 32 * 20).map(|_| next() as u8).collect();
-    for blk in b.chunks_exact_mut(20) {
-        blk[0..2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
-        blk[2..4].copy_from_slice(&half::f16::from_f32(-0.08).to_le_bytes());
+    let ts = ty.type_size();
+    let mut b: Vec<u8> = (0..rows * cols / ty.block_size() * ts).map(|_| next() as u8).collect();
+    for blk in b.chunks_exact_mut(ts) {
+        for &at in scale_fields(ty) {
+            blk[at..at + 2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
+        }
     }
     b
 }
@@ -47,8 +60,12 @@ fn time_it(mut f: impl FnMut()) -> f64 {
 fn main() -> lineage::Result<()> {
     let mut seed = 0x2545f4914f6cdd1d;
     println!("threads: {}, avx2: {}", pool::global().n_threads(), lineage::kernels::quant::simd::avx2_available());
-    for (rows, cols) in [(576, 1536), (1536, 576)] {
-        let m = QMatrix::from_vec("w", GgmlType::Q4_1, rows, cols, random_q4_1(rows, cols, &mut seed))?;
+    let shapes = [(576, 1536), (1536, 576)];
+    let cases = shapes.map(|s| (GgmlType::Q4_1, s)).into_iter().chain(
+        [GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K].map(|t| (t, (576, 1536))),
+    );
+    for (ty, (rows, cols)) in cases {
+        let m = QMatrix::from_vec("w", ty, rows, cols, random_blocks(ty, rows, cols, &mut seed))?;
         for n in [1usize, 128] {
             let x: Vec<f32> = (0..n * cols).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
             let mut out = vec![0f32; n * rows];
@@ -56,7 +73,7 @@ fn main() -> lineage::Result<()> {
             let gbs = m.bytes().len() as f64 / secs / 1e9;
             let gflops = 2.0 * (rows * cols * n) as f64 / secs / 1e9;
             println!(
-                "Q4_1 [{rows} x {cols}] n={n:>3}: {:>9.1} us  {gbs:>6.2} GB/s (weights)  {gflops:>7.2} GFLOP/s",
+                "{ty:<5} [{rows} x {cols}] n={n:>3}: {:>9.1} us  {gbs:>6.2} GB/s (weights)  {gflops:>7.2} GFLOP/s",
                 secs * 1e6
             );
         }

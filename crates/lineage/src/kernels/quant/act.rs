@@ -5,12 +5,14 @@
 //! block sum that Q4_1/Q5_1 need) and `quantize_row_q8_K` (256-blocks with 16 group sums).
 //! Unlike ggml we keep the scale in f32 (not f16): slightly more accurate, same speed.
 
-/// 32 activations as `d * qs[i]`, with `sum = sum(qs)` for offset formats.
+/// 32 activations as `d * qs[i]`, with `sum = sum(qs)` and `s = d * sum` (the block's
+/// value sum, as ggml's Q8_1 keeps it) for the offset term of Q4_1/Q5_1.
 #[derive(Clone, Copy, Debug)]
 pub struct Q8Block {
     pub qs: [i8; 32],
     pub d: f32,
     pub sum: i32,
+    pub s: f32,
 }
 
 /// 256 activations as `d * qs[i]`, with `bsums[g] = sum(qs[16g..16g+16])`.
@@ -23,7 +25,7 @@ pub struct Q8KBlock {
 
 impl Default for Q8Block {
     fn default() -> Self {
-        Self { qs: [0; 32], d: 0.0, sum: 0 }
+        Self { qs: [0; 32], d: 0.0, sum: 0, s: 0.0 }
     }
 }
 
@@ -59,6 +61,7 @@ pub fn quantize_row_q8(x: &[f32], out: &mut Vec<Q8Block>) {
         let mut b = Q8Block::default();
         b.d = quantize_group(chunk, &mut b.qs);
         b.sum = b.qs.iter().map(|&q| q as i32).sum();
+        b.s = b.d * b.sum as f32;
         out.push(b);
     }
 }

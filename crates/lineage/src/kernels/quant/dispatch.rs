@@ -11,14 +11,16 @@ pub(crate) type Dequant = fn(&[u8], &mut [f32]);
 /// Row of weight blocks · row of Q8 activation blocks. `unsafe` because the AVX2
 /// variants need the CPU features that [`avx2_available`] checked.
 pub(crate) type Q8Dot = unsafe fn(&[u8], &[Q8Block]) -> f32;
+/// Row of weight blocks · four rows of Q8 activation blocks (the prefill tile).
+pub(crate) type Q8Dot4 = unsafe fn(&[u8], [&[Q8Block]; 4]) -> [f32; 4];
 /// Unpacked K-quant row · row of Q8_K activation blocks.
 pub(crate) type KDot = unsafe fn(&[KBlock], &[Q8KBlock]) -> f32;
 
 /// How a matmul treats a weight type.
 #[derive(Clone, Copy)]
 pub(crate) enum Kernel {
-    /// 32-blocks against Q8 activations.
-    Q8(Q8Dot),
+    /// 32-blocks against Q8 activations, with a 4-row tile kernel where there is one.
+    Q8 { dot: Q8Dot, dot4: Option<Q8Dot4> },
     /// K-quants: unpack each weight row once, then dot against Q8_K activations.
     Q8K { unpack: k_quants::Unpack, dot: KDot },
     /// Dequantize each weight row once, then f32 dots.
@@ -67,7 +69,10 @@ pub(crate) fn dequantizer(ty: GgmlType) -> Option<Dequant> {
 pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
     use GgmlType::*;
     let simd = simd && avx2_available();
-    let q8 = |scalar: Q8Dot, fast: Option<Q8Dot>| Kernel::Q8(fast.filter(|_| simd).unwrap_or(scalar));
+    let q8 = |scalar: Q8Dot, fast: Option<(Q8Dot, Option<Q8Dot4>)>| match fast.filter(|_| simd) {
+        Some((dot, dot4)) => Kernel::Q8 { dot, dot4 },
+        None => Kernel::Q8 { dot: scalar, dot4: None },
+    };
     let kq = |unpack| Kernel::Q8K { unpack, dot: if simd { avx2_kdot() } else { k_quants::vec_dot_k } };
     Some(match ty {
         Q4_0 => q8(q4::vec_dot_q4_0, avx2_fn(Q4_0)),
@@ -87,21 +92,22 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn avx2_fn(ty: GgmlType) -> Option<Q8Dot> {
+fn avx2_fn(ty: GgmlType) -> Option<(Q8Dot, Option<Q8Dot4>)> {
     use GgmlType::*;
+    let pair = |a: Q8Dot, b: Q8Dot4| (a, Some(b));
     Some(match ty {
-        Q4_0 => q4::avx2::vec_dot_q4_0,
-        Q4_1 => q4::avx2::vec_dot_q4_1,
-        Q5_0 => q5::avx2::vec_dot_q5_0,
-        Q5_1 => q5::avx2::vec_dot_q5_1,
-        Q8_0 => q8::avx2::vec_dot_q8_0,
-        MXFP4 => mxfp4::avx2::vec_dot_mxfp4,
+        Q4_0 => pair(q4::avx2::vec_dot_q4_0, q4::avx2::vec_dot4_q4_0),
+        Q4_1 => pair(q4::avx2::vec_dot_q4_1, q4::avx2::vec_dot4_q4_1),
+        Q5_0 => pair(q5::avx2::vec_dot_q5_0, q5::avx2::vec_dot4_q5_0),
+        Q5_1 => pair(q5::avx2::vec_dot_q5_1, q5::avx2::vec_dot4_q5_1),
+        Q8_0 => pair(q8::avx2::vec_dot_q8_0, q8::avx2::vec_dot4_q8_0),
+        MXFP4 => (mxfp4::avx2::vec_dot_mxfp4 as Q8Dot, None),
         _ => return None,
     })
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn avx2_fn(_: GgmlType) -> Option<Q8Dot> {
+fn avx2_fn(_: GgmlType) -> Option<(Q8Dot, Option<Q8Dot4>)> {
     None
 }
 

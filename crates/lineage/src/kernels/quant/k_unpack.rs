@@ -5,6 +5,9 @@
 //! `dequantize_row_q{2..6}_K`; the element orders below are those loops flattened
 //! (cross-checked with gguf-py `quants.py`, which writes them as reshapes).
 
+// Index loops mirror ggml's reference loops (element j and j + 16 side by side).
+#![allow(clippy::needless_range_loop)]
+
 use super::float::f16_at;
 
 /// One super-block in integer form. `u` holds codes in `0..=63`.

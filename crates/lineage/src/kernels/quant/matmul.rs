@@ -5,9 +5,9 @@
 //! `vec_dot_type` once, rows of src0 chunked over threads).
 
 use super::act::{quantize_row_q8, quantize_row_q8k, Q8Block, Q8KBlock};
-use super::dispatch::{dequantizer, kernel, Kernel};
+use super::dispatch::{dequantizer, kernel, Dequant, KDot, Kernel, Q8Dot, Q8Dot4};
 use super::float::dot_f32;
-use super::k_quants::unpack_row;
+use super::k_quants::{unpack_row, Unpack};
 use super::QMatrix;
 use crate::kernels::pool::Pool;
 
@@ -41,56 +41,109 @@ fn quantize_rows<B: Default + Clone>(x: &[f32], cols: usize, f: fn(&[f32], &mut 
     all
 }
 
+/// What every task needs: the weights, the output and the row split.
+struct Job<'a> {
+    w: &'a [u8],
+    row_bytes: usize,
+    rows: usize,
+    cols: usize,
+    n: usize,
+    per_task: usize,
+    out: OutPtr,
+}
+
+impl Job<'_> {
+    fn task_rows(&self, t: usize) -> std::ops::Range<usize> {
+        (t * self.per_task)..((t + 1) * self.per_task).min(self.rows)
+    }
+    fn w_row(&self, r: usize) -> &[u8] {
+        &self.w[r * self.row_bytes..(r + 1) * self.row_bytes]
+    }
+    /// # Safety
+    /// `(i, r)` belongs to the calling task and `i < n`, `r < rows`.
+    unsafe fn put(&self, i: usize, r: usize, v: f32) {
+        self.out.write(i * self.rows + r, v)
+    }
+}
+
 /// `out[n, rows] = x[n, cols] · Wᵀ`; shapes were checked by the caller.
 pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Pool) {
     let (rows, cols) = (m.rows(), m.cols());
-    let n = x.len() / cols;
     let Some(kernel) = kernel(m.ggml_type(), simd) else { return };
-    let (w, rb) = (m.bytes(), m.row_bytes());
     let per_task = rows_per_task(rows, pool.n_threads());
+    let job = Job {
+        w: m.bytes(),
+        row_bytes: m.row_bytes(),
+        rows,
+        cols,
+        n: x.len() / cols,
+        per_task,
+        out: OutPtr(out.as_mut_ptr()),
+    };
     let n_tasks = rows.div_ceil(per_task);
-    let outp = OutPtr(out.as_mut_ptr());
-    let task_rows = |t: usize| (t * per_task)..((t + 1) * per_task).min(rows);
     match kernel {
-        Kernel::Q8(dot) => {
-            let acts = quantize_rows::<Q8Block>(x, cols, quantize_row_q8);
-            let nb = cols / 32;
-            pool.run(n_tasks, &|t| {
-                for r in task_rows(t) {
-                    let wr = &w[r * rb..(r + 1) * rb];
-                    for i in 0..n {
-                        // SAFETY: `dot` was picked for this CPU; (i, r) belongs to this task.
-                        unsafe { outp.write(i * rows + r, dot(wr, &acts[i * nb..(i + 1) * nb])) };
-                    }
-                }
-            });
-        }
-        Kernel::Q8K { unpack, dot } => {
-            let acts = quantize_rows::<Q8KBlock>(x, cols, quantize_row_q8k);
-            let nb = cols / 256;
-            pool.run(n_tasks, &|t| {
-                let mut ks = Vec::with_capacity(nb);
-                for r in task_rows(t) {
-                    unpack_row(unpack, rb / nb.max(1), &w[r * rb..(r + 1) * rb], &mut ks);
-                    for i in 0..n {
-                        // SAFETY: as above.
-                        unsafe { outp.write(i * rows + r, dot(&ks, &acts[i * nb..(i + 1) * nb])) };
-                    }
-                }
-            });
-        }
+        Kernel::Q8 { dot, dot4 } => run_q8(&job, x, dot, dot4, n_tasks, pool),
+        Kernel::Q8K { unpack, dot } => run_q8k(&job, x, unpack, dot, n_tasks, pool),
         Kernel::Float => {
-            let Some(deq) = dequantizer(m.ggml_type()) else { return };
-            pool.run(n_tasks, &|t| {
-                let mut wf = vec![0f32; cols];
-                for r in task_rows(t) {
-                    deq(&w[r * rb..(r + 1) * rb], &mut wf);
-                    for (i, xr) in x.chunks_exact(cols).enumerate() {
-                        // SAFETY: (i, r) belongs to this task.
-                        unsafe { outp.write(i * rows + r, dot_f32(&wf, xr)) };
-                    }
-                }
-            });
+            if let Some(deq) = dequantizer(m.ggml_type()) {
+                run_float(&job, x, deq, n_tasks, pool)
+            }
         }
     }
+}
+
+fn run_q8(job: &Job<'_>, x: &[f32], dot: Q8Dot, dot4: Option<Q8Dot4>, n_tasks: usize, pool: &Pool) {
+    let acts = quantize_rows::<Q8Block>(x, job.cols, quantize_row_q8);
+    let nb = job.cols / 32;
+    let act = |i: usize| &acts[i * nb..(i + 1) * nb];
+    // Four activation rows per tile where a tile kernel exists.
+    let tiled = if dot4.is_some() { job.n / 4 * 4 } else { 0 };
+    pool.run(n_tasks, &|t| {
+        for r in job.task_rows(t) {
+            let wr = job.w_row(r);
+            if let Some(dot4) = dot4 {
+                for i in (0..tiled).step_by(4) {
+                    // SAFETY: `dot4` was picked for this CPU; rows i..i+4 are < n.
+                    let v = unsafe { dot4(wr, [act(i), act(i + 1), act(i + 2), act(i + 3)]) };
+                    for (k, v) in v.into_iter().enumerate() {
+                        // SAFETY: (i + k, r) belongs to this task.
+                        unsafe { job.put(i + k, r, v) };
+                    }
+                }
+            }
+            for i in tiled..job.n {
+                // SAFETY: `dot` was picked for this CPU; (i, r) belongs to this task.
+                unsafe { job.put(i, r, dot(wr, act(i))) };
+            }
+        }
+    });
+}
+
+fn run_q8k(job: &Job<'_>, x: &[f32], unpack: Unpack, dot: KDot, n_tasks: usize, pool: &Pool) {
+    let acts = quantize_rows::<Q8KBlock>(x, job.cols, quantize_row_q8k);
+    let nb = job.cols / 256;
+    pool.run(n_tasks, &|t| {
+        let mut ks = Vec::with_capacity(nb);
+        for r in job.task_rows(t) {
+            // Unpacked once per weight row, reused for all n activation rows.
+            unpack_row(unpack, job.row_bytes / nb.max(1), job.w_row(r), &mut ks);
+            for i in 0..job.n {
+                // SAFETY: `dot` was picked for this CPU; (i, r) belongs to this task.
+                unsafe { job.put(i, r, dot(&ks, &acts[i * nb..(i + 1) * nb])) };
+            }
+        }
+    });
+}
+
+fn run_float(job: &Job<'_>, x: &[f32], deq: Dequant, n_tasks: usize, pool: &Pool) {
+    pool.run(n_tasks, &|t| {
+        let mut wf = vec![0f32; job.cols];
+        for r in job.task_rows(t) {
+            deq(job.w_row(r), &mut wf);
+            for (i, xr) in x.chunks_exact(job.cols).enumerate() {
+                // SAFETY: (i, r) belongs to this task.
+                unsafe { job.put(i, r, dot_f32(&wf, xr)) };
+            }
+        }
+    });
 }

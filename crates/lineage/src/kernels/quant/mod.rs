@@ -33,7 +33,7 @@ pub fn dequantize_row(tensor: &str, ty: GgmlType, bytes: &[u8], out: &mut [f32])
     let f = dispatch::dequantizer(ty)
         .ok_or_else(|| Error::UnsupportedTensorType { tensor: tensor.into(), ggml_type: ty.id() })?;
     let (bs, ts) = (ty.block_size(), ty.type_size());
-    if bytes.len() % ts != 0 || out.len() != bytes.len() / ts * bs {
+    if !bytes.len().is_multiple_of(ts) || out.len() != bytes.len() / ts * bs {
         return Err(Error::BadInput(format!(
             "tensor `{tensor}`: {} bytes of {ty} (blocks of {ts} bytes, {bs} values) do not fill {} outputs",
             bytes.len(),

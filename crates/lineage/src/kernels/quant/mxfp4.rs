@@ -8,6 +8,9 @@
 //! into byte k; converters reorder.) `kvalues` are the E2M1 values doubled, hence the
 //! "half" scale: `x = kvalues[q] * 2^(e - 128)`.
 
+// Index loops mirror ggml's reference loops (element j and j + 16 side by side).
+#![allow(clippy::needless_range_loop)]
+
 use super::act::Q8Block;
 
 /// E2M1 code -> value * 2.

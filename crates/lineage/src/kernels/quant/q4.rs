@@ -5,6 +5,9 @@
 //! element `j` is the low nibble of `qs[j]`, element `j + 16` the high nibble.
 //! Q4_0: `x = d * (q - 8)`; Q4_1: `x = d * q + m`.
 
+// Index loops mirror ggml's reference loops (element j and j + 16 side by side).
+#![allow(clippy::needless_range_loop)]
+
 use super::act::Q8Block;
 use super::float::f16_at;
 
@@ -53,7 +56,7 @@ pub(crate) fn vec_dot_q4_1(w: &[u8], x: &[Q8Block]) -> f32 {
     let mut acc = 0f32;
     for (b, y) in w.chunks_exact(20).zip(x) {
         let s = nibble_dot(&b[4..20], y);
-        acc += f16_at(b, 0) * y.d * s as f32 + f16_at(b, 2) * y.d * y.sum as f32;
+        acc += f16_at(b, 0) * y.d * s as f32 + f16_at(b, 2) * y.s;
     }
     acc
 }
@@ -64,37 +67,61 @@ pub(crate) mod avx2 {
     use super::super::simd::x86::*;
     use std::arch::x86_64::*;
 
-    /// Shared body: `d`-weighted `sum(q y)` plus `m`-weighted `sum(y)` per block, where
-    /// `m = min_of(d, m_raw)` is the block's additive offset.
+    /// One weight row against `N` activation rows: each block is unpacked once and
+    /// reused `N` times (the prefill tile), with `N` independent accumulators.
+    /// Per block: `d * sum(q y)` in SIMD plus `m * s_y` (Q4_0: `m = -8 d`).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn dot_nibbles(w: &[u8], x: &[Q8Block], bsize: usize, has_min: bool) -> f32 {
-        let mut acc = _mm256_setzero_ps();
-        let mut offs = 0f32;
+    unsafe fn dot_nibbles<const N: usize>(w: &[u8], xs: [&[Q8Block]; N], bsize: usize, has_min: bool) -> [f32; N] {
+        let mut acc = [_mm256_setzero_ps(); N];
+        let mut offs = [0f32; N];
         let qoff = if has_min { 4 } else { 2 };
-        for (b, y) in w.chunks_exact(bsize).zip(x) {
-            let d = f16_to_f32(b.as_ptr());
-            let m = if has_min { f16_to_f32(b.as_ptr().add(2)) } else { -8.0 * d };
-            let q = nibbles_32(b.as_ptr().add(qoff));
-            let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
-            let p = _mm256_cvtepi32_ps(dot_u8_i8(q, yq));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), p, acc);
-            offs += m * y.d * y.sum as f32;
+        let nb = xs.iter().map(|x| x.len()).fold(w.len() / bsize, usize::min);
+        for j in 0..nb {
+            let b = w.as_ptr().add(j * bsize);
+            let d = f16_to_f32(b);
+            let m = if has_min { f16_to_f32(b.add(2)) } else { -8.0 * d };
+            let q = nibbles_32(b.add(qoff));
+            for k in 0..N {
+                let y = xs[k].get_unchecked(j);
+                let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+                let p = _mm256_cvtepi32_ps(dot_u8_i8(q, yq));
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), p, acc[k]);
+                offs[k] += m * y.s;
+            }
         }
-        hsum_ps(acc) + offs
+        let mut out = [0f32; N];
+        for k in 0..N {
+            out[k] = hsum_ps(acc[k]) + offs[k];
+        }
+        out
     }
 
     /// # Safety
     /// The CPU must support AVX2, FMA and F16C.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot_q4_0(w: &[u8], x: &[Q8Block]) -> f32 {
-        dot_nibbles(w, x, 18, false)
+        dot_nibbles::<1>(w, [x], 18, false)[0]
     }
 
     /// # Safety
     /// The CPU must support AVX2, FMA and F16C.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot_q4_1(w: &[u8], x: &[Q8Block]) -> f32 {
-        dot_nibbles(w, x, 20, true)
+        dot_nibbles::<1>(w, [x], 20, true)[0]
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn vec_dot4_q4_0(w: &[u8], xs: [&[Q8Block]; 4]) -> [f32; 4] {
+        dot_nibbles::<4>(w, xs, 18, false)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn vec_dot4_q4_1(w: &[u8], xs: [&[Q8Block]; 4]) -> [f32; 4] {
+        dot_nibbles::<4>(w, xs, 20, true)
     }
 }

@@ -5,6 +5,9 @@
 //! `block_q5_1 { half d; half m; u8 qh[4]; u8 qs[16]; }`; ggml-quants.c
 //! `dequantize_row_q5_0/1`. Q5_0: `x = d * (q - 16)`; Q5_1: `x = d * q + m`.
 
+// Index loops mirror ggml's reference loops (element j and j + 16 side by side).
+#![allow(clippy::needless_range_loop)]
+
 use super::act::Q8Block;
 use super::float::f16_at;
 
@@ -59,7 +62,7 @@ pub(crate) fn vec_dot_q5_1(w: &[u8], x: &[Q8Block]) -> f32 {
     let mut acc = 0f32;
     for (b, y) in w.chunks_exact(24).zip(x) {
         let s = code_dot(&codes(b, 4), y);
-        acc += f16_at(b, 0) * y.d * s as f32 + f16_at(b, 2) * y.d * y.sum as f32;
+        acc += f16_at(b, 0) * y.d * s as f32 + f16_at(b, 2) * y.s;
     }
     acc
 }
@@ -70,37 +73,62 @@ pub(crate) mod avx2 {
     use super::super::simd::x86::*;
     use std::arch::x86_64::*;
 
+    /// One weight row against `N` activation rows (see `q4::avx2::dot_nibbles`);
+    /// the fifth bits come from `qh` spread to bytes.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn dot_codes(w: &[u8], x: &[Q8Block], bsize: usize, has_min: bool) -> f32 {
-        let mut acc = _mm256_setzero_ps();
-        let mut offs = 0f32;
+    unsafe fn dot_codes<const N: usize>(w: &[u8], xs: [&[Q8Block]; N], bsize: usize, has_min: bool) -> [f32; N] {
+        let mut acc = [_mm256_setzero_ps(); N];
+        let mut offs = [0f32; N];
         let qh_at = if has_min { 4 } else { 2 };
         let bit4 = _mm256_set1_epi8(0x10);
-        for (b, y) in w.chunks_exact(bsize).zip(x) {
-            let d = f16_to_f32(b.as_ptr());
-            let m = if has_min { f16_to_f32(b.as_ptr().add(2)) } else { -16.0 * d };
-            let hi = _mm256_and_si256(bytes_from_bits_32(b.as_ptr().add(qh_at)), bit4);
-            let q = _mm256_or_si256(nibbles_32(b.as_ptr().add(qh_at + 4)), hi);
-            let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
-            let p = _mm256_cvtepi32_ps(dot_u8_i8(q, yq));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), p, acc);
-            offs += m * y.d * y.sum as f32;
+        let nb = xs.iter().map(|x| x.len()).fold(w.len() / bsize, usize::min);
+        for j in 0..nb {
+            let b = w.as_ptr().add(j * bsize);
+            let d = f16_to_f32(b);
+            let m = if has_min { f16_to_f32(b.add(2)) } else { -16.0 * d };
+            let hi = _mm256_and_si256(bytes_from_bits_32(b.add(qh_at)), bit4);
+            let q = _mm256_or_si256(nibbles_32(b.add(qh_at + 4)), hi);
+            for k in 0..N {
+                let y = xs[k].get_unchecked(j);
+                let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+                let p = _mm256_cvtepi32_ps(dot_u8_i8(q, yq));
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), p, acc[k]);
+                offs[k] += m * y.s;
+            }
         }
-        hsum_ps(acc) + offs
+        let mut out = [0f32; N];
+        for k in 0..N {
+            out[k] = hsum_ps(acc[k]) + offs[k];
+        }
+        out
     }
 
     /// # Safety
     /// The CPU must support AVX2, FMA and F16C.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot_q5_0(w: &[u8], x: &[Q8Block]) -> f32 {
-        dot_codes(w, x, 22, false)
+        dot_codes::<1>(w, [x], 22, false)[0]
     }
 
     /// # Safety
     /// The CPU must support AVX2, FMA and F16C.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot_q5_1(w: &[u8], x: &[Q8Block]) -> f32 {
-        dot_codes(w, x, 24, true)
+        dot_codes::<1>(w, [x], 24, true)[0]
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn vec_dot4_q5_0(w: &[u8], xs: [&[Q8Block]; 4]) -> [f32; 4] {
+        dot_codes::<4>(w, xs, 22, false)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn vec_dot4_q5_1(w: &[u8], xs: [&[Q8Block]; 4]) -> [f32; 4] {
+        dot_codes::<4>(w, xs, 24, true)
     }
 }

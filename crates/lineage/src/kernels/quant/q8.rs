@@ -31,18 +31,42 @@ pub(crate) mod avx2 {
     use super::super::simd::x86::*;
     use std::arch::x86_64::*;
 
+    /// One weight row against `N` activation rows (see `q4::avx2::dot_nibbles`).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dot_q8<const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
+        let mut acc = [_mm256_setzero_ps(); N];
+        let nb = xs.iter().map(|x| x.len()).fold(w.len() / 34, usize::min);
+        for j in 0..nb {
+            let b = w.as_ptr().add(j * 34);
+            let d = f16_to_f32(b);
+            let q = _mm256_loadu_si256(b.add(2) as *const __m256i);
+            let aq = _mm256_sign_epi8(q, q);
+            for k in 0..N {
+                let y = xs[k].get_unchecked(j);
+                let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+                let p = _mm256_cvtepi32_ps(dot_u8_i8(aq, _mm256_sign_epi8(yq, q)));
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), p, acc[k]);
+            }
+        }
+        let mut out = [0f32; N];
+        for k in 0..N {
+            out[k] = hsum_ps(acc[k]);
+        }
+        out
+    }
+
     /// # Safety
     /// The CPU must support AVX2, FMA and F16C.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot_q8_0(w: &[u8], x: &[Q8Block]) -> f32 {
-        let mut acc = _mm256_setzero_ps();
-        for (b, y) in w.chunks_exact(34).zip(x) {
-            let d = f16_to_f32(b.as_ptr());
-            let q = _mm256_loadu_si256(b.as_ptr().add(2) as *const __m256i);
-            let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
-            let p = _mm256_cvtepi32_ps(dot_i8_i8(q, yq));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), p, acc);
-        }
-        hsum_ps(acc)
+        dot_q8::<1>(w, [x])[0]
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn vec_dot4_q8_0(w: &[u8], xs: [&[Q8Block]; 4]) -> [f32; 4] {
+        dot_q8::<4>(w, xs)
     }
 }

@@ -52,7 +52,7 @@ impl QMatrix {
     ) -> Result<Self> {
         let len = Self::expected_len(name, ty, shape[0], shape[1])?;
         let total = (*buf).as_ref().len();
-        if start.checked_add(len).map_or(true, |end| end > total) {
+        if start.checked_add(len).is_none_or(|end| end > total) {
             return Err(Error::BadInput(format!(
                 "tensor `{name}`: {len} bytes at offset {start} exceed the buffer of {total}"
             )));
@@ -64,7 +64,7 @@ impl QMatrix {
         if !ty.has_kernels() {
             return Err(Error::UnsupportedTensorType { tensor: name.into(), ggml_type: ty.id() });
         }
-        if cols % ty.block_size() != 0 {
+        if !cols.is_multiple_of(ty.block_size()) {
             return Err(Error::BadInput(format!(
                 "tensor `{name}`: {cols} columns are not a multiple of the {ty} block size {}",
                 ty.block_size()
@@ -130,7 +130,7 @@ impl QMatrix {
 
     /// [`QMatrix::matmul`] with the SIMD kernels switched off (`simd = false`), for tests.
     pub fn matmul_with(&self, x: &[f32], out: &mut [f32], simd: bool) -> Result<()> {
-        if self.cols == 0 || x.len() % self.cols != 0 || out.len() != x.len() / self.cols * self.rows {
+        if self.cols == 0 || !x.len().is_multiple_of(self.cols) || out.len() != x.len() / self.cols * self.rows {
             return Err(Error::BadInput(format!(
                 "matmul: x has {} values and out {}, expected a multiple n of cols = {} and n * rows = n * {}",
                 x.len(),

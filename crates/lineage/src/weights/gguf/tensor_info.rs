@@ -48,7 +48,7 @@ fn read_one(c: &mut Cursor<'_>, alignment: u64) -> Result<TensorInfo> {
     let offset = c.u64("tensor offset")?;
     let n_elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
     let size = n_elements
-        .filter(|_| dims.first().map_or(true, |&d0| d0 % ggml_type.block_size() as u64 == 0))
+        .filter(|_| dims.first().is_none_or(|&d0| d0.is_multiple_of(ggml_type.block_size() as u64)))
         .and_then(|n| ggml_type.bytes_for(n))
         .ok_or_else(|| {
             c.error(format!("tensor `{name}`: dims {dims:?} do not make whole {ggml_type} blocks or overflow"))
@@ -78,7 +78,7 @@ pub(crate) fn read_tensor_infos(c: &mut Cursor<'_>, n: u64, alignment: u64) -> R
 pub(crate) fn check_in_file(c: &Cursor<'_>, infos: &[TensorInfo], data_start: u64, file_len: u64) -> Result<()> {
     for t in infos {
         let end = data_start.checked_add(t.offset).and_then(|s| s.checked_add(t.size));
-        if end.map_or(true, |e| e > file_len) {
+        if end.is_none_or(|e| e > file_len) {
             return Err(Error::bad_file(
                 c.path(),
                 format!(

@@ -55,7 +55,7 @@ fn gguf_written_file_roundtrips_metadata_and_tensors() {
     assert_eq!(m.get_i64("a.i64").unwrap(), -(1 << 40));
     assert_eq!(m.get_f64("a.f64").unwrap(), 0.25);
     assert_eq!(m.get_string_array("tokenizer.ggml.tokens").unwrap(), ["<s>", "hi", "é"]);
-    assert_eq!(m.get(&"a.nested".to_string()).map(|v| v.meta_type()), Some(MetaType::Array));
+    assert_eq!(m.get("a.nested").map(|v| v.meta_type()), Some(MetaType::Array));
     assert_eq!(f.alignment(), 32);
     assert_eq!(f.data_start() % 32, 0);
     let t = f.tensor("t.f32").unwrap();
@@ -180,4 +180,15 @@ fn gguf_smollm2_file_when_configured_checks_metadata_and_ranges() {
         assert_eq!(f.tensor_bytes(&t.name).unwrap().len() as u64, t.size);
     }
     assert!(f.tensors().len() > 30 * 9);
+    // A real Q4_1 weight: quantized matmul against dequantize-then-f32.
+    let m = f.qmatrix("blk.0.ffn_down.weight").unwrap();
+    assert_eq!((m.ggml_type(), m.rows(), m.cols()), (GgmlType::Q4_1, 576, 1536));
+    let x: Vec<f32> = (0..m.cols()).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
+    let w = m.dequantize();
+    let mut out = vec![0f32; m.rows()];
+    m.matmul(&x, &mut out).unwrap();
+    let want: Vec<f32> = w.chunks_exact(m.cols()).map(|r| r.iter().zip(&x).map(|(a, b)| a * b).sum()).collect();
+    let rms = (want.iter().map(|v| v * v).sum::<f32>() / want.len() as f32).sqrt();
+    let err = out.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(err / rms < 2.5e-2, "max err / rms = {}", err / rms);
 }
