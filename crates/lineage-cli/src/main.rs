@@ -1,8 +1,10 @@
 //! The `lineage` command line: one file per subcommand.
 
+mod bench;
 mod forward;
 mod generate;
 mod io;
+mod model_source;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +21,8 @@ enum Command {
     Forward(forward::ForwardArgs),
     /// Greedy generation with the KV cache from input ids.
     Generate(generate::GenerateArgs),
+    /// Measure load, prefill and decode speed.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -26,6 +30,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Forward(a) => forward::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
