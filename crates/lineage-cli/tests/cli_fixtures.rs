@@ -1,0 +1,85 @@
+//! `lineage forward` and `lineage generate` on fixture folders reproduce HF's outputs.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use candle_core::{Device, Tensor};
+
+fn fixture(case: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lineage/tests/fixtures/hf").join(case)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("lineage-cli-{}-{name}", std::process::id()))
+}
+
+fn load(p: &PathBuf) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(p, &Device::Cpu).unwrap()
+}
+
+fn lineage(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_lineage")).args(args).output().unwrap();
+    assert!(out.status.success(), "lineage {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
+#[test]
+fn cli_forward_writes_hf_logits_and_hidden_states() {
+    for case in ["gpt2", "gemma3_text", "deepseek_v3", "gpt_oss_mxfp4"] {
+        let exp = load(&fixture(case).join("expected.safetensors"));
+        let input = scratch(&format!("{case}-in.safetensors"));
+        let out = scratch(&format!("{case}-out.safetensors"));
+        let ids: HashMap<_, _> = [("input_ids".to_string(), exp["input_ids"].clone())].into();
+        candle_core::safetensors::save(&ids, &input).unwrap();
+        let f = fixture(case);
+        lineage(&["forward", f.to_str().unwrap(), "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--hidden-states"]);
+        let got = load(&out);
+        assert!(max_diff(&got["logits"], &exp["logits"]) <= 1e-4, "{case} logits");
+        assert!(max_diff(&got["hidden_states"], &exp["hidden_states"]) <= 2e-4, "{case} hidden states");
+    }
+}
+
+#[test]
+fn cli_generate_writes_hf_greedy_ids() {
+    for case in ["llama", "mistral", "mixtral", "bloom"] {
+        let exp = load(&fixture(case).join("expected.safetensors"));
+        let input = scratch(&format!("{case}-gin.safetensors"));
+        let out = scratch(&format!("{case}-gout.safetensors"));
+        let ids: HashMap<_, _> = [("input_ids".to_string(), exp["input_ids"].clone())].into();
+        candle_core::safetensors::save(&ids, &input).unwrap();
+        let f = fixture(case);
+        lineage(&["generate", f.to_str().unwrap(), "--input", input.to_str().unwrap(), "--max-new-tokens", "16", "--greedy", "--out", out.to_str().unwrap()]);
+        let got = load(&out)["ids"].to_vec2::<i64>().unwrap();
+        assert_eq!(got, exp["greedy_ids"].to_vec2::<i64>().unwrap(), "{case} greedy ids");
+    }
+}
+
+#[test]
+fn cli_forward_expert_stats_counts_every_routed_token() {
+    let case = "qwen3_moe";
+    let exp = load(&fixture(case).join("expected.safetensors"));
+    let input = scratch("stats-in.safetensors");
+    let out = scratch("stats-out.safetensors");
+    let ids: HashMap<_, _> = [("input_ids".to_string(), exp["input_ids"].clone())].into();
+    candle_core::safetensors::save(&ids, &input).unwrap();
+    let f = fixture(case);
+    let o = lineage(&["forward", f.to_str().unwrap(), "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--expert-stats"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("layer 0: expert tokens"));
+    let counts = load(&out)["expert_counts"].to_vec2::<i64>().unwrap();
+    for row in counts {
+        assert_eq!(row.iter().sum::<i64>(), 2 * 32 * 2, "tokens x top_k per layer");
+    }
+}
+
+#[test]
+fn cli_bad_model_path_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lineage")).args(["forward", "/nonexistent/model", "--input", "x", "--out", "y"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/model"), "{err}");
+}
