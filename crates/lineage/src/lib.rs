@@ -6,6 +6,8 @@
 
 pub mod config;
 mod error;
+pub mod runtime;
+pub mod text;
 
 pub use config::ModelConfig;
 pub use error::{Error, Result};
