@@ -6,6 +6,7 @@ Usage: make_template_refs.py SMOLLM2_VOCAB_JSON LLAMA_CPP_SRC_DIR
 Templates other than SmolLM2's come from llama.cpp's models/templates/ (copies of the HF ones).
 """
 import json, os, sys
+from datetime import datetime, timezone
 import jinja2
 import jinja2.ext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -17,7 +18,11 @@ class TemplateError(Exception):
     pass
 
 
-def render(template, messages, add_generation_prompt, bos, eos, date=None):
+# strftime_now reports this fixed time (2025-06-28 12:34:56 UTC); the Rust tests use set_now(FIXED_NOW).
+FIXED_NOW = 1751114096
+
+
+def render(template, messages, add_generation_prompt, bos, eos):
     def raise_exception(msg):
         raise TemplateError(msg)
 
@@ -27,8 +32,7 @@ def render(template, messages, add_generation_prompt, bos, eos, date=None):
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
-    if date is not None:
-        env.globals["strftime_now"] = lambda fmt: date
+    env.globals["strftime_now"] = lambda fmt: datetime.fromtimestamp(FIXED_NOW, timezone.utc).strftime(fmt)
     try:
         return {"expected": env.from_string(template).render(
             messages=messages, tools=None, add_generation_prompt=add_generation_prompt, bos_token=bos, eos_token=eos)}
@@ -65,10 +69,11 @@ def main(smollm_vocab, llama_src):
     harmony = []
     for conv_name, conv in (("two_turns", TWO_TURNS), ("with_system", WITH_SYSTEM)):
         for agp in (True, False):
-            r = render(read("openai-gpt-oss-120b.jinja"), conv, agp, "<|startoftext|>", "<|return|>", date="2025-06-28")
+            r = render(read("openai-gpt-oss-120b.jinja"), conv, agp, "<|startoftext|>", "<|return|>")
             harmony.append({"name": f"gpt-oss/{conv_name}/gen={agp}", "messages": conv, "add_generation_prompt": agp,
                             "current_date": "2025-06-28", **r})
-    json.dump({"source": f"jinja2 {jinja2.__version__} as transformers apply_chat_template", "cases": cases,
+    json.dump({"source": f"jinja2 {jinja2.__version__} as transformers apply_chat_template",
+               "strftime_now_unix_secs": FIXED_NOW, "cases": cases,
                "harmony": harmony}, open(OUT, "w", encoding="utf-8"), ensure_ascii=False, indent=1)
 
 

@@ -33,7 +33,8 @@ fn chat_template_hf_templates_match_jinja2() {
     for case in refs()["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let s = |k: &str| case[k].as_str().unwrap();
-        let tmpl = ChatTemplate::new(s("template"), s("bos_token"), s("eos_token")).unwrap();
+        let mut tmpl = ChatTemplate::new(s("template"), s("bos_token"), s("eos_token")).unwrap();
+        tmpl.set_now(refs()["strftime_now_unix_secs"].as_i64().unwrap());
         let got = tmpl.render(&messages(&case["messages"]), case["add_generation_prompt"].as_bool().unwrap());
         match (got, case.get("expected").and_then(Value::as_str)) {
             (Ok(text), Some(want)) => assert_eq!(text, want, "{name}: {}", first_diff(&text, want)),
@@ -121,4 +122,21 @@ fn harmony_renderer_reasoning_and_bad_roles() {
     assert!(text.ends_with("<|start|>user<|message|>hi<|end|><|start|>assistant"));
     let bad = r.render(&[ChatMessage::new("user", "a"), ChatMessage::new("tool", "b")], true);
     assert!(matches!(bad, Err(Error::BadInput(_))));
+}
+
+#[test]
+fn chat_template_gpt_oss_jinja_with_fixed_date_matches_harmony() {
+    // The gpt-oss Jinja template calls strftime_now; with the date fixed it must agree with
+    // both jinja2 and the direct harmony renderer.
+    let src = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text/gpt_oss_chat_template.jinja"),
+    )
+    .unwrap();
+    let mut tmpl = ChatTemplate::new(&src, "<|startoftext|>", "<|return|>").unwrap();
+    tmpl.set_now(refs()["strftime_now_unix_secs"].as_i64().unwrap()); // 2025-06-28
+    for case in refs()["harmony"].as_array().unwrap() {
+        let got = tmpl.render(&messages(&case["messages"]), case["add_generation_prompt"].as_bool().unwrap()).unwrap();
+        let want = case["expected"].as_str().unwrap();
+        assert_eq!(got, want, "{}: {}", case["name"], first_diff(&got, want));
+    }
 }

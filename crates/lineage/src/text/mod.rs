@@ -7,6 +7,7 @@ mod hf_config;
 mod special;
 mod spm;
 mod stream;
+mod strftime;
 mod template;
 mod tokenizer;
 mod vocab;

@@ -3,7 +3,7 @@
 //!
 //! HF semantics kept: `trim_blocks` and `lstrip_blocks` on, no trailing-newline keeping;
 //! variables `messages`, `add_generation_prompt`, `bos_token`, `eos_token`, `tools` (none);
-//! `raise_exception(msg)`; Python string/dict methods (`.strip()`, `.startswith()`,
+//! `raise_exception(msg)`; `strftime_now(fmt)` (UTC); Python string/dict methods (`.strip()`, `.startswith()`,
 //! `.items()`, ...) through minijinja-contrib's pycompat; `tojson` as Python's
 //! `json.dumps(ensure_ascii=False)` (", " and ": " separators, no HTML escaping).
 //! Reference: transformers `utils/chat_template_utils.py` (`_compile_jinja_template`).
@@ -40,6 +40,12 @@ pub struct ChatTemplate {
     eos_token: String,
 }
 
+fn now_unix_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 impl ChatTemplate {
     /// Compiles `source`; syntax errors are reported with their line.
     pub fn new(source: &str, bos_token: impl Into<String>, eos_token: impl Into<String>) -> Result<Self> {
@@ -49,8 +55,14 @@ impl ChatTemplate {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_filter("tojson", tojson);
+        env.add_function("strftime_now", |fmt: String| super::strftime::format(now_unix_secs(), &fmt));
         env.add_template_owned(TEMPLATE_NAME, source.to_string()).map_err(template_err)?;
         Ok(Self { env, bos_token: bos_token.into(), eos_token: eos_token.into() })
+    }
+
+    /// Fixes the time `strftime_now` reports (UTC seconds since 1970), for reproducible prompts.
+    pub fn set_now(&mut self, unix_secs: i64) {
+        self.env.add_function("strftime_now", move |fmt: String| super::strftime::format(unix_secs, &fmt));
     }
 
     /// Renders the conversation; `add_generation_prompt` opens an assistant turn.

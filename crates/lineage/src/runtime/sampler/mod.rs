@@ -56,11 +56,19 @@ impl Sampler {
     }
 
     /// The candidates left after top-k, top-p and min-p, as (id, logit / temperature).
+    /// Only top-p needs them sorted; otherwise the vocabulary is never sorted.
     fn filter(&self, logits: &[f32]) -> Result<Vec<(u32, f32)>> {
-        let mut c = sorted_candidates(logits, self.config.top_k)?;
-        let probs = softmax(&c);
-        let keep = top_p_len(&probs, self.config.top_p).min(min_p_len(&probs, self.config.min_p));
-        c.truncate(keep.max(1));
+        let mut c = candidates(logits, self.config.top_k)?;
+        if self.config.top_p < 1.0 {
+            c.sort_unstable_by(by_logit_desc);
+            let keep = top_p_len(&softmax(&c), self.config.top_p);
+            c.truncate(keep.max(1));
+        }
+        if self.config.min_p > 0.0 {
+            // p_i >= min_p * p_max  <=>  exp(l_i - l_max) >= min_p; keeps the top token.
+            let max = max_logit(&c);
+            c.retain(|&(_, l)| ((l - max) as f64).exp() >= self.config.min_p as f64);
+        }
         let t = self.config.temperature;
         Ok(c.into_iter().map(|(id, l)| (id, l / t)).collect())
     }
@@ -109,35 +117,37 @@ pub fn argmax(logits: &[f32]) -> Result<u32> {
     best.map(|(i, _)| i as u32).ok_or_else(|| Error::BadInput("sampler: all logits are NaN".into()))
 }
 
-/// (id, logit) by logit descending, ties by id ascending; at most `top_k` when non-zero.
-fn sorted_candidates(logits: &[f32], top_k: usize) -> Result<Vec<(u32, f32)>> {
-    let mut c: Vec<(u32, f32)> = logits
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| !l.is_nan())
-        .map(|(i, &l)| (i as u32, l))
-        .collect();
-    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    if top_k > 0 && top_k < c.len() {
-        c.select_nth_unstable_by(top_k - 1, order);
-        c.truncate(top_k);
-    }
-    c.sort_unstable_by(order);
-    match c.first() {
-        Some(&(_, l)) if l > f32::NEG_INFINITY => Ok(c),
-        _ => Err(Error::BadInput("sampler: no finite logit to sample from".into())),
-    }
+fn by_logit_desc(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
 }
 
-/// Probabilities of sorted candidates (first is the largest), computed in f64.
+fn max_logit(c: &[(u32, f32)]) -> f32 {
+    c.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// Non-NaN (id, logit) pairs, only the `top_k` largest when non-zero (unsorted).
+fn candidates(logits: &[f32], top_k: usize) -> Result<Vec<(u32, f32)>> {
+    let mut c: Vec<(u32, f32)> =
+        logits.iter().enumerate().filter(|(_, l)| !l.is_nan()).map(|(i, &l)| (i as u32, l)).collect();
+    if top_k > 0 && top_k < c.len() {
+        c.select_nth_unstable_by(top_k - 1, by_logit_desc);
+        c.truncate(top_k);
+    }
+    if max_logit(&c) == f32::NEG_INFINITY {
+        return Err(Error::BadInput("sampler: no finite logit to sample from".into()));
+    }
+    Ok(c)
+}
+
+/// Probabilities of candidates in their order, computed in f64.
 fn softmax(candidates: &[(u32, f32)]) -> Vec<f64> {
-    let max = candidates.first().map_or(0.0, |c| c.1 as f64);
+    let max = max_logit(candidates) as f64;
     let exps: Vec<f64> = candidates.iter().map(|&(_, l)| (l as f64 - max).exp()).collect();
     let sum: f64 = exps.iter().sum();
     exps.into_iter().map(|e| e / sum).collect()
 }
 
-/// Smallest prefix whose probability mass reaches `top_p` (all when `top_p >= 1`).
+/// Smallest prefix of sorted probabilities whose mass reaches `top_p` (all when `top_p >= 1`).
 fn top_p_len(probs: &[f64], top_p: f32) -> usize {
     if top_p >= 1.0 {
         return probs.len();
@@ -150,12 +160,6 @@ fn top_p_len(probs: &[f64], top_p: f32) -> usize {
         }
     }
     probs.len()
-}
-
-/// Candidates with probability at least `min_p` times the largest one.
-fn min_p_len(probs: &[f64], min_p: f32) -> usize {
-    let threshold = probs.first().copied().unwrap_or(0.0) * min_p as f64;
-    probs.iter().take_while(|&&p| p >= threshold).count()
 }
 
 #[cfg(test)]

@@ -72,12 +72,33 @@ fn top_p_len_keeps_minimal_set() {
 }
 
 #[test]
-fn min_p_len_threshold_relative_to_max() {
-    let probs = [0.5, 0.3, 0.15, 0.05];
-    assert_eq!(min_p_len(&probs, 0.0), 4);
-    assert_eq!(min_p_len(&probs, 0.25), 3); // threshold 0.125
-    assert_eq!(min_p_len(&probs, 0.5), 2); // threshold 0.25
-    assert_eq!(min_p_len(&probs, 0.7), 1); // threshold 0.35
+fn filter_min_p_threshold_relative_to_max() {
+    let logits = logits_of(&[0.05, 0.5, 0.15, 0.3]);
+    let kept = |min_p| {
+        let s = Sampler::new(SamplerConfig { min_p, ..SamplerConfig::default() }).unwrap();
+        let mut ids: Vec<u32> = s.filter(&logits).unwrap().into_iter().map(|c| c.0).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(kept(0.0), vec![0, 1, 2, 3]);
+    assert_eq!(kept(0.25), vec![1, 2, 3]); // threshold 0.125
+    assert_eq!(kept(0.5), vec![1, 3]); // threshold 0.25
+    assert_eq!(kept(0.7), vec![1]); // threshold 0.35
+}
+
+#[test]
+fn filter_top_k_and_top_p_keep_most_likely() {
+    let logits = logits_of(&[0.05, 0.5, 0.15, 0.3]);
+    let kept = |top_k, top_p| {
+        let s = Sampler::new(SamplerConfig { top_k, top_p, ..SamplerConfig::default() }).unwrap();
+        let mut ids: Vec<u32> = s.filter(&logits).unwrap().into_iter().map(|c| c.0).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(kept(3, 1.0), vec![1, 2, 3]);
+    assert_eq!(kept(0, 0.75), vec![1, 3]);
+    assert_eq!(kept(2, 0.5), vec![1]); // top_p on the top-2 renormalised: 0.625 >= 0.5
+    assert_eq!(kept(1, 1.0), vec![1]);
 }
 
 #[test]
