@@ -45,6 +45,15 @@ pub enum Error {
     #[error("bad input: {0}")]
     BadInput(String),
 
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    #[error("chat template: {0}")]
+    Template(String),
+
+    #[error("chat template raised an exception: {0}")]
+    TemplateException(String),
+
     #[error("tensor op: {0}")]
     Candle(#[from] candle_core::Error),
 }

@@ -11,6 +11,7 @@ pub mod kernels;
 mod load;
 pub mod model;
 pub mod runtime;
+pub mod text;
 pub mod weights;
 
 pub use config::ModelConfig;

@@ -1,4 +1,6 @@
-//! Runtime: KV cache and generation loops.
+//! Runtime: KV cache, sampling and generation loops.
 
 pub mod generate;
 pub mod kv_cache;
+pub mod sampler;
+pub mod session;

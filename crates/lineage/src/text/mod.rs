@@ -1,0 +1,20 @@
+//! Text: tokenizers (HF `tokenizer.json` or GGUF vocabulary metadata), streaming
+//! detokenization and chat templates (Jinja, plus the gpt-oss harmony format).
+
+mod gguf;
+pub mod harmony;
+mod hf_config;
+mod special;
+mod spm;
+mod stream;
+mod strftime;
+mod template;
+mod tokenizer;
+mod vocab;
+
+pub use harmony::{HarmonyRenderer, ReasoningEffort};
+pub use hf_config::HfTokenizerConfig;
+pub use stream::TokenStream;
+pub use template::{ChatMessage, ChatTemplate};
+pub use tokenizer::Tokenizer;
+pub use vocab::{PreSplit, TokenKind, VocabSpec};

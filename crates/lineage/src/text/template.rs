@@ -1,0 +1,162 @@
+//! `ChatTemplate`: renders a Jinja chat template (GGUF `tokenizer.chat_template` or
+//! tokenizer_config.json `chat_template`) the way transformers' `apply_chat_template` does.
+//!
+//! HF semantics kept: `trim_blocks` and `lstrip_blocks` on, no trailing-newline keeping;
+//! variables `messages`, `add_generation_prompt`, `bos_token`, `eos_token`, `tools` (none);
+//! `raise_exception(msg)`; `strftime_now(fmt)` (UTC); Python string/dict methods (`.strip()`, `.startswith()`,
+//! `.items()`, ...) through minijinja-contrib's pycompat; `tojson` as Python's
+//! `json.dumps(ensure_ascii=False)` (", " and ": " separators, no HTML escaping).
+//! Reference: transformers `utils/chat_template_utils.py` (`_compile_jinja_template`).
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::{Serde, Value, ValueKind};
+use minijinja::{Environment, ErrorKind};
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+const TEMPLATE_NAME: &str = "chat_template";
+/// Marks errors raised by the template itself, to map them to `Error::TemplateException`.
+const RAISE_MARKER: &str = "raise_exception: ";
+
+/// One chat turn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatMessage {
+    /// "system", "developer", "user", "assistant" or "tool".
+    pub role: String,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Self { role: role.into(), content: content.into() }
+    }
+}
+
+/// A compiled chat template plus the special-token texts it may print.
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    bos_token: String,
+    eos_token: String,
+}
+
+fn now_unix_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl ChatTemplate {
+    /// Compiles `source`; syntax errors are reported with their line.
+    pub fn new(source: &str, bos_token: impl Into<String>, eos_token: impl Into<String>) -> Result<Self> {
+        let mut env = Environment::new();
+        let syntax = SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build().map_err(template_err)?;
+        env.set_syntax(syntax);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function("raise_exception", raise_exception);
+        env.add_filter("tojson", tojson);
+        env.add_function("strftime_now", |fmt: String| super::strftime::format(now_unix_secs(), &fmt));
+        env.add_template_owned(TEMPLATE_NAME, source.to_string()).map_err(template_err)?;
+        Ok(Self { env, bos_token: bos_token.into(), eos_token: eos_token.into() })
+    }
+
+    /// Fixes the time `strftime_now` reports (UTC seconds since 1970), for reproducible prompts.
+    pub fn set_now(&mut self, unix_secs: i64) {
+        self.env.add_function("strftime_now", move |fmt: String| super::strftime::format(unix_secs, &fmt));
+    }
+
+    /// Renders the conversation; `add_generation_prompt` opens an assistant turn.
+    pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+        let tmpl = self.env.get_template(TEMPLATE_NAME).map_err(template_err)?;
+        let ctx = minijinja::context! {
+            messages => Value::from(Serde(messages)),
+            add_generation_prompt => add_generation_prompt,
+            bos_token => self.bos_token.as_str(),
+            eos_token => self.eos_token.as_str(),
+            tools => Value::from(()),
+        };
+        tmpl.render(ctx).map_err(template_err)
+    }
+}
+
+fn raise_exception(message: String) -> std::result::Result<Value, minijinja::Error> {
+    Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("{RAISE_MARKER}{message}")))
+}
+
+fn template_err(e: minijinja::Error) -> Error {
+    let detail = e.detail().unwrap_or_default();
+    if let Some(msg) = detail.strip_prefix(RAISE_MARKER) {
+        return Error::TemplateException(msg.to_string());
+    }
+    // The raise may sit under an include/macro frame: look through the source chain.
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        if let Some(msg) = s.to_string().split(RAISE_MARKER).nth(1) {
+            return Error::TemplateException(msg.to_string());
+        }
+        source = s.source();
+    }
+    let line = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
+    Error::Template(format!("{}{line}", e))
+}
+
+/// Python `json.dumps(value, ensure_ascii=False, indent=indent)`.
+fn tojson(value: Value, indent: Option<usize>) -> std::result::Result<Value, minijinja::Error> {
+    let mut out = String::new();
+    write_json(&value, indent, 0, &mut out)?;
+    Ok(Value::from_safe_string(out))
+}
+
+fn write_json(v: &Value, indent: Option<usize>, level: usize, out: &mut String) -> std::result::Result<(), minijinja::Error> {
+    match v.kind() {
+        ValueKind::Undefined | ValueKind::None => out.push_str("null"),
+        ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
+        ValueKind::Number => out.push_str(&v.to_string()),
+        ValueKind::String => out.push_str(&serde_json::Value::String(v.to_string()).to_string()),
+        ValueKind::Seq | ValueKind::Iterable => {
+            let items: Vec<Value> = v.try_iter()?.collect();
+            write_container(out, ('[', ']'), items.len(), indent, level, |i, out| {
+                write_json(&items[i], indent, level + 1, out)
+            })?;
+        }
+        ValueKind::Map => {
+            let keys: Vec<Value> = v.try_iter()?.collect();
+            write_container(out, ('{', '}'), keys.len(), indent, level, |i, out| {
+                write_json(&Value::from(keys[i].to_string()), None, 0, out)?;
+                out.push_str(": ");
+                write_json(&v.get_item(&keys[i])?, indent, level + 1, out)
+            })?;
+        }
+        _ => out.push_str(&serde_json::Value::String(v.to_string()).to_string()),
+    }
+    Ok(())
+}
+
+/// Writes `n` items between brackets with Python's separators and optional indentation.
+fn write_container(
+    out: &mut String,
+    (open, close): (char, char),
+    n: usize,
+    indent: Option<usize>,
+    level: usize,
+    mut item: impl FnMut(usize, &mut String) -> std::result::Result<(), minijinja::Error>,
+) -> std::result::Result<(), minijinja::Error> {
+    out.push(open);
+    for i in 0..n {
+        match indent {
+            Some(w) => {
+                out.push_str(if i == 0 { "\n" } else { ",\n" });
+                out.push_str(&" ".repeat(w * (level + 1)));
+            }
+            None if i > 0 => out.push_str(", "),
+            None => {}
+        }
+        item(i, out)?;
+    }
+    if let (Some(w), true) = (indent, n > 0) {
+        out.push('\n');
+        out.push_str(&" ".repeat(w * level));
+    }
+    out.push(close);
+    Ok(())
+}
