@@ -1,10 +1,14 @@
 //! The `lineage` command line: one file per subcommand.
 
 mod bench;
+mod chat;
+mod chat_format;
 mod forward;
+mod gen_args;
 mod generate;
 mod io;
 mod model_source;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +25,10 @@ enum Command {
     Forward(forward::ForwardArgs),
     /// Greedy generation with the KV cache from input ids.
     Generate(generate::GenerateArgs),
+    /// Answer one prompt with a model (default: SmolLM2-135M-Instruct), streaming tokens.
+    Run(run::RunArgs),
+    /// Interactive chat with history and the model's chat template.
+    Chat(chat::ChatArgs),
     /// Measure load, prefill and decode speed.
     Bench(bench::BenchArgs),
 }
@@ -31,6 +39,8 @@ fn main() -> std::process::ExitCode {
         Command::Forward(a) => forward::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Chat(a) => chat::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -16,4 +16,4 @@ pub mod weights;
 
 pub use config::ModelConfig;
 pub use error::{Error, Result};
-pub use load::{load, load_with, LoadOptions};
+pub use load::{load, load_tokenizer, load_with, LoadOptions};

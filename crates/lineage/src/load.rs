@@ -40,3 +40,18 @@ fn is_gguf(path: &Path) -> Result<bool> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::Io { path: path.into(), source: e })?;
     Ok(f.read_exact(&mut magic).is_ok() && &magic == b"GGUF" || path.extension().is_some_and(|e| e == "gguf"))
 }
+
+/// The tokenizer of a model: GGUF metadata, or `tokenizer.json` (+ `tokenizer_config.json`)
+/// in a checkpoint folder.
+pub fn load_tokenizer(path: &Path) -> Result<crate::text::Tokenizer> {
+    if path.is_dir() {
+        let json = path.join("tokenizer.json");
+        if !json.is_file() {
+            return Err(Error::bad_file(path, "no tokenizer.json in this folder (needed for text input)"));
+        }
+        let cfg = path.join("tokenizer_config.json");
+        return crate::text::Tokenizer::from_files(&json, cfg.is_file().then_some(cfg.as_path()));
+    }
+    let file = crate::weights::gguf::GgufFile::open(path)?;
+    crate::text::Tokenizer::from_vocab(&families::gguf_vocab_spec(&file)?)
+}

@@ -11,7 +11,7 @@ mod gguf;
 mod gpt2;
 mod gpt_neox;
 mod gpt_oss;
-pub use gguf::{load_gguf, supported as gguf_supported, GgufPrecision};
+pub use gguf::{load_gguf, supported as gguf_supported, vocab_spec as gguf_vocab_spec, GgufPrecision};
 pub mod hf_config;
 mod llama;
 mod moe;

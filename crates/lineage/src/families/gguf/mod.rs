@@ -7,6 +7,9 @@
 
 mod arch;
 mod tensors;
+mod vocab;
+
+pub use vocab::vocab_spec;
 
 use std::path::Path;
 

@@ -1,0 +1,81 @@
+//! Arguments shared by `run` and `chat`: the model, numerics and sampling.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use lineage::model::Model;
+use lineage::runtime::sampler::SamplerConfig;
+use lineage::text::Tokenizer;
+
+use crate::{io, model_source};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct GenArgs {
+    /// GGUF file or HF checkpoint folder (default: SmolLM2-135M-Instruct Q4_1, fetched once).
+    #[arg(long, short)]
+    pub model: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = io::PrecisionArg::Quantized)]
+    pub precision: io::PrecisionArg,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: usize,
+    /// 0 = greedy (argmax).
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f32,
+    /// 0 = off.
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    /// 1 = off.
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// 0 = off.
+    #[arg(long, default_value_t = 0.05)]
+    pub min_p: f32,
+    /// 1 = off.
+    #[arg(long, default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    #[arg(long, default_value_t = 0.0)]
+    pub presence_penalty: f32,
+    #[arg(long, default_value_t = 0.0)]
+    pub frequency_penalty: f32,
+    /// Random seed (default: from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop when this text appears (repeatable).
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// System message for the chat template.
+    #[arg(long)]
+    pub system: Option<String>,
+}
+
+impl GenArgs {
+    pub fn sampler(&self) -> SamplerConfig {
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+        });
+        SamplerConfig {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repetition_penalty: self.repeat_penalty,
+            presence_penalty: self.presence_penalty,
+            frequency_penalty: self.frequency_penalty,
+            penalty_last_n: Some(64),
+            seed,
+        }
+    }
+
+    pub fn options(&self) -> lineage::runtime::session::GenerateOptions {
+        lineage::runtime::session::GenerateOptions { max_tokens: self.max_tokens, sampler: self.sampler(), stop: self.stop.clone() }
+    }
+
+    /// Model and tokenizer.
+    pub fn load(&self) -> Result<(Model, Tokenizer)> {
+        let path = model_source::resolve(self.model.as_deref())?;
+        let model = io::load_model(&path, self.precision)?;
+        let tok = lineage::load_tokenizer(&path).with_context(|| format!("loading the tokenizer of {}", path.display()))?;
+        Ok((model, tok))
+    }
+}
