@@ -191,3 +191,22 @@ fn decode_out_of_vocab_id_is_error() {
     let tok = smollm2();
     assert!(matches!(tok.decode(&[5, 49152]), Err(Error::TokenOutOfVocab { id: 49152, .. })));
 }
+
+#[test]
+fn gguf_spm_without_space_prefix_matches_llamacpp_ids() {
+    // Gemma's GGUF files set tokenizer.ggml.add_space_prefix = false.
+    let mut spec = vocab_spec("llama_spm_vocab.json");
+    spec.add_space_prefix = Some(false);
+    let tok = Tokenizer::from_vocab(&spec).unwrap();
+    let cases = cases("llama_spm_no_prefix_token_refs.json");
+    assert_encodes(&tok, &cases);
+    for c in cases {
+        assert_eq!(tok.decode(&c.ids).unwrap(), c.decoded.unwrap(), "ids {:?}", c.ids);
+    }
+}
+
+#[test]
+fn tokenizer_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Tokenizer>();
+}
