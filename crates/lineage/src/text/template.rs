@@ -9,7 +9,7 @@
 //! Reference: transformers `utils/chat_template_utils.py` (`_compile_jinja_template`).
 
 use minijinja::syntax::SyntaxConfig;
-use minijinja::value::{Serde, Value, ValueKind};
+use minijinja::value::{Kwargs, Serde, Value, ValueKind};
 use minijinja::{Environment, ErrorKind};
 use serde::Serialize;
 
@@ -100,8 +100,13 @@ fn template_err(e: minijinja::Error) -> Error {
     Error::Template(format!("{}{line}", e))
 }
 
-/// Python `json.dumps(value, ensure_ascii=False, indent=indent)`.
-fn tojson(value: Value, indent: Option<usize>) -> std::result::Result<Value, minijinja::Error> {
+/// Python `json.dumps(value, ensure_ascii=False, indent=indent)`; indent positional or keyword.
+/// `ensure_ascii`, `separators` and `sort_keys` are accepted and ignored.
+fn tojson(value: Value, indent: Option<usize>, kwargs: Kwargs) -> std::result::Result<Value, minijinja::Error> {
+    let indent = indent.or(kwargs.get::<Option<usize>>("indent")?);
+    for ignored in ["ensure_ascii", "separators", "sort_keys"] {
+        let _: Option<Value> = kwargs.get(ignored)?;
+    }
     let mut out = String::new();
     write_json(&value, indent, 0, &mut out)?;
     Ok(Value::from_safe_string(out))

@@ -72,10 +72,8 @@ impl Tokenizer {
         let bos_id = lookup(&config.bos_token);
         let eos_id = lookup(&config.eos_token);
         let mut eos_ids: Vec<u32> = eos_id.into_iter().collect();
-        for text in EOG_TEXTS {
-            let added = tok.get_added_tokens_decoder().into_iter().find(|(_, t)| t.content == *text && t.special);
-            eos_ids.extend(added.map(|(id, _)| id));
-        }
+        let added = tok.get_added_tokens_decoder();
+        eos_ids.extend(added.iter().filter(|(_, t)| t.special && EOG_TEXTS.contains(&t.content.as_str())).map(|(&id, _)| id));
         eos_ids.sort_unstable();
         eos_ids.dedup();
         let probe_with = tok.encode("a", true).map_err(|e| Error::Tokenizer(e.to_string()))?;
