@@ -40,7 +40,7 @@ pub fn config(file: &GgufFile) -> Result<ModelConfig> {
     if !ARCHS.contains(&arch.as_str()) {
         return Err(Error::UnknownArchitecture {
             model_type: format!("{arch} (GGUF general.architecture)"),
-            supported: ARCHS.iter().map(|s| s.to_string()).collect(),
+            supported: supported().into_iter().map(String::from).collect(),
         });
     }
     let hp = Hp { m, arch: arch.clone() };
