@@ -190,3 +190,65 @@ fn mxfp4_scales_of_wrong_shape_name_the_tensor() {
     let msg = e.to_string();
     assert!(msg.contains("gate_up_proj_scales") && msg.contains("[4, 128, 2]") && msg.contains("[4, 128, 3]"), "{msg}");
 }
+
+/// A copy of a committed GGUF fixture with `patch` applied to its bytes.
+fn patched_gguf(file: &str, tag: &str, patch: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf").join(format!("{file}.gguf"));
+    let mut bytes = std::fs::read(src).unwrap();
+    patch(&mut bytes);
+    let out = std::env::temp_dir().join(format!("lineage-bad-{}-{file}-{tag}.gguf", std::process::id()));
+    std::fs::write(&out, bytes).unwrap();
+    out
+}
+
+/// Byte offset just past the first length-prefixed GGUF string `s`.
+fn after_gguf_string(bytes: &[u8], s: &str) -> usize {
+    let mut needle = (s.len() as u64).to_le_bytes().to_vec();
+    needle.extend_from_slice(s.as_bytes());
+    bytes.windows(needle.len()).position(|w| w == needle).expect("string in file") + needle.len()
+}
+
+/// Sets the ggml type id of 2-D tensor `name` in its tensor info.
+fn set_tensor_type(bytes: &mut [u8], name: &str, id: u32) {
+    let at = after_gguf_string(bytes, name) + 4 + 2 * 8; // n_dims, two dims
+    bytes[at..at + 4].copy_from_slice(&id.to_le_bytes());
+}
+
+fn gguf_error(path: &Path, precision: families::GgufPrecision) -> Error {
+    lineage::load_with(path, lineage::LoadOptions { gguf: precision }).map(|_| ()).expect_err("file should be rejected")
+}
+
+#[test]
+fn gguf_unknown_architecture_lists_supported() {
+    let p = patched_gguf("llama.q4_0", "arch", |b| {
+        let at = after_gguf_string(b, "general.architecture") + 4 + 8; // value type, string length
+        b[at..at + 5].copy_from_slice(b"llamx");
+    });
+    let e = gguf_error(&p, families::GgufPrecision::Quantized);
+    let msg = e.to_string();
+    match &e {
+        Error::UnknownArchitecture { supported, .. } => assert!(supported.iter().any(|s| s == "qwen3moe"), "{msg}"),
+        other => panic!("expected UnknownArchitecture, got {other:?}"),
+    }
+    assert!(msg.contains("llamx") && msg.contains("gpt2"), "{msg}");
+}
+
+#[test]
+fn gguf_unsupported_tensor_type_names_the_tensor() {
+    // IQ4_NL: a real ggml type with Q4_0's block size (32 values in 18 bytes), so the file
+    // parses, but lineage has no kernel for it.
+    let p = patched_gguf("llama.q4_0", "iq4nl", |b| set_tensor_type(b, "blk.1.attn_k.weight", 20));
+    for precision in [families::GgufPrecision::F32, families::GgufPrecision::Quantized] {
+        let e = lineage::load_with(&p, lineage::LoadOptions { gguf: precision })
+            .and_then(|(cfg, w)| Model::new(&cfg, &w).map(|_| ()))
+            .expect_err("IQ4_NL should be rejected");
+        match &e {
+            Error::UnsupportedTensorType { tensor, ggml_type } => assert_eq!((tensor.as_str(), *ggml_type), ("blk.1.attn_k.weight", 20), "{precision:?}"),
+            other => panic!("{precision:?}: expected UnsupportedTensorType, got {other:?}"),
+        }
+    }
+    // A retired type id (Q4_2 was 4) is rejected when the tensor infos are read.
+    let p = patched_gguf("llama.q4_0", "retired", |b| set_tensor_type(b, "blk.0.ffn_up.weight", 4));
+    let e = gguf_error(&p, families::GgufPrecision::F32);
+    assert!(matches!(&e, Error::UnsupportedTensorType { tensor, ggml_type: 4 } if tensor == "blk.0.ffn_up.weight"), "{e:?}");
+}

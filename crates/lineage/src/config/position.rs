@@ -55,6 +55,9 @@ pub enum RopeScaling {
         /// Whether the correction range is floor/ceil'd (false for gpt-oss).
         truncate: bool,
     },
+    /// Every frequency divided by its own factor, at any length: llama.cpp's
+    /// `rope_freqs.weight` (GGUF), which its converter precomputes for llama3 scaling.
+    FreqFactors { factors: Vec<f64> },
     /// Phi-3 LongRoPE: per-frequency factors, short below `original_max`, long above.
     LongRope {
         short_factor: Vec<f64>,

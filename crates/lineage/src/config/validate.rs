@@ -1,6 +1,6 @@
 //! All invariants of a [`ModelConfig`], checked in one place.
 
-use super::{AttentionKind, ModelConfig, Position, Router};
+use super::{AttentionKind, ModelConfig, Position, RopeScaling, Router};
 use crate::{Error, Result};
 
 pub(super) fn validate(c: &ModelConfig) -> Result<()> {
@@ -62,6 +62,16 @@ fn rope(c: &ModelConfig) -> Result<()> {
         }
         if r.theta <= 0.0 {
             return Err(Error::invalid("rope_theta", format!("= {} must be positive", r.theta)));
+        }
+        let factors = match &r.scaling {
+            RopeScaling::FreqFactors { factors } => vec![("rope_freqs", factors)],
+            RopeScaling::LongRope { short_factor, long_factor, .. } => vec![("short_factor", short_factor), ("long_factor", long_factor)],
+            _ => vec![],
+        };
+        for (key, f) in factors {
+            if f.len() != r.rotary_dim / 2 || f.iter().any(|&x| !(x > 0.0)) {
+                return Err(Error::invalid(key, format!("has {} factors, rotary_dim {} needs {} positive ones", f.len(), r.rotary_dim, r.rotary_dim / 2)));
+            }
         }
     }
     Ok(())

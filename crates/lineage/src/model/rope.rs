@@ -76,6 +76,7 @@ impl RopeTable {
                     .collect();
                 (f, *attention_factor)
             }
+            RopeScaling::FreqFactors { factors } => (base(r.theta).iter().zip(factors).map(|(f, e)| f / e).collect(), 1.0),
             RopeScaling::LongRope { short_factor, long_factor, original_max, attention_factor } => {
                 let ext = if seq_len > *original_max { long_factor } else { short_factor };
                 let f = base(r.theta).iter().zip(ext).map(|(f, e)| f / e).collect();

@@ -40,7 +40,7 @@ pub fn config(file: &GgufFile) -> Result<ModelConfig> {
     if !ARCHS.contains(&arch.as_str()) {
         return Err(Error::UnknownArchitecture {
             model_type: format!("{arch} (GGUF general.architecture)"),
-            supported: ARCHS.iter().map(|s| s.to_string()).collect(),
+            supported: supported().into_iter().map(String::from).collect(),
         });
     }
     let hp = Hp { m, arch: arch.clone() };
@@ -51,7 +51,8 @@ pub fn config(file: &GgufFile) -> Result<ModelConfig> {
         "gpt2" => gpt2(&mut c),
         _ => {}
     }
-    if arch == "qwen3moe" {
+    // MoE is whatever carries `expert_count` (qwen3moe; llama for Mixtral).
+    if hp.opt_usize("expert_count")?.is_some() {
         moe(&hp, &mut c)?;
     }
     detect_biases(file, &mut c);
@@ -73,7 +74,11 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
     // llama.cpp's converter permutes llama's Q/K rows into interleaved pairs ("normal"
     // RoPE); the other families keep HF's rotate-half ("NeoX") layout.
     let pairing = if hp.arch == "llama" { RopePairing::Interleaved } else { RopePairing::RotateHalf };
-    let rope = Rope { theta: hp.opt_f64("rope.freq_base")?.unwrap_or(10000.0), rotary_dim, pairing, scaling: scaling(hp, context_len)? };
+    let mut scaling = scaling(hp, context_len)?;
+    if let Some(factors) = rope_freqs(file)? {
+        scaling = RopeScaling::FreqFactors { factors };
+    }
+    let rope = Rope { theta: hp.opt_f64("rope.freq_base")?.unwrap_or(10000.0), rotary_dim, pairing, scaling };
     let n_layers = hp.usize("block_count")?;
     Ok(ModelConfig {
         family: format!("{} (gguf)", hp.arch),
@@ -102,6 +107,15 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
         precision: Precision::Quantized,
         unknown_keys: Vec::new(),
     })
+}
+
+/// llama.cpp's `rope_freqs.weight`: one divisor per rotated pair (the converter writes it
+/// for llama3 scaling instead of metadata; `ggml_rope_ext`'s freq_factors).
+fn rope_freqs(file: &GgufFile) -> Result<Option<Vec<f64>>> {
+    let Ok(t) = file.tensor("rope_freqs.weight") else { return Ok(None) };
+    let mut f = vec![0f32; t.n_elements() as usize];
+    crate::kernels::quant::dequantize_row("rope_freqs.weight", t.ggml_type, file.tensor_bytes("rope_freqs.weight")?, &mut f)?;
+    Ok(Some(f.into_iter().map(f64::from).collect()))
 }
 
 fn scaling(hp: &Hp, context_len: usize) -> Result<RopeScaling> {
@@ -134,7 +148,8 @@ fn gemma3(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
     c.attention.qk_norm = Some(QkNormScope::PerHead);
     let window = hp.opt_usize("attention.sliding_window")?;
     let Position::Rope(global) = c.position.clone() else { unreachable!("set in base") };
-    let local = Rope { theta: 10000.0, scaling: RopeScaling::None, ..global };
+    // llama.cpp: `rope_freq_base_train_swa` is 10000 unless `rope.freq_base_swa` says otherwise.
+    let local = Rope { theta: hp.opt_f64("rope.freq_base_swa")?.unwrap_or(10000.0), scaling: RopeScaling::None, ..global };
     for (i, l) in c.layers.iter_mut().enumerate() {
         if (i + 1) % 6 != 0 {
             l.window = window;
@@ -153,7 +168,11 @@ fn moe(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
     c.ffn.moe = Some(MoeConfig {
         n_experts: hp.usize("expert_count")?,
         top_k: hp.usize("expert_used_count")?,
-        d_expert: hp.usize("expert_feed_forward_length")?,
+        // llama (Mixtral) has no expert length key: its experts use feed_forward_length.
+        d_expert: match hp.opt_usize("expert_feed_forward_length")? {
+            Some(f) => f,
+            None => hp.usize("feed_forward_length")?,
+        },
         router: Router::SoftmaxTopK { renormalize: true },
         router_bias: false,
         expert_bias: false,
