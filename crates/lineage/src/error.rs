@@ -36,11 +36,25 @@ pub enum Error {
     #[error("sequence of {len} tokens exceeds the model's context of {context_len}")]
     ContextOverflow { len: usize, context_len: usize },
 
+    #[error("unknown preset `{name}`{}; `lineage inspect --list` shows all", suggest(suggestions))]
+    UnknownPreset { name: String, suggestions: Vec<String> },
+
+    #[error("unknown config key `{key}`{}; keys: {valid}", suggest(suggestions))]
+    UnknownConfigKey { key: String, suggestions: Vec<String>, valid: String },
+
     #[error("bad input: {0}")]
     BadInput(String),
 
     #[error("tensor op: {0}")]
     Candle(#[from] candle_core::Error),
+}
+
+fn suggest(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (did you mean {}?)", names.join(", "))
+    }
 }
 
 impl Error {

@@ -14,6 +14,7 @@ pub mod hf_config;
 mod llama;
 mod moe;
 mod olmo2;
+mod palm;
 mod phi3;
 pub mod rope_params;
 pub mod tensor_map;
@@ -51,6 +52,7 @@ static FAMILIES: &[&dyn Family] = &[
     &moe::SoftmaxMoe,
     &deepseek::DeepSeek,
     &gpt_oss::GptOss,
+    &palm::Palm,
 ];
 
 /// Every supported `model_type`.
