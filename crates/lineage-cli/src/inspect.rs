@@ -85,7 +85,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
 /// Preset, config file or checkpoint folder -> canonical config, edited by `sets`.
 pub fn resolve(target: &str, sets: &[String], opts: &Options) -> anyhow::Result<Target> {
     let (mut config, raw, about, mut notes) = load(target)?;
-    notes.extend(mtp_note(&raw));
+    if notes.is_empty() {
+        notes.extend(mtp_note(&raw));
+    }
     let mut name = target.to_string();
     for s in sets {
         edit::apply_assignment(&mut config, s).with_context(|| format!("--set {s} on {target}"))?;

@@ -73,14 +73,23 @@ pub fn kv_cache_png(path: &Path, targets: &[Target], dtype: KvDtype) -> anyhow::
     let mut chart = builder.build_cartesian_2d(0f64..max_ctx as f64, 0f64..y_max).map_err(|e| err(e.to_string()))?;
     let mut mesh = chart.configure_mesh();
     if fonts {
-        mesh.x_desc("context length (tokens)").y_desc("GiB").label_style(("sans-serif", 16));
+        mesh.x_desc("context length (tokens; thin = beyond the model's context_len)")
+            .y_desc("GiB")
+            .x_label_formatter(&|x| format!("{}k", (*x / 1024.0).round()))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .label_style(("sans-serif", 16));
     } else {
         mesh.disable_x_mesh().disable_y_mesh().x_labels(0).y_labels(0);
     }
     mesh.draw().map_err(|e| err(e.to_string()))?;
     for (i, (t, pts)) in targets.iter().zip(all).enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        let s = chart.draw_series(LineSeries::new(pts, color.stroke_width(3))).map_err(|e| err(e.to_string()))?;
+        // Solid within the model's context length, thin beyond it (extrapolated).
+        let ctx = t.config.context_len as f64;
+        let beyond: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.0 >= ctx).collect();
+        chart.draw_series(LineSeries::new(beyond, color.stroke_width(1))).map_err(|e| err(e.to_string()))?;
+        let within = pts.iter().copied().filter(|p| p.0 <= ctx);
+        let s = chart.draw_series(LineSeries::new(within, color.stroke_width(3))).map_err(|e| err(e.to_string()))?;
         if fonts {
             let name = t.name.clone();
             s.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));

@@ -69,10 +69,11 @@ fn number_rows(t: &Target) -> Vec<(String, String)> {
     }
     rows.extend([
         (format!("KV cache / token ({})", kv.dtype.name()), bytes(kv.bytes_per_token)),
-        (format!("KV cache @ {} tokens", kv.context), bytes(kv.bytes_at_context)),
-        (format!("FLOPs / token @ {}: matmul", f.context), flops(f.matmul)),
-        (format!("FLOPs / token @ {}: attention", f.context), flops(f.attention)),
-        (format!("FLOPs / token @ {}: total", f.context), flops(f.total)),
+        ("KV cache @ context_len".into(), format!("{} @ {}", bytes(kv.bytes_at_context), kv.context)),
+        ("FLOPs / token: context T".into(), f.context.to_string()),
+        ("FLOPs / token: matmul".into(), flops(f.matmul)),
+        ("FLOPs / token: attention @ T".into(), flops(f.attention)),
+        ("FLOPs / token: total @ T".into(), flops(f.total)),
         ("FLOPs / token: 2N".into(), flops(f.approx_2n)),
     ]);
     for f in WeightFormat::ALL {
