@@ -6,6 +6,7 @@ mod chat_format;
 mod forward;
 mod gen_args;
 mod generate;
+mod inspect;
 mod io;
 mod model_source;
 mod run;
@@ -31,6 +32,8 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Measure load, prefill and decode speed.
     Bench(bench::BenchArgs),
+    /// Parameter, KV-cache, FLOP and memory accounting of a model, preset or config.
+    Inspect(inspect::InspectArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +44,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Run(a) => run::run(a),
         Command::Chat(a) => chat::run(a),
+        Command::Inspect(a) => inspect::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

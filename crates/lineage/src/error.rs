@@ -41,6 +41,11 @@ pub enum Error {
 
     #[error("{}: metadata key `{key}` {message}", path.display())]
     Metadata { path: PathBuf, key: String, message: String },
+    #[error("unknown preset `{name}`{}; `lineage inspect --list` shows all", suggest(suggestions))]
+    UnknownPreset { name: String, suggestions: Vec<String> },
+
+    #[error("unknown config key `{key}`{}; keys: {valid}", suggest(suggestions))]
+    UnknownConfigKey { key: String, suggestions: Vec<String>, valid: String },
 
     #[error("bad input: {0}")]
     BadInput(String),
@@ -63,6 +68,14 @@ fn hint_for_type(id: u32) -> &'static str {
     match crate::kernels::quant::GgmlType::from_id(id) {
         Some(_) => " by the kernels yet; re-quantize to Q4_0/Q4_1/Q5_0/Q8_0 or a K-quant",
         None => " (unknown id: the file may be newer than this build, or corrupt)",
+    }
+}
+
+fn suggest(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (did you mean {}?)", names.join(", "))
     }
 }
 

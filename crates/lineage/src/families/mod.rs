@@ -11,11 +11,12 @@ mod gguf;
 mod gpt2;
 mod gpt_neox;
 mod gpt_oss;
-pub use gguf::{load_gguf, supported as gguf_supported, vocab_spec as gguf_vocab_spec, GgufPrecision};
+pub use gguf::{config_of as gguf_config, load_gguf, supported as gguf_supported, vocab_spec as gguf_vocab_spec, GgufPrecision};
 pub mod hf_config;
 mod llama;
 mod moe;
 mod olmo2;
+mod palm;
 mod phi3;
 pub mod rope_params;
 pub mod tensor_map;
@@ -53,6 +54,7 @@ static FAMILIES: &[&dyn Family] = &[
     &moe::SoftmaxMoe,
     &deepseek::DeepSeek,
     &gpt_oss::GptOss,
+    &palm::Palm,
 ];
 
 /// Every supported `model_type`.

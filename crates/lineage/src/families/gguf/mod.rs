@@ -30,6 +30,13 @@ pub enum GgufPrecision {
     F32,
 }
 
+/// The canonical config of a GGUF file, without materialising any weight.
+pub fn config_of(path: &Path) -> Result<ModelConfig> {
+    let cfg = arch::config(&GgufFile::open(path)?)?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
 /// Loads a GGUF file: canonical config and weights.
 pub fn load_gguf(path: &Path, precision: GgufPrecision) -> Result<(ModelConfig, Weights, GgufFile)> {
     let file = GgufFile::open(path)?;
