@@ -8,6 +8,7 @@
 //! exactly where `d * q + m` rounds. Q6_K's `dl * (u - 32)` may round, and is a
 //! plain multiply there as in the scalar code.
 //! Layouts: see q4.rs, q5.rs, q8.rs and k_unpack.rs (ggml-common.h block structs).
+//! Offsets use `wrapping_add` (see exact.rs): no debug-build precondition checks.
 
 use std::arch::x86_64::*;
 
@@ -31,11 +32,28 @@ pub(crate) trait Deq {
     unsafe fn group(b: *const u8, s: &Self::Scales, g: usize) -> __m256;
 }
 
+/// The 8 bytes at `p` as the low half of an xmm register. A plain `[u8; 8]` read:
+/// `_mm_loadl_epi64` goes through `read_unaligned`, whose debug-build precondition
+/// checks (on in `opt-level = 3` dev builds) cost more than the dequantization.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load8(p: *const u8) -> __m128i {
+    _mm_cvtsi64_si128(i64::from_le_bytes(*(p as *const [u8; 8])))
+}
+
+/// 8 f32 at `p` (unaligned), without `_mm256_loadu_ps`'s debug-build checks (see
+/// [`load8`]); `lddqu` is a plain unaligned load on current CPUs.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn load_ps(p: *const f32) -> __m256 {
+    _mm256_castsi256_ps(_mm256_lddqu_si256(p as *const __m256i))
+}
+
 /// The 8 bytes at `p`, zero-extended to 8 x i32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn bytes8(p: *const u8) -> __m256i {
-    _mm256_cvtepu8_epi32(_mm_loadl_epi64(p as *const __m128i))
+    _mm256_cvtepu8_epi32(load8(p))
 }
 
 /// Nibble codes of values `8g..8g+8` of a 32-block whose 16 packed bytes start at `qs`:
@@ -43,7 +61,7 @@ unsafe fn bytes8(p: *const u8) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn nibbles8(qs: *const u8, g: usize) -> __m256i {
-    let raw = bytes8(qs.add(8 * (g & 1)));
+    let raw = bytes8(qs.wrapping_add(8 * (g & 1)));
     if g < 2 {
         _mm256_and_si256(raw, _mm256_set1_epi32(0x0f))
     } else {
@@ -96,7 +114,7 @@ pub(crate) struct Q6K;
 unsafe fn affine_at(b: *const u8, min_at: Option<usize>, off: f32) -> Affine {
     let d = f16_to_f32(b);
     let m = match min_at {
-        Some(at) => f16_to_f32(b.add(at)),
+        Some(at) => f16_to_f32(b.wrapping_add(at)),
         None => off * d,
     };
     Affine { d: _mm256_set1_ps(d), m: _mm256_set1_ps(m) }
@@ -114,7 +132,7 @@ impl Deq for Q4_0 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn group(b: *const u8, s: &Affine, g: usize) -> __m256 {
-        affine(nibbles8(b.add(2), g), s.d, s.m)
+        affine(nibbles8(b.wrapping_add(2), g), s.d, s.m)
     }
 }
 
@@ -130,7 +148,7 @@ impl Deq for Q4_1 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn group(b: *const u8, s: &Affine, g: usize) -> __m256 {
-        affine(nibbles8(b.add(4), g), s.d, s.m)
+        affine(nibbles8(b.wrapping_add(4), g), s.d, s.m)
     }
 }
 
@@ -138,14 +156,14 @@ impl Deq for Q4_1 {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q5_group(b: *const u8, s: &Affine5, g: usize, qh_at: usize) -> __m256 {
-    let q = _mm256_or_si256(nibbles8(b.add(qh_at + 4), g), fifth_bits8(s.qh, g));
+    let q = _mm256_or_si256(nibbles8(b.wrapping_add(qh_at + 4), g), fifth_bits8(s.qh, g));
     affine(q, s.a.d, s.a.m)
 }
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn qh_at(b: *const u8) -> __m256i {
-    _mm256_set1_epi32(u32::from_le_bytes([*b, *b.add(1), *b.add(2), *b.add(3)]) as i32)
+    _mm256_set1_epi32(u32::from_le_bytes([*b, *b.wrapping_add(1), *b.wrapping_add(2), *b.wrapping_add(3)]) as i32)
 }
 
 impl Deq for Q5_0 {
@@ -155,7 +173,7 @@ impl Deq for Q5_0 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn scales(b: *const u8) -> Affine5 {
-        Affine5 { a: affine_at(b, None, -16.0), qh: qh_at(b.add(2)) }
+        Affine5 { a: affine_at(b, None, -16.0), qh: qh_at(b.wrapping_add(2)) }
     }
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -171,7 +189,7 @@ impl Deq for Q5_1 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn scales(b: *const u8) -> Affine5 {
-        Affine5 { a: affine_at(b, Some(2), 0.0), qh: qh_at(b.add(4)) }
+        Affine5 { a: affine_at(b, Some(2), 0.0), qh: qh_at(b.wrapping_add(4)) }
     }
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -192,7 +210,7 @@ impl Deq for Q8_0 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn group(b: *const u8, d: &__m256, g: usize) -> __m256 {
-        let q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(b.add(2 + 8 * g) as *const __m128i));
+        let q = _mm256_cvtepi8_epi32(load8(b.wrapping_add(2 + 8 * g)));
         _mm256_mul_ps(_mm256_cvtepi32_ps(q), *d)
     }
 }
@@ -211,8 +229,8 @@ impl Deq for Q4K {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn scales(b: *const u8) -> KScales {
-        let (d, dmin) = (f16_to_f32(b), f16_to_f32(b.add(2)));
-        let sc = std::slice::from_raw_parts(b.add(4), 12);
+        let (d, dmin) = (f16_to_f32(b), f16_to_f32(b.wrapping_add(2)));
+        let sc = std::slice::from_raw_parts(b.wrapping_add(4), 12);
         let mut s = KScales { dl: [0.0; 16], nml: [0.0; 16] };
         for j in 0..8 {
             let (scale, min) = scale_min_k4(j, sc);
@@ -228,7 +246,7 @@ impl Deq for Q4K {
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn group(b: *const u8, s: &KScales, g: usize) -> __m256 {
         let (c, t) = (g / 8, g % 8);
-        let raw = bytes8(b.add(16 + 32 * c + 8 * (t % 4)));
+        let raw = bytes8(b.wrapping_add(16 + 32 * c + 8 * (t % 4)));
         let q = if t < 4 { _mm256_and_si256(raw, _mm256_set1_epi32(0x0f)) } else { _mm256_srli_epi32::<4>(raw) };
         let j = g / 4;
         affine(q, _mm256_set1_ps(s.dl[j]), _mm256_set1_ps(s.nml[j]))
@@ -242,8 +260,8 @@ impl Deq for Q6K {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn scales(b: *const u8) -> [f32; 16] {
-        let d = f16_to_f32(b.add(208));
-        std::array::from_fn(|g| d * *b.add(192 + g) as i8 as f32)
+        let d = f16_to_f32(b.wrapping_add(208));
+        std::array::from_fn(|g| d * *b.wrapping_add(192 + g) as i8 as f32)
     }
     /// Value `e = 128 n + 32 q + l`: low 4 bits from `ql[64 n + 32 (q & 1) + l]`
     /// (high nibble when `q >= 2`), top 2 bits from `qh[32 n + l] >> 2q`; minus 32.
@@ -252,9 +270,9 @@ impl Deq for Q6K {
     unsafe fn group(b: *const u8, dl: &[f32; 16], g: usize) -> __m256 {
         let e = 8 * g;
         let (n, q, l) = (e / 128, (e % 128) / 32, e % 32);
-        let ql = bytes8(b.add(64 * n + 32 * (q & 1) + l));
+        let ql = bytes8(b.wrapping_add(64 * n + 32 * (q & 1) + l));
         let lo = _mm256_and_si256(_mm256_srlv_epi32(ql, _mm256_set1_epi32(4 * (q >> 1) as i32)), _mm256_set1_epi32(0x0f));
-        let qh = bytes8(b.add(128 + 32 * n + l));
+        let qh = bytes8(b.wrapping_add(128 + 32 * n + l));
         let hi = _mm256_and_si256(_mm256_srlv_epi32(qh, _mm256_set1_epi32(2 * q as i32)), _mm256_set1_epi32(3));
         let u = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32::<4>(hi)), _mm256_set1_epi32(32));
         _mm256_mul_ps(_mm256_cvtepi32_ps(u), _mm256_set1_ps(dl[e / 16]))

@@ -170,9 +170,13 @@ mod avx2 {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::super::deq_avx2::{self as d, Deq};
+    use super::super::deq_avx2::{self as d, load_ps, Deq};
     use super::super::simd::x86::hsum_ps;
     use super::{GgmlType, RowDeq, RowDot, PANEL, TILE};
+
+    // Pointer arithmetic here is `wrapping_add`: every offset stays inside the slices
+    // (sizes checked by the callers), and unlike `add` it carries no debug-build
+    // precondition check, which in `opt-level = 3` dev builds split the FMA chains.
 
     pub(super) fn for_type(ty: GgmlType) -> Option<(RowDot, RowDeq)> {
         fn pair<T: Deq>() -> (RowDot, RowDeq) {
@@ -203,14 +207,14 @@ mod avx2 {
             xp[k] = xs[k].as_ptr();
         }
         for j in 0..nb {
-            let b = w.as_ptr().add(j * T::BYTES);
+            let b = w.as_ptr().wrapping_add(j * T::BYTES);
             let s = T::scales(b);
             for g0 in (0..T::VALS / 8).step_by(A) {
                 for a in 0..A {
                     let g = g0 + a;
                     let v = T::group(b, &s, g);
                     for k in 0..N {
-                        let xv = _mm256_loadu_ps(xp[k].add(j * T::VALS + 8 * g));
+                        let xv = load_ps(xp[k].wrapping_add(j * T::VALS + 8 * g));
                         acc[k][a] = _mm256_fmadd_ps(v, xv, acc[k][a]);
                     }
                 }
@@ -243,10 +247,10 @@ mod avx2 {
         let nb = (w.len() / T::BYTES).min(out.len() / T::VALS);
         let o = out.as_mut_ptr();
         for j in 0..nb {
-            let b = w.as_ptr().add(j * T::BYTES);
+            let b = w.as_ptr().wrapping_add(j * T::BYTES);
             let s = T::scales(b);
             for g in 0..T::VALS / 8 {
-                _mm256_storeu_ps(o.add(j * T::VALS + 8 * g), T::group(b, &s, g));
+                _mm256_storeu_ps(o.wrapping_add(j * T::VALS + 8 * g), T::group(b, &s, g));
             }
         }
     }
@@ -263,10 +267,10 @@ mod avx2 {
         while c < k8 {
             let mut wv = [_mm256_setzero_ps(); PANEL];
             for p in 0..PANEL {
-                wv[p] = _mm256_loadu_ps(pp.add(p * cols + c));
+                wv[p] = load_ps(pp.wrapping_add(p * cols + c));
             }
             for q in 0..M {
-                let xv = _mm256_loadu_ps(xp.add(q * cols + c));
+                let xv = load_ps(xp.wrapping_add(q * cols + c));
                 for p in 0..PANEL {
                     acc[p][q] = _mm256_fmadd_ps(wv[p], xv, acc[p][q]);
                 }
@@ -278,7 +282,7 @@ mod avx2 {
             for q in 0..M {
                 let mut s = hsum_ps(acc[p][q]);
                 for c in k8..cols {
-                    s += *pp.add(p * cols + c) * *xp.add(q * cols + c);
+                    s += *pp.wrapping_add(p * cols + c) * *xp.wrapping_add(q * cols + c);
                 }
                 out[p][q] = s;
             }
