@@ -180,9 +180,10 @@ impl ActPrecision {
     /// activations. On SmolLM2-135M Q4_1 the 8-bit path leaves the last-position top-10
     /// logits 0.39-0.49 from a float64 reference (one top-1 flip; llama.cpp: 0.20-0.35),
     /// the exact path stays within 0.1 (bench/smollm2_accuracy.py). Cost, measured with
-    /// examples/qmatrix_bench.rs (2 threads): decode about 1.3-1.5x the int8 time
-    /// (dequantizing in registers costs more than the integer dot), prefill as fast or
-    /// faster (the panels dequantize once per 4 rows and the inner loop is pure FMA).
+    /// examples/qmatrix_bench.rs (2 threads, shared machine): decode 1.35-1.4x the int8
+    /// time on the Q4_1 FFN shapes and 1.8x on the Q8_0 LM head (dequantizing in
+    /// registers costs more than the integer dot); prefill (n = 128) 7-27% faster
+    /// (panels dequantized once per 4 rows, pure-FMA 4 x 3 inner loop).
     /// `LINEAGE_QUANT_ACT=int8` switches back to llama.cpp's numerics, for comparisons.
     pub fn for_linear() -> Self {
         static CHOICE: std::sync::OnceLock<ActPrecision> = std::sync::OnceLock::new();
