@@ -1,15 +1,17 @@
-//! Micro-benchmark of the quantized matmul: Q4_1 weights (SmolLM2-135M's FFN shapes)
-//! against f32 activations, for decode (n = 1) and prefill (n = 128); then Q4_0, Q8_0,
-//! Q4_K and Q6_K at 576 x 1536 for comparison.
+//! Micro-benchmark of the quantized matmul, both activation precisions (`int8`: 8-bit
+//! blocks and integer dots as llama.cpp; `f32`: exact, weights dequantized on the fly):
+//! Q4_1 weights (SmolLM2-135M's FFN shapes) and the Q8_0 LM head (49152 x 576), for
+//! decode (n = 1) and prefill (n = 128); then Q4_0, Q8_0, Q4_K and Q6_K at 576 x 1536.
 //!
-//! Run: `cargo run --release -p lineage --example qmatrix_bench`
+//! Run: `CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo run -p lineage --example qmatrix_bench`
+//! (`LINEAGE_BENCH_QUICK=1`: only the SmolLM2 shapes)
 //! (threads: `LINEAGE_THREADS`, default all cores).
 //! GB/s counts weight bytes streamed per call; GFLOP/s counts 2 * rows * cols * n.
 
 use std::time::Instant;
 
 use lineage::kernels::pool;
-use lineage::kernels::quant::{GgmlType, QMatrix};
+use lineage::kernels::quant::{ActPrecision, GgmlType, QMatrix};
 
 /// Byte offsets of the f16 scale fields in a block (random bytes there may be NaN).
 fn scale_fields(ty: GgmlType) -> &'static [usize] {
@@ -60,22 +62,24 @@ fn time_it(mut f: impl FnMut()) -> f64 {
 fn main() -> lineage::Result<()> {
     let mut seed = 0x2545f4914f6cdd1d;
     println!("threads: {}, avx2: {}", pool::global().n_threads(), lineage::kernels::quant::simd::avx2_available());
-    let shapes = [(576, 1536), (1536, 576)];
-    let cases = shapes.map(|s| (GgmlType::Q4_1, s)).into_iter().chain(
-        [GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K].map(|t| (t, (576, 1536))),
-    );
+    let smol = [(GgmlType::Q4_1, (576, 1536)), (GgmlType::Q4_1, (1536, 576)), (GgmlType::Q8_0, (49152, 576))];
+    let others = [GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K].map(|t| (t, (576, 1536)));
+    let quick = std::env::var_os("LINEAGE_BENCH_QUICK").is_some();
+    let cases = smol.into_iter().chain(others.into_iter().filter(|_| !quick));
     for (ty, (rows, cols)) in cases {
         let m = QMatrix::from_vec("w", ty, rows, cols, random_blocks(ty, rows, cols, &mut seed))?;
         for n in [1usize, 128] {
             let x: Vec<f32> = (0..n * cols).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
             let mut out = vec![0f32; n * rows];
-            let secs = time_it(|| m.matmul(&x, &mut out).expect("shapes are consistent"));
-            let gbs = m.bytes().len() as f64 / secs / 1e9;
-            let gflops = 2.0 * (rows * cols * n) as f64 / secs / 1e9;
-            println!(
-                "{ty:<5} [{rows} x {cols}] n={n:>3}: {:>9.1} us  {gbs:>6.2} GB/s (weights)  {gflops:>7.2} GFLOP/s",
-                secs * 1e6
-            );
+            for (name, act) in [("int8", ActPrecision::Int8), ("f32", ActPrecision::F32)] {
+                let secs = time_it(|| m.matmul_act(&x, &mut out, act).expect("shapes are consistent"));
+                let gbs = m.bytes().len() as f64 / secs / 1e9;
+                let gflops = 2.0 * (rows * cols * n) as f64 / secs / 1e9;
+                println!(
+                    "{ty:<5} [{rows:>5} x {cols:>4}] n={n:>3} {name:<4}: {:>9.1} us  {gbs:>6.2} GB/s (weights)  {gflops:>7.2} GFLOP/s",
+                    secs * 1e6
+                );
+            }
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::kernels::quant::QMatrix;
+use crate::kernels::quant::{ActPrecision, QMatrix};
 use crate::weights::{Weight, Weights};
 use crate::{Error, Result};
 
@@ -72,6 +72,6 @@ fn quant_matmul(q: &QMatrix, x: &Tensor) -> Result<Tensor> {
     let dtype = x.dtype();
     let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
     let mut out = vec![0f32; n * q.rows()];
-    q.matmul(&xs, &mut out)?;
+    q.matmul_act(&xs, &mut out, ActPrecision::for_linear())?;
     Ok(Tensor::from_vec(out, (n, q.rows()), &Device::Cpu)?.to_dtype(dtype)?)
 }

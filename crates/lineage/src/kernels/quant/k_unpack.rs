@@ -62,7 +62,7 @@ pub(crate) fn unpack_q3_k(b: &[u8]) -> KBlock {
 
 /// The 6-bit scale and min of sub-block `j` (of 8) from Q4_K/Q5_K's 12 packed bytes.
 #[inline(always)]
-fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {

@@ -12,7 +12,7 @@ use super::QMatrix;
 use crate::kernels::pool::Pool;
 
 /// The output buffer shared by tasks that write disjoint elements.
-struct OutPtr(*mut f32);
+pub(super) struct OutPtr(pub(super) *mut f32);
 // SAFETY: every task writes a disjoint set of `out` elements (its own weight rows).
 unsafe impl Sync for OutPtr {}
 
@@ -42,26 +42,26 @@ fn quantize_rows<B: Default + Clone>(x: &[f32], cols: usize, f: fn(&[f32], &mut 
 }
 
 /// What every task needs: the weights, the output and the row split.
-struct Job<'a> {
-    w: &'a [u8],
-    row_bytes: usize,
-    rows: usize,
-    cols: usize,
-    n: usize,
-    per_task: usize,
-    out: OutPtr,
+pub(super) struct Job<'a> {
+    pub(super) w: &'a [u8],
+    pub(super) row_bytes: usize,
+    pub(super) rows: usize,
+    pub(super) cols: usize,
+    pub(super) n: usize,
+    pub(super) per_task: usize,
+    pub(super) out: OutPtr,
 }
 
 impl Job<'_> {
-    fn task_rows(&self, t: usize) -> std::ops::Range<usize> {
+    pub(super) fn task_rows(&self, t: usize) -> std::ops::Range<usize> {
         (t * self.per_task)..((t + 1) * self.per_task).min(self.rows)
     }
-    fn w_row(&self, r: usize) -> &[u8] {
+    pub(super) fn w_row(&self, r: usize) -> &[u8] {
         &self.w[r * self.row_bytes..(r + 1) * self.row_bytes]
     }
     /// # Safety
     /// `(i, r)` belongs to the calling task and `i < n`, `r < rows`.
-    unsafe fn put(&self, i: usize, r: usize, v: f32) {
+    pub(super) unsafe fn put(&self, i: usize, r: usize, v: f32) {
         self.out.write(i * self.rows + r, v)
     }
 }

@@ -1,12 +1,16 @@
 //! Quantized block formats (ggml/GGUF) and the kernels over them: dequantization and
-//! a matmul that keeps weights quantized and quantizes activations to 8 bits.
+//! a matmul that keeps weights quantized, with activations either quantized to 8 bits
+//! (as llama.cpp) or kept in f32 against weights dequantized on the fly (exact).
 //!
 //! Reference: ggml `ggml-common.h` (block structs), `ggml-quants.c` (dequantize_row_*),
 //! ggml-cpu `quants.c` / `arch/x86/quants.c` (vec_dot kernels); gguf-py `quants.py` is
 //! the outside oracle in the tests (`tests/fixtures/quant`).
 
 pub mod act;
+#[cfg(target_arch = "x86_64")]
+mod deq_avx2;
 mod dispatch;
+mod exact;
 mod float;
 mod k_quants;
 mod k_unpack;
@@ -22,7 +26,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-pub use qmatrix::{QData, QMatrix, SharedBytes};
+pub use qmatrix::{ActPrecision, QData, QMatrix, SharedBytes};
 pub use types::GgmlType;
 
 use crate::{Error, Result};

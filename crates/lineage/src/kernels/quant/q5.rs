@@ -94,7 +94,9 @@ pub(crate) mod avx2 {
                 let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
                 let p = _mm256_cvtepi32_ps(dot_u8_i8(q, yq));
                 acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), p, acc[k]);
-                offs[k] += m * y.s;
+                // ggml subtracts the offset in integers, so use the exact `d_y * sum`,
+                // not the f16-rounded `s` (which only Q8_1's consumers use).
+                offs[k] += m * if has_min { y.s } else { y.d * y.sum as f32 };
             }
         }
         let mut out = [0f32; N];

@@ -180,3 +180,54 @@ fn dequantize_row_length_mismatch_errors() {
     assert!(dequantize_row("t", GgmlType::Q4_1, &[0; 20], &mut out).is_err());
     assert!(dequantize_row("t", GgmlType::Q4_1, &[0; 21], &mut [0f32; 32]).is_err());
 }
+
+/// The exact-activation path is "dequantize, then matmul" up to f32 summation order:
+/// against the f64 oracle, max error over rms(out) stays near f32 epsilon times
+/// sqrt(cols) (measured below 1e-6); 1e-5 leaves a margin of ten. Covers the decode
+/// kernels (n = 1, 3), the 4 x 3 panel tiles with both remainders (17 = 5*3 + 2,
+/// 64 = 21*3 + 1) and a row count (37) that leaves a partial panel.
+#[test]
+fn qmatrix_matmul_f32act_every_type_matches_dequantized_f64() {
+    let mut rng = Rng(0x51ab_1e5e_ed00_0001);
+    let (rows, cols) = (37, 512);
+    for ty in ALL {
+        let m = QMatrix::from_vec("w", ty, rows, cols, random_blocks(ty, rows * cols, &mut rng)).unwrap();
+        for n in [1, 3, 17, 64] {
+            let x: Vec<f32> = (0..n * cols).map(|_| rng.unit()).collect();
+            let want = reference_matmul(&m, &x);
+            for simd in [true, false] {
+                let mut got = vec![0f32; n * rows];
+                m.matmul_opts(&x, &mut got, ActPrecision::F32, simd).unwrap();
+                let (e, at) = rel_err(&got, &want);
+                assert!(e < 1e-5, "{ty} n={n} simd={simd}: max err/rms {e:.2e} at {at}: {} vs {}", got[at], want[at]);
+            }
+        }
+    }
+}
+
+/// The in-register dequantization must equal the scalar dequantizers bit for bit (the
+/// products `d * q` are exact in f32; see deq_avx2.rs): a one-hot activation row
+/// picks out single weights, so any layout slip shows as a wrong value.
+#[test]
+fn qmatrix_matmul_f32act_one_hot_rows_read_back_weights_exactly() {
+    let mut rng = Rng(77);
+    let (rows, cols) = (5, 256);
+    for ty in ALL {
+        let m = QMatrix::from_vec("w", ty, rows, cols, random_blocks(ty, rows * cols, &mut rng)).unwrap();
+        let w = m.dequantize();
+        for n in [1, 5] {
+            let picks: Vec<usize> = (0..n).map(|_| rng.next() as usize % cols).collect();
+            let mut x = vec![0f32; n * cols];
+            for (i, &c) in picks.iter().enumerate() {
+                x[i * cols + c] = 1.0;
+            }
+            let mut got = vec![0f32; n * rows];
+            m.matmul_f32act(&x, &mut got).unwrap();
+            for (i, &c) in picks.iter().enumerate() {
+                for r in 0..rows {
+                    assert_eq!(got[i * rows + r], w[r * cols + c], "{ty} n={n}: row {r} col {c}");
+                }
+            }
+        }
+    }
+}

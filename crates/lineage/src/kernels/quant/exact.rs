@@ -1,0 +1,292 @@
+//! The exact-activation matmul: f32 activations times weights dequantized block by
+//! block on the fly, never the whole matrix. Decode (n <= 3) dequantizes each block
+//! into registers and feeds FMAs against every activation row; prefill dequantizes a
+//! panel of 4 weight rows once into a small buffer and runs a 4 x 3 register-blocked
+//! f32 micro-kernel over all activation rows, so the dequantization is amortised and
+//! the inner loop is loads and FMAs only.
+//!
+//! The result is "dequantize, then f32 matmul" up to f32 summation order: no
+//! activation rounding (unlike [`super::matmul`], which mirrors llama.cpp's 8-bit
+//! activations). Reference: the panel/micro-kernel split of BLIS and of llamafile's
+//! `tinyBLAS` (sgemm.cpp), with the dequantization folded into the panel packing.
+
+use super::dispatch::dequantizer;
+use super::float::dot_f32;
+use super::matmul::{Job, OutPtr};
+use super::simd::avx2_available;
+use super::types::GgmlType;
+use super::QMatrix;
+use crate::kernels::pool::Pool;
+
+/// Up to this many activation rows share one register pass over the weights (decode).
+pub(crate) const DECODE_MAX_ROWS: usize = 3;
+/// Weight rows per prefill panel: the micro-kernel's height.
+const PANEL: usize = 4;
+/// Activation rows per micro-kernel tile (4 x 3 = 12 accumulators + 4 weight vectors
+/// fill the 16 AVX2 registers).
+const TILE: usize = 3;
+/// Activation bytes per prefill block: a block stays in L2 (512 KiB here) while every
+/// panel of the task streams past it; panels are dequantized again per block.
+const X_BLOCK_BYTES: usize = 192 * 1024;
+
+/// Row of weight blocks · up to [`DECODE_MAX_ROWS`] activation rows -> `out[..xs.len()]`.
+pub(crate) type RowDot = unsafe fn(&[u8], &[&[f32]], &mut [f32]);
+/// Whole blocks of one weight row -> f32.
+pub(crate) type RowDeq = unsafe fn(&[u8], &mut [f32]);
+
+struct Kernels {
+    /// Register dequant-dot for decode; `None`: dequantize the row, then f32 dots.
+    dot: Option<RowDot>,
+    deq: RowDeq,
+    /// AVX2 micro-kernel for the panels.
+    simd: bool,
+}
+
+fn kernels(ty: GgmlType, simd: bool) -> Option<Kernels> {
+    let deq = dequantizer(ty)?;
+    let simd = simd && avx2_available();
+    let mut k = Kernels { dot: None, deq, simd };
+    if simd {
+        if let Some((dot, deq)) = avx2::for_type(ty) {
+            (k.dot, k.deq) = (Some(dot), deq);
+        }
+    }
+    Some(k)
+}
+
+/// `out[n, rows] = x[n, cols] · Wᵀ` with f32 activations; shapes were checked by the caller.
+pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Pool) {
+    let Some(k) = kernels(m.ggml_type(), simd) else { return };
+    let rows = m.rows();
+    // A multiple of the panel height, about four tasks per thread.
+    let per_task = rows.div_ceil(pool.n_threads() * 4).next_multiple_of(PANEL);
+    let job = Job {
+        w: m.bytes(),
+        row_bytes: m.row_bytes(),
+        rows,
+        cols: m.cols(),
+        n: x.len() / m.cols(),
+        per_task,
+        out: OutPtr(out.as_mut_ptr()),
+    };
+    let n_tasks = rows.div_ceil(per_task);
+    if job.n <= DECODE_MAX_ROWS {
+        run_decode(&job, x, &k, n_tasks, pool)
+    } else {
+        run_panels(&job, x, &k, n_tasks, pool)
+    }
+}
+
+fn run_decode(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool) {
+    let xs: Vec<&[f32]> = x.chunks_exact(job.cols).collect();
+    pool.run(n_tasks, &|t| {
+        let mut wf = Vec::new();
+        let mut v = [0f32; DECODE_MAX_ROWS];
+        for r in job.task_rows(t) {
+            let wr = job.w_row(r);
+            match k.dot {
+                // SAFETY: `dot` was picked for this CPU; `xs` has 1..=3 rows of `cols`.
+                Some(dot) => unsafe { dot(wr, &xs, &mut v) },
+                None => {
+                    wf.resize(job.cols, 0.0);
+                    // SAFETY: the scalar dequantizer, or an AVX2 one picked for this CPU.
+                    unsafe { (k.deq)(wr, &mut wf) };
+                    for (vi, xr) in v.iter_mut().zip(&xs) {
+                        *vi = dot_f32(&wf, xr);
+                    }
+                }
+            }
+            for (i, &vi) in v.iter().enumerate().take(job.n) {
+                // SAFETY: (i, r) belongs to this task.
+                unsafe { job.put(i, r, vi) };
+            }
+        }
+    });
+}
+
+fn run_panels(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool) {
+    let cols = job.cols;
+    let block = (X_BLOCK_BYTES / (4 * cols)).max(TILE) / TILE * TILE;
+    pool.run(n_tasks, &|t| {
+        let mut panel = vec![0f32; PANEL * cols];
+        let rows = job.task_rows(t);
+        for i0 in (0..job.n).step_by(block) {
+            let i1 = (i0 + block).min(job.n);
+            for r0 in rows.clone().step_by(PANEL) {
+                let h = PANEL.min(rows.end - r0);
+                for (p, dst) in panel.chunks_exact_mut(cols).enumerate() {
+                    match p < h {
+                        // SAFETY: as in `run_decode`.
+                        true => unsafe { (k.deq)(job.w_row(r0 + p), dst) },
+                        false => dst.fill(0.0),
+                    }
+                }
+                for i in (i0..i1).step_by(TILE) {
+                    let m = TILE.min(i1 - i);
+                    let acc = tile(k.simd, &panel, &x[i * cols..(i + m) * cols], cols);
+                    for (p, accp) in acc.iter().enumerate().take(h) {
+                        for (q, &v) in accp.iter().enumerate().take(m) {
+                            // SAFETY: (i + q, r0 + p) belongs to this task.
+                            unsafe { job.put(i + q, r0 + p, v) };
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// `acc[p][q] = panel row p · x row q` for the `x.len() / cols <= TILE` rows of `x`.
+fn tile(simd: bool, panel: &[f32], x: &[f32], cols: usize) -> [[f32; TILE]; PANEL] {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: `simd` is only set where AVX2+FMA were detected; sizes as documented.
+        return unsafe {
+            match x.len() / cols {
+                3 => avx2::tile::<3>(panel, x, cols),
+                2 => avx2::tile::<2>(panel, x, cols),
+                _ => avx2::tile::<1>(panel, x, cols),
+            }
+        };
+    }
+    let _ = simd;
+    let mut acc = [[0f32; TILE]; PANEL];
+    for (p, wr) in panel.chunks_exact(cols).enumerate() {
+        for (q, xr) in x.chunks_exact(cols).enumerate() {
+            acc[p][q] = dot_f32(wr, xr);
+        }
+    }
+    acc
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod avx2 {
+    pub(super) fn for_type(_: super::GgmlType) -> Option<(super::RowDot, super::RowDeq)> {
+        None
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::super::deq_avx2::{self as d, load_ps, Deq};
+    use super::super::simd::x86::hsum_ps;
+    use super::{GgmlType, RowDeq, RowDot, PANEL, TILE};
+
+    // Pointer arithmetic here is `wrapping_add`: every offset stays inside the slices
+    // (sizes checked by the callers), and unlike `add` it carries no debug-build
+    // precondition check, which in `opt-level = 3` dev builds split the FMA chains.
+
+    pub(super) fn for_type(ty: GgmlType) -> Option<(RowDot, RowDeq)> {
+        fn pair<T: Deq>() -> (RowDot, RowDeq) {
+            (dot_any::<T>, deq_row::<T>)
+        }
+        Some(match ty {
+            GgmlType::Q4_0 => pair::<d::Q4_0>(),
+            GgmlType::Q4_1 => pair::<d::Q4_1>(),
+            GgmlType::Q5_0 => pair::<d::Q5_0>(),
+            GgmlType::Q5_1 => pair::<d::Q5_1>(),
+            GgmlType::Q8_0 => pair::<d::Q8_0>(),
+            GgmlType::Q4_K => pair::<d::Q4K>(),
+            GgmlType::Q6_K => pair::<d::Q6K>(),
+            _ => return None,
+        })
+    }
+
+    /// One weight row against `N` activation rows with `A` accumulators each (so that
+    /// FMA latency, not the chain, bounds n = 1); each group of 8 weights is
+    /// dequantized once into a register and used `N` times.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dot_rows<T: Deq, const N: usize, const A: usize>(w: &[u8], xs: &[&[f32]], out: &mut [f32]) {
+        let nb = w.len() / T::BYTES;
+        let mut acc = [[_mm256_setzero_ps(); A]; N];
+        let mut xp = [std::ptr::null::<f32>(); N];
+        for k in 0..N {
+            xp[k] = xs[k].as_ptr();
+        }
+        for j in 0..nb {
+            let b = w.as_ptr().wrapping_add(j * T::BYTES);
+            let s = T::scales(b);
+            for g0 in (0..T::VALS / 8).step_by(A) {
+                for a in 0..A {
+                    let g = g0 + a;
+                    let v = T::group(b, &s, g);
+                    for k in 0..N {
+                        let xv = load_ps(xp[k].wrapping_add(j * T::VALS + 8 * g));
+                        acc[k][a] = _mm256_fmadd_ps(v, xv, acc[k][a]);
+                    }
+                }
+            }
+        }
+        for k in 0..N {
+            let mut s = acc[k][0];
+            for a in 1..A {
+                s = _mm256_add_ps(s, acc[k][a]);
+            }
+            out[k] = hsum_ps(s);
+        }
+    }
+
+    /// # Safety
+    /// AVX2, FMA and F16C are available; `xs` holds 1..=3 rows of the row's length.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dot_any<T: Deq>(w: &[u8], xs: &[&[f32]], out: &mut [f32]) {
+        match xs.len() {
+            1 => dot_rows::<T, 1, 4>(w, xs, out),
+            2 => dot_rows::<T, 2, 2>(w, xs, out),
+            _ => dot_rows::<T, 3, 2>(w, xs, out),
+        }
+    }
+
+    /// # Safety
+    /// AVX2, FMA and F16C are available; `out` holds the values of `w`'s whole blocks.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn deq_row<T: Deq>(w: &[u8], out: &mut [f32]) {
+        let nb = (w.len() / T::BYTES).min(out.len() / T::VALS);
+        let o = out.as_mut_ptr();
+        for j in 0..nb {
+            let b = w.as_ptr().wrapping_add(j * T::BYTES);
+            let s = T::scales(b);
+            for g in 0..T::VALS / 8 {
+                _mm256_storeu_ps(o.wrapping_add(j * T::VALS + 8 * g), T::group(b, &s, g));
+            }
+        }
+    }
+
+    /// The 4 x `M` micro-kernel: 4 panel rows (stride `cols`) against `M` rows of `x`.
+    /// # Safety
+    /// AVX2 and FMA are available; `panel` holds `PANEL * cols`, `x` `M * cols` values.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn tile<const M: usize>(panel: &[f32], x: &[f32], cols: usize) -> [[f32; TILE]; PANEL] {
+        let (pp, xp) = (panel.as_ptr(), x.as_ptr());
+        let mut acc = [[_mm256_setzero_ps(); M]; PANEL];
+        let k8 = cols / 8 * 8;
+        let mut c = 0;
+        while c < k8 {
+            let mut wv = [_mm256_setzero_ps(); PANEL];
+            for p in 0..PANEL {
+                wv[p] = load_ps(pp.wrapping_add(p * cols + c));
+            }
+            for q in 0..M {
+                let xv = load_ps(xp.wrapping_add(q * cols + c));
+                for p in 0..PANEL {
+                    acc[p][q] = _mm256_fmadd_ps(wv[p], xv, acc[p][q]);
+                }
+            }
+            c += 8;
+        }
+        let mut out = [[0f32; TILE]; PANEL];
+        for p in 0..PANEL {
+            for q in 0..M {
+                let mut s = hsum_ps(acc[p][q]);
+                for c in k8..cols {
+                    s += *pp.wrapping_add(p * cols + c) * *xp.wrapping_add(q * cols + c);
+                }
+                out[p][q] = s;
+            }
+        }
+        out
+    }
+}
