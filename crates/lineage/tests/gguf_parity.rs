@@ -72,7 +72,7 @@ fn check_greedy(file: &str, case: &str) {
 //
 // | format | vs HF, measured | bound | why that size |
 // |---|---|---|---|
-// | F32  | 3.3e-6 .. 8.5e-6 | 1e-4 | HF's own f32-vs-f64 noise is ~5e-6 (fixtures/hf/README) |
+// | F32 (and MXFP4 experts) | 3.3e-6 .. 8.5e-6 | 1e-4 | HF's own f32-vs-f64 noise is ~5e-6 (fixtures/hf/README) |
 // | F16  | 6.8e-3 (qwen3)   | 2e-2 | f16 rounds each weight by ≤ 2^-11 relative; 3x the measurement |
 // | Q8_0 | 0.20 .. 0.27     | 0.5  | ~0.4% rms weight noise, amplified by the random-weight models |
 // | Q4_0 | 3.0 .. 4.4       | 6.0  | ~8% rms weight noise: a smoke bound; [`q_weights_match_f32_file`] is the sharp check |
@@ -226,4 +226,53 @@ fn gguf_mxfp4_experts_stay_packed_and_match_ggml_decoding() {
         n += 1;
     }
     assert_eq!(n, 6, "2 layers x gate/up/down expert stacks should be MXFP4");
+}
+
+/// DeepSeek GGUFs written before llama.cpp's MLA rework carry one `attn_kv_b` and the
+/// per-head sizes in `key_length` / `value_length` (no `*_mla` keys, `head_count_kv` =
+/// heads). The committed file is rewritten into that form (k_b/v_b joined by hand, as the
+/// old converter wrote `kv_b_proj` unchanged) and must still reproduce HF's logits.
+#[test]
+fn deepseek2_legacy_kv_b_form_matches_hf() {
+    use lineage::weights::gguf::{GgufFile, GgufWriter, MetaValue};
+    let src = GgufFile::open(gguf_path("deepseek_v3.f32")).unwrap();
+    let mut w = GgufWriter::new();
+    for (k, v) in src.metadata().iter() {
+        let v = match k {
+            "deepseek2.attention.key_length_mla" | "deepseek2.attention.value_length_mla" => continue,
+            "deepseek2.attention.key_length" => MetaValue::U32(24),
+            "deepseek2.attention.value_length" => MetaValue::U32(16),
+            "deepseek2.attention.head_count_kv" => MetaValue::U32(4),
+            _ => v.clone(),
+        };
+        w.add_kv(k, v);
+    }
+    let f32s = |name: &str| -> Vec<f32> { src.tensor_bytes(name).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect() };
+    let (h, nope, v, r) = (4, 16, 16, 32);
+    for t in src.tensors() {
+        if t.name.ends_with("attn_v_b.weight") {
+            continue;
+        }
+        if let Some(p) = t.name.strip_suffix("attn_k_b.weight") {
+            let (k_b, v_b) = (f32s(&t.name), f32s(&format!("{p}attn_v_b.weight"))); // [h, r, nope], [h, v, r]
+            let mut kv_b = Vec::with_capacity(h * (nope + v) * r); // [h·(nope+v), r]
+            for hh in 0..h {
+                (0..nope).for_each(|i| kv_b.extend((0..r).map(|c| k_b[(hh * r + c) * nope + i])));
+                (0..v).for_each(|i| kv_b.extend_from_slice(&v_b[(hh * v + i) * r..(hh * v + i + 1) * r]));
+            }
+            let bytes = kv_b.iter().flat_map(|x| x.to_le_bytes()).collect();
+            w.add_tensor(&format!("{p}attn_kv_b.weight"), &[r as u64, (h * (nope + v)) as u64], t.ggml_type, bytes);
+            continue;
+        }
+        w.add_tensor(&t.name, &t.dims, t.ggml_type, src.tensor_bytes(&t.name).unwrap().to_vec());
+    }
+    let path = std::env::temp_dir().join(format!("lineage-deepseek2-legacy-{}.gguf", std::process::id()));
+    w.write(&path).unwrap();
+    let (cfg, weights) = lineage::load_with(&path, LoadOptions { gguf: GgufPrecision::F32 }).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert!(weights.contains("blk.1.attn_kv_b.weight") && !weights.contains("blk.1.attn_k_b.weight"));
+    let got = Model::new(&cfg, &weights).unwrap().forward(&expected("deepseek_v3")["input_ids"], None).unwrap();
+    let (d, at) = max_abs_diff(&got, &expected("deepseek_v3")["logits"]);
+    eprintln!("deepseek2 legacy attn_kv_b form vs HF logits max|Δ| = {d:.3e}");
+    assert!(d <= F32_TOL, "deepseek2 legacy form vs HF: logits max|Δ| = {d:.3e} at {at}");
 }
