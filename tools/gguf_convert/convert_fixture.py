@@ -3,8 +3,8 @@
 
 The metadata keys, tensor names and weight fix-ups follow llama.cpp's
 `convert_hf_to_gguf.py` (`TextModel.set_gguf_parameters`, `LlamaModel`, `Qwen2Model`,
-`Qwen3Model`, `Qwen2MoeModel`, `Gemma3Model`, `GPT2Model`, `Phi3MiniModel`) and the names
-of `gguf-py/gguf/constants.py`. Only the tokenizer is left out: the fixtures have none.
+`Qwen3Model`, `Qwen2MoeModel`, `Gemma3Model`, `GPT2Model`, `Phi3MiniModel`; `GptOssModel`
+and `DeepseekV2Model` in moe_families.py) and the names of `gguf-py/gguf/constants.py`. Only the tokenizer is left out: the fixtures have none.
 
 Tensor types follow the converter's `prepare_tensors`: 1-D tensors, `*_norm.weight`,
 `ffn_gate_inp` (MoE router), `position_embd` and `rope_freqs` stay F32; every other
@@ -26,12 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import struct
 from pathlib import Path
 
 import gguf
 import numpy as np
 from gguf.quants import quantize
-from safetensors.numpy import load_file
+
+import moe_families
+from moe_families import Packed
 
 QTYPES = {
     "f32": gguf.GGMLQuantizationType.F32,
@@ -55,6 +58,8 @@ ARCH = {
     "gemma3_text": "gemma3",
     "gpt2": "gpt2",
     "phi3": "phi3",
+    "gpt_oss": "gpt-oss",
+    "deepseek_v3": "deepseek2",
 }
 # What --all writes: case -> formats (kept small: the files are committed).
 # F32 (about 0.5 MB a case) only where it checks a transform no other file does.
@@ -70,6 +75,9 @@ COMMITTED = {
     "gpt2": ["f32"],  # Conv1D transpose, fused qkv, LayerNorm, learned positions
     "phi3": ["f32", "q4_0"],  # fused qkv and gate_up
     "mixtral": ["q4_0"],
+    "gpt_oss": ["f32"],  # sinks, router bias, de-interleaved gate/up, expert biases
+    "gpt_oss_mxfp4": ["f32"],  # the same with MXFP4 experts (kept MXFP4, as llama.cpp does)
+    "deepseek_v3": ["f32"],  # MLA (k_b/v_b split), grouped sigmoid router, shared experts
 }
 
 # HF per-layer suffix -> GGUF suffix (gguf-py tensor_mapping.py, block tensors)
@@ -115,6 +123,26 @@ EXPERT_NAMES = {"gate_proj": "gate", "up_proj": "up", "down_proj": "down", "w1":
 ALWAYS_F32 = ("ffn_gate_inp.weight", "position_embd.weight", "rope_freqs.weight")
 
 
+def load_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """safetensors -> numpy, bfloat16 widened exactly to float32 (numpy has no bf16)."""
+    raw = path.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    dtypes = {"F32": np.float32, "F16": np.float16, "U8": np.uint8, "I64": np.int64}
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        buf = raw[8 + n + start : 8 + n + end]
+        if info["dtype"] == "BF16":
+            a = (np.frombuffer(buf, np.uint16).astype(np.uint32) << 16).view(np.float32)
+        else:
+            a = np.frombuffer(buf, dtypes[info["dtype"]])
+        out[name] = a.reshape(info["shape"])
+    return out
+
+
 def rope_params(hp: dict) -> dict:
     """transformers-5 `rope_parameters` (per layer type for gemma3), or the legacy keys."""
     rp = dict(hp.get("rope_parameters") or hp.get("rope_scaling") or {})
@@ -154,7 +182,7 @@ class Converter:
         if self.model_type not in ARCH:
             raise SystemExit(f"{case_dir}: model_type {self.model_type!r} has no GGUF mapping here; known: {sorted(ARCH)}")
         self.arch = ARCH[self.model_type]
-        self.hf = load_file(str(case_dir / "model.safetensors"))
+        self.hf = load_safetensors(case_dir / "model.safetensors")
 
     # ---------------------------------------------------------------- metadata
     def metadata(self, w: gguf.GGUFWriter) -> None:
@@ -173,9 +201,9 @@ class Converter:
         w.add_embedding_length(hp["hidden_size"])
         w.add_feed_forward_length(hp["intermediate_size"])
         w.add_head_count(hp["num_attention_heads"])
-        w.add_head_count_kv(hp["num_key_value_heads"])
+        w.add_head_count_kv(1 if mt == "deepseek_v3" else hp["num_key_value_heads"])  # MLA as MQA
         w.add_layer_norm_rms_eps(hp["rms_norm_eps"])
-        if hp.get("head_dim") is not None:
+        if hp.get("head_dim") is not None and mt != "deepseek_v3":  # its head_dim is the rope part
             w.add_key_length(hp["head_dim"])
             w.add_value_length(hp["head_dim"])
         full = rp.get("full_attention", rp)
@@ -196,7 +224,7 @@ class Converter:
                 w.add_rope_scaling_yarn_beta_slow(full["beta_slow"])
         elif rope_type not in ("default", "llama3"):  # llama3 -> rope_freqs tensor
             raise SystemExit(f"rope_type {rope_type!r} is not converted here")
-        if (n := hp.get("num_local_experts", hp.get("num_experts"))) is not None:
+        if (n := hp.get("num_local_experts", hp.get("num_experts", hp.get("n_routed_experts")))) is not None:
             w.add_expert_count(n)
             w.add_expert_used_count(hp["num_experts_per_tok"])
         if mt in ("llama", "mixtral"):  # LlamaModel.set_gguf_parameters
@@ -212,6 +240,10 @@ class Converter:
             w.add_rope_scaling_orig_ctx_len(hp.get("original_max_position_embeddings", hp["max_position_embeddings"]))
             if hp.get("sliding_window"):
                 w.add_sliding_window(hp["sliding_window"])
+        if mt == "gpt_oss":
+            moe_families.gpt_oss_metadata(w, hp)
+        if mt == "deepseek_v3":
+            moe_families.deepseek2_metadata(w, hp)
 
     # ----------------------------------------------------------------- tensors
     def tensors(self) -> list[tuple[str, np.ndarray]]:
@@ -220,7 +252,8 @@ class Converter:
         out: list[tuple[str, np.ndarray]] = []
         experts: dict[tuple[int, str], dict[int, np.ndarray]] = {}
         for name, t in self.hf.items():
-            t = t.astype(np.float32)
+            if t.dtype != np.uint8:
+                t = t.astype(np.float32)
             if mt == "gpt2" and name.endswith((".attn.bias", ".attn.masked_bias")):
                 continue
             if mt == "gpt2" and name.endswith((".c_attn.weight", ".c_proj.weight", ".c_fc.weight")):
@@ -236,6 +269,12 @@ class Converter:
                 continue
             li = parts.index("layers") if "layers" in parts else parts.index("h")
             bid, rest = int(parts[li + 1]), ".".join(parts[li + 2:])
+            if mt == "gpt_oss":
+                out += moe_families.gpt_oss_layer(bid, rest, kind, t, self.hf, stem)
+                continue
+            if mt == "deepseek_v3" and ".experts." not in f".{rest}.":
+                out += moe_families.deepseek2_layer(bid, rest, kind, t, hp)
+                continue
             if ".experts." in f".{rest}.":  # mlp.experts.E.gate_proj / block_sparse_moe.experts.E.w1
                 e, which = int(parts[-2]), EXPERT_NAMES[parts[-1]]
                 experts.setdefault((bid, which), {})[e] = t
@@ -272,6 +311,9 @@ def convert(case_dir: Path, out: Path, fmt: str) -> None:
     w.add_file_type(FILE_TYPES[fmt])
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
     for name, t in c.tensors():
+        if isinstance(t, Packed):
+            w.add_tensor(name, np.ascontiguousarray(t.data), raw_dtype=t.ty)
+            continue
         ty = tensor_type(name, t, fmt)
         data = quantize(np.ascontiguousarray(t, dtype=np.float32), ty)
         w.add_tensor(name, data, raw_dtype=ty)

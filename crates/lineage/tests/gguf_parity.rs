@@ -11,6 +11,8 @@ use candle_core::Tensor;
 use common::{expected, max_abs_diff};
 use lineage::families::GgufPrecision;
 use lineage::model::Model;
+use lineage::config::{FfnKind, Position, RopeScaling};
+use lineage::weights::Weight;
 use lineage::LoadOptions;
 
 fn gguf_path(file: &str) -> PathBuf {
@@ -70,7 +72,7 @@ fn check_greedy(file: &str, case: &str) {
 //
 // | format | vs HF, measured | bound | why that size |
 // |---|---|---|---|
-// | F32  | 3.3e-6 .. 8.5e-6 | 1e-4 | HF's own f32-vs-f64 noise is ~5e-6 (fixtures/hf/README) |
+// | F32 (and MXFP4 experts) | 3.3e-6 .. 8.5e-6 | 1e-4 | HF's own f32-vs-f64 noise is ~5e-6 (fixtures/hf/README) |
 // | F16  | 6.8e-3 (qwen3)   | 2e-2 | f16 rounds each weight by ≤ 2^-11 relative; 3x the measurement |
 // | Q8_0 | 0.20 .. 0.27     | 0.5  | ~0.4% rms weight noise, amplified by the random-weight models |
 // | Q4_0 | 3.0 .. 4.4       | 6.0  | ~8% rms weight noise: a smoke bound; [`q_weights_match_f32_file`] is the sharp check |
@@ -110,6 +112,7 @@ files! {
     phi3_f32 => "phi3.f32", "phi3", F32_TOL, None::<f32>;
     phi3_q4_0 => "phi3.q4_0", "phi3", Q4_0_TOL, Some(DENSE_QUANT_REL_TOL);
     mixtral_q4_0 => "mixtral.q4_0", "mixtral", Q4_0_TOL, Some(MOE_QUANT_REL_TOL);
+    deepseek_v3_f32 => "deepseek_v3.f32", "deepseek_v3", F32_TOL, None::<f32>;
 }
 
 mod f32_greedy_matches_hf {
@@ -118,6 +121,7 @@ mod f32_greedy_matches_hf {
     #[test] fn qwen3_moe() { check_greedy("qwen3_moe.f32", "qwen3_moe"); }
     #[test] fn gpt2() { check_greedy("gpt2.f32", "gpt2"); }
     #[test] fn phi3() { check_greedy("phi3.f32", "phi3"); }
+    #[test] fn deepseek_v3() { check_greedy("deepseek_v3.f32", "deepseek_v3"); }
 }
 
 /// Every tensor of a quantized file, dequantised, lies within its format's rounding of
@@ -163,4 +167,112 @@ fn gemma3_reads_as_llama_cpp_and_matches_hf_with_its_layer_pattern() {
     let (d, at) = max_abs_diff(&got, &expected("gemma3_text")["logits"]);
     eprintln!("gemma3_text.q8_0 (HF layer pattern) vs HF: {d:.3e}");
     assert!(d <= Q8_0_TOL, "gemma3_text.q8_0 with HF's layer pattern vs HF: logits max|Δ| = {d:.3e} at {at}");
+}
+
+/// llama.cpp reads gpt-oss with the clamped SwiGLU's limit hard-coded to 7.0 and YaRN's
+/// correction range floor/ceil'd; the fixtures use `swiglu_limit` 2.0 (so the clamp
+/// bites) and `truncate: false`, which no gpt-oss GGUF can say. The adapter must read the
+/// file as llama.cpp does; with those two settings taken from HF's config, everything
+/// else the file says (layer windows, sinks, router, biases, YaRN) must equal HF's config
+/// and the weights must reproduce HF's logits and greedy tokens.
+fn gpt_oss_model(file: &str, case: &str, precision: GgufPrecision) -> Model {
+    let (mut cfg, w) = lineage::load_with(&gguf_path(file), LoadOptions { gguf: precision }).unwrap();
+    let (hf, _) = lineage::families::load_hf_dir(&common::fixture_dir(case)).unwrap();
+    assert_eq!(cfg.ffn.kind, FfnKind::ClampedSwiGlu { alpha: 1.702, limit: 7.0 }, "{file}: llama.cpp's hard-coded clamp");
+    let Position::Rope(rope) = &mut cfg.position else { panic!("{file}: no RoPE") };
+    let RopeScaling::Yarn { truncate, .. } = &mut rope.scaling else { panic!("{file}: not YaRN: {:?}", rope.scaling) };
+    assert!(*truncate, "{file}: llama.cpp floor/ceils the YaRN correction range");
+    *truncate = false;
+    cfg.ffn.kind = hf.ffn.kind;
+    assert_eq!((&cfg.position, &cfg.layers, &cfg.attention, &cfg.ffn), (&hf.position, &hf.layers, &hf.attention, &hf.ffn), "{file}");
+    Model::new(&cfg, &w).unwrap()
+}
+
+fn check_gpt_oss(file: &str, case: &str, precision: GgufPrecision) {
+    let exp = expected(case);
+    let model = gpt_oss_model(file, case, precision);
+    let (d, at) = max_abs_diff(&model.forward(&exp["input_ids"], None).unwrap(), &exp["logits"]);
+    eprintln!("{file} ({precision:?}, HF clamp and YaRN range) vs HF logits max|Δ| = {d:.3e}");
+    assert!(d <= F32_TOL, "{file}.gguf ({precision:?}) vs HF {case}: logits max|Δ| = {d:.3e} at flat index {at}");
+    let want = exp["greedy_ids"].to_vec2::<i64>().unwrap();
+    let t = exp["input_ids"].dim(1).unwrap();
+    let got = lineage::runtime::generate::greedy(&model, &exp["input_ids"], want[0].len() - t).unwrap();
+    let got: Vec<Vec<i64>> = got.iter().map(|r| r.iter().map(|&x| x as i64).collect()).collect();
+    assert_eq!(got, want, "{file}.gguf ({precision:?}): greedy ids differ from HF's");
+}
+
+mod gpt_oss_matches_hf_with_its_clamp_and_yarn_range {
+    use super::*;
+    #[test] fn f32() { check_gpt_oss("gpt_oss.f32", "gpt_oss", GgufPrecision::F32); }
+    #[test] fn mxfp4_dequantized() { check_gpt_oss("gpt_oss_mxfp4.f32", "gpt_oss_mxfp4", GgufPrecision::F32); }
+    #[test] fn mxfp4_packed() { check_gpt_oss("gpt_oss_mxfp4.f32", "gpt_oss_mxfp4", GgufPrecision::Quantized); }
+}
+
+/// GGUF MXFP4 expert stacks load packed (4.25 bits/param), and each packed expert
+/// dequantises to exactly what ggml's block decoder (the f32 load mode) gives.
+#[test]
+fn gguf_mxfp4_experts_stay_packed_and_match_ggml_decoding() {
+    let load = |p| lineage::load_with(&gguf_path("gpt_oss_mxfp4.f32"), LoadOptions { gguf: p }).unwrap().1;
+    let (packed, dense) = (load(GgufPrecision::Quantized), load(GgufPrecision::F32));
+    assert_eq!(packed.summary().mxfp4_bits_per_param(), Some(4.25), "{}", packed.summary());
+    let mut n = 0;
+    for (name, w) in packed.iter() {
+        let Weight::Mxfp4(m) = w else { continue };
+        let Ok(Weight::Dense(d)) = dense.get(name) else { panic!("`{name}` not dense in f32 mode") };
+        for e in 0..m.shape()[0] {
+            let (diff, at) = max_abs_diff(&m.dequantize(e).unwrap(), &d.get(e).unwrap());
+            assert_eq!(diff, 0.0, "`{name}` expert {e}: packed vs ggml decoding differ by {diff} at {at}");
+        }
+        n += 1;
+    }
+    assert_eq!(n, 6, "2 layers x gate/up/down expert stacks should be MXFP4");
+}
+
+/// DeepSeek GGUFs written before llama.cpp's MLA rework carry one `attn_kv_b` and the
+/// per-head sizes in `key_length` / `value_length` (no `*_mla` keys, `head_count_kv` =
+/// heads). The committed file is rewritten into that form (k_b/v_b joined by hand, as the
+/// old converter wrote `kv_b_proj` unchanged) and must still reproduce HF's logits.
+#[test]
+fn deepseek2_legacy_kv_b_form_matches_hf() {
+    use lineage::weights::gguf::{GgufFile, GgufWriter, MetaValue};
+    let src = GgufFile::open(gguf_path("deepseek_v3.f32")).unwrap();
+    let mut w = GgufWriter::new();
+    for (k, v) in src.metadata().iter() {
+        let v = match k {
+            "deepseek2.attention.key_length_mla" | "deepseek2.attention.value_length_mla" => continue,
+            "deepseek2.attention.key_length" => MetaValue::U32(24),
+            "deepseek2.attention.value_length" => MetaValue::U32(16),
+            "deepseek2.attention.head_count_kv" => MetaValue::U32(4),
+            _ => v.clone(),
+        };
+        w.add_kv(k, v);
+    }
+    let f32s = |name: &str| -> Vec<f32> { src.tensor_bytes(name).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect() };
+    let (h, nope, v, r) = (4, 16, 16, 32);
+    for t in src.tensors() {
+        if t.name.ends_with("attn_v_b.weight") {
+            continue;
+        }
+        if let Some(p) = t.name.strip_suffix("attn_k_b.weight") {
+            let (k_b, v_b) = (f32s(&t.name), f32s(&format!("{p}attn_v_b.weight"))); // [h, r, nope], [h, v, r]
+            let mut kv_b = Vec::with_capacity(h * (nope + v) * r); // [h·(nope+v), r]
+            for hh in 0..h {
+                (0..nope).for_each(|i| kv_b.extend((0..r).map(|c| k_b[(hh * r + c) * nope + i])));
+                (0..v).for_each(|i| kv_b.extend_from_slice(&v_b[(hh * v + i) * r..(hh * v + i + 1) * r]));
+            }
+            let bytes = kv_b.iter().flat_map(|x| x.to_le_bytes()).collect();
+            w.add_tensor(&format!("{p}attn_kv_b.weight"), &[r as u64, (h * (nope + v)) as u64], t.ggml_type, bytes);
+            continue;
+        }
+        w.add_tensor(&t.name, &t.dims, t.ggml_type, src.tensor_bytes(&t.name).unwrap().to_vec());
+    }
+    let path = std::env::temp_dir().join(format!("lineage-deepseek2-legacy-{}.gguf", std::process::id()));
+    w.write(&path).unwrap();
+    let (cfg, weights) = lineage::load_with(&path, LoadOptions { gguf: GgufPrecision::F32 }).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert!(weights.contains("blk.1.attn_kv_b.weight") && !weights.contains("blk.1.attn_k_b.weight"));
+    let got = Model::new(&cfg, &weights).unwrap().forward(&expected("deepseek_v3")["input_ids"], None).unwrap();
+    let (d, at) = max_abs_diff(&got, &expected("deepseek_v3")["logits"]);
+    eprintln!("deepseek2 legacy attn_kv_b form vs HF logits max|Δ| = {d:.3e}");
+    assert!(d <= F32_TOL, "deepseek2 legacy form vs HF: logits max|Δ| = {d:.3e} at {at}");
 }

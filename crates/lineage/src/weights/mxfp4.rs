@@ -39,6 +39,29 @@ impl Mxfp4Tensor {
         Ok(Self { shape, blocks: blocks.to_vec().into(), scales: scales.to_vec().into() })
     }
 
+    /// From ggml's MXFP4 blocks (GGUF type 39): per 32 values one E8M0 byte, then 16
+    /// bytes where element j is the LOW nibble of byte j and element j+16 its HIGH
+    /// nibble (ggml-common.h `block_mxfp4`). The nibbles are reordered into the HF layout
+    /// held here; scales and codes are unchanged, so dequantised values are identical.
+    pub fn from_ggml_blocks(name: &str, bytes: &[u8], shape: [usize; 3]) -> Result<Self> {
+        let [n, rows, cols] = shape;
+        if cols % 32 != 0 || bytes.len() != n * rows * cols / 32 * 17 {
+            return Err(Error::BadInput(format!(
+                "{name}: MXFP4 tensor {shape:?} needs {} bytes of 17-byte blocks, found {}",
+                n * rows * cols / 32 * 17,
+                bytes.len()
+            )));
+        }
+        let groups = n * rows * cols / 32;
+        let (mut blocks, mut scales) = (Vec::with_capacity(groups * 16), Vec::with_capacity(groups));
+        for b in bytes.chunks_exact(17) {
+            scales.push(b[0]);
+            let code = |j: usize| if j < 16 { b[1 + j] & 0x0f } else { b[1 + j - 16] >> 4 };
+            blocks.extend((0..16).map(|k| code(2 * k) | (code(2 * k + 1) << 4)));
+        }
+        Ok(Self { shape, blocks: blocks.into(), scales: scales.into() })
+    }
+
     /// Every `step`-th row starting at `offset` (gpt-oss interleaves gate/up rows).
     pub fn rows_strided(&self, offset: usize, step: usize) -> Self {
         let [n, rows, cols] = self.shape;

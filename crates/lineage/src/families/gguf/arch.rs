@@ -4,33 +4,36 @@ use crate::config::*;
 use crate::weights::gguf::{GgufFile, Metadata};
 use crate::{Error, Result};
 
-const ARCHS: &[&str] = &["llama", "qwen2", "qwen3", "qwen3moe", "gemma3", "gpt2", "phi3"];
+const ARCHS: &[&str] = &["llama", "qwen2", "qwen3", "qwen3moe", "gemma3", "gpt2", "phi3", "gpt-oss", "deepseek2"];
 
 pub fn supported() -> Vec<&'static str> {
     ARCHS.to_vec()
 }
 
 /// Typed access to `{arch}.{key}`.
-struct Hp<'a> {
+pub(super) struct Hp<'a> {
     m: &'a Metadata,
-    arch: String,
+    pub(super) arch: String,
 }
 
 impl Hp<'_> {
-    fn key(&self, k: &str) -> String {
+    pub(super) fn key(&self, k: &str) -> String {
         format!("{}.{k}", self.arch)
     }
-    fn usize(&self, k: &str) -> Result<usize> {
+    pub(super) fn usize(&self, k: &str) -> Result<usize> {
         self.m.get_usize(&self.key(k))
     }
-    fn opt_usize(&self, k: &str) -> Result<Option<usize>> {
+    pub(super) fn opt_usize(&self, k: &str) -> Result<Option<usize>> {
         if self.m.get(&self.key(k)).is_some() { self.usize(k).map(Some) } else { Ok(None) }
     }
-    fn opt_f64(&self, k: &str) -> Result<Option<f64>> {
+    pub(super) fn opt_f64(&self, k: &str) -> Result<Option<f64>> {
         if self.m.get(&self.key(k)).is_some() { self.m.get_f64(&self.key(k)).map(Some) } else { Ok(None) }
     }
-    fn opt_str(&self, k: &str) -> Result<Option<&str>> {
+    pub(super) fn opt_str(&self, k: &str) -> Result<Option<&str>> {
         if self.m.get(&self.key(k)).is_some() { self.m.get_str(&self.key(k)).map(Some) } else { Ok(None) }
+    }
+    pub(super) fn opt_bool(&self, k: &str) -> Result<Option<bool>> {
+        if self.m.get(&self.key(k)).is_some() { self.m.get_bool(&self.key(k)).map(Some) } else { Ok(None) }
     }
 }
 
@@ -55,6 +58,11 @@ pub fn config(file: &GgufFile) -> Result<ModelConfig> {
     if hp.opt_usize("expert_count")?.is_some() {
         moe(&hp, &mut c)?;
     }
+    match arch.as_str() {
+        "gpt-oss" => gpt_oss(&hp, &mut c)?,
+        "deepseek2" => super::arch_mla::deepseek2(&hp, &mut c)?,
+        _ => {}
+    }
     detect_biases(file, &mut c);
     Ok(c)
 }
@@ -72,8 +80,10 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
     let context_len = hp.usize("context_length")?;
     let rotary_dim = hp.opt_usize("rope.dimension_count")?.unwrap_or(head_dim);
     // llama.cpp's converter permutes llama's Q/K rows into interleaved pairs ("normal"
-    // RoPE); the other families keep HF's rotate-half ("NeoX") layout.
-    let pairing = if hp.arch == "llama" { RopePairing::Interleaved } else { RopePairing::RotateHalf };
+    // RoPE); DeepSeek's rope dims are interleaved in the checkpoint already (HF
+    // `rope_interleave`), and llama.cpp runs deepseek2 with normal RoPE unpermuted. The
+    // other families keep HF's rotate-half ("NeoX") layout.
+    let pairing = if matches!(hp.arch.as_str(), "llama" | "deepseek2") { RopePairing::Interleaved } else { RopePairing::RotateHalf };
     let mut scaling = scaling(hp, context_len)?;
     if let Some(factors) = rope_freqs(file)? {
         scaling = RopeScaling::FreqFactors { factors };
@@ -151,11 +161,36 @@ fn gemma3(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
     // llama.cpp: `rope_freq_base_train_swa` is 10000 unless `rope.freq_base_swa` says otherwise.
     let local = Rope { theta: hp.opt_f64("rope.freq_base_swa")?.unwrap_or(10000.0), scaling: RopeScaling::None, ..global };
     for (i, l) in c.layers.iter_mut().enumerate() {
-        if (i + 1) % 6 != 0 {
+        if is_swa(i, 6) {
             l.window = window;
             l.rope = Some(local.clone());
         }
     }
+    Ok(())
+}
+
+/// llama.cpp `set_swa_pattern(period)`: layer `i` is sliding iff `i % period < period - 1`
+/// (the last layer of each period is global).
+fn is_swa(i: usize, period: usize) -> bool {
+    i % period < period - 1
+}
+
+/// gpt-oss (llama.cpp `LLM_ARCH_OPENAI_MOE`): attention sinks, every other layer sliding
+/// from layer 0 (`set_swa_pattern(2)`), top-k-then-softmax routing
+/// (`SOFTMAX_WEIGHT`), and the clamped SwiGLU whose alpha 1.702 and limit 7.0 llama.cpp
+/// hard-codes (`ggml_swiglu_oai`; HF's `swiglu_limit` is not written to the file).
+/// YaRN keeps llama.cpp's floor/ceil'd correction range (HF gpt-oss: `truncate: false`).
+fn gpt_oss(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
+    c.attention.sinks = true;
+    c.ffn.kind = FfnKind::ClampedSwiGlu { alpha: 1.702, limit: 7.0 };
+    let window = Some(hp.usize("attention.sliding_window")?);
+    for (i, l) in c.layers.iter_mut().enumerate() {
+        l.window = if is_swa(i, 2) { window } else { None };
+    }
+    let Some(moe) = c.ffn.moe.as_mut() else {
+        return Err(Error::BadInput(format!("{}: gpt-oss GGUF without `{}`", hp.arch, hp.key("expert_count"))));
+    };
+    moe.router = Router::TopKSoftmax;
     Ok(())
 }
 
@@ -184,6 +219,10 @@ fn moe(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
 
 /// Biases are whatever the file carries (GGUF has no flags for them).
 fn detect_biases(file: &GgufFile, c: &mut ModelConfig) {
+    if let (Some(moe), Some(i)) = (c.ffn.moe.as_mut(), c.layers.iter().position(|l| l.moe)) {
+        moe.router_bias = file.tensor(&format!("blk.{i}.ffn_gate_inp.bias")).is_ok();
+        moe.expert_bias = file.tensor(&format!("blk.{i}.ffn_up_exps.bias")).is_ok();
+    }
     let has = |n: &str| file.tensor(&format!("blk.0.{n}.bias")).is_ok() || file.tensor(&format!("blk.0.attn_qkv.bias")).is_ok() && n != "attn_output";
     c.attention.bias = ProjBias { q: has("attn_q"), k: has("attn_k"), v: has("attn_v"), o: file.tensor("blk.0.attn_output.bias").is_ok() };
     c.ffn.bias = file.tensor("blk.0.ffn_up.bias").is_ok();

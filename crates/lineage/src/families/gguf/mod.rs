@@ -6,6 +6,7 @@
 //! `+1` folded into Gemma norms).
 
 mod arch;
+mod arch_mla;
 mod tensors;
 mod vocab;
 

@@ -1,31 +1,37 @@
 //! GGUF tensors -> canonical weights: 1-D and float tensors become dense f32, quantized
-//! matrices stay quantized (or are dequantised exactly in f32 mode), a few names differ
-//! from ours and fused projections are split by rows.
+//! matrices stay quantized (or are dequantised exactly in f32 mode), MXFP4 expert stacks
+//! stay packed, a few names differ from ours, fused projections are split by rows and
+//! DeepSeek's split `attn_k_b`/`attn_v_b` are joined back into `attn_kv_b`.
 
 use candle_core::{Device, Tensor};
 
 use super::GgufPrecision;
-use crate::config::ModelConfig;
+use crate::config::{AttentionKind, ModelConfig};
 use crate::kernels::quant::{GgmlType, QMatrix};
 use crate::weights::gguf::GgufFile;
-use crate::weights::{Weight, Weights};
+use crate::weights::{Mxfp4Tensor, Weight, Weights};
 use crate::Result;
 
-/// GGUF names that differ from the canonical vocabulary.
-fn canonical(name: &str) -> String {
-    name.replace(".post_attention_norm.", ".attn_post_norm.").replace(".post_ffw_norm.", ".ffn_post_norm.")
+/// GGUF names that differ from the canonical vocabulary. gpt-oss has no `ffn_norm`:
+/// its pre-FFN norm is `post_attention_norm` (llama.cpp `attn_post_norm`, used as the
+/// FFN's input norm); in Gemma it is the sandwich norm after attention.
+fn canonical(name: &str, arch: &str) -> String {
+    let post_attn = if arch == "gpt-oss" { ".ffn_norm." } else { ".attn_post_norm." };
+    name.replace(".post_attention_norm.", post_attn).replace(".post_ffw_norm.", ".ffn_post_norm.")
 }
 
 pub fn weights(file: &GgufFile, cfg: &ModelConfig, precision: GgufPrecision) -> Result<Weights> {
+    let arch = file.metadata().get_str("general.architecture")?;
     let mut w = Weights::default();
     for t in file.tensors() {
         if t.name.starts_with("rope_") {
             continue; // llama.cpp's precomputed rope factors duplicate config data
         }
         let weight = load_one(file, &t.name, precision)?;
-        w.insert_weight(canonical(&t.name), weight);
+        w.insert_weight(canonical(&t.name, arch), weight);
     }
     split_fused(&mut w, cfg)?;
+    join_kv_b(&mut w, cfg)?;
     Ok(w)
 }
 
@@ -36,8 +42,11 @@ fn is_float(ty: GgmlType) -> bool {
 fn load_one(file: &GgufFile, name: &str, precision: GgufPrecision) -> Result<Weight> {
     let t = file.tensor(name)?;
     let dims: Vec<usize> = t.dims.iter().rev().map(|&d| d as usize).collect(); // row-major
-    let keep_quant = precision == GgufPrecision::Quantized && dims.len() == 2 && !is_float(t.ggml_type);
-    if keep_quant {
+    let quantized = precision == GgufPrecision::Quantized;
+    if quantized && dims.len() == 3 && t.ggml_type == GgmlType::MXFP4 {
+        return Ok(Weight::Mxfp4(Mxfp4Tensor::from_ggml_blocks(name, file.tensor_bytes(name)?, [dims[0], dims[1], dims[2]])?));
+    }
+    if quantized && dims.len() == 2 && !is_float(t.ggml_type) {
         return Ok(Weight::Quant(file.qmatrix(name)?));
     }
     let n: usize = dims.iter().product();
@@ -67,6 +76,28 @@ fn split_fused(w: &mut Weights, cfg: &ModelConfig) -> Result<()> {
                 w.insert_weight(format!("blk.{i}.{n}.weight"), p);
             }
         }
+    }
+    Ok(())
+}
+
+/// llama.cpp's converter splits DeepSeek's `kv_b_proj` `[H·(nope+v), kv_lora]` per head
+/// into `attn_k_b` `[H, kv_lora, nope]` (transposed, for weight absorption) and `attn_v_b`
+/// `[H, v, kv_lora]`; rebuild the canonical `attn_kv_b` (head h: `[k_b[h]ᵀ; v_b[h]]` rows).
+fn join_kv_b(w: &mut Weights, cfg: &ModelConfig) -> Result<()> {
+    let AttentionKind::Latent(m) = &cfg.attention.kind else { return Ok(()) };
+    let h = cfg.attention.n_heads;
+    for i in 0..cfg.n_layers() {
+        let (kn, vn) = (format!("blk.{i}.attn_k_b.weight"), format!("blk.{i}.attn_v_b.weight"));
+        if w.contains(&format!("blk.{i}.attn_kv_b.weight")) || !w.contains(&kn) {
+            continue;
+        }
+        let k_b = w.tensor(&kn, &[h, m.kv_lora_rank, m.qk_nope_head_dim])?; // [H, kv_lora, nope]
+        let v_b = w.tensor(&vn, &[h, m.v_head_dim, m.kv_lora_rank])?; // [H, v, kv_lora]
+        let kv_b = Tensor::cat(&[&k_b.transpose(1, 2)?, &v_b], 1)? // [H, nope + v, kv_lora]
+            .reshape((h * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank))?;
+        w.remove(&kn);
+        w.remove(&vn);
+        w.insert(format!("blk.{i}.attn_kv_b.weight"), kv_b);
     }
     Ok(())
 }
