@@ -61,8 +61,14 @@ fn inspect_set_breaking_invariant_fails_naming_key() {
 }
 
 #[test]
-fn inspect_gguf_target_fails_clearly() {
-    let o = lineage(&["inspect", "model.gguf"]);
+fn inspect_gguf_target_counts_the_file_parameters() {
+    let f = concat!(env!("CARGO_MANIFEST_DIR"), "/../lineage/tests/fixtures/gguf/llama.q4_0.gguf");
+    let o = lineage(&["inspect", f, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (_, w) = lineage::load(std::path::Path::new(f)).unwrap();
+    assert_eq!(v["total_params"].as_u64().unwrap() as usize, w.n_params());
+    let o = lineage(&["inspect", "missing.gguf"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("GGUF"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("missing.gguf"), "{}", stderr(&o));
 }
