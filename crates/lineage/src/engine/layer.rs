@@ -33,6 +33,51 @@ impl Lin {
     }
 }
 
+/// Projections of one input: stacked into one matmul when their storage allows (the
+/// output rows then hold the parts side by side and are split by copying), else apart.
+#[derive(Debug, Clone)]
+enum Stack {
+    One(Lin, Vec<usize>),
+    Many(Vec<Lin>),
+}
+
+impl Stack {
+    fn new(parts: Vec<Lin>) -> Self {
+        let mats: Vec<&Mat> = parts.iter().map(|l| &l.w).collect();
+        let Some(w) = Mat::stack(&mats) else { return Self::Many(parts) };
+        let widths: Vec<usize> = parts.iter().map(|l| l.w.rows()).collect();
+        let b = if parts.iter().any(|l| l.b.is_some()) {
+            let mut b = Vec::new();
+            for (l, &wd) in parts.iter().zip(&widths) {
+                b.extend(l.b.clone().unwrap_or_else(|| vec![0.0; wd]));
+            }
+            Some(b)
+        } else {
+            None
+        };
+        Self::One(Lin { w, b }, widths)
+    }
+
+    /// `outs[p]` = part p of `x` `[n, in]`; `tmp` holds `n * sum(widths)` values.
+    fn apply(&self, x: &[f32], n: usize, tmp: &mut [f32], outs: &mut [&mut [f32]]) -> Result<()> {
+        match self {
+            Self::Many(parts) => parts.iter().zip(outs).try_for_each(|(l, o)| l.apply(x, n, o)),
+            Self::One(l, widths) => {
+                let total: usize = widths.iter().sum();
+                l.apply(x, n, tmp)?;
+                for i in 0..n {
+                    let mut off = i * total;
+                    for (&w, o) in widths.iter().zip(outs.iter_mut()) {
+                        o[i * w..(i + 1) * w].copy_from_slice(&tmp[off..off + w]);
+                        off += w;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Layer {
     placement: NormPlacement,
@@ -41,15 +86,14 @@ pub struct Layer {
     attn_post_norm: Option<RowNorm>,
     ffn_norm: Option<RowNorm>,
     ffn_post_norm: Option<RowNorm>,
-    q: Lin,
-    k: Lin,
-    v: Lin,
+    /// q, k, v.
+    qkv: Stack,
     o: Lin,
     qk_norm: Option<(QkNormScope, RowNorm, RowNorm)>,
     sinks: Option<Vec<f32>>,
     ffn_kind: FfnKind,
-    gate: Option<Lin>,
-    up: Lin,
+    /// [gate,] up.
+    gate_up: Stack,
     down: Lin,
     /// Index into `Engine::ropes`.
     pub rope: Option<usize>,
@@ -77,10 +121,11 @@ impl Layer {
         };
         let sinks = if a.sinks { Some(dense_vec(&format!("{p}.attn_sinks.weight"), w, &[a.n_heads])?) } else { None };
         let (dff, fb) = (c.ffn.d_ff, c.ffn.bias);
-        let gate = match c.ffn.kind {
-            FfnKind::Mlp(_) => None,
-            _ => Some(Lin::load(w, &format!("{p}.ffn_gate"), dff, d, fb)?),
-        };
+        let mut gate_up = Vec::new();
+        if !matches!(c.ffn.kind, FfnKind::Mlp(_)) {
+            gate_up.push(Lin::load(w, &format!("{p}.ffn_gate"), dff, d, fb)?);
+        }
+        gate_up.push(Lin::load(w, &format!("{p}.ffn_up"), dff, d, fb)?);
         Ok(Self {
             placement: pl,
             residual: c.block.residual,
@@ -88,15 +133,16 @@ impl Layer {
             attn_post_norm: norm("attn_post_norm", pl.has_post_sublayer())?,
             ffn_norm: norm("ffn_norm", pre && two_norms)?,
             ffn_post_norm: norm("ffn_post_norm", pl.has_post_sublayer())?,
-            q: Lin::load(w, &format!("{p}.attn_q"), qw, d, a.bias.q)?,
-            k: Lin::load(w, &format!("{p}.attn_k"), kvw, d, a.bias.k)?,
-            v: Lin::load(w, &format!("{p}.attn_v"), kvw, d, a.bias.v)?,
+            qkv: Stack::new(vec![
+                Lin::load(w, &format!("{p}.attn_q"), qw, d, a.bias.q)?,
+                Lin::load(w, &format!("{p}.attn_k"), kvw, d, a.bias.k)?,
+                Lin::load(w, &format!("{p}.attn_v"), kvw, d, a.bias.v)?,
+            ]),
             o: Lin::load(w, &format!("{p}.attn_output"), d, qw, a.bias.o)?,
             qk_norm,
             sinks,
             ffn_kind: c.ffn.kind,
-            gate,
-            up: Lin::load(w, &format!("{p}.ffn_up"), dff, d, fb)?,
+            gate_up: Stack::new(gate_up),
             down: Lin::load(w, &format!("{p}.ffn_down"), d, dff, fb)?,
             rope,
             window: c.layers[i].window,
@@ -160,9 +206,7 @@ impl Layer {
         let (hd, qw, kvw) = (dm.head_dim, dm.n_heads * dm.head_dim, dm.n_kv_heads * dm.head_dim);
         let s = &mut st.s;
         let (q, k, v) = (&mut s.q[..n * qw], &mut s.k[..n * kvw], &mut s.v[..n * kvw]);
-        self.q.apply(&s.xn, n, q)?;
-        self.k.apply(&s.xn, n, k)?;
-        self.v.apply(&s.xn, n, v)?;
+        self.qkv.apply(&s.xn, n, &mut s.tmp, &mut [&mut *q, &mut *k, &mut *v])?;
         if let Some((_, qn, kn)) = &self.qk_norm {
             // Rows of width hd (per head) or of the full projection: the same call.
             qn.apply_inplace(q);
@@ -197,11 +241,12 @@ impl Layer {
 
     fn ffn(&self, dm: &Dims, s: &mut Scratch, n: usize) -> Result<()> {
         let nf = n * dm.d_ff;
-        self.up.apply(&s.xn, n, &mut s.up)?;
-        if let Some(g) = &self.gate {
-            g.apply(&s.xn, n, &mut s.gate)?;
+        let (gate, up) = (&mut s.gate[..nf], &mut s.up[..nf]);
+        match self.ffn_kind {
+            FfnKind::Mlp(_) => self.gate_up.apply(&s.xn, n, &mut s.tmp, &mut [&mut *up])?,
+            _ => self.gate_up.apply(&s.xn, n, &mut s.tmp, &mut [&mut *gate, &mut *up])?,
         }
-        ffn_act(self.ffn_kind, &s.gate[..nf.min(s.gate.len())], &mut s.up[..nf]);
+        ffn_act(self.ffn_kind, gate, up);
         self.down.apply(&s.up, n, &mut s.o)
     }
 }

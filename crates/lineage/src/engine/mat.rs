@@ -133,3 +133,37 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
         *y += a * x;
     }
 }
+
+impl Mat {
+    /// The matrices' rows stacked into one `[sum rows, cols]` matrix, when they share
+    /// storage (all dense, or one ggml type) and width: projections of one input then
+    /// cost one matmul (one pool fork-join) instead of several.
+    pub fn stack(parts: &[&Mat]) -> Option<Mat> {
+        let cols = parts.first()?.cols();
+        if parts.iter().any(|m| m.cols() != cols) {
+            return None;
+        }
+        let rows = parts.iter().map(|m| m.rows()).sum();
+        if parts.iter().all(|m| matches!(m, Mat::Dense { .. })) {
+            let mut v = Vec::with_capacity(rows * cols);
+            for m in parts {
+                if let Mat::Dense { w, .. } = m {
+                    v.extend_from_slice(w);
+                }
+            }
+            return Some(Mat::Dense { w: v.into(), rows, cols });
+        }
+        let ty = match parts[0] {
+            Mat::Quant(q) => q.ggml_type(),
+            Mat::Dense { .. } => return None,
+        };
+        let mut bytes = Vec::new();
+        for m in parts {
+            match m {
+                Mat::Quant(q) if q.ggml_type() == ty => bytes.extend_from_slice(q.bytes()),
+                _ => return None,
+            }
+        }
+        QMatrix::from_vec("stacked projection", ty, rows, cols, bytes).ok().map(Mat::Quant)
+    }
+}

@@ -22,6 +22,8 @@ pub struct Scratch {
     /// Attention output before `attn_output` `[B, H*hd]`.
     pub att: Vec<f32>,
     pub gate: Vec<f32>,
+    /// Output of a stacked projection (q|k|v or gate|up) before the split.
+    pub tmp: Vec<f32>,
     pub up: Vec<f32>,
     /// Attention scores `[H, max_ctx]`.
     pub scores: Vec<f32>,
@@ -57,6 +59,7 @@ impl State {
             v: z(b * kvw),
             att: z(b * qw),
             gate: z(b * dm.d_ff),
+            tmp: z(b * (qw + 2 * kvw).max(2 * dm.d_ff)),
             up: z(b * dm.d_ff),
             scores: z(dm.n_heads * dm.max_ctx),
             cos: dm.rope_half.iter().map(|h| z(b * h)).collect(),
