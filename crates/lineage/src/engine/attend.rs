@@ -39,6 +39,11 @@ pub fn attend(spec: &AttnSpec, io: &AttnIo, scores: &mut [f32], out: &mut [f32])
         // SAFETY: head h touches only its own score row (and, in `one_head`, its own
         // hd-wide columns of `out`); `run` joins before anyone reads them.
         let sc = unsafe { std::slice::from_raw_parts_mut(sp.0.add(h * ctx), ctx) };
+        #[cfg(target_arch = "x86_64")]
+        if crate::kernels::quant::simd::avx2_available() {
+            // SAFETY: AVX2 and FMA were detected on this CPU.
+            return unsafe { one_head_avx2(spec, io, h, sc, out_p) };
+        }
         one_head(spec, io, h, sc, out_p);
     };
     let work = io.n * (io.q0 + io.n) * spec.n_heads;
@@ -49,6 +54,17 @@ pub fn attend(spec: &AttnSpec, io: &AttnIo, scores: &mut [f32], out: &mut [f32])
     }
 }
 
+/// [`one_head`] compiled for AVX2 (8-wide dot/axpy after inlining); same arithmetic
+/// order, so the same results.
+/// # Safety
+/// AVX2 and FMA are available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn one_head_avx2(spec: &AttnSpec, io: &AttnIo, h: usize, sc: &mut [f32], out: SyncPtr) {
+    one_head(spec, io, h, sc, out)
+}
+
+#[inline(always)]
 fn one_head(spec: &AttnSpec, io: &AttnIo, h: usize, sc: &mut [f32], out: SyncPtr) {
     let hd = spec.head_dim;
     let (qw, kvw) = (spec.n_heads * hd, spec.n_kv_heads * hd);

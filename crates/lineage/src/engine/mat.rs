@@ -109,7 +109,7 @@ fn dense_matmul(w: &[f32], rows: usize, cols: usize, x: &[f32], n: usize, out: &
 
 /// Dot product with 8 independent accumulators, so it vectorizes (no `mul_add`: without
 /// `target-cpu` flags it becomes a libm call).
-#[inline]
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -127,7 +127,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `y += a * x`.
-#[inline]
+#[inline(always)]
 pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += a * x;
