@@ -1,14 +1,13 @@
 //! `lineage bench [--model M]`: load time, prefill tok/s for a P-token prompt, decode
-//! tok/s over N tokens with the KV cache, peak RSS and threads. The same work as
+//! tok/s over N tokens with the KV cache, peak RSS and threads, through the same forward
+//! `lineage run` uses (the engine when the config is in its scope). The same work as
 //! `bench/compare_llama_cpp.py` runs through llama.cpp.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use candle_core::{Device, Tensor};
 use lineage::model::ops;
-use lineage::runtime::kv_cache::KvCache;
 
 use crate::{io, model_source};
 
@@ -33,25 +32,23 @@ pub struct BenchArgs {
 pub fn run(a: BenchArgs) -> Result<()> {
     let path = model_source::resolve(a.model.as_deref())?;
     let t0 = Instant::now();
-    let model = io::load_model(&path, a.precision)?;
+    let model = io::load_backend(&path, a.precision)?;
     let load_s = t0.elapsed().as_secs_f64();
     let vocab = model.config().vocab_size as u32;
     // Deterministic ids spread over the vocabulary.
     let ids: Vec<u32> = (0..a.prompt_tokens as u32).map(|i| (i * 7919 + 13) % vocab).collect();
-    let prompt = Tensor::new(ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
-    let mut cache = KvCache::new(model.config());
+    let mut seq = model.start();
     let t1 = Instant::now();
-    let logits = model.forward(&prompt, Some(&mut cache))?;
+    let mut next = ops::argmax(seq.forward(&ids)?) as u32;
     let prefill_s = t1.elapsed().as_secs_f64();
-    let mut next = last_argmax(&logits)?;
     let t2 = Instant::now();
     for _ in 0..a.gen_tokens {
-        let l = model.forward(&Tensor::new(&[[next]], &Device::Cpu)?, Some(&mut cache))?;
-        next = last_argmax(&l)?;
+        next = ops::argmax(seq.forward(&[next])?) as u32;
     }
     let decode_s = t2.elapsed().as_secs_f64();
     let report = serde_json::json!({
         "model": path.display().to_string(),
+        "forward": model.name(),
         "load_s": load_s,
         "prompt_tokens": a.prompt_tokens,
         "prefill_tok_s": a.prompt_tokens as f64 / prefill_s,
@@ -66,12 +63,6 @@ pub fn run(a: BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
-}
-
-fn last_argmax(logits: &Tensor) -> Result<u32> {
-    let t = logits.dim(1)?;
-    let v = logits.get(0)?.get(t - 1)?.to_vec1::<f32>()?;
-    Ok(ops::argmax(&v) as u32)
 }
 
 /// Peak resident set (VmHWM) from /proc, where available.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use lineage::model::Model;
+use lineage::runtime::backend::Backend;
 use lineage::runtime::sampler::SamplerConfig;
 use lineage::text::Tokenizer;
 
@@ -71,10 +71,10 @@ impl GenArgs {
         lineage::runtime::session::GenerateOptions { max_tokens: self.max_tokens, sampler: self.sampler(), stop: self.stop.clone() }
     }
 
-    /// Model and tokenizer.
-    pub fn load(&self) -> Result<(Model, Tokenizer)> {
+    /// The forward (engine or candle model) and the tokenizer.
+    pub fn load(&self) -> Result<(Backend, Tokenizer)> {
         let path = model_source::resolve(self.model.as_deref())?;
-        let model = io::load_model(&path, self.precision)?;
+        let model = io::load_backend(&path, self.precision)?;
         let tok = lineage::load_tokenizer(&path).with_context(|| format!("loading the tokenizer of {}", path.display()))?;
         Ok((model, tok))
     }

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use lineage::model::Model;
+use lineage::runtime::backend::Backend;
 
 /// Reads `input_ids` (int64 `[B, T]`) from a safetensors file.
 pub fn read_ids(path: &Path) -> Result<Tensor> {
@@ -35,8 +36,8 @@ pub enum PrecisionArg {
     F32,
 }
 
-/// Loads a model and prints what was loaded to stderr.
-pub fn load_model(path: &Path, precision: PrecisionArg) -> Result<Model> {
+/// Loads config and weights and prints what was loaded to stderr.
+fn load_weights(path: &Path, precision: PrecisionArg) -> Result<(lineage::ModelConfig, lineage::weights::Weights)> {
     let gguf = match precision {
         PrecisionArg::Quantized => lineage::families::GgufPrecision::Quantized,
         PrecisionArg::F32 => lineage::families::GgufPrecision::F32,
@@ -47,5 +48,20 @@ pub fn load_model(path: &Path, precision: PrecisionArg) -> Result<Model> {
     if !cfg.unknown_keys.is_empty() {
         eprintln!("note: config keys not interpreted: {}", cfg.unknown_keys.join(", "));
     }
+    Ok((cfg, w))
+}
+
+/// Loads the candle model (every op differentiable; hidden states for `forward`).
+pub fn load_model(path: &Path, precision: PrecisionArg) -> Result<Model> {
+    let (cfg, w) = load_weights(path, precision)?;
     Ok(Model::new(&cfg, &w)?)
+}
+
+/// Loads the fastest forward for inference: the engine when the config is in its
+/// scope, else the candle model.
+pub fn load_backend(path: &Path, precision: PrecisionArg) -> Result<Backend> {
+    let (cfg, w) = load_weights(path, precision)?;
+    let b = Backend::new(&cfg, &w)?;
+    eprintln!("forward: {}", b.name());
+    Ok(b)
 }

@@ -47,6 +47,9 @@ pub enum Error {
     #[error("unknown config key `{key}`{}; keys: {valid}", suggest(suggestions))]
     UnknownConfigKey { key: String, suggestions: Vec<String>, valid: String },
 
+    #[error("fast engine: not supported: {0} (its scope is dense standard attention); use model::Model")]
+    EngineUnsupported(String),
+
     #[error("bad input: {0}")]
     BadInput(String),
 

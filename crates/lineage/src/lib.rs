@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod config;
+pub mod engine;
 mod error;
 pub mod families;
 pub mod kernels;

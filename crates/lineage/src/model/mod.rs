@@ -14,7 +14,7 @@ mod mla;
 pub mod moe;
 mod norm;
 pub mod ops;
-mod rope;
+pub(crate) mod rope;
 mod router;
 
 use candle_core::{DType, Tensor};

@@ -1,5 +1,6 @@
 //! Runtime: KV cache, sampling and generation loops.
 
+pub mod backend;
 pub mod generate;
 pub mod kv_cache;
 pub mod sampler;

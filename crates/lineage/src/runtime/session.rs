@@ -5,11 +5,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
-
-use super::kv_cache::KvCache;
+use super::backend::Backend;
 use super::sampler::{Sampler, SamplerConfig, StopChecker, StopReason};
-use crate::model::Model;
 use crate::text::{TokenStream, Tokenizer};
 use crate::{Error, Result};
 
@@ -40,9 +37,10 @@ pub struct Generation {
     pub decode_tok_s: f64,
 }
 
-/// Generates from `prompt_ids`, calling `on_text` with each newly completed piece.
+/// Generates from `prompt_ids` with `model` (the fast engine or the candle model),
+/// calling `on_text` with each newly completed piece.
 pub fn generate(
-    model: &Model,
+    model: &Backend,
     tok: &Tokenizer,
     prompt_ids: &[u32],
     opts: &GenerateOptions,
@@ -59,12 +57,12 @@ pub fn generate(
     let mut sampler = Sampler::new(opts.sampler.clone())?;
     let mut stop = StopChecker::new(opts.stop.clone(), tok.eos_ids().to_vec(), Some(opts.max_tokens));
     let mut stream = TokenStream::new(tok, true);
-    let mut cache = KvCache::new(model.config());
+    let mut seq = model.start();
     let mut history = prompt_ids.to_vec();
     let (mut text, mut generated) = (String::new(), Vec::new());
 
     let t0 = Instant::now();
-    let mut logits = last_logits(model, prompt_ids, &mut cache)?;
+    let mut logits = seq.forward(prompt_ids)?.to_vec();
     let prefill_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let finish = loop {
@@ -86,7 +84,7 @@ pub fn generate(
         if history.len() >= ctx {
             break Finish::Context;
         }
-        logits = last_logits(model, &[id], &mut cache)?;
+        logits.copy_from_slice(seq.forward(&[id])?);
     };
     if !matches!(finish, Finish::Stop(_)) {
         let rest = stream.finish()? + &stop.finish();
@@ -109,11 +107,4 @@ fn emit(text: &mut String, piece: &str, on_text: &mut dyn FnMut(&str)) {
         text.push_str(piece);
         on_text(piece);
     }
-}
-
-/// Runs `ids` through the model with the cache; logits of the last position.
-fn last_logits(model: &Model, ids: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
-    let t = Tensor::new(ids, &Device::Cpu)?.unsqueeze(0)?;
-    let l = model.forward(&t, Some(cache))?;
-    Ok(l.get(0)?.get(ids.len() - 1)?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
 }

@@ -1,0 +1,195 @@
+//! The fast engine (`lineage::engine`) against outside references: Hugging Face's logits
+//! and greedy ids for every in-scope HF fixture, and the candle `Model` (itself checked
+//! against HF and llama.cpp) on the GGUF fixtures and on SmolLM2-135M Q4_1.
+
+mod common;
+
+use std::path::PathBuf;
+
+use candle_core::{DType, Device, Tensor};
+use common::{expected, fixture_dir, LOGITS_TOL};
+use lineage::engine::Engine;
+use lineage::model::{ops, Model};
+use lineage::{Error, ModelConfig};
+
+/// Max |a - b| and its index.
+fn max_diff(a: &[f32], b: &[f32]) -> (f32, usize) {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).enumerate().fold((0f32, 0), |w, (i, (x, y))| {
+        let d = (x - y).abs();
+        if d > w.0 || d.is_nan() { (if d.is_nan() { f32::INFINITY } else { d }, i) } else { w }
+    })
+}
+
+fn rows_u32(t: &Tensor) -> Vec<Vec<u32>> {
+    t.to_dtype(DType::U32).unwrap().to_vec2::<u32>().unwrap()
+}
+
+fn hf_engine(case: &str) -> (ModelConfig, Engine) {
+    let (cfg, w) = lineage::families::load_hf_dir(&fixture_dir(case)).unwrap_or_else(|e| panic!("{case}: load: {e}"));
+    let e = Engine::new(&cfg, &w, cfg.context_len).unwrap_or_else(|e| panic!("{case}: engine: {e}"));
+    (cfg, e)
+}
+
+/// All-position logits of a one-shot prefill vs HF; a split prefill vs the one-shot one.
+fn check_prefill(case: &str) {
+    let (cfg, eng) = hf_engine(case);
+    let exp = expected(case);
+    let want = exp["logits"].to_dtype(DType::F32).unwrap();
+    let v = cfg.vocab_size;
+    for (r, ids) in rows_u32(&exp["input_ids"]).iter().enumerate() {
+        let mut st = eng.new_state();
+        let got = eng.forward_all(&mut st, ids).unwrap();
+        let w = want.get(r).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let (d, at) = max_diff(&got, &w);
+        assert!(d <= LOGITS_TOL, "{case} row {r}: logits max|Δ| = {d:.3e} at position {}, token {}", at / v, at % v);
+        st.reset();
+        let cut = ids.len() / 3;
+        let mut split = eng.forward_all(&mut st, &ids[..cut]).unwrap();
+        split.extend(eng.forward_all(&mut st, &ids[cut..]).unwrap());
+        let (d, at) = max_diff(&split, &got);
+        assert!(d <= 1e-5, "{case} row {r}: split prefill vs one-shot max|Δ| = {d:.3e} at position {}", at / v);
+    }
+}
+
+/// Prefill, then token-by-token greedy decoding must reproduce HF's `greedy_ids`.
+fn check_greedy(case: &str) {
+    let (_, eng) = hf_engine(case);
+    let exp = expected(case);
+    let want = rows_u32(&exp["greedy_ids"]);
+    for (r, ids) in rows_u32(&exp["input_ids"]).iter().enumerate() {
+        let mut st = eng.new_state();
+        let mut got = ids.clone();
+        let mut next = ops::argmax(eng.forward(&mut st, ids).unwrap()) as u32;
+        while got.len() < want[r].len() {
+            got.push(next);
+            next = ops::argmax(eng.forward(&mut st, &[next]).unwrap()) as u32;
+        }
+        if let Some(p) = got.iter().zip(&want[r]).position(|(a, b)| a != b) {
+            panic!("{case} row {r}: greedy differs at position {p}: got {} want {}", got[p], want[r][p]);
+        }
+    }
+}
+
+macro_rules! hf_cases {
+    ($($name:ident => $case:literal),* $(,)?) => {
+        mod prefill_matches_hf { $( #[test] fn $name() { super::check_prefill($case); } )* }
+        mod greedy_matches_hf { $( #[test] fn $name() { super::check_greedy($case); } )* }
+    };
+}
+
+hf_cases! {
+    gpt2 => "gpt2",
+    llama => "llama",
+    llama_tied_mqa => "llama_tied_mqa",
+    llama_yarn => "llama_yarn",
+    llama_linear => "llama_linear",
+    mistral => "mistral",
+    qwen2 => "qwen2",
+    qwen3 => "qwen3",
+    phi3 => "phi3",
+    phi3_longrope => "phi3_longrope",
+    gpt_neox => "gpt_neox",
+    falcon => "falcon",
+    falcon_mq => "falcon_mq",
+    olmo2 => "olmo2",
+    gemma2 => "gemma2",
+    gemma3_text => "gemma3_text",
+}
+
+/// Last-position logits of the candle model for `ids`.
+fn model_last_logits(m: &Model, ids: &[u32]) -> Vec<f32> {
+    let t = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let l = m.forward(&t, None).unwrap();
+    l.get(0).unwrap().get(ids.len() - 1).unwrap().to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap()
+}
+
+/// The engine against the candle model on a GGUF fixture (quantized weights kept packed).
+fn check_gguf(file: &str, case: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf").join(format!("{file}.gguf"));
+    let (cfg, w) = lineage::load(&path).unwrap_or_else(|e| panic!("{file}: load: {e}"));
+    let eng = Engine::new(&cfg, &w, cfg.context_len).unwrap_or_else(|e| panic!("{file}: engine: {e}"));
+    let model = Model::new(&cfg, &w).unwrap();
+    let ids = rows_u32(&expected(case)["input_ids"]);
+    let t = Tensor::new(ids.clone(), &Device::Cpu).unwrap();
+    let want = model.forward(&t, None).unwrap().to_dtype(DType::F32).unwrap();
+    for (r, row) in ids.iter().enumerate() {
+        let got = eng.forward_all(&mut eng.new_state(), row).unwrap();
+        let w = want.get(r).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let (d, at) = max_diff(&got, &w);
+        assert!(d <= 1e-4, "{file}.gguf row {r}: engine vs model max|Δ| = {d:.3e} at position {}", at / cfg.vocab_size);
+    }
+}
+
+macro_rules! gguf_cases {
+    ($($name:ident => $file:literal, $case:literal;)*) => {
+        mod gguf_matches_model { $( #[test] fn $name() { super::check_gguf($file, $case); } )* }
+    };
+}
+
+gguf_cases! {
+    llama_f32 => "llama.f32", "llama";
+    llama_q4_0 => "llama.q4_0", "llama";
+    llama_tied_mqa_q4_0 => "llama_tied_mqa.q4_0", "llama_tied_mqa";
+    llama_yarn_q8_0 => "llama_yarn.q8_0", "llama_yarn";
+    llama_linear_q4_0 => "llama_linear.q4_0", "llama_linear";
+    qwen2_q8_0 => "qwen2.q8_0", "qwen2";
+    qwen3_f16 => "qwen3.f16", "qwen3";
+    gpt2_f32 => "gpt2.f32", "gpt2";
+    phi3_f32 => "phi3.f32", "phi3";
+    phi3_q4_0 => "phi3.q4_0", "phi3";
+    gemma3_text_q8_0 => "gemma3_text.q8_0", "gemma3_text";
+}
+
+#[test]
+fn engine_moe_mla_alibi_configs_are_refused() {
+    for case in ["mixtral", "deepseek_v3", "bloom"] {
+        let (cfg, w) = lineage::families::load_hf_dir(&fixture_dir(case)).unwrap();
+        match Engine::new(&cfg, &w, 64) {
+            Err(Error::EngineUnsupported(what)) => eprintln!("{case}: refused ({what})"),
+            other => panic!("{case}: expected EngineUnsupported, got {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+#[test]
+fn engine_bad_ids_and_overflow_are_typed_errors() {
+    let (cfg, w) = lineage::families::load_hf_dir(&fixture_dir("llama")).unwrap();
+    let eng = Engine::new(&cfg, &w, 8).unwrap();
+    let mut st = eng.new_state();
+    let bad = cfg.vocab_size as u32;
+    assert!(matches!(eng.forward(&mut st, &[1, bad]), Err(Error::TokenOutOfVocab { .. })));
+    assert!(matches!(eng.forward(&mut st, &[1; 9]), Err(Error::ContextOverflow { len: 9, context_len: 8 })));
+    eng.forward(&mut st, &[1; 8]).unwrap();
+    assert!(matches!(eng.forward(&mut st, &[1]), Err(Error::ContextOverflow { len: 9, .. })));
+    assert!(eng.forward(&mut st, &[]).is_err());
+}
+
+fn smollm2_path() -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/lineage/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: {} not found; run scripts/fetch-models.sh", p.display());
+        None
+    }
+}
+
+#[test]
+fn smollm2_engine_matches_model_on_anchor_prompts() {
+    let Some(path) = smollm2_path() else { return };
+    let (cfg, w) = lineage::load(&path).unwrap();
+    let eng = Engine::new(&cfg, &w, 4096).unwrap();
+    let model = Model::new(&cfg, &w).unwrap();
+    let refs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/anchors/smollm2_llamacpp_reference.json");
+    let refs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(refs).unwrap()).unwrap();
+    let mut st = eng.new_state();
+    for p in refs["prompts"].as_array().unwrap() {
+        let ids: Vec<u32> = p["prompt_token_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        st.reset();
+        let got = eng.forward(&mut st, &ids).unwrap().to_vec();
+        let (d, at) = max_diff(&got, &model_last_logits(&model, &ids));
+        eprintln!("smollm2 {}: engine vs model max|Δ| = {d:.3e}", p["name"]);
+        assert!(d <= 1e-3, "smollm2 {}: engine vs model max|Δ| = {d:.3e} at token {at}", p["name"]);
+    }
+}
