@@ -1,12 +1,16 @@
 //! A small persistent thread pool for data-parallel kernels (row chunks of a matmul).
 //!
 //! Spawning threads per matmul costs tens of microseconds, as much as a whole decode
-//! matmul of a small model; these workers park on a condvar between jobs instead.
+//! matmul of a small model; these workers park on a condvar between jobs instead. A decode
+//! step runs ~120 small matmuls back to back, so a worker first spins briefly (and the
+//! caller spins for stragglers) before sleeping: a futex wake per matmul would cost more
+//! than the matmul's second half.
 //! Reference: the fork-join shape of ggml's `ggml_graph_compute` thread pool, kept minimal.
 //! Threads: `LINEAGE_THREADS`, else `available_parallelism()`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
@@ -31,7 +35,29 @@ struct Slot {
     shutdown: bool,
 }
 
+/// How long a worker spins for the next job, and the caller for workers, before sleeping.
+const SPIN: Duration = Duration::from_micros(200);
+
+/// Spins until `ready()` or `SPIN` has passed; returns whether it became ready.
+fn spin_until(ready: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() > SPIN {
+            return ready();
+        }
+    }
+}
+
 struct Shared {
+    /// Mirrors `Slot::epoch` / `Slot::busy` for lock-free spinning.
+    epoch_hint: AtomicU64,
+    busy_hint: AtomicUsize,
     slot: Mutex<Slot>,
     wake: Condvar,
     done: Condvar,
@@ -57,6 +83,7 @@ fn drain(f: &TaskFn<'_>, next: &AtomicUsize, n_tasks: usize) {
 fn worker(shared: Arc<Shared>) {
     let mut seen = 0u64;
     loop {
+        spin_until(|| shared.epoch_hint.load(Ordering::Acquire) != seen);
         let job = {
             let mut slot = shared.slot.lock().unwrap_or_else(|e| e.into_inner());
             while slot.epoch == seen && !slot.shutdown {
@@ -73,6 +100,7 @@ fn worker(shared: Arc<Shared>) {
             let (f, next) = unsafe { (&*job.f, &*job.next) };
             let _ = catch_unwind(AssertUnwindSafe(|| drain(f, next, job.n_tasks)));
         }
+        shared.busy_hint.fetch_sub(1, Ordering::Release);
         let mut slot = shared.slot.lock().unwrap_or_else(|e| e.into_inner());
         slot.busy -= 1;
         if slot.busy == 0 {
@@ -86,6 +114,7 @@ struct JoinGuard<'a>(&'a Shared);
 
 impl Drop for JoinGuard<'_> {
     fn drop(&mut self) {
+        spin_until(|| self.0.busy_hint.load(Ordering::Acquire) == 0);
         let mut slot = self.0.slot.lock().unwrap_or_else(|e| e.into_inner());
         while slot.busy > 0 {
             slot = self.0.done.wait(slot).unwrap_or_else(|e| e.into_inner());
@@ -98,6 +127,8 @@ impl Pool {
     /// A pool with `n_threads` threads in all (the caller counts as one).
     pub fn new(n_threads: usize) -> Self {
         let shared = Arc::new(Shared {
+            epoch_hint: AtomicU64::new(0),
+            busy_hint: AtomicUsize::new(0),
             slot: Mutex::new(Slot { job: None, epoch: 0, busy: 0, shutdown: false }),
             wake: Condvar::new(),
             done: Condvar::new(),
@@ -134,6 +165,8 @@ impl Pool {
             slot.job = Some(Job { f: f_static, next: &next, n_tasks });
             slot.epoch += 1;
             slot.busy = self.workers.len();
+            self.shared.busy_hint.store(self.workers.len(), Ordering::Release);
+            self.shared.epoch_hint.store(slot.epoch, Ordering::Release);
         }
         self.shared.wake.notify_all();
         let join = JoinGuard(&self.shared);
