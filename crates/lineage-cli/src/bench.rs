@@ -36,7 +36,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let load_s = t0.elapsed().as_secs_f64();
     let vocab = model.config().vocab_size as u32;
     // Deterministic ids spread over the vocabulary.
-    let ids: Vec<u32> = (0..a.prompt_tokens as u32).map(|i| (i * 7919 + 13) % vocab).collect();
+    let ids: Vec<u32> = (0..a.prompt_tokens as u32)
+        .map(|i| (i * 7919 + 13) % vocab)
+        .collect();
     let mut seq = model.start();
     let t1 = Instant::now();
     let mut next = ops::argmax(seq.forward(&ids)?) as u32;

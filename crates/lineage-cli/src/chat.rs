@@ -24,10 +24,18 @@ pub fn run(a: ChatArgs) -> Result<()> {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))?;
-    let mut history: Vec<ChatMessage> = a.gen.system.iter().map(|s| ChatMessage::new("system", s)).collect();
+    let mut history: Vec<ChatMessage> = a
+        .gen
+        .system
+        .iter()
+        .map(|s| ChatMessage::new("system", s))
+        .collect();
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();
-    eprintln!("chat with {} — /exit or Ctrl-D to quit, /reset to clear, Ctrl-C stops an answer", model.config().family);
+    eprintln!(
+        "chat with {} — /exit or Ctrl-D to quit, /reset to clear, Ctrl-C stops an answer",
+        model.config().family
+    );
     loop {
         print!("> ");
         out.flush()?;

@@ -9,7 +9,9 @@ pub fn render(tok: &Tokenizer, family: &str, messages: &[ChatMessage]) -> Result
     if family.starts_with("gpt_oss") || family.starts_with("gpt-oss") {
         return Ok(HarmonyRenderer::default().render(messages, true)?);
     }
-    let src = tok.chat_template().context("this model has no chat template; use --raw")?;
+    let src = tok
+        .chat_template()
+        .context("this model has no chat template; use --raw")?;
     let t = ChatTemplate::new(src, tok.bos_text(), tok.eos_text())?;
     Ok(t.render(messages, true)?)
 }

@@ -38,7 +38,10 @@ pub fn run(a: ForwardArgs) -> Result<()> {
     let mut t = HashMap::new();
     t.insert("logits".to_string(), out.logits.to_dtype(DType::F32)?);
     if a.hidden_states {
-        t.insert("hidden_states".to_string(), Tensor::stack(&out.hidden_states, 0)?);
+        t.insert(
+            "hidden_states".to_string(),
+            Tensor::stack(&out.hidden_states, 0)?,
+        );
         if let Some(l) = out.last_layer_output {
             t.insert("last_layer_output".to_string(), l);
         }
@@ -58,7 +61,10 @@ fn expert_counts(model: &lineage::model::Model) -> Result<Option<Tensor>> {
         if let FfnLayer::Moe(m) = &b.ffn {
             let c = m.stats.routed_counts();
             println!("layer {i}: expert tokens {c:?}");
-            rows.push(Tensor::new(c.iter().map(|&x| x as i64).collect::<Vec<_>>(), &candle_core::Device::Cpu)?);
+            rows.push(Tensor::new(
+                c.iter().map(|&x| x as i64).collect::<Vec<_>>(),
+                &candle_core::Device::Cpu,
+            )?);
         }
     }
     if rows.is_empty() {

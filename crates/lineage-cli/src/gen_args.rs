@@ -52,7 +52,9 @@ pub struct GenArgs {
 impl GenArgs {
     pub fn sampler(&self) -> SamplerConfig {
         let seed = self.seed.unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
         });
         SamplerConfig {
             temperature: self.temperature,
@@ -68,14 +70,19 @@ impl GenArgs {
     }
 
     pub fn options(&self) -> lineage::runtime::session::GenerateOptions {
-        lineage::runtime::session::GenerateOptions { max_tokens: self.max_tokens, sampler: self.sampler(), stop: self.stop.clone() }
+        lineage::runtime::session::GenerateOptions {
+            max_tokens: self.max_tokens,
+            sampler: self.sampler(),
+            stop: self.stop.clone(),
+        }
     }
 
     /// The forward (engine or candle model) and the tokenizer.
     pub fn load(&self) -> Result<(Backend, Tokenizer)> {
         let path = model_source::resolve(self.model.as_deref())?;
         let model = io::load_backend(&path, self.precision)?;
-        let tok = lineage::load_tokenizer(&path).with_context(|| format!("loading the tokenizer of {}", path.display()))?;
+        let tok = lineage::load_tokenizer(&path)
+            .with_context(|| format!("loading the tokenizer of {}", path.display()))?;
         Ok((model, tok))
     }
 }

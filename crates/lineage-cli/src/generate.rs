@@ -38,6 +38,9 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     let (b, n) = (rows.len(), rows.first().map_or(0, Vec::len));
     let flat: Vec<i64> = rows.into_iter().flatten().map(i64::from).collect();
     let mut t = HashMap::new();
-    t.insert("ids".to_string(), Tensor::from_vec(flat, (b, n), &Device::Cpu)?);
+    t.insert(
+        "ids".to_string(),
+        Tensor::from_vec(flat, (b, n), &Device::Cpu)?,
+    );
     io::write(&a.out, t)
 }

@@ -60,8 +60,14 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let opts = Options { kv_dtype: args.kv_dtype.parse::<KvDtype>()?, context: args.context };
-    let first = args.target.as_deref().context("a TARGET is required (or --list)")?;
+    let opts = Options {
+        kv_dtype: args.kv_dtype.parse::<KvDtype>()?,
+        context: args.context,
+    };
+    let first = args
+        .target
+        .as_deref()
+        .context("a TARGET is required (or --list)")?;
     let mut targets = vec![resolve(first, &args.set, &opts)?];
     for other in &args.vs {
         targets.push(resolve(other, &[], &opts)?);
@@ -95,21 +101,37 @@ pub fn resolve(target: &str, sets: &[String], opts: &Options) -> anyhow::Result<
     if !sets.is_empty() {
         name = format!("{target} [{}]", sets.join(", "));
     }
-    let summary = analysis::summarize(&config, opts).with_context(|| format!("accounting for {target}"))?;
-    Ok(Target { name, about, config, notes, summary })
+    let summary =
+        analysis::summarize(&config, opts).with_context(|| format!("accounting for {target}"))?;
+    Ok(Target {
+        name,
+        about,
+        config,
+        notes,
+        summary,
+    })
 }
 
 type Loaded = (ModelConfig, Value, Option<String>, Vec<String>);
 
 fn load(target: &str) -> anyhow::Result<Loaded> {
     let path = Path::new(target);
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    {
         let config = families::gguf_config(path).with_context(|| format!("reading {target}"))?;
-        return Ok((config, Value::Null, Some("GGUF metadata".into()), Vec::new()));
+        return Ok((
+            config,
+            Value::Null,
+            Some("GGUF metadata".into()),
+            Vec::new(),
+        ));
     }
     if path.exists() {
         let raw = families::read_config_file(path)?;
-        let config = families::config_from_json(raw.clone()).with_context(|| format!("reading {target}"))?;
+        let config =
+            families::config_from_json(raw.clone()).with_context(|| format!("reading {target}"))?;
         return Ok((config, raw, None, Vec::new()));
     }
     if target.contains('/') || target.ends_with(".json") {
@@ -118,7 +140,12 @@ fn load(target: &str) -> anyhow::Result<Loaded> {
     let p = presets::find(target)?;
     let raw = p.value()?;
     let config = p.config().with_context(|| format!("preset {target}"))?;
-    Ok((config, raw, Some(p.about.to_string()), p.note.map(String::from).into_iter().collect()))
+    Ok((
+        config,
+        raw,
+        Some(p.about.to_string()),
+        p.note.map(String::from).into_iter().collect(),
+    ))
 }
 
 /// A config with a multi-token-prediction module: say it is not counted.

@@ -10,19 +10,31 @@ use lineage::runtime::backend::Backend;
 
 /// Reads `input_ids` (int64 `[B, T]`) from a safetensors file.
 pub fn read_ids(path: &Path) -> Result<Tensor> {
-    let map = candle_core::safetensors::load(path, &Device::Cpu).with_context(|| format!("reading {}", path.display()))?;
-    let ids = map.get("input_ids").with_context(|| format!("{}: no tensor `input_ids`", path.display()))?;
+    let map = candle_core::safetensors::load(path, &Device::Cpu)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let ids = map
+        .get("input_ids")
+        .with_context(|| format!("{}: no tensor `input_ids`", path.display()))?;
     if ids.rank() != 2 {
-        bail!("{}: `input_ids` must be [batch, seq], found {:?}", path.display(), ids.dims());
+        bail!(
+            "{}: `input_ids` must be [batch, seq], found {:?}",
+            path.display(),
+            ids.dims()
+        );
     }
     if !matches!(ids.dtype(), DType::I64 | DType::U32 | DType::U8) {
-        bail!("{}: `input_ids` must be int64, found {:?}", path.display(), ids.dtype());
+        bail!(
+            "{}: `input_ids` must be int64, found {:?}",
+            path.display(),
+            ids.dtype()
+        );
     }
     Ok(ids.to_dtype(DType::I64)?)
 }
 
 pub fn write(path: &Path, tensors: HashMap<String, Tensor>) -> Result<()> {
-    candle_core::safetensors::save(&tensors, path).with_context(|| format!("writing {}", path.display()))
+    candle_core::safetensors::save(&tensors, path)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Weight numerics for GGUF models.
@@ -37,16 +49,28 @@ pub enum PrecisionArg {
 }
 
 /// Loads config and weights and prints what was loaded to stderr.
-fn load_weights(path: &Path, precision: PrecisionArg) -> Result<(lineage::ModelConfig, lineage::weights::Weights)> {
+fn load_weights(
+    path: &Path,
+    precision: PrecisionArg,
+) -> Result<(lineage::ModelConfig, lineage::weights::Weights)> {
     let gguf = match precision {
         PrecisionArg::Quantized => lineage::families::GgufPrecision::Quantized,
         PrecisionArg::F32 => lineage::families::GgufPrecision::F32,
     };
     let opts = lineage::LoadOptions { gguf };
-    let (cfg, w) = lineage::load_with(path, opts).with_context(|| format!("loading {}", path.display()))?;
-    eprintln!("loaded {} ({}): {}", path.display(), cfg.family, w.summary());
+    let (cfg, w) =
+        lineage::load_with(path, opts).with_context(|| format!("loading {}", path.display()))?;
+    eprintln!(
+        "loaded {} ({}): {}",
+        path.display(),
+        cfg.family,
+        w.summary()
+    );
     if !cfg.unknown_keys.is_empty() {
-        eprintln!("note: config keys not interpreted: {}", cfg.unknown_keys.join(", "));
+        eprintln!(
+            "note: config keys not interpreted: {}",
+            cfg.unknown_keys.join(", ")
+        );
     }
     Ok((cfg, w))
 }

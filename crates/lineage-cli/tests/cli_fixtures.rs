@@ -7,7 +7,9 @@ use std::process::Command;
 use candle_core::{Device, Tensor};
 
 fn fixture(case: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lineage/tests/fixtures/hf").join(case)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../lineage/tests/fixtures/hf")
+        .join(case)
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -19,13 +21,29 @@ fn load(p: &PathBuf) -> HashMap<String, Tensor> {
 }
 
 fn lineage(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_lineage")).args(args).output().unwrap();
-    assert!(out.status.success(), "lineage {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_lineage"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "lineage {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 #[test]
@@ -37,10 +55,24 @@ fn cli_forward_writes_hf_logits_and_hidden_states() {
         let ids: HashMap<_, _> = [("input_ids".to_string(), exp["input_ids"].clone())].into();
         candle_core::safetensors::save(&ids, &input).unwrap();
         let f = fixture(case);
-        lineage(&["forward", f.to_str().unwrap(), "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--hidden-states"]);
+        lineage(&[
+            "forward",
+            f.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--hidden-states",
+        ]);
         let got = load(&out);
-        assert!(max_diff(&got["logits"], &exp["logits"]) <= 1e-4, "{case} logits");
-        assert!(max_diff(&got["hidden_states"], &exp["hidden_states"]) <= 2e-4, "{case} hidden states");
+        assert!(
+            max_diff(&got["logits"], &exp["logits"]) <= 1e-4,
+            "{case} logits"
+        );
+        assert!(
+            max_diff(&got["hidden_states"], &exp["hidden_states"]) <= 2e-4,
+            "{case} hidden states"
+        );
     }
 }
 
@@ -53,9 +85,23 @@ fn cli_generate_writes_hf_greedy_ids() {
         let ids: HashMap<_, _> = [("input_ids".to_string(), exp["input_ids"].clone())].into();
         candle_core::safetensors::save(&ids, &input).unwrap();
         let f = fixture(case);
-        lineage(&["generate", f.to_str().unwrap(), "--input", input.to_str().unwrap(), "--max-new-tokens", "16", "--greedy", "--out", out.to_str().unwrap()]);
+        lineage(&[
+            "generate",
+            f.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--max-new-tokens",
+            "16",
+            "--greedy",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         let got = load(&out)["ids"].to_vec2::<i64>().unwrap();
-        assert_eq!(got, exp["greedy_ids"].to_vec2::<i64>().unwrap(), "{case} greedy ids");
+        assert_eq!(
+            got,
+            exp["greedy_ids"].to_vec2::<i64>().unwrap(),
+            "{case} greedy ids"
+        );
     }
 }
 
@@ -68,17 +114,39 @@ fn cli_forward_expert_stats_counts_every_routed_token() {
     let ids: HashMap<_, _> = [("input_ids".to_string(), exp["input_ids"].clone())].into();
     candle_core::safetensors::save(&ids, &input).unwrap();
     let f = fixture(case);
-    let o = lineage(&["forward", f.to_str().unwrap(), "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--expert-stats"]);
+    let o = lineage(&[
+        "forward",
+        f.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--expert-stats",
+    ]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("layer 0: expert tokens"));
     let counts = load(&out)["expert_counts"].to_vec2::<i64>().unwrap();
     for row in counts {
-        assert_eq!(row.iter().sum::<i64>(), 2 * 32 * 2, "tokens x top_k per layer");
+        assert_eq!(
+            row.iter().sum::<i64>(),
+            2 * 32 * 2,
+            "tokens x top_k per layer"
+        );
     }
 }
 
 #[test]
 fn cli_bad_model_path_is_a_clear_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_lineage")).args(["forward", "/nonexistent/model", "--input", "x", "--out", "y"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lineage"))
+        .args([
+            "forward",
+            "/nonexistent/model",
+            "--input",
+            "x",
+            "--out",
+            "y",
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/model"), "{err}");

@@ -4,7 +4,12 @@
 use std::process::{Command, Output};
 
 fn lineage(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lineage")).args(args).env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE").output().expect("run lineage")
+    Command::new(env!("CARGO_BIN_EXE_lineage"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .output()
+        .expect("run lineage")
 }
 
 fn stdout(o: &Output) -> String {
@@ -20,7 +25,10 @@ fn inspect_list_names_every_preset_one_per_line() {
     let o = lineage(&["inspect", "--list"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert_eq!(out.lines().count(), lineage::analysis::presets::PRESETS.len());
+    assert_eq!(
+        out.lines().count(),
+        lineage::analysis::presets::PRESETS.len()
+    );
     assert!(out.lines().any(|l| l.starts_with("deepseek-v3 ")), "{out}");
 }
 
@@ -29,7 +37,15 @@ fn inspect_json_has_stable_keys() {
     let o = lineage(&["inspect", "gpt2", "--json", "--kv-dtype", "f16"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
-    for key in ["total_params", "active_params", "params_by_component", "kv_dtype", "kv_cache_bytes_per_token", "flops_per_token", "weight_bytes"] {
+    for key in [
+        "total_params",
+        "active_params",
+        "params_by_component",
+        "kv_dtype",
+        "kv_cache_bytes_per_token",
+        "flops_per_token",
+        "weight_bytes",
+    ] {
         assert!(v.get(key).is_some(), "missing `{key}`");
     }
     assert_eq!(v["total_params"], 124_439_808u64);
@@ -38,7 +54,10 @@ fn inspect_json_has_stable_keys() {
 
 #[test]
 fn inspect_checkpoint_folder_counts_its_config() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../lineage/tests/fixtures/hf/mixtral");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../lineage/tests/fixtures/hf/mixtral"
+    );
     let o = lineage(&["inspect", dir]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("experts"), "{}", stdout(&o));
@@ -48,7 +67,11 @@ fn inspect_checkpoint_folder_counts_its_config() {
 fn inspect_unknown_preset_fails_with_suggestion() {
     let o = lineage(&["inspect", "llama-3-8b"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("did you mean") && stderr(&o).contains("llama-3.1-8b"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("did you mean") && stderr(&o).contains("llama-3.1-8b"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -62,7 +85,10 @@ fn inspect_set_breaking_invariant_fails_naming_key() {
 
 #[test]
 fn inspect_gguf_target_counts_the_file_parameters() {
-    let f = concat!(env!("CARGO_MANIFEST_DIR"), "/../lineage/tests/fixtures/gguf/llama.q4_0.gguf");
+    let f = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../lineage/tests/fixtures/gguf/llama.q4_0.gguf"
+    );
     let o = lineage(&["inspect", f, "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -32,7 +32,9 @@ fn random_blocks(ty: GgmlType, rows: usize, cols: usize, seed: &mut u64) -> Vec<
         *seed
     };
     let ts = ty.type_size();
-    let mut b: Vec<u8> = (0..rows * cols / ty.block_size() * ts).map(|_| next() as u8).collect();
+    let mut b: Vec<u8> = (0..rows * cols / ty.block_size() * ts)
+        .map(|_| next() as u8)
+        .collect();
     for blk in b.chunks_exact_mut(ts) {
         for &at in scale_fields(ty) {
             blk[at..at + 2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
@@ -61,18 +63,45 @@ fn time_it(mut f: impl FnMut()) -> f64 {
 
 fn main() -> lineage::Result<()> {
     let mut seed = 0x2545f4914f6cdd1d;
-    println!("threads: {}, avx2: {}", pool::global().n_threads(), lineage::kernels::quant::simd::avx2_available());
-    let smol = [(GgmlType::Q4_1, (576, 1536)), (GgmlType::Q4_1, (1536, 576)), (GgmlType::Q8_0, (49152, 576))];
-    let others = [GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K].map(|t| (t, (576, 1536)));
+    println!(
+        "threads: {}, avx2: {}",
+        pool::global().n_threads(),
+        lineage::kernels::quant::simd::avx2_available()
+    );
+    let smol = [
+        (GgmlType::Q4_1, (576, 1536)),
+        (GgmlType::Q4_1, (1536, 576)),
+        (GgmlType::Q8_0, (49152, 576)),
+    ];
+    let others = [
+        GgmlType::Q4_0,
+        GgmlType::Q8_0,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+    ]
+    .map(|t| (t, (576, 1536)));
     let quick = std::env::var_os("LINEAGE_BENCH_QUICK").is_some();
-    let cases = smol.into_iter().chain(others.into_iter().filter(|_| !quick));
+    let cases = smol
+        .into_iter()
+        .chain(others.into_iter().filter(|_| !quick));
     for (ty, (rows, cols)) in cases {
-        let m = QMatrix::from_vec("w", ty, rows, cols, random_blocks(ty, rows, cols, &mut seed))?;
+        let m = QMatrix::from_vec(
+            "w",
+            ty,
+            rows,
+            cols,
+            random_blocks(ty, rows, cols, &mut seed),
+        )?;
         for n in [1usize, 128] {
-            let x: Vec<f32> = (0..n * cols).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+            let x: Vec<f32> = (0..n * cols)
+                .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+                .collect();
             let mut out = vec![0f32; n * rows];
             for (name, act) in [("int8", ActPrecision::Int8), ("f32", ActPrecision::F32)] {
-                let secs = time_it(|| m.matmul_act(&x, &mut out, act).expect("shapes are consistent"));
+                let secs = time_it(|| {
+                    m.matmul_act(&x, &mut out, act)
+                        .expect("shapes are consistent")
+                });
                 let gbs = m.bytes().len() as f64 / secs / 1e9;
                 let gflops = 2.0 * (rows * cols * n) as f64 / secs / 1e9;
                 println!(

@@ -7,10 +7,17 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("unknown architecture `{model_type}`; supported: {}", supported.join(", "))]
-    UnknownArchitecture { model_type: String, supported: Vec<String> },
+    UnknownArchitecture {
+        model_type: String,
+        supported: Vec<String>,
+    },
 
     #[error("{family}: unsupported value {value} for `{key}`")]
-    UnsupportedValue { family: String, key: String, value: String },
+    UnsupportedValue {
+        family: String,
+        key: String,
+        value: String,
+    },
 
     #[error("{family}: config is missing required key `{key}`")]
     MissingKey { family: String, key: String },
@@ -22,13 +29,20 @@ pub enum Error {
     MissingTensor { name: String },
 
     #[error("tensor `{name}` has shape {found:?}, expected {expected:?}")]
-    ShapeMismatch { name: String, expected: Vec<usize>, found: Vec<usize> },
+    ShapeMismatch {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
 
     #[error("{}: {message}", path.display())]
     BadFile { path: PathBuf, message: String },
 
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("token id {id} is out of the vocabulary (size {vocab_size})")]
     TokenOutOfVocab { id: i64, vocab_size: usize },
@@ -40,14 +54,30 @@ pub enum Error {
     UnsupportedTensorType { tensor: String, ggml_type: u32 },
 
     #[error("{}: metadata key `{key}` {message}", path.display())]
-    Metadata { path: PathBuf, key: String, message: String },
-    #[error("unknown preset `{name}`{}; `lineage inspect --list` shows all", suggest(suggestions))]
-    UnknownPreset { name: String, suggestions: Vec<String> },
+    Metadata {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error(
+        "unknown preset `{name}`{}; `lineage inspect --list` shows all",
+        suggest(suggestions)
+    )]
+    UnknownPreset {
+        name: String,
+        suggestions: Vec<String>,
+    },
 
     #[error("unknown config key `{key}`{}; keys: {valid}", suggest(suggestions))]
-    UnknownConfigKey { key: String, suggestions: Vec<String>, valid: String },
+    UnknownConfigKey {
+        key: String,
+        suggestions: Vec<String>,
+        valid: String,
+    },
 
-    #[error("fast engine: not supported: {0} (its scope is dense standard attention); use model::Model")]
+    #[error(
+        "fast engine: not supported: {0} (its scope is dense standard attention); use model::Model"
+    )]
     EngineUnsupported(String),
 
     #[error("bad input: {0}")]
@@ -84,9 +114,15 @@ fn suggest(names: &[String]) -> String {
 
 impl Error {
     pub(crate) fn invalid(key: &str, message: impl Into<String>) -> Self {
-        Self::InvalidConfig { key: key.to_string(), message: message.into() }
+        Self::InvalidConfig {
+            key: key.to_string(),
+            message: message.into(),
+        }
     }
     pub(crate) fn bad_file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Self::BadFile { path: path.into(), message: message.into() }
+        Self::BadFile {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }

@@ -15,10 +15,17 @@ use lineage::{Error, ModelConfig};
 /// Max |a - b| and its index.
 fn max_diff(a: &[f32], b: &[f32]) -> (f32, usize) {
     assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter().zip(b).enumerate().fold((0f32, 0), |w, (i, (x, y))| {
-        let d = (x - y).abs();
-        if d > w.0 || d.is_nan() { (if d.is_nan() { f32::INFINITY } else { d }, i) } else { w }
-    })
+    a.iter()
+        .zip(b)
+        .enumerate()
+        .fold((0f32, 0), |w, (i, (x, y))| {
+            let d = (x - y).abs();
+            if d > w.0 || d.is_nan() {
+                (if d.is_nan() { f32::INFINITY } else { d }, i)
+            } else {
+                w
+            }
+        })
 }
 
 fn rows_u32(t: &Tensor) -> Vec<Vec<u32>> {
@@ -26,8 +33,10 @@ fn rows_u32(t: &Tensor) -> Vec<Vec<u32>> {
 }
 
 fn hf_engine(case: &str) -> (ModelConfig, Engine) {
-    let (cfg, w) = lineage::families::load_hf_dir(&fixture_dir(case)).unwrap_or_else(|e| panic!("{case}: load: {e}"));
-    let e = Engine::new(&cfg, &w, cfg.context_len).unwrap_or_else(|e| panic!("{case}: engine: {e}"));
+    let (cfg, w) = lineage::families::load_hf_dir(&fixture_dir(case))
+        .unwrap_or_else(|e| panic!("{case}: load: {e}"));
+    let e =
+        Engine::new(&cfg, &w, cfg.context_len).unwrap_or_else(|e| panic!("{case}: engine: {e}"));
     (cfg, e)
 }
 
@@ -40,15 +49,30 @@ fn check_prefill(case: &str) {
     for (r, ids) in rows_u32(&exp["input_ids"]).iter().enumerate() {
         let mut st = eng.new_state();
         let got = eng.forward_all(&mut st, ids).unwrap();
-        let w = want.get(r).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let w = want
+            .get(r)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let (d, at) = max_diff(&got, &w);
-        assert!(d <= LOGITS_TOL, "{case} row {r}: logits max|Δ| = {d:.3e} at position {}, token {}", at / v, at % v);
+        assert!(
+            d <= LOGITS_TOL,
+            "{case} row {r}: logits max|Δ| = {d:.3e} at position {}, token {}",
+            at / v,
+            at % v
+        );
         st.reset();
         let cut = ids.len() / 3;
         let mut split = eng.forward_all(&mut st, &ids[..cut]).unwrap();
         split.extend(eng.forward_all(&mut st, &ids[cut..]).unwrap());
         let (d, at) = max_diff(&split, &got);
-        assert!(d <= 1e-5, "{case} row {r}: split prefill vs one-shot max|Δ| = {d:.3e} at position {}", at / v);
+        assert!(
+            d <= 1e-5,
+            "{case} row {r}: split prefill vs one-shot max|Δ| = {d:.3e} at position {}",
+            at / v
+        );
     }
 }
 
@@ -66,7 +90,10 @@ fn check_greedy(case: &str) {
             next = ops::argmax(eng.forward(&mut st, &[next]).unwrap()) as u32;
         }
         if let Some(p) = got.iter().zip(&want[r]).position(|(a, b)| a != b) {
-            panic!("{case} row {r}: greedy differs at position {p}: got {} want {}", got[p], want[r][p]);
+            panic!(
+                "{case} row {r}: greedy differs at position {p}: got {} want {}",
+                got[p], want[r][p]
+            );
         }
     }
 }
@@ -99,25 +126,52 @@ hf_cases! {
 
 /// Last-position logits of the candle model for `ids`.
 fn model_last_logits(m: &Model, ids: &[u32]) -> Vec<f32> {
-    let t = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let t = Tensor::new(ids, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let l = m.forward(&t, None).unwrap();
-    l.get(0).unwrap().get(ids.len() - 1).unwrap().to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap()
+    l.get(0)
+        .unwrap()
+        .get(ids.len() - 1)
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
 }
 
 /// The engine against the candle model on a GGUF fixture (quantized weights kept packed).
 fn check_gguf(file: &str, case: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf").join(format!("{file}.gguf"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/gguf")
+        .join(format!("{file}.gguf"));
     let (cfg, w) = lineage::load(&path).unwrap_or_else(|e| panic!("{file}: load: {e}"));
-    let eng = Engine::new(&cfg, &w, cfg.context_len).unwrap_or_else(|e| panic!("{file}: engine: {e}"));
+    let eng =
+        Engine::new(&cfg, &w, cfg.context_len).unwrap_or_else(|e| panic!("{file}: engine: {e}"));
     let model = Model::new(&cfg, &w).unwrap();
     let ids = rows_u32(&expected(case)["input_ids"]);
     let t = Tensor::new(ids.clone(), &Device::Cpu).unwrap();
-    let want = model.forward(&t, None).unwrap().to_dtype(DType::F32).unwrap();
+    let want = model
+        .forward(&t, None)
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap();
     for (r, row) in ids.iter().enumerate() {
         let got = eng.forward_all(&mut eng.new_state(), row).unwrap();
-        let w = want.get(r).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let w = want
+            .get(r)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let (d, at) = max_diff(&got, &w);
-        assert!(d <= 1e-4, "{file}.gguf row {r}: engine vs model max|Δ| = {d:.3e} at position {}", at / cfg.vocab_size);
+        assert!(
+            d <= 1e-4,
+            "{file}.gguf row {r}: engine vs model max|Δ| = {d:.3e} at position {}",
+            at / cfg.vocab_size
+        );
     }
 }
 
@@ -147,7 +201,10 @@ fn engine_moe_mla_alibi_configs_are_refused() {
         let (cfg, w) = lineage::families::load_hf_dir(&fixture_dir(case)).unwrap();
         match Engine::new(&cfg, &w, 64) {
             Err(Error::EngineUnsupported(what)) => eprintln!("{case}: refused ({what})"),
-            other => panic!("{case}: expected EngineUnsupported, got {:?}", other.map(|_| ())),
+            other => panic!(
+                "{case}: expected EngineUnsupported, got {:?}",
+                other.map(|_| ())
+            ),
         }
     }
 }
@@ -158,19 +215,35 @@ fn engine_bad_ids_and_overflow_are_typed_errors() {
     let eng = Engine::new(&cfg, &w, 8).unwrap();
     let mut st = eng.new_state();
     let bad = cfg.vocab_size as u32;
-    assert!(matches!(eng.forward(&mut st, &[1, bad]), Err(Error::TokenOutOfVocab { .. })));
-    assert!(matches!(eng.forward(&mut st, &[1; 9]), Err(Error::ContextOverflow { len: 9, context_len: 8 })));
+    assert!(matches!(
+        eng.forward(&mut st, &[1, bad]),
+        Err(Error::TokenOutOfVocab { .. })
+    ));
+    assert!(matches!(
+        eng.forward(&mut st, &[1; 9]),
+        Err(Error::ContextOverflow {
+            len: 9,
+            context_len: 8
+        })
+    ));
     eng.forward(&mut st, &[1; 8]).unwrap();
-    assert!(matches!(eng.forward(&mut st, &[1]), Err(Error::ContextOverflow { len: 9, .. })));
+    assert!(matches!(
+        eng.forward(&mut st, &[1]),
+        Err(Error::ContextOverflow { len: 9, .. })
+    ));
     assert!(eng.forward(&mut st, &[]).is_err());
 }
 
 fn smollm2_path() -> Option<PathBuf> {
-    let p = PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/lineage/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let p = PathBuf::from(std::env::var("HOME").unwrap_or_default())
+        .join(".cache/lineage/SmolLM2-135M-Instruct.Q4_1.gguf");
     if p.is_file() {
         Some(p)
     } else {
-        eprintln!("SKIP: {} not found; run scripts/fetch-models.sh", p.display());
+        eprintln!(
+            "SKIP: {} not found; run scripts/fetch-models.sh",
+            p.display()
+        );
         None
     }
 }
@@ -181,15 +254,26 @@ fn smollm2_engine_matches_model_on_anchor_prompts() {
     let (cfg, w) = lineage::load(&path).unwrap();
     let eng = Engine::new(&cfg, &w, 4096).unwrap();
     let model = Model::new(&cfg, &w).unwrap();
-    let refs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/anchors/smollm2_llamacpp_reference.json");
-    let refs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(refs).unwrap()).unwrap();
+    let refs = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/anchors/smollm2_llamacpp_reference.json");
+    let refs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(refs).unwrap()).unwrap();
     let mut st = eng.new_state();
     for p in refs["prompts"].as_array().unwrap() {
-        let ids: Vec<u32> = p["prompt_token_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        let ids: Vec<u32> = p["prompt_token_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
         st.reset();
         let got = eng.forward(&mut st, &ids).unwrap().to_vec();
         let (d, at) = max_diff(&got, &model_last_logits(&model, &ids));
         eprintln!("smollm2 {}: engine vs model max|Δ| = {d:.3e}", p["name"]);
-        assert!(d <= 1e-3, "smollm2 {}: engine vs model max|Δ| = {d:.3e} at token {at}", p["name"]);
+        assert!(
+            d <= 1e-3,
+            "smollm2 {}: engine vs model max|Δ| = {d:.3e} at token {at}",
+            p["name"]
+        );
     }
 }

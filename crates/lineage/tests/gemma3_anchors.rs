@@ -15,25 +15,38 @@ use lineage::model::{ops, Model};
 use serde_json::Value;
 
 fn model_path() -> Option<PathBuf> {
-    let cache = std::env::var("LINEAGE_CACHE").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/lineage")
-    });
+    let cache = std::env::var("LINEAGE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/lineage")
+        });
     let p = cache.join("gemma-3-270m-q4_k_m.gguf");
     if p.is_file() {
         Some(p)
     } else {
-        eprintln!("SKIP: {} not found; run scripts/fetch-models.sh", p.display());
+        eprintln!(
+            "SKIP: {} not found; run scripts/fetch-models.sh",
+            p.display()
+        );
         None
     }
 }
 
 fn refs() -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/anchors/gemma3_270m_llamacpp.json");
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/anchors/gemma3_270m_llamacpp.json");
+    serde_json::from_str(
+        &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+    )
+    .unwrap()
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 #[test]
@@ -54,19 +67,48 @@ fn gemma3_top1_and_greedy_match_llama_cpp() {
     let mut compared = 0;
     for p in refs()["prompts"].as_array().unwrap() {
         let prompt = ids(&p["prompt_token_ids"]);
-        let t = Tensor::new(prompt.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let t = Tensor::new(prompt.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         let logits = model.forward(&t, None).unwrap();
-        let last = logits.get(0).unwrap().get(prompt.len() - 1).unwrap().to_vec1::<f32>().unwrap();
+        let last = logits
+            .get(0)
+            .unwrap()
+            .get(prompt.len() - 1)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let want_top1 = p["last_prompt_top5"][0][0].as_u64().unwrap() as usize;
-        assert_eq!(ops::argmax(&last), want_top1, "prompt {}: top-1 at the last prompt position", p["name"]);
+        assert_eq!(
+            ops::argmax(&last),
+            want_top1,
+            "prompt {}: top-1 at the last prompt position",
+            p["name"]
+        );
         let want = ids(&p["greedy_token_ids"]);
-        let theirs: Vec<f64> = p["greedy_top1_top2_margin"].as_array().unwrap().iter().map(|m| m.as_f64().unwrap()).collect();
+        let theirs: Vec<f64> = p["greedy_top1_top2_margin"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_f64().unwrap())
+            .collect();
         let (got, ours) = greedy_with_margins(&model, &prompt, want.len());
-        let must = (0..want.len()).position(|i| theirs[i] < 0.1 || ours[i] < 0.1).unwrap_or(want.len());
+        let must = (0..want.len())
+            .position(|i| theirs[i] < 0.1 || ours[i] < 0.1)
+            .unwrap_or(want.len());
         compared += must;
-        assert_eq!(got[..must], want[..must], "prompt {}: greedy tokens before the first near tie (step {must})", p["name"]);
+        assert_eq!(
+            got[..must],
+            want[..must],
+            "prompt {}: greedy tokens before the first near tie (step {must})",
+            p["name"]
+        );
     }
-    assert!(compared >= 40, "only {compared} greedy steps were free of near ties");
+    assert!(
+        compared >= 40,
+        "only {compared} greedy steps were free of near ties"
+    );
 }
 
 /// Greedy tokens with each step's top-1/top-2 logit margin.
@@ -75,11 +117,25 @@ fn greedy_with_margins(model: &Model, prompt: &[u32], n: usize) -> (Vec<u32>, Ve
     let mut input = prompt.to_vec();
     let (mut ids, mut margins) = (Vec::new(), Vec::new());
     for _ in 0..n {
-        let t = Tensor::new(input.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let t = Tensor::new(input.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         let l = model.forward(&t, Some(&mut cache)).unwrap();
-        let last = l.get(0).unwrap().get(input.len() - 1).unwrap().to_vec1::<f32>().unwrap();
+        let last = l
+            .get(0)
+            .unwrap()
+            .get(input.len() - 1)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let best = ops::argmax(&last);
-        let second = last.iter().enumerate().filter(|(i, _)| *i != best).map(|(_, v)| *v).fold(f32::NEG_INFINITY, f32::max);
+        let second = last
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != best)
+            .map(|(_, v)| *v)
+            .fold(f32::NEG_INFINITY, f32::max);
         ids.push(best as u32);
         margins.push((last[best] - second) as f64);
         input = vec![best as u32];

@@ -9,30 +9,40 @@ use std::path::PathBuf;
 
 use candle_core::Tensor;
 use common::{expected, max_abs_diff};
+use lineage::config::{FfnKind, Position, RopeScaling};
 use lineage::families::GgufPrecision;
 use lineage::model::Model;
-use lineage::config::{FfnKind, Position, RopeScaling};
 use lineage::weights::Weight;
 use lineage::LoadOptions;
 
 fn gguf_path(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf").join(format!("{file}.gguf"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/gguf")
+        .join(format!("{file}.gguf"))
 }
 
 fn model(file: &str, precision: GgufPrecision) -> Model {
     let path = gguf_path(file);
     let (cfg, w) = lineage::load_with(&path, LoadOptions { gguf: precision })
         .unwrap_or_else(|e| panic!("{file}.gguf ({precision:?}): load failed: {e}"));
-    Model::new(&cfg, &w).unwrap_or_else(|e| panic!("{file}.gguf ({precision:?}): build failed: {e}"))
+    Model::new(&cfg, &w)
+        .unwrap_or_else(|e| panic!("{file}.gguf ({precision:?}): build failed: {e}"))
 }
 
 fn logits(file: &str, case: &str, precision: GgufPrecision) -> Tensor {
     let ids = &expected(case)["input_ids"];
-    model(file, precision).forward(ids, None).unwrap_or_else(|e| panic!("{file}.gguf: forward failed: {e}"))
+    model(file, precision)
+        .forward(ids, None)
+        .unwrap_or_else(|e| panic!("{file}.gguf: forward failed: {e}"))
 }
 
 fn max_abs(t: &Tensor) -> f32 {
-    t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    t.abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 /// GGUF (dequantised to f32) logits against HF's, within `tol`.
@@ -59,11 +69,21 @@ fn check_greedy(file: &str, case: &str) {
     let exp = expected(case);
     let want = exp["greedy_ids"].to_vec2::<i64>().unwrap();
     let t = exp["input_ids"].dim(1).unwrap();
-    let got = lineage::runtime::generate::greedy(&model(file, GgufPrecision::F32), &exp["input_ids"], want[0].len() - t).unwrap();
+    let got = lineage::runtime::generate::greedy(
+        &model(file, GgufPrecision::F32),
+        &exp["input_ids"],
+        want[0].len() - t,
+    )
+    .unwrap();
     for (r, (g, w)) in got.iter().zip(&want).enumerate() {
         let g: Vec<i64> = g.iter().map(|&x| x as i64).collect();
         if let Some(p) = g.iter().zip(w).position(|(a, b)| a != b) {
-            panic!("{file}.gguf: row {r} greedy differs at position {p} (step {}): got {} want {}", p as i64 - t as i64, g[p], w[p]);
+            panic!(
+                "{file}.gguf: row {r} greedy differs at position {p} (step {}): got {} want {}",
+                p as i64 - t as i64,
+                g[p],
+                w[p]
+            );
         }
     }
 }
@@ -117,11 +137,26 @@ files! {
 
 mod f32_greedy_matches_hf {
     use super::*;
-    #[test] fn llama() { check_greedy("llama.f32", "llama"); }
-    #[test] fn qwen3_moe() { check_greedy("qwen3_moe.f32", "qwen3_moe"); }
-    #[test] fn gpt2() { check_greedy("gpt2.f32", "gpt2"); }
-    #[test] fn phi3() { check_greedy("phi3.f32", "phi3"); }
-    #[test] fn deepseek_v3() { check_greedy("deepseek_v3.f32", "deepseek_v3"); }
+    #[test]
+    fn llama() {
+        check_greedy("llama.f32", "llama");
+    }
+    #[test]
+    fn qwen3_moe() {
+        check_greedy("qwen3_moe.f32", "qwen3_moe");
+    }
+    #[test]
+    fn gpt2() {
+        check_greedy("gpt2.f32", "gpt2");
+    }
+    #[test]
+    fn phi3() {
+        check_greedy("phi3.f32", "phi3");
+    }
+    #[test]
+    fn deepseek_v3() {
+        check_greedy("deepseek_v3.f32", "deepseek_v3");
+    }
 }
 
 /// Every tensor of a quantized file, dequantised, lies within its format's rounding of
@@ -129,24 +164,51 @@ mod f32_greedy_matches_hf {
 /// decode as gguf-py encoded them. Per block, Q8_0 rounds by ≤ d/2 = amax/254 and Q4_0
 /// by ≤ |d| = amax/8 (its +8 code is clipped to 7); the tensor's amax bounds amax.
 fn check_q_weights(q_file: &str, f32_file: &str, amax_fraction: f32) {
-    let load = |f: &str| lineage::load_with(&gguf_path(f), LoadOptions { gguf: GgufPrecision::F32 }).unwrap().1;
+    let load = |f: &str| {
+        lineage::load_with(
+            &gguf_path(f),
+            LoadOptions {
+                gguf: GgufPrecision::F32,
+            },
+        )
+        .unwrap()
+        .1
+    };
     let (q, f) = (load(q_file), load(f32_file));
-    assert_eq!(q.names().count(), f.names().count(), "{q_file} and {f32_file} hold different tensors");
+    assert_eq!(
+        q.names().count(),
+        f.names().count(),
+        "{q_file} and {f32_file} hold different tensors"
+    );
     for (name, w) in f.iter() {
-        let (lineage::weights::Weight::Dense(a), Ok(lineage::weights::Weight::Dense(b))) = (w, q.get(name)) else {
+        let (lineage::weights::Weight::Dense(a), Ok(lineage::weights::Weight::Dense(b))) =
+            (w, q.get(name))
+        else {
             panic!("{q_file}: `{name}` missing or not dense in f32 mode")
         };
         let bound = max_abs(a) * amax_fraction * 1.01; // 1%: the f16 block scale's rounding
         let (d, at) = max_abs_diff(a, b);
-        assert!(d <= bound, "{q_file}: `{name}` differs from {f32_file} by {d:.3e} at {at} > {bound:.3e}");
+        assert!(
+            d <= bound,
+            "{q_file}: `{name}` differs from {f32_file} by {d:.3e} at {at} > {bound:.3e}"
+        );
     }
 }
 
 mod q_weights_match_f32_file {
     use super::*;
-    #[test] fn llama_q4_0() { check_q_weights("llama.q4_0", "llama.f32", 1.0 / 8.0); }
-    #[test] fn qwen3_moe_q4_0() { check_q_weights("qwen3_moe.q4_0", "qwen3_moe.f32", 1.0 / 8.0); }
-    #[test] fn phi3_q4_0() { check_q_weights("phi3.q4_0", "phi3.f32", 1.0 / 8.0); }
+    #[test]
+    fn llama_q4_0() {
+        check_q_weights("llama.q4_0", "llama.f32", 1.0 / 8.0);
+    }
+    #[test]
+    fn qwen3_moe_q4_0() {
+        check_q_weights("qwen3_moe.q4_0", "qwen3_moe.f32", 1.0 / 8.0);
+    }
+    #[test]
+    fn phi3_q4_0() {
+        check_q_weights("phi3.q4_0", "phi3.f32", 1.0 / 8.0);
+    }
 }
 
 /// llama.cpp reads Gemma 3 with every 6th layer global and scale 1/sqrt(head_dim); the
@@ -155,18 +217,35 @@ mod q_weights_match_f32_file {
 /// converted weights and the rest of the metadata must reproduce HF.
 #[test]
 fn gemma3_reads_as_llama_cpp_and_matches_hf_with_its_layer_pattern() {
-    let (mut cfg, w) = lineage::load_with(&gguf_path("gemma3_text.q8_0"), LoadOptions { gguf: GgufPrecision::F32 }).unwrap();
-    assert!(cfg.layers.iter().all(|l| l.window == Some(6) && l.rope.is_some()), "llama.cpp: 4 layers, none is a 6th: {:?}", cfg.layers);
+    let (mut cfg, w) = lineage::load_with(
+        &gguf_path("gemma3_text.q8_0"),
+        LoadOptions {
+            gguf: GgufPrecision::F32,
+        },
+    )
+    .unwrap();
+    assert!(
+        cfg.layers
+            .iter()
+            .all(|l| l.window == Some(6) && l.rope.is_some()),
+        "llama.cpp: 4 layers, none is a 6th: {:?}",
+        cfg.layers
+    );
     assert_eq!(cfg.attention.scale, None, "llama.cpp: 1/sqrt(head_dim)");
     let (hf, _) = lineage::families::load_hf_dir(&common::fixture_dir("gemma3_text")).unwrap();
     cfg.layers = hf.layers.clone();
     cfg.attention.scale = hf.attention.scale;
     assert_eq!(cfg.position, hf.position, "global RoPE");
     let model = Model::new(&cfg, &w).unwrap();
-    let got = model.forward(&expected("gemma3_text")["input_ids"], None).unwrap();
+    let got = model
+        .forward(&expected("gemma3_text")["input_ids"], None)
+        .unwrap();
     let (d, at) = max_abs_diff(&got, &expected("gemma3_text")["logits"]);
     eprintln!("gemma3_text.q8_0 (HF layer pattern) vs HF: {d:.3e}");
-    assert!(d <= Q8_0_TOL, "gemma3_text.q8_0 with HF's layer pattern vs HF: logits max|Δ| = {d:.3e} at {at}");
+    assert!(
+        d <= Q8_0_TOL,
+        "gemma3_text.q8_0 with HF's layer pattern vs HF: logits max|Δ| = {d:.3e} at {at}"
+    );
 }
 
 /// llama.cpp reads gpt-oss with the clamped SwiGLU's limit hard-coded to 7.0 and YaRN's
@@ -176,56 +255,118 @@ fn gemma3_reads_as_llama_cpp_and_matches_hf_with_its_layer_pattern() {
 /// else the file says (layer windows, sinks, router, biases, YaRN) must equal HF's config
 /// and the weights must reproduce HF's logits and greedy tokens.
 fn gpt_oss_model(file: &str, case: &str, precision: GgufPrecision) -> Model {
-    let (mut cfg, w) = lineage::load_with(&gguf_path(file), LoadOptions { gguf: precision }).unwrap();
+    let (mut cfg, w) =
+        lineage::load_with(&gguf_path(file), LoadOptions { gguf: precision }).unwrap();
     let (hf, _) = lineage::families::load_hf_dir(&common::fixture_dir(case)).unwrap();
-    assert_eq!(cfg.ffn.kind, FfnKind::ClampedSwiGlu { alpha: 1.702, limit: 7.0 }, "{file}: llama.cpp's hard-coded clamp");
-    let Position::Rope(rope) = &mut cfg.position else { panic!("{file}: no RoPE") };
-    let RopeScaling::Yarn { truncate, .. } = &mut rope.scaling else { panic!("{file}: not YaRN: {:?}", rope.scaling) };
-    assert!(*truncate, "{file}: llama.cpp floor/ceils the YaRN correction range");
+    assert_eq!(
+        cfg.ffn.kind,
+        FfnKind::ClampedSwiGlu {
+            alpha: 1.702,
+            limit: 7.0
+        },
+        "{file}: llama.cpp's hard-coded clamp"
+    );
+    let Position::Rope(rope) = &mut cfg.position else {
+        panic!("{file}: no RoPE")
+    };
+    let RopeScaling::Yarn { truncate, .. } = &mut rope.scaling else {
+        panic!("{file}: not YaRN: {:?}", rope.scaling)
+    };
+    assert!(
+        *truncate,
+        "{file}: llama.cpp floor/ceils the YaRN correction range"
+    );
     *truncate = false;
     cfg.ffn.kind = hf.ffn.kind;
-    assert_eq!((&cfg.position, &cfg.layers, &cfg.attention, &cfg.ffn), (&hf.position, &hf.layers, &hf.attention, &hf.ffn), "{file}");
+    assert_eq!(
+        (&cfg.position, &cfg.layers, &cfg.attention, &cfg.ffn),
+        (&hf.position, &hf.layers, &hf.attention, &hf.ffn),
+        "{file}"
+    );
     Model::new(&cfg, &w).unwrap()
 }
 
 fn check_gpt_oss(file: &str, case: &str, precision: GgufPrecision) {
     let exp = expected(case);
     let model = gpt_oss_model(file, case, precision);
-    let (d, at) = max_abs_diff(&model.forward(&exp["input_ids"], None).unwrap(), &exp["logits"]);
+    let (d, at) = max_abs_diff(
+        &model.forward(&exp["input_ids"], None).unwrap(),
+        &exp["logits"],
+    );
     eprintln!("{file} ({precision:?}, HF clamp and YaRN range) vs HF logits max|Δ| = {d:.3e}");
-    assert!(d <= F32_TOL, "{file}.gguf ({precision:?}) vs HF {case}: logits max|Δ| = {d:.3e} at flat index {at}");
+    assert!(
+        d <= F32_TOL,
+        "{file}.gguf ({precision:?}) vs HF {case}: logits max|Δ| = {d:.3e} at flat index {at}"
+    );
     let want = exp["greedy_ids"].to_vec2::<i64>().unwrap();
     let t = exp["input_ids"].dim(1).unwrap();
-    let got = lineage::runtime::generate::greedy(&model, &exp["input_ids"], want[0].len() - t).unwrap();
-    let got: Vec<Vec<i64>> = got.iter().map(|r| r.iter().map(|&x| x as i64).collect()).collect();
-    assert_eq!(got, want, "{file}.gguf ({precision:?}): greedy ids differ from HF's");
+    let got =
+        lineage::runtime::generate::greedy(&model, &exp["input_ids"], want[0].len() - t).unwrap();
+    let got: Vec<Vec<i64>> = got
+        .iter()
+        .map(|r| r.iter().map(|&x| x as i64).collect())
+        .collect();
+    assert_eq!(
+        got, want,
+        "{file}.gguf ({precision:?}): greedy ids differ from HF's"
+    );
 }
 
 mod gpt_oss_matches_hf_with_its_clamp_and_yarn_range {
     use super::*;
-    #[test] fn f32() { check_gpt_oss("gpt_oss.f32", "gpt_oss", GgufPrecision::F32); }
-    #[test] fn mxfp4_dequantized() { check_gpt_oss("gpt_oss_mxfp4.f32", "gpt_oss_mxfp4", GgufPrecision::F32); }
-    #[test] fn mxfp4_packed() { check_gpt_oss("gpt_oss_mxfp4.f32", "gpt_oss_mxfp4", GgufPrecision::Quantized); }
+    #[test]
+    fn f32() {
+        check_gpt_oss("gpt_oss.f32", "gpt_oss", GgufPrecision::F32);
+    }
+    #[test]
+    fn mxfp4_dequantized() {
+        check_gpt_oss("gpt_oss_mxfp4.f32", "gpt_oss_mxfp4", GgufPrecision::F32);
+    }
+    #[test]
+    fn mxfp4_packed() {
+        check_gpt_oss(
+            "gpt_oss_mxfp4.f32",
+            "gpt_oss_mxfp4",
+            GgufPrecision::Quantized,
+        );
+    }
 }
 
 /// GGUF MXFP4 expert stacks load packed (4.25 bits/param), and each packed expert
 /// dequantises to exactly what ggml's block decoder (the f32 load mode) gives.
 #[test]
 fn gguf_mxfp4_experts_stay_packed_and_match_ggml_decoding() {
-    let load = |p| lineage::load_with(&gguf_path("gpt_oss_mxfp4.f32"), LoadOptions { gguf: p }).unwrap().1;
+    let load = |p| {
+        lineage::load_with(&gguf_path("gpt_oss_mxfp4.f32"), LoadOptions { gguf: p })
+            .unwrap()
+            .1
+    };
     let (packed, dense) = (load(GgufPrecision::Quantized), load(GgufPrecision::F32));
-    assert_eq!(packed.summary().mxfp4_bits_per_param(), Some(4.25), "{}", packed.summary());
+    assert_eq!(
+        packed.summary().mxfp4_bits_per_param(),
+        Some(4.25),
+        "{}",
+        packed.summary()
+    );
     let mut n = 0;
     for (name, w) in packed.iter() {
         let Weight::Mxfp4(m) = w else { continue };
-        let Ok(Weight::Dense(d)) = dense.get(name) else { panic!("`{name}` not dense in f32 mode") };
+        let Ok(Weight::Dense(d)) = dense.get(name) else {
+            panic!("`{name}` not dense in f32 mode")
+        };
         for e in 0..m.shape()[0] {
             let (diff, at) = max_abs_diff(&m.dequantize(e).unwrap(), &d.get(e).unwrap());
-            assert_eq!(diff, 0.0, "`{name}` expert {e}: packed vs ggml decoding differ by {diff} at {at}");
+            assert_eq!(
+                diff, 0.0,
+                "`{name}` expert {e}: packed vs ggml decoding differ by {diff} at {at}"
+            );
         }
         n += 1;
     }
-    assert_eq!(n, 6, "2 layers x gate/up/down expert stacks should be MXFP4");
+    assert_eq!(
+        n, 6,
+        "2 layers x gate/up/down expert stacks should be MXFP4"
+    );
 }
 
 /// DeepSeek GGUFs written before llama.cpp's MLA rework carry one `attn_kv_b` and the
@@ -239,7 +380,9 @@ fn deepseek2_legacy_kv_b_form_matches_hf() {
     let mut w = GgufWriter::new();
     for (k, v) in src.metadata().iter() {
         let v = match k {
-            "deepseek2.attention.key_length_mla" | "deepseek2.attention.value_length_mla" => continue,
+            "deepseek2.attention.key_length_mla" | "deepseek2.attention.value_length_mla" => {
+                continue
+            }
             "deepseek2.attention.key_length" => MetaValue::U32(24),
             "deepseek2.attention.value_length" => MetaValue::U32(16),
             "deepseek2.attention.head_count_kv" => MetaValue::U32(4),
@@ -247,7 +390,13 @@ fn deepseek2_legacy_kv_b_form_matches_hf() {
         };
         w.add_kv(k, v);
     }
-    let f32s = |name: &str| -> Vec<f32> { src.tensor_bytes(name).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect() };
+    let f32s = |name: &str| -> Vec<f32> {
+        src.tensor_bytes(name)
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    };
     let (h, nope, v, r) = (4, 16, 16, 32);
     for t in src.tensors() {
         if t.name.ends_with("attn_v_b.weight") {
@@ -258,21 +407,50 @@ fn deepseek2_legacy_kv_b_form_matches_hf() {
             let mut kv_b = Vec::with_capacity(h * (nope + v) * r); // [h·(nope+v), r]
             for hh in 0..h {
                 (0..nope).for_each(|i| kv_b.extend((0..r).map(|c| k_b[(hh * r + c) * nope + i])));
-                (0..v).for_each(|i| kv_b.extend_from_slice(&v_b[(hh * v + i) * r..(hh * v + i + 1) * r]));
+                (0..v).for_each(|i| {
+                    kv_b.extend_from_slice(&v_b[(hh * v + i) * r..(hh * v + i + 1) * r])
+                });
             }
             let bytes = kv_b.iter().flat_map(|x| x.to_le_bytes()).collect();
-            w.add_tensor(&format!("{p}attn_kv_b.weight"), &[r as u64, (h * (nope + v)) as u64], t.ggml_type, bytes);
+            w.add_tensor(
+                &format!("{p}attn_kv_b.weight"),
+                &[r as u64, (h * (nope + v)) as u64],
+                t.ggml_type,
+                bytes,
+            );
             continue;
         }
-        w.add_tensor(&t.name, &t.dims, t.ggml_type, src.tensor_bytes(&t.name).unwrap().to_vec());
+        w.add_tensor(
+            &t.name,
+            &t.dims,
+            t.ggml_type,
+            src.tensor_bytes(&t.name).unwrap().to_vec(),
+        );
     }
-    let path = std::env::temp_dir().join(format!("lineage-deepseek2-legacy-{}.gguf", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "lineage-deepseek2-legacy-{}.gguf",
+        std::process::id()
+    ));
     w.write(&path).unwrap();
-    let (cfg, weights) = lineage::load_with(&path, LoadOptions { gguf: GgufPrecision::F32 }).unwrap();
+    let (cfg, weights) = lineage::load_with(
+        &path,
+        LoadOptions {
+            gguf: GgufPrecision::F32,
+        },
+    )
+    .unwrap();
     std::fs::remove_file(&path).ok();
-    assert!(weights.contains("blk.1.attn_kv_b.weight") && !weights.contains("blk.1.attn_k_b.weight"));
-    let got = Model::new(&cfg, &weights).unwrap().forward(&expected("deepseek_v3")["input_ids"], None).unwrap();
+    assert!(
+        weights.contains("blk.1.attn_kv_b.weight") && !weights.contains("blk.1.attn_k_b.weight")
+    );
+    let got = Model::new(&cfg, &weights)
+        .unwrap()
+        .forward(&expected("deepseek_v3")["input_ids"], None)
+        .unwrap();
     let (d, at) = max_abs_diff(&got, &expected("deepseek_v3")["logits"]);
     eprintln!("deepseek2 legacy attn_kv_b form vs HF logits max|Δ| = {d:.3e}");
-    assert!(d <= F32_TOL, "deepseek2 legacy form vs HF: logits max|Δ| = {d:.3e} at {at}");
+    assert!(
+        d <= F32_TOL,
+        "deepseek2 legacy form vs HF: logits max|Δ| = {d:.3e} at {at}"
+    );
 }

@@ -12,22 +12,31 @@ use lineage::runtime::generate::greedy;
 use serde_json::Value;
 
 fn model_path() -> Option<PathBuf> {
-    let p = std::env::var("LINEAGE_SMOLLM2_GGUF").map(PathBuf::from).unwrap_or_else(|_| {
-        let cache = std::env::var("LINEAGE_CACHE").map(PathBuf::from).unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/lineage")
+    let p = std::env::var("LINEAGE_SMOLLM2_GGUF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let cache = std::env::var("LINEAGE_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| {
+                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/lineage")
+                });
+            cache.join("SmolLM2-135M-Instruct.Q4_1.gguf")
         });
-        cache.join("SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
     if p.is_file() {
         Some(p)
     } else {
-        eprintln!("SKIP: {} not found; run scripts/fetch-models.sh", p.display());
+        eprintln!(
+            "SKIP: {} not found; run scripts/fetch-models.sh",
+            p.display()
+        );
         None
     }
 }
 
 fn anchors(name: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/anchors").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/anchors")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
@@ -38,13 +47,26 @@ fn load(precision: GgufPrecision) -> Option<Model> {
 }
 
 fn ids_of(p: &Value, key: &str) -> Vec<u32> {
-    p[key].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    p[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn last_logits(m: &Model, ids: &[u32]) -> Vec<f32> {
-    let t = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let t = Tensor::new(ids, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let l = m.forward(&t, None).unwrap();
-    l.get(0).unwrap().get(ids.len() - 1).unwrap().to_vec1::<f32>().unwrap()
+    l.get(0)
+        .unwrap()
+        .get(ids.len() - 1)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
 }
 
 /// (max |Δ| over the exact top-10, whether our top-1 is the exact top-1).
@@ -54,45 +76,79 @@ fn top10_error(logits: &[f32], exact: &Value) -> (f64, bool) {
         .iter()
         .map(|e| (logits[e[0].as_u64().unwrap() as usize] as f64 - e[1].as_f64().unwrap()).abs())
         .fold(0.0, f64::max);
-    (err, ops::argmax(logits) as u64 == top[0][0].as_u64().unwrap())
+    (
+        err,
+        ops::argmax(logits) as u64 == top[0][0].as_u64().unwrap(),
+    )
 }
 
 fn greedy_ids(m: &Model, prompt: &[u32], n: usize) -> Vec<u32> {
-    let t = Tensor::new(prompt, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let t = Tensor::new(prompt, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     greedy(m, &t, n).unwrap().remove(0)[prompt.len()..].to_vec()
 }
 
 fn prompts() -> Vec<(Value, Value)> {
     let lc = anchors("smollm2_llamacpp_reference.json");
     let ex = anchors("smollm2_exact_f64_reference.json");
-    lc["prompts"].as_array().unwrap().iter().cloned().zip(ex["prompts"].as_array().unwrap().iter().cloned()).collect()
+    lc["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .cloned()
+        .zip(ex["prompts"].as_array().unwrap().iter().cloned())
+        .collect()
 }
 
 #[test]
 fn smollm2_f32_mode_matches_exact_reference() {
-    let Some(m) = load(GgufPrecision::F32) else { return };
+    let Some(m) = load(GgufPrecision::F32) else {
+        return;
+    };
     for (lc, ex) in prompts() {
         let ids = ids_of(&lc, "prompt_token_ids");
         let (err, top1) = top10_error(&last_logits(&m, &ids), &ex);
-        assert!(err <= 1e-2 && top1, "{}: top-10 max|Δ| {err:.4} (≤ 1e-2), top-1 ok {top1}", ex["name"]);
+        assert!(
+            err <= 1e-2 && top1,
+            "{}: top-10 max|Δ| {err:.4} (≤ 1e-2), top-1 ok {top1}",
+            ex["name"]
+        );
         let want = ids_of(&ex, "greedy_token_ids");
         let got = greedy_ids(&m, &ids, want.len());
-        assert_eq!(got, want, "{}: greedy tokens differ from the exact reference", ex["name"]);
+        assert_eq!(
+            got, want,
+            "{}: greedy tokens differ from the exact reference",
+            ex["name"]
+        );
     }
 }
 
 #[test]
 fn smollm2_fast_path_at_least_as_close_as_llama_cpp() {
-    let Some(m) = load(GgufPrecision::Quantized) else { return };
+    let Some(m) = load(GgufPrecision::Quantized) else {
+        return;
+    };
     for (lc, ex) in prompts() {
         let ids = ids_of(&lc, "prompt_token_ids");
         let (err, top1) = top10_error(&last_logits(&m, &ids), &ex);
-        assert!(top1, "{}: top-1 differs from the exact reference", ex["name"]);
+        assert!(
+            top1,
+            "{}: top-1 differs from the exact reference",
+            ex["name"]
+        );
         assert!(err <= 0.5, "{}: top-10 max|Δ| {err:.3} > 0.5", ex["name"]);
         let want = ids_of(&ex, "greedy_token_ids");
-        let need = ex["first_divergence_from_llama_cpp_greedy"].as_u64().map_or(want.len(), |d| d as usize);
+        let need = ex["first_divergence_from_llama_cpp_greedy"]
+            .as_u64()
+            .map_or(want.len(), |d| d as usize);
         let got = greedy_ids(&m, &ids, want.len());
         let agree = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
-        assert!(agree >= need, "{}: greedy agrees with exact for {agree} steps, llama.cpp for {need}", ex["name"]);
+        assert!(
+            agree >= need,
+            "{}: greedy agrees with exact for {agree} steps, llama.cpp for {need}",
+            ex["name"]
+        );
     }
 }

@@ -10,7 +10,9 @@ use lineage::Error;
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/text")
+        .join(name)
 }
 
 fn read_json(name: &str) -> Value {
@@ -20,14 +22,21 @@ fn read_json(name: &str) -> Value {
 /// Maps the extracted `tokenizer.*` GGUF metadata onto a VocabSpec (as the GGUF loader does).
 fn vocab_spec(name: &str) -> VocabSpec {
     let m = read_json(name);
-    let strings = |k: &str| m[k].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect());
+    let strings = |k: &str| {
+        m[k].as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+    };
     let id = |k: &str| m[k].as_u64().map(|v| v as u32);
     VocabSpec {
         model: m["ggml.model"].as_str().unwrap().into(),
         pre: m["ggml.pre"].as_str().map(Into::into),
         tokens: strings("ggml.tokens").unwrap(),
-        scores: m["ggml.scores"].as_array().map(|a| a.iter().map(|v| v.as_f64().unwrap() as f32).collect()),
-        token_types: m["ggml.token_type"].as_array().map(|a| a.iter().map(|v| v.as_i64().unwrap() as i32).collect()),
+        scores: m["ggml.scores"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_f64().unwrap() as f32).collect()),
+        token_types: m["ggml.token_type"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_i64().unwrap() as i32).collect()),
         merges: strings("ggml.merges").unwrap_or_default(),
         bos_id: id("ggml.bos_token_id"),
         eos_id: id("ggml.eos_token_id"),
@@ -55,7 +64,12 @@ fn sparse_vocab_spec(name: &str) -> VocabSpec {
     for (id, ty) in m["ggml.sparse_token_type"].as_object().unwrap() {
         types[id.parse::<usize>().unwrap()] = ty.as_i64().unwrap() as i32;
     }
-    let merges = m["ggml.merges"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let merges = m["ggml.merges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     VocabSpec {
         model: m["ggml.model"].as_str().unwrap().into(),
         pre: m["ggml.pre"].as_str().map(Into::into),
@@ -82,7 +96,12 @@ fn cases(name: &str) -> Vec<Case> {
         .iter()
         .map(|c| Case {
             text: c["text"].as_str().unwrap().into(),
-            ids: c["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect(),
+            ids: c["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect(),
             decoded: c["decoded"].as_str().map(Into::into),
         })
         .collect()
@@ -94,11 +113,24 @@ fn assert_encodes(tok: &Tokenizer, cases: &[Case]) {
     for c in cases {
         let got = tok.encode(&c.text, false).unwrap();
         if got != c.ids {
-            let at = got.iter().zip(&c.ids).position(|(a, b)| a != b).unwrap_or(got.len().min(c.ids.len()));
-            failures.push(format!("{:?}: first difference at {at}\n  got  {got:?}\n  want {:?}", c.text, c.ids));
+            let at = got
+                .iter()
+                .zip(&c.ids)
+                .position(|(a, b)| a != b)
+                .unwrap_or(got.len().min(c.ids.len()));
+            failures.push(format!(
+                "{:?}: first difference at {at}\n  got  {got:?}\n  want {:?}",
+                c.text, c.ids
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 fn smollm2() -> Tokenizer {
@@ -119,7 +151,10 @@ fn gguf_bpe_smollm2_prompts_match_llamacpp_ids() {
 #[test]
 fn gguf_bpe_smollm2_special_facts_match_metadata() {
     let tok = smollm2();
-    assert_eq!((tok.bos_id(), tok.eos_id(), tok.add_bos(), tok.add_eos()), (Some(1), Some(2), false, false));
+    assert_eq!(
+        (tok.bos_id(), tok.eos_id(), tok.add_bos(), tok.add_eos()),
+        (Some(1), Some(2), false, false)
+    );
     assert_eq!(tok.eos_ids(), &[0, 2]); // <|endoftext|> and <|im_end|>
     assert_eq!(tok.token_to_id("<|im_start|>"), Some(1));
     assert_eq!(tok.encode("", true).unwrap(), Vec::<u32>::new());
@@ -130,9 +165,17 @@ fn gguf_bpe_smollm2_special_facts_match_metadata() {
 fn gguf_bpe_smollm2_decode_matches_llamacpp_text() {
     let tok = smollm2();
     for c in cases("smollm2_token_refs.json") {
-        assert_eq!(tok.decode(&c.ids).unwrap(), c.decoded.unwrap(), "ids {:?}", c.ids);
+        assert_eq!(
+            tok.decode(&c.ids).unwrap(),
+            c.decoded.unwrap(),
+            "ids {:?}",
+            c.ids
+        );
     }
-    assert_eq!(tok.decode_skip_special(&[1, 4093, 198, 2]).unwrap(), "user\n");
+    assert_eq!(
+        tok.decode_skip_special(&[1, 4093, 198, 2]).unwrap(),
+        "user\n"
+    );
 }
 
 #[test]
@@ -155,13 +198,19 @@ fn gguf_spm_llama_decode_matches_llamacpp_without_prefix_space() {
 
 #[test]
 fn token_stream_pushed_one_by_one_equals_full_decode() {
-    for (tok, file) in [(smollm2(), "smollm2_token_refs.json"), (llama_spm(), "llama_spm_token_refs.json")] {
+    for (tok, file) in [
+        (smollm2(), "smollm2_token_refs.json"),
+        (llama_spm(), "llama_spm_token_refs.json"),
+    ] {
         for c in cases(file) {
             let mut stream = TokenStream::new(&tok, false);
             let mut text = String::new();
             for &id in &c.ids {
                 let piece = stream.push(id).unwrap();
-                assert!(!piece.contains('\u{FFFD}') || c.text.contains('\u{FFFD}'), "partial char in {piece:?}");
+                assert!(
+                    !piece.contains('\u{FFFD}') || c.text.contains('\u{FFFD}'),
+                    "partial char in {piece:?}"
+                );
                 text.push_str(&piece);
             }
             text.push_str(&stream.finish().unwrap());
@@ -189,7 +238,10 @@ fn hf_tokenizer_json_smollm2_matches_llamacpp_ids() {
     .unwrap();
     assert_encodes(&tok, &cases("smollm2_token_refs.json"));
     assert_encodes(&tok, &cases("smollm2_anchor_prompts.json"));
-    assert_eq!((tok.bos_id(), tok.eos_id(), tok.add_bos()), (Some(1), Some(2), false));
+    assert_eq!(
+        (tok.bos_id(), tok.eos_id(), tok.add_bos()),
+        (Some(1), Some(2), false)
+    );
     assert_eq!(tok.eos_ids(), &[0, 2]);
     let ids = tok.encode("Hello 🦙 world", false).unwrap();
     assert_eq!(tok.decode(&ids).unwrap(), "Hello 🦙 world");
@@ -200,25 +252,38 @@ fn hf_tokenizer_json_smollm2_matches_llamacpp_ids() {
 fn from_vocab_unknown_model_or_pre_is_unsupported_value() {
     let mut spec = vocab_spec("smollm2_vocab.json");
     spec.pre = Some("no-such-pre".into());
-    assert!(matches!(Tokenizer::from_vocab(&spec), Err(Error::UnsupportedValue { key, .. }) if key == "tokenizer.ggml.pre"));
+    assert!(
+        matches!(Tokenizer::from_vocab(&spec), Err(Error::UnsupportedValue { key, .. }) if key == "tokenizer.ggml.pre")
+    );
     spec.model = "rwkv".into();
-    assert!(matches!(Tokenizer::from_vocab(&spec), Err(Error::UnsupportedValue { key, .. }) if key == "tokenizer.ggml.model"));
+    assert!(
+        matches!(Tokenizer::from_vocab(&spec), Err(Error::UnsupportedValue { key, .. }) if key == "tokenizer.ggml.model")
+    );
 }
 
 #[test]
 fn from_vocab_inconsistent_lengths_are_invalid_config() {
     let mut spec = vocab_spec("llama_spm_vocab.json");
     spec.scores.as_mut().unwrap().pop();
-    assert!(matches!(Tokenizer::from_vocab(&spec), Err(Error::InvalidConfig { .. })));
+    assert!(matches!(
+        Tokenizer::from_vocab(&spec),
+        Err(Error::InvalidConfig { .. })
+    ));
     let mut spec = vocab_spec("smollm2_vocab.json");
     spec.bos_id = Some(1 << 20);
-    assert!(matches!(Tokenizer::from_vocab(&spec), Err(Error::InvalidConfig { .. })));
+    assert!(matches!(
+        Tokenizer::from_vocab(&spec),
+        Err(Error::InvalidConfig { .. })
+    ));
 }
 
 #[test]
 fn decode_out_of_vocab_id_is_error() {
     let tok = smollm2();
-    assert!(matches!(tok.decode(&[5, 49152]), Err(Error::TokenOutOfVocab { id: 49152, .. })));
+    assert!(matches!(
+        tok.decode(&[5, 49152]),
+        Err(Error::TokenOutOfVocab { id: 49152, .. })
+    ));
 }
 
 #[test]
@@ -230,7 +295,12 @@ fn gguf_spm_without_space_prefix_matches_llamacpp_ids() {
     let cases = cases("llama_spm_no_prefix_token_refs.json");
     assert_encodes(&tok, &cases);
     for c in cases {
-        assert_eq!(tok.decode(&c.ids).unwrap(), c.decoded.unwrap(), "ids {:?}", c.ids);
+        assert_eq!(
+            tok.decode(&c.ids).unwrap(),
+            c.decoded.unwrap(),
+            "ids {:?}",
+            c.ids
+        );
     }
 }
 
@@ -250,7 +320,12 @@ fn gguf_bpe_llama3_and_qwen2_prompts_match_llamacpp_ids() {
         let cases = cases(refs);
         assert_encodes(&tok, &cases);
         for c in cases {
-            assert_eq!(tok.decode(&c.ids).unwrap(), c.decoded.unwrap(), "{vocab}: ids {:?}", c.ids);
+            assert_eq!(
+                tok.decode(&c.ids).unwrap(),
+                c.decoded.unwrap(),
+                "{vocab}: ids {:?}",
+                c.ids
+            );
         }
     }
 }
@@ -261,6 +336,9 @@ fn gguf_bpe_wrong_pre_variant_changes_ids() {
     let mut spec = sparse_vocab_spec("llama_bpe_sparse_vocab.json");
     spec.pre = Some("gpt-2".into());
     let tok = Tokenizer::from_vocab(&spec).unwrap();
-    let differing = cases("llama_bpe_token_refs.json").iter().filter(|c| tok.encode(&c.text, false).unwrap() != c.ids).count();
+    let differing = cases("llama_bpe_token_refs.json")
+        .iter()
+        .filter(|c| tok.encode(&c.text, false).unwrap() != c.ids)
+        .count();
     assert!(differing >= 5, "only {differing} cases differ");
 }

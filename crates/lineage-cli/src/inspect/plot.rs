@@ -27,7 +27,10 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 /// Registers a TTF as "sans-serif"; false when none is found.
 fn load_font() -> bool {
     let env = std::env::var("LINEAGE_FONT").ok();
-    let candidates = env.iter().map(String::as_str).chain(FONT_PATHS.iter().copied());
+    let candidates = env
+        .iter()
+        .map(String::as_str)
+        .chain(FONT_PATHS.iter().copied());
     for p in candidates {
         if let Ok(bytes) = std::fs::read(p) {
             // plotters keeps fonts for the process lifetime.
@@ -56,9 +59,23 @@ pub fn kv_cache_png(path: &Path, targets: &[Target], dtype: KvDtype) -> anyhow::
     if !fonts {
         eprintln!("warning: no TTF font found (set LINEAGE_FONT=/path/to/font.ttf); drawing the plot without text");
     }
-    let max_ctx = targets.iter().map(|t| t.config.context_len).max().unwrap_or(1).max(1);
-    let all: Vec<Vec<(f64, f64)>> = targets.iter().map(|t| series(t, dtype, max_ctx)).collect::<anyhow::Result<_>>()?;
-    let y_max = all.iter().flatten().map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.05;
+    let max_ctx = targets
+        .iter()
+        .map(|t| t.config.context_len)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let all: Vec<Vec<(f64, f64)>> = targets
+        .iter()
+        .map(|t| series(t, dtype, max_ctx))
+        .collect::<anyhow::Result<_>>()?;
+    let y_max = all
+        .iter()
+        .flatten()
+        .map(|p| p.1)
+        .fold(0.0, f64::max)
+        .max(1e-9)
+        * 1.05;
     let root = BitMapBackend::new(path, (1100, 700)).into_drawing_area();
     let err = |e: String| anyhow!("drawing {}: {e}", path.display());
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
@@ -66,11 +83,16 @@ pub fn kv_cache_png(path: &Path, targets: &[Target], dtype: KvDtype) -> anyhow::
     builder.margin(20);
     if fonts {
         builder
-            .caption(format!("KV cache of one sequence ({})", dtype.name()), ("sans-serif", 26))
+            .caption(
+                format!("KV cache of one sequence ({})", dtype.name()),
+                ("sans-serif", 26),
+            )
             .x_label_area_size(50)
             .y_label_area_size(80);
     }
-    let mut chart = builder.build_cartesian_2d(0f64..max_ctx as f64, 0f64..y_max).map_err(|e| err(e.to_string()))?;
+    let mut chart = builder
+        .build_cartesian_2d(0f64..max_ctx as f64, 0f64..y_max)
+        .map_err(|e| err(e.to_string()))?;
     let mut mesh = chart.configure_mesh();
     if fonts {
         mesh.x_desc("context length (tokens; thin = beyond the model's context_len)")
@@ -79,7 +101,10 @@ pub fn kv_cache_png(path: &Path, targets: &[Target], dtype: KvDtype) -> anyhow::
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style(("sans-serif", 16));
     } else {
-        mesh.disable_x_mesh().disable_y_mesh().x_labels(0).y_labels(0);
+        mesh.disable_x_mesh()
+            .disable_y_mesh()
+            .x_labels(0)
+            .y_labels(0);
     }
     mesh.draw().map_err(|e| err(e.to_string()))?;
     for (i, (t, pts)) in targets.iter().zip(all).enumerate() {
@@ -87,12 +112,18 @@ pub fn kv_cache_png(path: &Path, targets: &[Target], dtype: KvDtype) -> anyhow::
         // Solid within the model's context length, thin beyond it (extrapolated).
         let ctx = t.config.context_len as f64;
         let beyond: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.0 >= ctx).collect();
-        chart.draw_series(LineSeries::new(beyond, color.stroke_width(1))).map_err(|e| err(e.to_string()))?;
+        chart
+            .draw_series(LineSeries::new(beyond, color.stroke_width(1)))
+            .map_err(|e| err(e.to_string()))?;
         let within = pts.iter().copied().filter(|p| p.0 <= ctx);
-        let s = chart.draw_series(LineSeries::new(within, color.stroke_width(3))).map_err(|e| err(e.to_string()))?;
+        let s = chart
+            .draw_series(LineSeries::new(within, color.stroke_width(3)))
+            .map_err(|e| err(e.to_string()))?;
         if fonts {
             let name = t.name.clone();
-            s.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+            s.label(name).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+            });
         }
     }
     if fonts {
@@ -105,6 +136,8 @@ pub fn kv_cache_png(path: &Path, targets: &[Target], dtype: KvDtype) -> anyhow::
             .draw()
             .map_err(|e| err(e.to_string()))?;
     }
-    root.present().map_err(|e| err(e.to_string())).context("writing the PNG")?;
+    root.present()
+        .map_err(|e| err(e.to_string()))
+        .context("writing the PNG")?;
     Ok(())
 }

@@ -42,7 +42,11 @@ pub fn bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.2} {}", units[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", units[u])
+    }
 }
 
 fn flops(n: u64) -> String {
@@ -55,21 +59,47 @@ fn number_rows(t: &Target) -> Vec<(String, String)> {
     let kv = &s.kv_cache;
     let f = &s.flops_per_token;
     let mut rows = vec![
-        ("total params".to_string(), format!("{} ({})", thousands(s.total_params), short_count(s.total_params))),
-        ("active params / token".into(), format!("{} ({})", thousands(s.active_params), short_count(s.active_params))),
-        ("active w/o embedding tables".into(), short_count(s.active_params_without_embeddings)),
+        (
+            "total params".to_string(),
+            format!(
+                "{} ({})",
+                thousands(s.total_params),
+                short_count(s.total_params)
+            ),
+        ),
+        (
+            "active params / token".into(),
+            format!(
+                "{} ({})",
+                thousands(s.active_params),
+                short_count(s.active_params)
+            ),
+        ),
+        (
+            "active w/o embedding tables".into(),
+            short_count(s.active_params_without_embeddings),
+        ),
     ];
     // Canonical component order (the JSON map is sorted by name).
     for (name, _) in ParamCounts::default().components() {
         let n = s.params_by_component.get(name).copied().unwrap_or(0);
         if n > 0 {
             let pct = 100.0 * n as f64 / s.total_params.max(1) as f64;
-            rows.push((format!("params: {name}"), format!("{} ({pct:.1}%)", short_count(n))));
+            rows.push((
+                format!("params: {name}"),
+                format!("{} ({pct:.1}%)", short_count(n)),
+            ));
         }
     }
     rows.extend([
-        (format!("KV cache / token ({})", kv.dtype.name()), bytes(kv.bytes_per_token)),
-        ("KV cache @ context_len".into(), format!("{} @ {}", bytes(kv.bytes_at_context), kv.context)),
+        (
+            format!("KV cache / token ({})", kv.dtype.name()),
+            bytes(kv.bytes_per_token),
+        ),
+        (
+            "KV cache @ context_len".into(),
+            format!("{} @ {}", bytes(kv.bytes_at_context), kv.context),
+        ),
         ("FLOPs / token: context T".into(), f.context.to_string()),
         ("FLOPs / token: matmul".into(), flops(f.matmul)),
         ("FLOPs / token: attention @ T".into(), flops(f.attention)),
@@ -85,13 +115,23 @@ fn number_rows(t: &Target) -> Vec<(String, String)> {
 
 fn component_rows(t: &Target) -> Vec<(String, String)> {
     // describe() order (the JSON map is sorted by name).
-    describe::describe(&t.config).into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    describe::describe(&t.config)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }
 
 /// Plain-text report of one target.
 pub fn text_one(t: &Target) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "{}{}", t.name, t.about.as_ref().map_or(String::new(), |a| format!("  ({a})")));
+    let _ = writeln!(
+        o,
+        "{}{}",
+        t.name,
+        t.about
+            .as_ref()
+            .map_or(String::new(), |a| format!("  ({a})"))
+    );
     for n in &t.notes {
         let _ = writeln!(o, "note: {n}");
     }
@@ -113,7 +153,11 @@ pub fn text_one(t: &Target) -> String {
 }
 
 fn unknown(t: &Target) -> String {
-    if t.summary.unknown_keys.is_empty() { "none".into() } else { t.summary.unknown_keys.join(", ") }
+    if t.summary.unknown_keys.is_empty() {
+        "none".into()
+    } else {
+        t.summary.unknown_keys.join(", ")
+    }
 }
 
 fn md_escape(s: &str) -> String {
@@ -128,7 +172,14 @@ pub fn markdown_one(t: &Target) -> String {
 /// Markdown side-by-side table of every target: component choices, then numbers.
 pub fn markdown_many(ts: &[Target]) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "| | {} |", ts.iter().map(|t| md_escape(&t.name)).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(
+        o,
+        "| | {} |",
+        ts.iter()
+            .map(|t| md_escape(&t.name))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     let _ = writeln!(o, "|---|{}", "---|".repeat(ts.len()));
     let comps: Vec<_> = ts.iter().map(component_rows).collect();
     let nums: Vec<_> = ts.iter().map(number_rows).collect();
@@ -139,11 +190,22 @@ pub fn markdown_many(ts: &[Target]) -> String {
     for label in union_labels(&nums) {
         let cells: Vec<String> = nums
             .iter()
-            .map(|r| r.iter().find(|(l, _)| *l == label).map_or("0".into(), |(_, v)| md_escape(v)))
+            .map(|r| {
+                r.iter()
+                    .find(|(l, _)| *l == label)
+                    .map_or("0".into(), |(_, v)| md_escape(v))
+            })
             .collect();
         let _ = writeln!(o, "| {label} | {} |", cells.join(" | "));
     }
-    let _ = writeln!(o, "| unknown config keys | {} |", ts.iter().map(|t| md_escape(&unknown(t))).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(
+        o,
+        "| unknown config keys | {} |",
+        ts.iter()
+            .map(|t| md_escape(&unknown(t)))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     for t in ts {
         for n in &t.notes {
             let _ = writeln!(o, "\n*{}*: {}", md_escape(&t.name), n);
@@ -190,6 +252,9 @@ pub fn json_one(t: &Target) -> anyhow::Result<String> {
 }
 
 pub fn json_many(ts: &[Target]) -> anyhow::Result<String> {
-    let models = ts.iter().map(json_value).collect::<anyhow::Result<Vec<_>>>()?;
+    let models = ts
+        .iter()
+        .map(json_value)
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(serde_json::to_string_pretty(&json!({ "models": models }))? + "\n")
 }

@@ -7,7 +7,10 @@ use crate::config::*;
 pub fn describe(c: &ModelConfig) -> Vec<(&'static str, String)> {
     vec![
         ("family", c.family.clone()),
-        ("layers", format!("{} x d_model {}", c.n_layers(), c.d_model)),
+        (
+            "layers",
+            format!("{} x d_model {}", c.n_layers(), c.d_model),
+        ),
         ("norm", norm(&c.block.norm)),
         ("block", block(&c.block)),
         ("position", position(&c.position)),
@@ -55,10 +58,22 @@ fn position(p: &Position) -> String {
                 RopeScaling::None => String::new(),
                 RopeScaling::Linear { factor } => format!(", linear x{factor}"),
                 RopeScaling::DynamicNtk { factor, .. } => format!(", dynamic NTK x{factor}"),
-                RopeScaling::Llama3 { factor, original_max, .. } => format!(", llama3 x{factor} from {original_max}"),
-                RopeScaling::Yarn { factor, original_max, .. } => format!(", YaRN x{factor} from {original_max}"),
-                RopeScaling::LongRope { original_max, .. } => format!(", LongRoPE from {original_max}"),
-                RopeScaling::FreqFactors { factors } => format!(", {} per-frequency factors", factors.len()),
+                RopeScaling::Llama3 {
+                    factor,
+                    original_max,
+                    ..
+                } => format!(", llama3 x{factor} from {original_max}"),
+                RopeScaling::Yarn {
+                    factor,
+                    original_max,
+                    ..
+                } => format!(", YaRN x{factor} from {original_max}"),
+                RopeScaling::LongRope { original_max, .. } => {
+                    format!(", LongRoPE from {original_max}")
+                }
+                RopeScaling::FreqFactors { factors } => {
+                    format!(", {} per-frequency factors", factors.len())
+                }
             };
             format!("RoPE theta {}, {} dims{scaling}", r.theta, r.rotary_dim)
         }
@@ -90,7 +105,11 @@ fn attention(a: &AttentionConfig) -> String {
         s += ", bias";
     }
     if let Some(scope) = a.qk_norm {
-        s += if scope == QkNormScope::PerHead { ", QK-norm" } else { ", QK-norm (full width)" };
+        s += if scope == QkNormScope::PerHead {
+            ", QK-norm"
+        } else {
+            ", QK-norm (full width)"
+        };
     }
     if a.sinks {
         s += ", sinks";
@@ -114,19 +133,33 @@ fn ffn(f: &FfnConfig) -> String {
         FfnKind::Glu(a) => format!("{}-GLU", act(a)),
         FfnKind::ClampedSwiGlu { limit, .. } => format!("clamped SwiGLU (limit {limit})"),
     };
-    format!("{kind}, d_ff {}{}", f.d_ff, if f.bias { ", bias" } else { "" })
+    format!(
+        "{kind}, d_ff {}{}",
+        f.d_ff,
+        if f.bias { ", bias" } else { "" }
+    )
 }
 
 fn moe(c: &ModelConfig) -> String {
-    let Some(m) = &c.ffn.moe else { return "none (dense)".into() };
+    let Some(m) = &c.ffn.moe else {
+        return "none (dense)".into();
+    };
     let n_moe = c.layers.iter().filter(|l| l.moe).count();
     let router = match &m.router {
         Router::SoftmaxTopK { renormalize: true } => "softmax, top-k, renormalised".to_string(),
         Router::SoftmaxTopK { renormalize: false } => "softmax, top-k".to_string(),
         Router::TopKSoftmax => "top-k, softmax".to_string(),
-        Router::SigmoidGrouped { n_groups, topk_groups, .. } => format!("sigmoid, {topk_groups} of {n_groups} groups"),
+        Router::SigmoidGrouped {
+            n_groups,
+            topk_groups,
+            ..
+        } => format!("sigmoid, {topk_groups} of {n_groups} groups"),
     };
-    let shared = if m.n_shared_experts > 0 { format!(" + {} shared", m.n_shared_experts) } else { String::new() };
+    let shared = if m.n_shared_experts > 0 {
+        format!(" + {} shared", m.n_shared_experts)
+    } else {
+        String::new()
+    };
     format!(
         "{} experts top-{}{shared}, d_expert {}, {router}; {n_moe}/{} layers",
         m.n_experts,
@@ -150,14 +183,31 @@ pub fn windows(layers: &[LayerSpec]) -> String {
     sizes.sort();
     sizes.dedup();
     let sizes: Vec<String> = sizes.iter().map(|s| s.to_string()).collect();
-    let period = (1..=ws.len()).find(|&p| ws.iter().enumerate().all(|(i, w)| *w == ws[i % p])).unwrap_or(ws.len());
-    let letters: String = ws[..period.min(12)].iter().map(|w| if w.is_some() { 'S' } else { 'F' }).collect();
+    let period = (1..=ws.len())
+        .find(|&p| ws.iter().enumerate().all(|(i, w)| *w == ws[i % p]))
+        .unwrap_or(ws.len());
+    let letters: String = ws[..period.min(12)]
+        .iter()
+        .map(|w| if w.is_some() { 'S' } else { 'F' })
+        .collect();
     let more = if period > 12 { "..." } else { "" };
-    format!("{n_sliding}/{} layers sliding ({}), pattern {letters}{more}", ws.len(), sizes.join("/"))
+    format!(
+        "{n_sliding}/{} layers sliding ({}), pattern {letters}{more}",
+        ws.len(),
+        sizes.join("/")
+    )
 }
 
 fn embeddings(c: &ModelConfig) -> String {
-    let mut s = format!("vocab {}, {}", c.vocab_size, if c.embedding.tied_lm_head { "tied head" } else { "untied head" });
+    let mut s = format!(
+        "vocab {}, {}",
+        c.vocab_size,
+        if c.embedding.tied_lm_head {
+            "tied head"
+        } else {
+            "untied head"
+        }
+    );
     if let Some(k) = c.embedding.scale {
         s += &format!(", scaled x{k:.4}");
     }

@@ -20,19 +20,30 @@ pub const KEYS: &[(&str, &str)] = &[
     ("top_k", "experts per token"),
     ("d_expert", "hidden width of one expert"),
     ("n_shared_experts", "shared experts per MoE layer"),
-    ("window", "sliding window of the windowed layers (all layers if none is); `none` removes"),
+    (
+        "window",
+        "sliding window of the windowed layers (all layers if none is); `none` removes",
+    ),
     ("kv_lora_rank", "MLA latent width"),
-    ("q_lora_rank", "MLA query LoRA rank; `none` for a plain q projection"),
+    (
+        "q_lora_rank",
+        "MLA query LoRA rank; `none` for a plain q projection",
+    ),
     ("qk_rope_head_dim", "MLA RoPE key width"),
     ("qk_nope_head_dim", "MLA non-RoPE q/k width"),
     ("v_head_dim", "MLA value width"),
-    ("tied_lm_head", "true/false: LM head shares the token embedding"),
+    (
+        "tied_lm_head",
+        "true/false: LM head shares the token embedding",
+    ),
 ];
 
 /// Parses `key=value` and applies it to `c`, then validates `c`.
 pub fn apply_assignment(c: &mut ModelConfig, assignment: &str) -> Result<()> {
     let (key, value) = assignment.split_once('=').ok_or_else(|| {
-        Error::BadInput(format!("`--set {assignment}`: expected key=value, e.g. n_kv_heads=8"))
+        Error::BadInput(format!(
+            "`--set {assignment}`: expected key=value, e.g. n_kv_heads=8"
+        ))
     })?;
     apply(c, key.trim(), value.trim())?;
     c.validate()
@@ -51,8 +62,12 @@ pub fn apply(c: &mut ModelConfig, key: &str, value: &str) -> Result<()> {
         "context_len" => c.context_len = num(key, value)?,
         "window" => set_window(c, opt_num(key, value)?),
         "tied_lm_head" => c.embedding.tied_lm_head = boolean(key, value)?,
-        "n_experts" | "top_k" | "d_expert" | "n_shared_experts" => set_moe(c, key, num(key, value)?)?,
-        "kv_lora_rank" | "q_lora_rank" | "qk_rope_head_dim" | "qk_nope_head_dim" | "v_head_dim" => set_mla(c, key, value)?,
+        "n_experts" | "top_k" | "d_expert" | "n_shared_experts" => {
+            set_moe(c, key, num(key, value)?)?
+        }
+        "kv_lora_rank" | "q_lora_rank" | "qk_rope_head_dim" | "qk_nope_head_dim" | "v_head_dim" => {
+            set_mla(c, key, value)?
+        }
         _ => return Err(unknown(key)),
     }
     Ok(())
@@ -60,11 +75,18 @@ pub fn apply(c: &mut ModelConfig, key: &str, value: &str) -> Result<()> {
 
 fn unknown(key: &str) -> Error {
     let names: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
-    Error::UnknownConfigKey { key: key.to_string(), suggestions: nearest(key, names.iter().copied()), valid: names.join(", ") }
+    Error::UnknownConfigKey {
+        key: key.to_string(),
+        suggestions: nearest(key, names.iter().copied()),
+        valid: names.join(", "),
+    }
 }
 
 fn num(key: &str, value: &str) -> Result<usize> {
-    value.replace('_', "").parse().map_err(|_| Error::invalid(key, format!("`{value}` is not a non-negative integer")))
+    value
+        .replace('_', "")
+        .parse()
+        .map_err(|_| Error::invalid(key, format!("`{value}` is not a non-negative integer")))
 }
 
 fn opt_num(key: &str, value: &str) -> Result<Option<usize>> {
@@ -75,12 +97,17 @@ fn opt_num(key: &str, value: &str) -> Result<Option<usize>> {
 }
 
 fn boolean(key: &str, value: &str) -> Result<bool> {
-    value.parse().map_err(|_| Error::invalid(key, format!("`{value}` is not true or false")))
+    value
+        .parse()
+        .map_err(|_| Error::invalid(key, format!("`{value}` is not true or false")))
 }
 
 fn set_layers(c: &mut ModelConfig, n: usize) -> Result<()> {
     if n == 0 || n > super::MAX_DIM {
-        return Err(Error::invalid("n_layers", format!("= {n} must be within 1..={}", super::MAX_DIM)));
+        return Err(Error::invalid(
+            "n_layers",
+            format!("= {n} must be within 1..={}", super::MAX_DIM),
+        ));
     }
     let pattern = c.layers.clone();
     c.layers = (0..n).map(|i| pattern[i % pattern.len()].clone()).collect();
@@ -89,7 +116,10 @@ fn set_layers(c: &mut ModelConfig, n: usize) -> Result<()> {
 
 fn set_head_dim(c: &mut ModelConfig, hd: usize) -> Result<()> {
     if matches!(c.attention.kind, AttentionKind::Latent(_)) {
-        return Err(Error::invalid("head_dim", "is qk_nope_head_dim + qk_rope_head_dim under MLA; set those"));
+        return Err(Error::invalid(
+            "head_dim",
+            "is qk_nope_head_dim + qk_rope_head_dim under MLA; set those",
+        ));
     }
     let old = c.attention.head_dim.max(1);
     c.attention.head_dim = hd;
@@ -106,7 +136,10 @@ fn ropes(c: &mut ModelConfig) -> Vec<&mut Rope> {
         Position::Rope(r) => Some(r),
         _ => None,
     };
-    first.into_iter().chain(c.layers.iter_mut().filter_map(|l| l.rope.as_mut())).collect()
+    first
+        .into_iter()
+        .chain(c.layers.iter_mut().filter_map(|l| l.rope.as_mut()))
+        .collect()
 }
 
 fn set_window(c: &mut ModelConfig, w: Option<usize>) {
@@ -117,7 +150,12 @@ fn set_window(c: &mut ModelConfig, w: Option<usize>) {
 }
 
 fn set_moe(c: &mut ModelConfig, key: &str, v: usize) -> Result<()> {
-    let m = c.ffn.moe.as_mut().ok_or_else(|| Error::invalid(key, "applies to mixture-of-experts models; this one is dense"))?;
+    let m = c.ffn.moe.as_mut().ok_or_else(|| {
+        Error::invalid(
+            key,
+            "applies to mixture-of-experts models; this one is dense",
+        )
+    })?;
     match key {
         "n_experts" => m.n_experts = v,
         "top_k" => m.top_k = v,
@@ -129,7 +167,10 @@ fn set_moe(c: &mut ModelConfig, key: &str, v: usize) -> Result<()> {
 
 fn set_mla(c: &mut ModelConfig, key: &str, value: &str) -> Result<()> {
     let AttentionKind::Latent(m) = &mut c.attention.kind else {
-        return Err(Error::invalid(key, "applies to multi-head latent attention; this model uses standard attention"));
+        return Err(Error::invalid(
+            key,
+            "applies to multi-head latent attention; this model uses standard attention",
+        ));
     };
     match key {
         "q_lora_rank" => m.q_lora_rank = opt_num(key, value)?,

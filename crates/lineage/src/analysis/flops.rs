@@ -37,7 +37,13 @@ pub fn active_matmul_params(c: &ModelConfig, p: &ParamCounts) -> Result<u64> {
 
 fn matmul_params(c: &ModelConfig, p: &ParamCounts) -> u128 {
     let head = c.vocab_size as u128 * c.d_model as u128;
-    let parts = [p.attention, p.ffn_dense, p.shared_experts, p.experts_active, p.router];
+    let parts = [
+        p.attention,
+        p.ffn_dense,
+        p.shared_experts,
+        p.experts_active,
+        p.router,
+    ];
     head + parts.iter().map(|x| x.matrix as u128).sum::<u128>()
 }
 
@@ -51,7 +57,11 @@ pub fn attention_flops(c: &ModelConfig, t: usize) -> Result<u64> {
         AttentionKind::Latent(m) => (m.qk_nope_head_dim + m.qk_rope_head_dim, m.v_head_dim),
     };
     let per_key = 2 * a.n_heads as u128 * (qk + v) as u128;
-    let keys: u128 = c.layers.iter().map(|l| l.window.map_or(t, |w| w.min(t)) as u128).sum();
+    let keys: u128 = c
+        .layers
+        .iter()
+        .map(|l| l.window.map_or(t, |w| w.min(t)) as u128)
+        .sum();
     to_u64(per_key * keys, "attention FLOPs")
 }
 

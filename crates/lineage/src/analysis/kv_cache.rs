@@ -28,7 +28,14 @@ pub enum KvDtype {
 }
 
 impl KvDtype {
-    pub const ALL: [KvDtype; 6] = [Self::F32, Self::F16, Self::Bf16, Self::Fp8, Self::Q8_0, Self::Q4_0];
+    pub const ALL: [KvDtype; 6] = [
+        Self::F32,
+        Self::F16,
+        Self::Bf16,
+        Self::Fp8,
+        Self::Q8_0,
+        Self::Q4_0,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -70,10 +77,16 @@ impl FromStr for KvDtype {
             "f8" | "fp8_e4m3" | "e4m3" | "fp8_e5m2" => "fp8",
             other => other,
         };
-        Self::ALL.into_iter().find(|d| d.name() == alias).ok_or_else(|| {
-            let names: Vec<&str> = Self::ALL.iter().map(|d| d.name()).collect();
-            Error::BadInput(format!("unknown KV-cache dtype `{s}`; one of {}", names.join(", ")))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|d| d.name() == alias)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|d| d.name()).collect();
+                Error::BadInput(format!(
+                    "unknown KV-cache dtype `{s}`; one of {}",
+                    names.join(", ")
+                ))
+            })
     }
 }
 
@@ -107,7 +120,11 @@ pub fn bytes_at(c: &ModelConfig, dtype: KvDtype, t: usize) -> Result<u64> {
     check_dims(c)?;
     check_context(t)?;
     let per = values_per_token_layer(c);
-    let held: u128 = c.layers.iter().map(|l| l.window.map_or(t, |w| w.min(t)) as u128).sum();
+    let held: u128 = c
+        .layers
+        .iter()
+        .map(|l| l.window.map_or(t, |w| w.min(t)) as u128)
+        .sum();
     to_u64(dtype.bytes(per * held), "KV-cache bytes")
 }
 

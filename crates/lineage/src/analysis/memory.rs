@@ -26,7 +26,14 @@ pub enum WeightFormat {
 }
 
 impl WeightFormat {
-    pub const ALL: [WeightFormat; 6] = [Self::F32, Self::Bf16, Self::Fp8, Self::Int8, Self::Q4K, Self::Mxfp4];
+    pub const ALL: [WeightFormat; 6] = [
+        Self::F32,
+        Self::Bf16,
+        Self::Fp8,
+        Self::Int8,
+        Self::Q4K,
+        Self::Mxfp4,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -55,7 +62,10 @@ impl WeightFormat {
     /// component name of [`ParamCounts::components`].
     fn bits(self, component: &str) -> (u128, u128) {
         // Bits are scaled by 4 so that 4.25 and 4.5 stay integral: (bits*4).
-        let linear = matches!(component, "attention" | "ffn_dense" | "experts" | "shared_experts");
+        let linear = matches!(
+            component,
+            "attention" | "ffn_dense" | "experts" | "shared_experts"
+        );
         match self {
             Self::F32 => (128, 128),
             Self::Bf16 => (64, 64),
@@ -91,6 +101,12 @@ pub struct WeightBytes {
 pub fn weight_bytes(p: &ParamCounts) -> Result<Vec<WeightBytes>> {
     WeightFormat::ALL
         .iter()
-        .map(|&f| Ok(WeightBytes { format: f, bytes: f.bytes(p)?, rule: f.rule() }))
+        .map(|&f| {
+            Ok(WeightBytes {
+                format: f,
+                bytes: f.bytes(p)?,
+                rule: f.rule(),
+            })
+        })
         .collect()
 }

@@ -52,17 +52,27 @@ pub(crate) fn check_dims(c: &ModelConfig) -> Result<()> {
         ]);
     }
     if let Some(m) = &c.ffn.moe {
-        dims.extend([("n_experts", m.n_experts), ("d_expert", m.d_expert), ("n_shared_experts", m.n_shared_experts)]);
+        dims.extend([
+            ("n_experts", m.n_experts),
+            ("d_expert", m.d_expert),
+            ("n_shared_experts", m.n_shared_experts),
+        ]);
     }
     match dims.iter().find(|(_, v)| *v > MAX_DIM) {
-        Some((k, v)) => Err(Error::invalid(k, format!("= {v} exceeds the analysis limit of {MAX_DIM}"))),
+        Some((k, v)) => Err(Error::invalid(
+            k,
+            format!("= {v} exceeds the analysis limit of {MAX_DIM}"),
+        )),
         None => Ok(()),
     }
 }
 
 pub(crate) fn check_context(t: usize) -> Result<()> {
     if t > MAX_CONTEXT {
-        return Err(Error::invalid("context", format!("= {t} exceeds the analysis limit of {MAX_CONTEXT}")));
+        return Err(Error::invalid(
+            "context",
+            format!("= {t} exceeds the analysis limit of {MAX_CONTEXT}"),
+        ));
     }
     Ok(())
 }
@@ -81,7 +91,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { kv_dtype: KvDtype::Bf16, context: None }
+        Self {
+            kv_dtype: KvDtype::Bf16,
+            context: None,
+        }
     }
 }
 
@@ -122,7 +135,11 @@ pub fn summarize(c: &ModelConfig, o: &Options) -> Result<Summary> {
         total_params: p.total(),
         active_params: p.active(),
         active_params_without_embeddings: p.active_without_embeddings(),
-        params_by_component: p.components().iter().map(|(n, x)| (*n, x.total())).collect(),
+        params_by_component: p
+            .components()
+            .iter()
+            .map(|(n, x)| (*n, x.total()))
+            .collect(),
         params_by_component_detail: p.components().into_iter().collect(),
         kv_dtype: o.kv_dtype,
         kv_cache_bytes_per_token: kv.bytes_per_token,
@@ -158,11 +175,20 @@ pub fn nearest<'a>(name: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<
         .into_iter()
         .map(|n| {
             let d = edit_distance(&lower, n);
-            let d = if !lower.is_empty() && n.contains(&lower) { d.min(1) } else { d };
+            let d = if !lower.is_empty() && n.contains(&lower) {
+                d.min(1)
+            } else {
+                d
+            };
             (d, n)
         })
         .collect();
     scored.sort();
     let limit = (lower.chars().count() / 2).max(2);
-    scored.into_iter().filter(|(d, _)| *d <= limit).take(3).map(|(_, n)| n.to_string()).collect()
+    scored
+        .into_iter()
+        .filter(|(d, _)| *d <= limit)
+        .take(3)
+        .map(|(_, n)| n.to_string())
+        .collect()
 }

@@ -132,21 +132,37 @@ struct Wide {
 
 impl Wide {
     fn add(self, o: Wide) -> Wide {
-        Wide { matrix: self.matrix + o.matrix, vector: self.vector + o.vector }
+        Wide {
+            matrix: self.matrix + o.matrix,
+            vector: self.vector + o.vector,
+        }
     }
     fn times(self, k: u128) -> Wide {
-        Wide { matrix: self.matrix * k, vector: self.vector * k }
+        Wide {
+            matrix: self.matrix * k,
+            vector: self.vector * k,
+        }
     }
     fn narrow(self, what: &str) -> Result<Part> {
-        Ok(Part { matrix: to_u64(self.matrix, what)?, vector: to_u64(self.vector, what)? })
+        Ok(Part {
+            matrix: to_u64(self.matrix, what)?,
+            vector: to_u64(self.vector, what)?,
+        })
     }
 }
 
 impl Acc {
     fn finish(self) -> Result<ParamCounts> {
         let all = [
-            self.embeddings, self.position_embeddings, self.lm_head, self.attention, self.ffn_dense,
-            self.experts, self.shared_experts, self.router, self.norms,
+            self.embeddings,
+            self.position_embeddings,
+            self.lm_head,
+            self.attention,
+            self.ffn_dense,
+            self.experts,
+            self.shared_experts,
+            self.router,
+            self.norms,
         ];
         let total = all.iter().fold(0u128, |s, w| s + w.matrix + w.vector);
         to_u64(total, "total parameters")?;
@@ -178,13 +194,24 @@ fn block_norms(c: &ModelConfig) -> u128 {
     let pl = c.block.placement;
     let pre = pl.has_pre() || pl == NormPlacement::Post;
     let two = !matches!(c.block.residual, Residual::Parallel { shared_norm: true });
-    let count = [pre, pl.has_post_sublayer(), pre && two, pl.has_post_sublayer()].iter().filter(|b| **b).count();
+    let count = [
+        pre,
+        pl.has_post_sublayer(),
+        pre && two,
+        pl.has_post_sublayer(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     count as u128 * norm(&c.block.norm, c.d_model as u128)
 }
 
 /// `out x in` matrix plus an optional `out` bias.
 fn linear(inp: u128, out: u128, bias: bool) -> Wide {
-    Wide { matrix: inp * out, vector: if bias { out } else { 0 } }
+    Wide {
+        matrix: inp * out,
+        vector: if bias { out } else { 0 },
+    }
 }
 
 /// One attention sublayer.
@@ -228,7 +255,11 @@ fn mla(d: u128, h: u128, n: &NormConfig, m: &MlaConfig) -> Wide {
     };
     w = w.add(linear(d, r_kv + rope, false));
     w.vector += norm(n, r_kv);
-    w = w.add(linear(r_kv, h * (m.qk_nope_head_dim + m.v_head_dim) as u128, false));
+    w = w.add(linear(
+        r_kv,
+        h * (m.qk_nope_head_dim + m.v_head_dim) as u128,
+        false,
+    ));
     w.add(linear(h * m.v_head_dim as u128, d, false))
 }
 

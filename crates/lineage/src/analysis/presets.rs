@@ -75,10 +75,13 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 
 /// The preset called `name` (case-insensitive), or an error suggesting near names.
 pub fn find(name: &str) -> Result<&'static Preset> {
-    PRESETS.iter().find(|p| p.name.eq_ignore_ascii_case(name)).ok_or_else(|| Error::UnknownPreset {
-        name: name.to_string(),
-        suggestions: nearest(name, names()),
-    })
+    PRESETS
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| Error::UnknownPreset {
+            name: name.to_string(),
+            suggestions: nearest(name, names()),
+        })
 }
 
 impl Preset {
@@ -86,9 +89,14 @@ impl Preset {
     pub fn value(&self) -> Result<Value> {
         let bad = |e: String| Error::BadInput(format!("preset `{}`: {e}", self.name));
         let mut v: Value = serde_json::from_str(self.json).map_err(|e| bad(e.to_string()))?;
-        let obj = v.as_object_mut().ok_or_else(|| bad("not a JSON object".into()))?;
+        let obj = v
+            .as_object_mut()
+            .ok_or_else(|| bad("not a JSON object".into()))?;
         for (k, raw) in self.rewrite {
-            obj.insert(k.to_string(), serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?);
+            obj.insert(
+                k.to_string(),
+                serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?,
+            );
         }
         Ok(v)
     }

@@ -34,7 +34,12 @@ pub struct ProjBias {
 
 impl ProjBias {
     pub fn all(on: bool) -> Self {
-        Self { q: on, k: on, v: on, o: on }
+        Self {
+            q: on,
+            k: on,
+            v: on,
+            o: on,
+        }
     }
 }
 
@@ -73,7 +78,9 @@ impl AttentionConfig {
     pub fn score_scale(&self) -> f64 {
         self.scale.unwrap_or_else(|| match &self.kind {
             AttentionKind::Standard => (self.head_dim as f64).powf(-0.5),
-            AttentionKind::Latent(m) => ((m.qk_nope_head_dim + m.qk_rope_head_dim) as f64).powf(-0.5),
+            AttentionKind::Latent(m) => {
+                ((m.qk_nope_head_dim + m.qk_rope_head_dim) as f64).powf(-0.5)
+            }
         })
     }
 }

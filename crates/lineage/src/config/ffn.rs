@@ -45,7 +45,12 @@ pub enum Router {
     TopKSoftmax,
     /// sigmoid scores + correction bias for selection, group-limited top-k,
     /// weights = unbiased scores (normalised) * scaling (DeepSeek-V3).
-    SigmoidGrouped { n_groups: usize, topk_groups: usize, normalize: bool, scaling: f64 },
+    SigmoidGrouped {
+        n_groups: usize,
+        topk_groups: usize,
+        normalize: bool,
+        scaling: f64,
+    },
 }
 
 /// Mixture-of-experts FFN (Shazeer et al. 2017; Fedus et al. 2021).

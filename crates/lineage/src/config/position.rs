@@ -39,11 +39,21 @@ pub struct Rope {
 pub enum RopeScaling {
     None,
     /// Positions divided by `factor` (HF `linear`).
-    Linear { factor: f64 },
+    Linear {
+        factor: f64,
+    },
     /// NTK-aware base rescaling once the sequence exceeds `original_max` (HF `dynamic`).
-    DynamicNtk { factor: f64, original_max: usize },
+    DynamicNtk {
+        factor: f64,
+        original_max: usize,
+    },
     /// Llama 3.1 wavelength-dependent interpolation (HF `llama3`).
-    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max: usize },
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max: usize,
+    },
     /// YaRN (Peng et al. 2023) (HF `yarn`).
     Yarn {
         factor: f64,
@@ -57,7 +67,9 @@ pub enum RopeScaling {
     },
     /// Every frequency divided by its own factor, at any length: llama.cpp's
     /// `rope_freqs.weight` (GGUF), which its converter precomputes for llama3 scaling.
-    FreqFactors { factors: Vec<f64> },
+    FreqFactors {
+        factors: Vec<f64>,
+    },
     /// Phi-3 LongRoPE: per-frequency factors, short below `original_max`, long above.
     LongRope {
         short_factor: Vec<f64>,

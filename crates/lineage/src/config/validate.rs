@@ -61,16 +61,31 @@ fn rope(c: &ModelConfig) -> Result<()> {
             ));
         }
         if r.theta <= 0.0 {
-            return Err(Error::invalid("rope_theta", format!("= {} must be positive", r.theta)));
+            return Err(Error::invalid(
+                "rope_theta",
+                format!("= {} must be positive", r.theta),
+            ));
         }
         let factors = match &r.scaling {
             RopeScaling::FreqFactors { factors } => vec![("rope_freqs", factors)],
-            RopeScaling::LongRope { short_factor, long_factor, .. } => vec![("short_factor", short_factor), ("long_factor", long_factor)],
+            RopeScaling::LongRope {
+                short_factor,
+                long_factor,
+                ..
+            } => vec![("short_factor", short_factor), ("long_factor", long_factor)],
             _ => vec![],
         };
         for (key, f) in factors {
             if f.len() != r.rotary_dim / 2 || f.iter().any(|&x| !(x > 0.0)) {
-                return Err(Error::invalid(key, format!("has {} factors, rotary_dim {} needs {} positive ones", f.len(), r.rotary_dim, r.rotary_dim / 2)));
+                return Err(Error::invalid(
+                    key,
+                    format!(
+                        "has {} factors, rotary_dim {} needs {} positive ones",
+                        f.len(),
+                        r.rotary_dim,
+                        r.rotary_dim / 2
+                    ),
+                ));
             }
         }
     }
@@ -83,7 +98,10 @@ fn windows(c: &ModelConfig) -> Result<()> {
             if w == 0 || w > c.context_len {
                 return Err(Error::invalid(
                     "sliding_window",
-                    format!("= {w} on layer {i} must be within 1..={} (context_len)", c.context_len),
+                    format!(
+                        "= {w} on layer {i} must be within 1..={} (context_len)",
+                        c.context_len
+                    ),
                 ));
             }
         }
@@ -95,7 +113,10 @@ fn moe(c: &ModelConfig) -> Result<()> {
     let uses_moe = c.layers.iter().any(|l| l.moe);
     let Some(m) = &c.ffn.moe else {
         if uses_moe {
-            return Err(Error::invalid("moe", "a layer is marked MoE but no MoE config is given"));
+            return Err(Error::invalid(
+                "moe",
+                "a layer is marked MoE but no MoE config is given",
+            ));
         }
         return Ok(());
     };
@@ -104,14 +125,25 @@ fn moe(c: &ModelConfig) -> Result<()> {
     if m.top_k == 0 || m.top_k > m.n_experts {
         return Err(Error::invalid(
             "num_experts_per_tok",
-            format!("= {} must be within 1..={} (n_experts)", m.top_k, m.n_experts),
+            format!(
+                "= {} must be within 1..={} (n_experts)",
+                m.top_k, m.n_experts
+            ),
         ));
     }
-    if let Router::SigmoidGrouped { n_groups, topk_groups, .. } = m.router {
+    if let Router::SigmoidGrouped {
+        n_groups,
+        topk_groups,
+        ..
+    } = m.router
+    {
         if n_groups == 0 || m.n_experts % n_groups != 0 {
             return Err(Error::invalid(
                 "n_group",
-                format!("= {n_groups} must divide n_routed_experts = {}", m.n_experts),
+                format!(
+                    "= {n_groups} must divide n_routed_experts = {}",
+                    m.n_experts
+                ),
             ));
         }
         if topk_groups == 0 || topk_groups > n_groups {
@@ -124,7 +156,11 @@ fn moe(c: &ModelConfig) -> Result<()> {
         if m.top_k > topk_groups * per_group {
             return Err(Error::invalid(
                 "num_experts_per_tok",
-                format!("= {} exceeds the {} experts in the selected groups", m.top_k, topk_groups * per_group),
+                format!(
+                    "= {} exceeds the {} experts in the selected groups",
+                    m.top_k,
+                    topk_groups * per_group
+                ),
             ));
         }
     }

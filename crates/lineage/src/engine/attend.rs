@@ -99,7 +99,11 @@ fn one_head(spec: &AttnSpec, io: &AttnIo, h: usize, sc: &mut [f32], out: SyncPtr
         o.fill(0.0);
         let inv = 1.0 / z;
         for (j, &e) in (lo..=p).zip(s.iter()) {
-            axpy(o, e * inv, &io.v_cache[j * kvw + g * hd..j * kvw + (g + 1) * hd]);
+            axpy(
+                o,
+                e * inv,
+                &io.v_cache[j * kvw + g * hd..j * kvw + (g + 1) * hd],
+            );
         }
     }
 }

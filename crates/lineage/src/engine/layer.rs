@@ -20,8 +20,15 @@ pub struct Lin {
 
 impl Lin {
     fn load(w: &Weights, name: &str, out: usize, inp: usize, bias: bool) -> Result<Self> {
-        let b = if bias { Some(dense_vec(&format!("{name}.bias"), w, &[out])?) } else { None };
-        Ok(Self { w: Mat::load(w, &format!("{name}.weight"), out, inp)?, b })
+        let b = if bias {
+            Some(dense_vec(&format!("{name}.bias"), w, &[out])?)
+        } else {
+            None
+        };
+        Ok(Self {
+            w: Mat::load(w, &format!("{name}.weight"), out, inp)?,
+            b,
+        })
     }
 
     fn apply(&self, x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
@@ -44,7 +51,9 @@ enum Stack {
 impl Stack {
     fn new(parts: Vec<Lin>) -> Self {
         let mats: Vec<&Mat> = parts.iter().map(|l| &l.w).collect();
-        let Some(w) = Mat::stack(&mats) else { return Self::Many(parts) };
+        let Some(w) = Mat::stack(&mats) else {
+            return Self::Many(parts);
+        };
         let widths: Vec<usize> = parts.iter().map(|l| l.w.rows()).collect();
         let b = if parts.iter().any(|l| l.b.is_some()) {
             let mut b = Vec::new();
@@ -61,7 +70,10 @@ impl Stack {
     /// `outs[p]` = part p of `x` `[n, in]`; `tmp` holds `n * sum(widths)` values.
     fn apply(&self, x: &[f32], n: usize, tmp: &mut [f32], outs: &mut [&mut [f32]]) -> Result<()> {
         match self {
-            Self::Many(parts) => parts.iter().zip(outs).try_for_each(|(l, o)| l.apply(x, n, o)),
+            Self::Many(parts) => parts
+                .iter()
+                .zip(outs)
+                .try_for_each(|(l, o)| l.apply(x, n, o)),
             Self::One(l, widths) => {
                 let total: usize = widths.iter().sum();
                 l.apply(x, n, tmp)?;
@@ -109,17 +121,37 @@ impl Layer {
         let pre = pl.has_pre() || pl == NormPlacement::Post;
         let two_norms = !matches!(c.block.residual, Residual::Parallel { shared_norm: true });
         let norm = |name: &str, on: bool| -> Result<Option<RowNorm>> {
-            if on { RowNorm::load(w, &format!("{p}.{name}"), n, d).map(Some) } else { Ok(None) }
+            if on {
+                RowNorm::load(w, &format!("{p}.{name}"), n, d).map(Some)
+            } else {
+                Ok(None)
+            }
         };
         let qk_norm = match a.qk_norm {
             None => None,
             Some(scope) => {
-                let (qn, kn) = if scope == QkNormScope::PerHead { (hd, hd) } else { (qw, kvw) };
+                let (qn, kn) = if scope == QkNormScope::PerHead {
+                    (hd, hd)
+                } else {
+                    (qw, kvw)
+                };
                 let q = RowNorm::load(w, &format!("{p}.attn_q_norm"), n, qn)?;
-                Some((scope, q, RowNorm::load(w, &format!("{p}.attn_k_norm"), n, kn)?))
+                Some((
+                    scope,
+                    q,
+                    RowNorm::load(w, &format!("{p}.attn_k_norm"), n, kn)?,
+                ))
             }
         };
-        let sinks = if a.sinks { Some(dense_vec(&format!("{p}.attn_sinks.weight"), w, &[a.n_heads])?) } else { None };
+        let sinks = if a.sinks {
+            Some(dense_vec(
+                &format!("{p}.attn_sinks.weight"),
+                w,
+                &[a.n_heads],
+            )?)
+        } else {
+            None
+        };
         let (dff, fb) = (c.ffn.d_ff, c.ffn.bias);
         let mut gate_up = Vec::new();
         if !matches!(c.ffn.kind, FfnKind::Mlp(_)) {
@@ -203,10 +235,15 @@ impl Layer {
     }
 
     fn attention(&self, dm: &Dims, st: &mut State, li: usize, q0: usize, n: usize) -> Result<()> {
-        let (hd, qw, kvw) = (dm.head_dim, dm.n_heads * dm.head_dim, dm.n_kv_heads * dm.head_dim);
+        let (hd, qw, kvw) = (
+            dm.head_dim,
+            dm.n_heads * dm.head_dim,
+            dm.n_kv_heads * dm.head_dim,
+        );
         let s = &mut st.s;
         let (q, k, v) = (&mut s.q[..n * qw], &mut s.k[..n * kvw], &mut s.v[..n * kvw]);
-        self.qkv.apply(&s.xn, n, &mut s.tmp, &mut [&mut *q, &mut *k, &mut *v])?;
+        self.qkv
+            .apply(&s.xn, n, &mut s.tmp, &mut [&mut *q, &mut *k, &mut *v])?;
         if let Some((_, qn, kn)) = &self.qk_norm {
             // Rows of width hd (per head) or of the full projection: the same call.
             qn.apply_inplace(q);
@@ -216,10 +253,17 @@ impl Layer {
             let half = dm.rope_half[r];
             let (cos, sin) = (&s.cos[r], &s.sin[r]);
             for i in 0..n {
-                let (c, sn) = (&cos[i * half..(i + 1) * half], &sin[i * half..(i + 1) * half]);
+                let (c, sn) = (
+                    &cos[i * half..(i + 1) * half],
+                    &sin[i * half..(i + 1) * half],
+                );
                 let pairing = dm.rope_pairing[r];
-                q[i * qw..(i + 1) * qw].chunks_exact_mut(hd).for_each(|h| rope_head(h, c, sn, pairing));
-                k[i * kvw..(i + 1) * kvw].chunks_exact_mut(hd).for_each(|h| rope_head(h, c, sn, pairing));
+                q[i * qw..(i + 1) * qw]
+                    .chunks_exact_mut(hd)
+                    .for_each(|h| rope_head(h, c, sn, pairing));
+                k[i * kvw..(i + 1) * kvw]
+                    .chunks_exact_mut(hd)
+                    .for_each(|h| rope_head(h, c, sn, pairing));
             }
         }
         let (kc, vc) = (&mut st.k_cache[li], &mut st.v_cache[li]);
@@ -234,7 +278,13 @@ impl Layer {
             window: self.window,
             sinks: self.sinks.as_deref(),
         };
-        let io = AttnIo { q, k_cache: kc, v_cache: vc, q0, n };
+        let io = AttnIo {
+            q,
+            k_cache: kc,
+            v_cache: vc,
+            q0,
+            n,
+        };
         attend(&spec, &io, &mut s.scores, &mut s.att[..n * qw]);
         self.o.apply(&s.att, n, &mut s.o)
     }
@@ -244,7 +294,9 @@ impl Layer {
         let (gate, up) = (&mut s.gate[..nf], &mut s.up[..nf]);
         match self.ffn_kind {
             FfnKind::Mlp(_) => self.gate_up.apply(&s.xn, n, &mut s.tmp, &mut [&mut *up])?,
-            _ => self.gate_up.apply(&s.xn, n, &mut s.tmp, &mut [&mut *gate, &mut *up])?,
+            _ => self
+                .gate_up
+                .apply(&s.xn, n, &mut s.tmp, &mut [&mut *gate, &mut *up])?,
         }
         ffn_act(self.ffn_kind, gate, up);
         self.down.apply(&s.up, n, &mut s.o)

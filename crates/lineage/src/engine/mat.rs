@@ -12,7 +12,11 @@ use crate::{Error, Result};
 /// `[rows, cols]` = `[out, in]`, row-major.
 #[derive(Debug, Clone)]
 pub enum Mat {
-    Dense { w: Arc<[f32]>, rows: usize, cols: usize },
+    Dense {
+        w: Arc<[f32]>,
+        rows: usize,
+        cols: usize,
+    },
     Quant(QMatrix),
 }
 
@@ -26,7 +30,9 @@ unsafe impl Sync for SyncPtr {}
 /// A dense tensor of any float dtype as f32 values.
 pub(crate) fn dense_vec(name: &str, w: &Weights, shape: &[usize]) -> Result<Vec<f32>> {
     let t = w.tensor(name, shape)?;
-    Ok(t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+    Ok(t.to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?)
 }
 
 impl Mat {
@@ -34,8 +40,15 @@ impl Mat {
     pub fn load(w: &Weights, name: &str, rows: usize, cols: usize) -> Result<Self> {
         match w.weight(name, &[rows, cols])? {
             Weight::Dense(t) => {
-                let v = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-                Ok(Self::Dense { w: v.into(), rows, cols })
+                let v = t
+                    .to_dtype(candle_core::DType::F32)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                Ok(Self::Dense {
+                    w: v.into(),
+                    rows,
+                    cols,
+                })
             }
             Weight::Quant(q) => Ok(Self::Quant(q)),
             Weight::Mxfp4(_) => Err(Error::EngineUnsupported(format!("MXFP4 weight `{name}`"))),
@@ -62,7 +75,12 @@ impl Mat {
             Self::Dense { w, cols, .. } => out.copy_from_slice(&w[r * cols..(r + 1) * cols]),
             Self::Quant(q) => {
                 let rb = q.row_bytes();
-                dequantize_row("token_embd.weight", q.ggml_type(), &q.bytes()[r * rb..(r + 1) * rb], out)?;
+                dequantize_row(
+                    "token_embd.weight",
+                    q.ggml_type(),
+                    &q.bytes()[r * rb..(r + 1) * rb],
+                    out,
+                )?;
             }
         }
         Ok(())
@@ -151,7 +169,11 @@ impl Mat {
                     v.extend_from_slice(w);
                 }
             }
-            return Some(Mat::Dense { w: v.into(), rows, cols });
+            return Some(Mat::Dense {
+                w: v.into(),
+                rows,
+                cols,
+            });
         }
         let ty = match parts[0] {
             Mat::Quant(q) => q.ggml_type(),
@@ -164,6 +186,8 @@ impl Mat {
                 _ => return None,
             }
         }
-        QMatrix::from_vec("stacked projection", ty, rows, cols, bytes).ok().map(Mat::Quant)
+        QMatrix::from_vec("stacked projection", ty, rows, cols, bytes)
+            .ok()
+            .map(Mat::Quant)
     }
 }

@@ -60,8 +60,16 @@ impl RopeFreqs {
     fn new(r: &Rope) -> Self {
         let table = RopeTable::new(r);
         let (inv, af) = table.inv_freq(1);
-        let by_len = matches!(r.scaling, RopeScaling::DynamicNtk { .. } | RopeScaling::LongRope { .. });
-        Self { table, by_len, inv: inv.iter().map(|&f| f as f32).collect(), factor: af as f32 }
+        let by_len = matches!(
+            r.scaling,
+            RopeScaling::DynamicNtk { .. } | RopeScaling::LongRope { .. }
+        );
+        Self {
+            table,
+            by_len,
+            inv: inv.iter().map(|&f| f as f32).collect(),
+            factor: af as f32,
+        }
     }
 
     /// cos/sin `[n, half]` of positions `q0..q0+n` in a forward ending at `end`.
@@ -124,26 +132,40 @@ impl Engine {
         let (v, d, a) = (cfg.vocab_size, cfg.d_model, &cfg.attention);
         let embd = Mat::load(w, "token_embd.weight", v, d)?;
         let pos_embd = match cfg.position {
-            Position::Learned => Some(mat::dense_vec("position_embd.weight", w, &[cfg.context_len, d])?),
+            Position::Learned => Some(mat::dense_vec(
+                "position_embd.weight",
+                w,
+                &[cfg.context_len, d],
+            )?),
             _ => None,
         };
-        let embd_norm = cfg.embedding.norm.map(|n| RowNorm::load(w, "token_embd_norm", n, d)).transpose()?;
+        let embd_norm = cfg
+            .embedding
+            .norm
+            .map(|n| RowNorm::load(w, "token_embd_norm", n, d))
+            .transpose()?;
         let mut distinct: Vec<Rope> = Vec::new();
         let mut layers = Vec::with_capacity(cfg.n_layers());
         for (i, l) in cfg.layers.iter().enumerate() {
             let rope = match (&l.rope, &cfg.position) {
-                (Some(r), _) | (None, Position::Rope(r)) => Some(match distinct.iter().position(|x| x == r) {
-                    Some(k) => k,
-                    None => {
-                        distinct.push(r.clone());
-                        distinct.len() - 1
-                    }
-                }),
+                (Some(r), _) | (None, Position::Rope(r)) => {
+                    Some(match distinct.iter().position(|x| x == r) {
+                        Some(k) => k,
+                        None => {
+                            distinct.push(r.clone());
+                            distinct.len() - 1
+                        }
+                    })
+                }
                 _ => None,
             };
             layers.push(Layer::load(cfg, w, i, rope)?);
         }
-        let head = if cfg.embedding.tied_lm_head { embd.clone() } else { Mat::load(w, "output.weight", v, d)? };
+        let head = if cfg.embedding.tied_lm_head {
+            embd.clone()
+        } else {
+            Mat::load(w, "output.weight", v, d)?
+        };
         let dm = Dims {
             d,
             d_ff: cfg.ffn.d_ff,
@@ -199,7 +221,8 @@ impl Engine {
         }
         let (d, last) = (self.dm.d, (ids.len() - 1) % self.dm.max_batch);
         let s = &mut st.s;
-        self.final_norm.apply(&s.x[last * d..(last + 1) * d], &mut s.xn[..d]);
+        self.final_norm
+            .apply(&s.x[last * d..(last + 1) * d], &mut s.xn[..d]);
         self.head.matmul(&s.xn[..d], 1, &mut s.logits)?;
         if let Some(cap) = self.final_softcap {
             softcap(&mut s.logits, cap);
@@ -230,10 +253,16 @@ impl Engine {
             return Err(Error::BadInput("engine forward: no token ids".into()));
         }
         if st.pos + ids.len() > self.dm.max_ctx {
-            return Err(Error::ContextOverflow { len: st.pos + ids.len(), context_len: self.dm.max_ctx });
+            return Err(Error::ContextOverflow {
+                len: st.pos + ids.len(),
+                context_len: self.dm.max_ctx,
+            });
         }
         match ids.iter().find(|&&i| i as usize >= self.dm.vocab) {
-            Some(&bad) => Err(Error::TokenOutOfVocab { id: bad as i64, vocab_size: self.dm.vocab }),
+            Some(&bad) => Err(Error::TokenOutOfVocab {
+                id: bad as i64,
+                vocab_size: self.dm.vocab,
+            }),
             None => Ok(()),
         }
     }
@@ -262,7 +291,9 @@ impl Engine {
                 row.iter_mut().for_each(|v| *v *= s);
             }
             if let Some(p) = &self.pos_embd {
-                row.iter_mut().zip(&p[(q0 + i) * d..]).for_each(|(v, e)| *v += e);
+                row.iter_mut()
+                    .zip(&p[(q0 + i) * d..])
+                    .for_each(|(v, e)| *v += e);
             }
         }
         if let Some(nm) = &self.embd_norm {

@@ -27,10 +27,17 @@ impl RowNorm {
             gain.iter_mut().for_each(|g| *g += 1.0);
         }
         let bias = match cfg.kind {
-            NormKind::LayerNorm { bias: true } => Some(dense_vec(&format!("{name}.bias"), w, &[dim])?),
+            NormKind::LayerNorm { bias: true } => {
+                Some(dense_vec(&format!("{name}.bias"), w, &[dim])?)
+            }
             _ => None,
         };
-        Ok(Self { layer: matches!(cfg.kind, NormKind::LayerNorm { .. }), eps: cfg.eps as f32, gain, bias })
+        Ok(Self {
+            layer: matches!(cfg.kind, NormKind::LayerNorm { .. }),
+            eps: cfg.eps as f32,
+            gain,
+            bias,
+        })
     }
 
     pub fn dim(&self) -> usize {

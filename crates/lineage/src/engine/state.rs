@@ -67,7 +67,12 @@ impl State {
             logits: z(dm.vocab),
         };
         let cache = || (0..n_layers).map(|_| z(dm.max_ctx * kvw)).collect();
-        Self { pos: 0, s, k_cache: cache(), v_cache: cache() }
+        Self {
+            pos: 0,
+            s,
+            k_cache: cache(),
+            v_cache: cache(),
+        }
     }
 
     /// Positions processed so far (the next token's position).

@@ -30,8 +30,17 @@ impl Family for Bloom {
             // ALiBi has no trained length limit; HF BLOOM configs carry `seq_length` at most.
             context_len: hf.opt_usize("seq_length")?.unwrap_or(2048),
         };
-        let norm = NormConfig { kind: NormKind::LayerNorm { bias: true }, eps: hf.f64("layer_norm_epsilon")? };
-        let mut c = skeleton(hf, dims, norm, Position::Alibi, FfnKind::Mlp(Activation::GeluTanh))?;
+        let norm = NormConfig {
+            kind: NormKind::LayerNorm { bias: true },
+            eps: hf.f64("layer_norm_epsilon")?,
+        };
+        let mut c = skeleton(
+            hf,
+            dims,
+            norm,
+            Position::Alibi,
+            FfnKind::Mlp(Activation::GeluTanh),
+        )?;
         c.embedding.norm = Some(norm);
         c.embedding.tied_lm_head = tied(hf, true)?;
         c.attention.bias = ProjBias::all(true);
@@ -59,7 +68,13 @@ impl Family for Bloom {
         let a = &cfg.attention;
         for i in 0..cfg.n_layers() {
             let hf = format!("transformer.h.{i}.self_attention.query_key_value");
-            take_fused_qkv(m, &hf, i, QkvLayout::PerHead, (a.n_heads, a.n_kv_heads, a.head_dim))?;
+            take_fused_qkv(
+                m,
+                &hf,
+                i,
+                QkvLayout::PerHead,
+                (a.n_heads, a.n_kv_heads, a.head_dim),
+            )?;
         }
         Ok(())
     }

@@ -23,7 +23,9 @@ pub fn activation(hf: &HfConfig, key: &str, value: &str) -> Result<Activation> {
 pub fn layer_windows(hf: &HfConfig, n_layers: usize) -> Result<Vec<Option<usize>>> {
     let window = hf.opt_usize("sliding_window")?;
     if let Some(types) = hf.value("layer_types") {
-        let types = types.as_array().ok_or_else(|| hf.bad("layer_types", types))?;
+        let types = types
+            .as_array()
+            .ok_or_else(|| hf.bad("layer_types", types))?;
         if types.len() != n_layers {
             let msg = format!("has {} entries for {n_layers} layers", types.len());
             return Err(crate::Error::invalid("layer_types", msg));
@@ -32,7 +34,9 @@ pub fn layer_windows(hf: &HfConfig, n_layers: usize) -> Result<Vec<Option<usize>
             .iter()
             .map(|t| match t.as_str() {
                 Some("full_attention") => Ok(None),
-                Some("sliding_attention") => window.map(Some).ok_or_else(|| hf.missing("sliding_window")),
+                Some("sliding_attention") => {
+                    window.map(Some).ok_or_else(|| hf.missing("sliding_window"))
+                }
                 _ => Err(hf.bad("layer_types", t)),
             })
             .collect();
@@ -54,13 +58,23 @@ pub struct Dims {
 }
 
 /// A pre-norm, sequential, untied, bias-free model; adapters override what differs.
-pub fn skeleton(hf: &HfConfig, d: Dims, norm: NormConfig, position: Position, ffn: FfnKind) -> Result<ModelConfig> {
+pub fn skeleton(
+    hf: &HfConfig,
+    d: Dims,
+    norm: NormConfig,
+    position: Position,
+    ffn: FfnKind,
+) -> Result<ModelConfig> {
     Ok(ModelConfig {
         family: hf.family.clone(),
         vocab_size: d.vocab_size,
         d_model: d.d_model,
         context_len: d.context_len,
-        embedding: EmbeddingConfig { scale: None, norm: None, tied_lm_head: false },
+        embedding: EmbeddingConfig {
+            scale: None,
+            norm: None,
+            tied_lm_head: false,
+        },
         position,
         attention: AttentionConfig {
             kind: AttentionKind::Standard,
@@ -73,10 +87,26 @@ pub fn skeleton(hf: &HfConfig, d: Dims, norm: NormConfig, position: Position, ff
             qk_norm: None,
             sinks: false,
         },
-        ffn: FfnConfig { kind: ffn, d_ff: d.d_ff, bias: false, moe: None },
-        block: BlockConfig { norm, placement: NormPlacement::Pre, residual: Residual::Sequential },
+        ffn: FfnConfig {
+            kind: ffn,
+            d_ff: d.d_ff,
+            bias: false,
+            moe: None,
+        },
+        block: BlockConfig {
+            norm,
+            placement: NormPlacement::Pre,
+            residual: Residual::Sequential,
+        },
         final_norm: norm,
-        layers: vec![LayerSpec { window: None, rope: None, moe: false }; d.n_layers],
+        layers: vec![
+            LayerSpec {
+                window: None,
+                rope: None,
+                moe: false
+            };
+            d.n_layers
+        ],
         final_logit_softcap: None,
         dropout: 0.0,
         precision: precision(hf)?,
@@ -88,7 +118,9 @@ pub fn skeleton(hf: &HfConfig, d: Dims, norm: NormConfig, position: Position, ff
 pub fn llama_like(hf: &HfConfig) -> Result<ModelConfig> {
     let d_model = hf.usize("hidden_size")?;
     let n_heads = hf.usize("num_attention_heads")?;
-    let head_dim = hf.opt_usize("head_dim")?.unwrap_or(d_model / n_heads.max(1));
+    let head_dim = hf
+        .opt_usize("head_dim")?
+        .unwrap_or(d_model / n_heads.max(1));
     let dims = Dims {
         vocab_size: hf.usize("vocab_size")?,
         d_model,
@@ -99,9 +131,17 @@ pub fn llama_like(hf: &HfConfig) -> Result<ModelConfig> {
         d_ff: hf.usize("intermediate_size")?,
         context_len: hf.usize("max_position_embeddings")?,
     };
-    let norm = NormConfig { kind: NormKind::RmsNorm { offset_one: false }, eps: hf.f64("rms_norm_eps")? };
-    let act = activation(hf, "hidden_act", hf.opt_str("hidden_act")?.unwrap_or("silu"))?;
-    let rope = RopeParams::from_config(hf)?.rope(head_dim, dims.context_len, RopePairing::RotateHalf)?;
+    let norm = NormConfig {
+        kind: NormKind::RmsNorm { offset_one: false },
+        eps: hf.f64("rms_norm_eps")?,
+    };
+    let act = activation(
+        hf,
+        "hidden_act",
+        hf.opt_str("hidden_act")?.unwrap_or("silu"),
+    )?;
+    let rope =
+        RopeParams::from_config(hf)?.rope(head_dim, dims.context_len, RopePairing::RotateHalf)?;
     let windows = layer_windows(hf, dims.n_layers)?;
     let mut c = skeleton(hf, dims, norm, Position::Rope(rope), FfnKind::Glu(act))?;
     c.embedding.tied_lm_head = tied(hf, false)?;

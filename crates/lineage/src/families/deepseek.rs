@@ -28,12 +28,20 @@ impl Family for DeepSeek {
         };
         hf.value("qk_head_dim");
         let params = RopeParams::from_config(hf)?;
-        let pairing = if hf.bool_or("rope_interleave", true)? { RopePairing::Interleaved } else { RopePairing::RotateHalf };
+        let pairing = if hf.bool_or("rope_interleave", true)? {
+            RopePairing::Interleaved
+        } else {
+            RopePairing::RotateHalf
+        };
         let rope = params.rope(mla.qk_rope_head_dim, c.context_len, pairing)?;
         c.position = Position::Rope(rope);
         let mut scale = ((mla.qk_nope_head_dim + mla.qk_rope_head_dim) as f64).powf(-0.5);
         if let Some((factor, m)) = params.mscale_all_dim()? {
-            let ms = if factor <= 1.0 { 1.0 } else { 0.1 * m * factor.ln() + 1.0 };
+            let ms = if factor <= 1.0 {
+                1.0
+            } else {
+                0.1 * m * factor.ln() + 1.0
+            };
             scale *= ms * ms;
         }
         c.attention.scale = Some(scale);
@@ -68,9 +76,21 @@ impl Family for DeepSeek {
         let n = cfg.ffn.moe.as_ref().expect("set in config").n_experts;
         for i in (0..cfg.n_layers()).filter(|&i| cfg.layers[i].moe) {
             let p = format!("model.layers.{i}.mlp");
-            m.rename(&format!("{p}.gate.e_score_correction_bias"), &format!("blk.{i}.exp_probs_b.bias"))?;
-            for (hf, canon) in [("gate_proj", "ffn_gate_exps"), ("up_proj", "ffn_up_exps"), ("down_proj", "ffn_down_exps")] {
-                m.stack_experts(&format!("{p}.experts"), hf, n, &format!("blk.{i}.{canon}.weight"))?;
+            m.rename(
+                &format!("{p}.gate.e_score_correction_bias"),
+                &format!("blk.{i}.exp_probs_b.bias"),
+            )?;
+            for (hf, canon) in [
+                ("gate_proj", "ffn_gate_exps"),
+                ("up_proj", "ffn_up_exps"),
+                ("down_proj", "ffn_down_exps"),
+            ] {
+                m.stack_experts(
+                    &format!("{p}.experts"),
+                    hf,
+                    n,
+                    &format!("blk.{i}.{canon}.weight"),
+                )?;
             }
         }
         Ok(())

@@ -43,9 +43,20 @@ impl Family for Falcon {
             d_ff: hf.opt_usize("ffn_hidden_size")?.unwrap_or(4 * d_model),
             context_len: hf.opt_usize("max_position_embeddings")?.unwrap_or(2048),
         };
-        let norm = NormConfig { kind: NormKind::LayerNorm { bias: true }, eps: hf.f64("layer_norm_epsilon")? };
-        let act = activation(hf, "activation", hf.opt_str("activation")?.unwrap_or("gelu"))?;
-        let rope = RopeParams::from_config(hf)?.rope(head_dim, dims.context_len, RopePairing::RotateHalf)?;
+        let norm = NormConfig {
+            kind: NormKind::LayerNorm { bias: true },
+            eps: hf.f64("layer_norm_epsilon")?,
+        };
+        let act = activation(
+            hf,
+            "activation",
+            hf.opt_str("activation")?.unwrap_or("gelu"),
+        )?;
+        let rope = RopeParams::from_config(hf)?.rope(
+            head_dim,
+            dims.context_len,
+            RopePairing::RotateHalf,
+        )?;
         let mut c = skeleton(hf, dims, norm, Position::Rope(rope), FfnKind::Mlp(act))?;
         c.embedding.tied_lm_head = tied(hf, true)?;
         let bias = hf.bool_or("bias", false)?;
@@ -88,7 +99,13 @@ impl Family for Falcon {
 fn residual(hf: &HfConfig, new_arch: bool) -> Result<Residual> {
     if new_arch {
         let n_ln = hf.opt_usize("num_ln_in_parallel_attn")?.unwrap_or(2);
-        return Ok(Residual::Parallel { shared_norm: n_ln == 1 });
+        return Ok(Residual::Parallel {
+            shared_norm: n_ln == 1,
+        });
     }
-    Ok(if hf.bool_or("parallel_attn", true)? { Residual::Parallel { shared_norm: true } } else { Residual::Sequential })
+    Ok(if hf.bool_or("parallel_attn", true)? {
+        Residual::Parallel { shared_norm: true }
+    } else {
+        Residual::Sequential
+    })
 }

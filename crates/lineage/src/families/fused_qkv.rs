@@ -17,7 +17,13 @@ pub enum QkvLayout {
 }
 
 /// Splits a fused weight `[rows, in]` or bias `[rows]` into q, k, v.
-pub fn split_qkv(t: &Tensor, layout: QkvLayout, n_heads: usize, n_kv: usize, hd: usize) -> Result<[Tensor; 3]> {
+pub fn split_qkv(
+    t: &Tensor,
+    layout: QkvLayout,
+    n_heads: usize,
+    n_kv: usize,
+    hd: usize,
+) -> Result<[Tensor; 3]> {
     let tail: Vec<usize> = t.dims()[1..].to_vec();
     let (q, k, v) = match layout {
         QkvLayout::Blocks => {
@@ -31,7 +37,13 @@ pub fn split_qkv(t: &Tensor, layout: QkvLayout, n_heads: usize, n_kv: usize, hd:
 }
 
 /// Rows viewed as `[groups, q_per + 2, hd, ...]`: the first `q_per` slots are queries.
-fn group_split(t: &Tensor, groups: usize, q_per: usize, hd: usize, tail: &[usize]) -> Result<(Tensor, Tensor, Tensor)> {
+fn group_split(
+    t: &Tensor,
+    groups: usize,
+    q_per: usize,
+    hd: usize,
+    tail: &[usize],
+) -> Result<(Tensor, Tensor, Tensor)> {
     let mut shape = vec![groups, q_per + 2, hd];
     shape.extend_from_slice(tail);
     let v = t.reshape(shape)?;
@@ -47,7 +59,13 @@ fn group_split(t: &Tensor, groups: usize, q_per: usize, hd: usize, tail: &[usize
 }
 
 /// Takes `{hf}.weight` (and `{hf}.bias` when present) and stores `blk.{i}.attn_{q,k,v}`.
-pub fn take_fused_qkv(m: &mut TensorMap, hf: &str, i: usize, layout: QkvLayout, dims: (usize, usize, usize)) -> Result<()> {
+pub fn take_fused_qkv(
+    m: &mut TensorMap,
+    hf: &str,
+    i: usize,
+    layout: QkvLayout,
+    dims: (usize, usize, usize),
+) -> Result<()> {
     let (h, kv, hd) = dims;
     for suffix in ["weight", "bias"] {
         let name = format!("{hf}.{suffix}");

@@ -21,8 +21,14 @@ impl Family for Gemma {
         let mut c = llama_like(hf)?;
         c.block.norm.kind = NormKind::RmsNorm { offset_one: true };
         c.final_norm = c.block.norm;
-        c.block.placement = if hf.family == "gemma" { NormPlacement::Pre } else { NormPlacement::Sandwich };
-        let act = hf.opt_str("hidden_activation")?.unwrap_or("gelu_pytorch_tanh");
+        c.block.placement = if hf.family == "gemma" {
+            NormPlacement::Pre
+        } else {
+            NormPlacement::Sandwich
+        };
+        let act = hf
+            .opt_str("hidden_activation")?
+            .unwrap_or("gelu_pytorch_tanh");
         c.ffn.kind = FfnKind::Glu(activation(hf, "hidden_activation", act)?);
         // HF multiplies by sqrt(d) cast to the weight dtype.
         c.embedding.scale = Some(round_to_precision((c.d_model as f64).sqrt(), c.precision));
@@ -57,12 +63,19 @@ impl Family for Gemma {
 fn local_global_rope(hf: &HfConfig, c: &mut ModelConfig) -> Result<()> {
     let params = RopeParams::from_config(hf)?;
     let (hd, ctx, pair) = (c.attention.head_dim, c.context_len, RopePairing::RotateHalf);
-    let (global, local) = match (params.sub("full_attention"), params.sub("sliding_attention")) {
+    let (global, local) = match (
+        params.sub("full_attention"),
+        params.sub("sliding_attention"),
+    ) {
         (Some(g), Some(l)) => (g.rope(hd, ctx, pair)?, l.rope(hd, ctx, pair)?),
         _ => {
             let global = params.rope(hd, ctx, pair)?;
             let theta = hf.opt_f64("rope_local_base_freq")?.unwrap_or(10000.0);
-            let local = Rope { theta, scaling: RopeScaling::None, ..global.clone() };
+            let local = Rope {
+                theta,
+                scaling: RopeScaling::None,
+                ..global.clone()
+            };
             (global, local)
         }
     };

@@ -28,8 +28,15 @@ impl Family for Gpt2 {
             d_ff: hf.opt_usize("n_inner")?.unwrap_or(4 * d_model),
             context_len: hf.usize("n_positions")?,
         };
-        let norm = NormConfig { kind: NormKind::LayerNorm { bias: true }, eps: hf.f64("layer_norm_epsilon")? };
-        let act = activation(hf, "activation_function", hf.opt_str("activation_function")?.unwrap_or("gelu_new"))?;
+        let norm = NormConfig {
+            kind: NormKind::LayerNorm { bias: true },
+            eps: hf.f64("layer_norm_epsilon")?,
+        };
+        let act = activation(
+            hf,
+            "activation_function",
+            hf.opt_str("activation_function")?.unwrap_or("gelu_new"),
+        )?;
         let mut c = skeleton(hf, dims, norm, Position::Learned, FfnKind::Mlp(act))?;
         c.embedding.tied_lm_head = tied(hf, true)?;
         c.attention.bias = ProjBias::all(true);
@@ -63,7 +70,11 @@ impl Family for Gpt2 {
                 m.put(format!("blk.{i}.{n}.weight"), w);
                 m.put(format!("blk.{i}.{n}.bias"), b);
             }
-            for (hf, canon) in [("attn.c_proj", "attn_output"), ("mlp.c_fc", "ffn_up"), ("mlp.c_proj", "ffn_down")] {
+            for (hf, canon) in [
+                ("attn.c_proj", "attn_output"),
+                ("mlp.c_fc", "ffn_up"),
+                ("mlp.c_proj", "ffn_down"),
+            ] {
                 let w = m.take_transposed(&format!("{p}.{hf}.weight"))?;
                 m.put(format!("blk.{i}.{canon}.weight"), w);
                 m.rename(&format!("{p}.{hf}.bias"), &format!("blk.{i}.{canon}.bias"))?;

@@ -31,9 +31,20 @@ impl Family for GptNeox {
             d_ff: hf.usize("intermediate_size")?,
             context_len: hf.usize("max_position_embeddings")?,
         };
-        let norm = NormConfig { kind: NormKind::LayerNorm { bias: true }, eps: hf.f64("layer_norm_eps")? };
-        let act = activation(hf, "hidden_act", hf.opt_str("hidden_act")?.unwrap_or("gelu"))?;
-        let rope = RopeParams::from_config(hf)?.rope(head_dim, dims.context_len, RopePairing::RotateHalf)?;
+        let norm = NormConfig {
+            kind: NormKind::LayerNorm { bias: true },
+            eps: hf.f64("layer_norm_eps")?,
+        };
+        let act = activation(
+            hf,
+            "hidden_act",
+            hf.opt_str("hidden_act")?.unwrap_or("gelu"),
+        )?;
+        let rope = RopeParams::from_config(hf)?.rope(
+            head_dim,
+            dims.context_len,
+            RopePairing::RotateHalf,
+        )?;
         let mut c = skeleton(hf, dims, norm, Position::Rope(rope), FfnKind::Mlp(act))?;
         c.embedding.tied_lm_head = tied(hf, false)?;
         c.attention.bias = ProjBias::all(hf.bool_or("attention_bias", true)?);
@@ -59,7 +70,13 @@ impl Family for GptNeox {
         m.rename_layers(cfg.n_layers(), "gpt_neox.layers", &table)?;
         for i in 0..cfg.n_layers() {
             let hf = format!("gpt_neox.layers.{i}.attention.query_key_value");
-            take_fused_qkv(m, &hf, i, QkvLayout::PerHead, (a.n_heads, a.n_kv_heads, a.head_dim))?;
+            take_fused_qkv(
+                m,
+                &hf,
+                i,
+                QkvLayout::PerHead,
+                (a.n_heads, a.n_kv_heads, a.head_dim),
+            )?;
         }
         Ok(())
     }

@@ -39,18 +39,26 @@ impl Family for GptOss {
         if let Some(q) = hf.value("quantization_config") {
             let method = q.get("quant_method").and_then(|m| m.as_str()).unwrap_or("");
             if method != "mxfp4" {
-                return Err(hf.unsupported("quantization_config.quant_method", format!("\"{method}\"")));
+                return Err(
+                    hf.unsupported("quantization_config.quant_method", format!("\"{method}\""))
+                );
             }
         }
         Ok(c)
     }
 
     fn tensors(&self, cfg: &ModelConfig, _hf: &HfConfig, m: &mut TensorMap) -> Result<()> {
-        let table = [("post_attention_layernorm", "ffn_norm"), ("mlp.router", "ffn_gate_inp")];
+        let table = [
+            ("post_attention_layernorm", "ffn_norm"),
+            ("mlp.router", "ffn_gate_inp"),
+        ];
         llama_tensors(cfg, m, &table)?;
         for i in 0..cfg.n_layers() {
             let p = format!("model.layers.{i}");
-            m.rename(&format!("{p}.self_attn.sinks"), &format!("blk.{i}.attn_sinks.weight"))?;
+            m.rename(
+                &format!("{p}.self_attn.sinks"),
+                &format!("blk.{i}.attn_sinks.weight"),
+            )?;
             experts(m, &format!("{p}.mlp.experts"), i)?;
         }
         Ok(())
@@ -64,20 +72,41 @@ fn experts(m: &mut TensorMap, p: &str, i: usize) -> Result<()> {
     let (gb, ub) = deinterleave_last(&bias)?;
     m.put(format!("blk.{i}.ffn_gate_exps.bias"), gb);
     m.put(format!("blk.{i}.ffn_up_exps.bias"), ub);
-    m.rename(&format!("{p}.down_proj_bias"), &format!("blk.{i}.ffn_down_exps.bias"))?;
+    m.rename(
+        &format!("{p}.down_proj_bias"),
+        &format!("blk.{i}.ffn_down_exps.bias"),
+    )?;
     if m.has(&format!("{p}.gate_up_proj_blocks")) {
-        m.take_mxfp4(&format!("{p}.gate_up_proj"), &format!("blk.{i}.ffn_gate_up_exps.weight"))?;
-        m.split_mxfp4_rows(&format!("blk.{i}.ffn_gate_up_exps.weight"), [
-            format!("blk.{i}.ffn_gate_exps.weight"),
-            format!("blk.{i}.ffn_up_exps.weight"),
-        ])?;
-        return m.take_mxfp4(&format!("{p}.down_proj"), &format!("blk.{i}.ffn_down_exps.weight"));
+        m.take_mxfp4(
+            &format!("{p}.gate_up_proj"),
+            &format!("blk.{i}.ffn_gate_up_exps.weight"),
+        )?;
+        m.split_mxfp4_rows(
+            &format!("blk.{i}.ffn_gate_up_exps.weight"),
+            [
+                format!("blk.{i}.ffn_gate_exps.weight"),
+                format!("blk.{i}.ffn_up_exps.weight"),
+            ],
+        )?;
+        return m.take_mxfp4(
+            &format!("{p}.down_proj"),
+            &format!("blk.{i}.ffn_down_exps.weight"),
+        );
     }
     let gu = m.take(&format!("{p}.gate_up_proj"))?;
     let (g, u) = deinterleave_last(&gu)?;
-    m.put(format!("blk.{i}.ffn_gate_exps.weight"), g.transpose(1, 2)?.contiguous()?);
-    m.put(format!("blk.{i}.ffn_up_exps.weight"), u.transpose(1, 2)?.contiguous()?);
+    m.put(
+        format!("blk.{i}.ffn_gate_exps.weight"),
+        g.transpose(1, 2)?.contiguous()?,
+    );
+    m.put(
+        format!("blk.{i}.ffn_up_exps.weight"),
+        u.transpose(1, 2)?.contiguous()?,
+    );
     let down = m.take(&format!("{p}.down_proj"))?;
-    m.put(format!("blk.{i}.ffn_down_exps.weight"), down.transpose(1, 2)?.contiguous()?);
+    m.put(
+        format!("blk.{i}.ffn_down_exps.weight"),
+        down.transpose(1, 2)?.contiguous()?,
+    );
     Ok(())
 }

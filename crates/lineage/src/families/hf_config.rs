@@ -10,13 +10,39 @@ use crate::{Error, Result};
 
 /// Keys that carry no architecture (bookkeeping, training-only, generation defaults).
 const IGNORED: &[&str] = &[
-    "architectures", "transformers_version", "dtype", "torch_dtype", "use_cache",
-    "initializer_range", "bos_token_id", "eos_token_id", "pad_token_id", "model_type",
-    "output_router_logits", "router_aux_loss_coef", "router_jitter_noise", "tie_word_embeddings",
-    "attention_dropout", "hidden_dropout", "embd_pdrop", "resid_pdrop", "attn_pdrop",
-    "summary_activation", "summary_first_dropout", "summary_proj_to_labels", "summary_type",
-    "summary_use_proj", "classifier_dropout", "pretraining_tp", "is_decoder", "_name_or_path",
-    "add_cross_attention", "quantization_config", "generation_config", "id2label", "label2id",
+    "architectures",
+    "transformers_version",
+    "dtype",
+    "torch_dtype",
+    "use_cache",
+    "initializer_range",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "model_type",
+    "output_router_logits",
+    "router_aux_loss_coef",
+    "router_jitter_noise",
+    "tie_word_embeddings",
+    "attention_dropout",
+    "hidden_dropout",
+    "embd_pdrop",
+    "resid_pdrop",
+    "attn_pdrop",
+    "summary_activation",
+    "summary_first_dropout",
+    "summary_proj_to_labels",
+    "summary_type",
+    "summary_use_proj",
+    "classifier_dropout",
+    "pretraining_tp",
+    "is_decoder",
+    "_name_or_path",
+    "add_cross_attention",
+    "quantization_config",
+    "generation_config",
+    "id2label",
+    "label2id",
 ];
 
 /// A parsed config.json with read-tracking.
@@ -31,12 +57,19 @@ impl HfConfig {
         let family = root
             .get("model_type")
             .and_then(Value::as_str)
-            .ok_or_else(|| Error::MissingKey { family: "config.json".into(), key: "model_type".into() })?
+            .ok_or_else(|| Error::MissingKey {
+                family: "config.json".into(),
+                key: "model_type".into(),
+            })?
             .to_string();
         if !root.is_object() {
             return Err(Error::invalid("config.json", "must be a JSON object"));
         }
-        Ok(Self { family, root, read: RefCell::new(BTreeSet::new()) })
+        Ok(Self {
+            family,
+            root,
+            read: RefCell::new(BTreeSet::new()),
+        })
     }
 
     /// The raw value of `key`, marking it read. Null counts as absent.
@@ -56,7 +89,10 @@ impl HfConfig {
     pub fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
         match self.value(key) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| self.bad(key, v)),
+            Some(v) => v
+                .as_u64()
+                .map(|n| Some(n as usize))
+                .ok_or_else(|| self.bad(key, v)),
         }
     }
 
@@ -96,7 +132,10 @@ impl HfConfig {
     }
 
     pub fn missing(&self, key: &str) -> Error {
-        Error::MissingKey { family: self.family.clone(), key: key.to_string() }
+        Error::MissingKey {
+            family: self.family.clone(),
+            key: key.to_string(),
+        }
     }
 
     pub fn bad(&self, key: &str, v: &Value) -> Error {
@@ -104,7 +143,11 @@ impl HfConfig {
     }
 
     pub fn unsupported(&self, key: &str, value: impl Into<String>) -> Error {
-        Error::UnsupportedValue { family: self.family.clone(), key: key.to_string(), value: value.into() }
+        Error::UnsupportedValue {
+            family: self.family.clone(),
+            key: key.to_string(),
+            value: value.into(),
+        }
     }
 
     /// Keys present in the file that no adapter code read.

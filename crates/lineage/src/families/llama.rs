@@ -19,7 +19,14 @@ impl Family for Llama {
         let mut c = llama_like(hf)?;
         match hf.family.as_str() {
             // Qwen2 always has q/k/v biases and no o bias.
-            "qwen2" => c.attention.bias = ProjBias { q: true, k: true, v: true, o: false },
+            "qwen2" => {
+                c.attention.bias = ProjBias {
+                    q: true,
+                    k: true,
+                    v: true,
+                    o: false,
+                }
+            }
             "qwen3" => c.attention.qk_norm = Some(QkNormScope::PerHead),
             _ => {}
         }

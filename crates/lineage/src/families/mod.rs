@@ -11,7 +11,10 @@ mod gguf;
 mod gpt2;
 mod gpt_neox;
 mod gpt_oss;
-pub use gguf::{config_of as gguf_config, load_gguf, supported as gguf_supported, vocab_spec as gguf_vocab_spec, GgufPrecision};
+pub use gguf::{
+    config_of as gguf_config, load_gguf, supported as gguf_supported,
+    vocab_spec as gguf_vocab_spec, GgufPrecision,
+};
 pub mod hf_config;
 mod llama;
 mod moe;
@@ -59,7 +62,10 @@ static FAMILIES: &[&dyn Family] = &[
 
 /// Every supported `model_type`.
 pub fn supported() -> Vec<&'static str> {
-    let mut v: Vec<_> = FAMILIES.iter().flat_map(|f| f.model_types().iter().copied()).collect();
+    let mut v: Vec<_> = FAMILIES
+        .iter()
+        .flat_map(|f| f.model_types().iter().copied())
+        .collect();
     v.sort();
     v
 }
@@ -87,8 +93,15 @@ pub fn config_from_json(v: Value) -> Result<ModelConfig> {
 
 /// Reads `config.json` of a checkpoint folder (or a config file itself).
 pub fn read_config_file(path: &Path) -> Result<Value> {
-    let file = if path.is_dir() { path.join("config.json") } else { path.to_path_buf() };
-    let text = std::fs::read_to_string(&file).map_err(|e| Error::Io { path: file.clone(), source: e })?;
+    let file = if path.is_dir() {
+        path.join("config.json")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| Error::Io {
+        path: file.clone(),
+        source: e,
+    })?;
     serde_json::from_str(&text).map_err(|e| Error::bad_file(&file, format!("invalid JSON: {e}")))
 }
 

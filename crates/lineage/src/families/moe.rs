@@ -20,12 +20,18 @@ impl Family for SoftmaxMoe {
         let mut c = llama_like(hf)?;
         let mixtral = hf.family == "mixtral";
         let n_experts = hf.usize_any(&["num_local_experts", "num_experts"])?;
-        let d_expert = if mixtral { c.ffn.d_ff } else { hf.usize("moe_intermediate_size")? };
+        let d_expert = if mixtral {
+            c.ffn.d_ff
+        } else {
+            hf.usize("moe_intermediate_size")?
+        };
         c.ffn.moe = Some(MoeConfig {
             n_experts,
             top_k: hf.usize("num_experts_per_tok")?,
             d_expert,
-            router: Router::SoftmaxTopK { renormalize: mixtral || hf.bool_or("norm_topk_prob", false)? },
+            router: Router::SoftmaxTopK {
+                renormalize: mixtral || hf.bool_or("norm_topk_prob", false)?,
+            },
             router_bias: false,
             expert_bias: false,
             n_shared_experts: 0,
@@ -45,14 +51,30 @@ impl Family for SoftmaxMoe {
         llama_tensors(cfg, m, &[("post_attention_layernorm", "ffn_norm")])?;
         let moe = cfg.ffn.moe.as_ref().expect("set in config");
         let mixtral = cfg.family == "mixtral";
-        let (router, experts) = if mixtral { ("block_sparse_moe.gate", "block_sparse_moe.experts") } else { ("mlp.gate", "mlp.experts") };
-        let names = if mixtral { ["w1", "w3", "w2"] } else { ["gate_proj", "up_proj", "down_proj"] };
+        let (router, experts) = if mixtral {
+            ("block_sparse_moe.gate", "block_sparse_moe.experts")
+        } else {
+            ("mlp.gate", "mlp.experts")
+        };
+        let names = if mixtral {
+            ["w1", "w3", "w2"]
+        } else {
+            ["gate_proj", "up_proj", "down_proj"]
+        };
         for (i, l) in cfg.layers.iter().enumerate().filter(|(_, l)| l.moe) {
             let _ = l;
             let p = format!("model.layers.{i}");
             m.rename_wb(&format!("{p}.{router}"), &format!("blk.{i}.ffn_gate_inp"))?;
-            for (hf, canon) in names.iter().zip(["ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"]) {
-                m.stack_experts(&format!("{p}.{experts}"), hf, moe.n_experts, &format!("blk.{i}.{canon}.weight"))?;
+            for (hf, canon) in names
+                .iter()
+                .zip(["ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"])
+            {
+                m.stack_experts(
+                    &format!("{p}.{experts}"),
+                    hf,
+                    moe.n_experts,
+                    &format!("blk.{i}.{canon}.weight"),
+                )?;
             }
         }
         Ok(())
@@ -60,7 +82,15 @@ impl Family for SoftmaxMoe {
 }
 
 fn dense_layers(hf: &HfConfig) -> Result<Vec<usize>> {
-    let Some(v) = hf.value("mlp_only_layers") else { return Ok(Vec::new()) };
+    let Some(v) = hf.value("mlp_only_layers") else {
+        return Ok(Vec::new());
+    };
     let arr = v.as_array().ok_or_else(|| hf.bad("mlp_only_layers", v))?;
-    arr.iter().map(|x| x.as_u64().map(|n| n as usize).ok_or_else(|| hf.bad("mlp_only_layers", v))).collect()
+    arr.iter()
+        .map(|x| {
+            x.as_u64()
+                .map(|n| n as usize)
+                .ok_or_else(|| hf.bad("mlp_only_layers", v))
+        })
+        .collect()
 }

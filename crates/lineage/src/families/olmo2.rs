@@ -26,7 +26,10 @@ impl Family for Olmo2 {
         llama_tensors(
             cfg,
             m,
-            &[("post_attention_layernorm", "attn_post_norm"), ("post_feedforward_layernorm", "ffn_post_norm")],
+            &[
+                ("post_attention_layernorm", "attn_post_norm"),
+                ("post_feedforward_layernorm", "ffn_post_norm"),
+            ],
         )
     }
 }

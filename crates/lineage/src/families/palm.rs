@@ -22,7 +22,9 @@ impl Family for Palm {
     fn config(&self, hf: &HfConfig) -> Result<ModelConfig> {
         let d_model = hf.usize("hidden_size")?;
         let n_heads = hf.usize("num_attention_heads")?;
-        let head_dim = hf.opt_usize("head_dim")?.unwrap_or(d_model / n_heads.max(1));
+        let head_dim = hf
+            .opt_usize("head_dim")?
+            .unwrap_or(d_model / n_heads.max(1));
         let dims = Dims {
             vocab_size: hf.usize("vocab_size")?,
             d_model,
@@ -33,9 +35,20 @@ impl Family for Palm {
             d_ff: hf.usize("intermediate_size")?,
             context_len: hf.usize("max_position_embeddings")?,
         };
-        let norm = NormConfig { kind: NormKind::LayerNorm { bias: false }, eps: hf.f64("layer_norm_epsilon")? };
-        let act = activation(hf, "hidden_act", hf.opt_str("hidden_act")?.unwrap_or("silu"))?;
-        let rope = RopeParams::from_config(hf)?.rope(head_dim, dims.context_len, RopePairing::RotateHalf)?;
+        let norm = NormConfig {
+            kind: NormKind::LayerNorm { bias: false },
+            eps: hf.f64("layer_norm_epsilon")?,
+        };
+        let act = activation(
+            hf,
+            "hidden_act",
+            hf.opt_str("hidden_act")?.unwrap_or("silu"),
+        )?;
+        let rope = RopeParams::from_config(hf)?.rope(
+            head_dim,
+            dims.context_len,
+            RopePairing::RotateHalf,
+        )?;
         let mut c = skeleton(hf, dims, norm, Position::Rope(rope), FfnKind::Glu(act))?;
         c.embedding.tied_lm_head = tied(hf, true)?;
         c.block.residual = Residual::Parallel { shared_norm: true };

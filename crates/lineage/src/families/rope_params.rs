@@ -26,7 +26,10 @@ impl<'a> RopeParams<'a> {
             ("rotary_emb_base", "rope_theta"),
             ("partial_rotary_factor", "partial_rotary_factor"),
             ("rotary_pct", "partial_rotary_factor"),
-            ("original_max_position_embeddings", "original_max_position_embeddings"),
+            (
+                "original_max_position_embeddings",
+                "original_max_position_embeddings",
+            ),
         ] {
             if let Some(v) = hf.value(legacy) {
                 map.entry(key.to_string()).or_insert(v.clone());
@@ -41,7 +44,10 @@ impl<'a> RopeParams<'a> {
     /// A nested dictionary (Gemma 3's per-layer-type `rope_parameters`).
     pub fn sub(&self, key: &str) -> Option<Self> {
         match self.map.get(key) {
-            Some(Value::Object(m)) => Some(Self { hf: self.hf, map: m.clone() }),
+            Some(Value::Object(m)) => Some(Self {
+                hf: self.hf,
+                map: m.clone(),
+            }),
             _ => None,
         }
     }
@@ -58,21 +64,31 @@ impl<'a> RopeParams<'a> {
     }
 
     fn req_f64(&self, key: &str) -> Result<f64> {
-        self.f64(key)?.ok_or_else(|| self.hf.missing(&format!("rope_parameters.{key}")))
+        self.f64(key)?
+            .ok_or_else(|| self.hf.missing(&format!("rope_parameters.{key}")))
     }
 
     fn bad(&self, key: &str, v: &Value) -> crate::Error {
-        self.hf.unsupported(&format!("rope_parameters.{key}"), v.to_string())
+        self.hf
+            .unsupported(&format!("rope_parameters.{key}"), v.to_string())
     }
 
     fn factors(&self, key: &str) -> Result<Vec<f64>> {
-        let v = self.map.get(key).ok_or_else(|| self.hf.missing(&format!("rope_parameters.{key}")))?;
+        let v = self
+            .map
+            .get(key)
+            .ok_or_else(|| self.hf.missing(&format!("rope_parameters.{key}")))?;
         let arr = v.as_array().ok_or_else(|| self.bad(key, v))?;
-        arr.iter().map(|x| x.as_f64().ok_or_else(|| self.bad(key, v))).collect()
+        arr.iter()
+            .map(|x| x.as_f64().ok_or_else(|| self.bad(key, v)))
+            .collect()
     }
 
     fn original_max(&self, context_len: usize) -> Result<usize> {
-        Ok(self.f64("original_max_position_embeddings")?.map(|v| v as usize).unwrap_or(context_len))
+        Ok(self
+            .f64("original_max_position_embeddings")?
+            .map(|v| v as usize)
+            .unwrap_or(context_len))
     }
 
     /// Builds the canonical [`Rope`] for a head of `head_dim` dims.
@@ -81,7 +97,12 @@ impl<'a> RopeParams<'a> {
         let partial = self.f64("partial_rotary_factor")?.unwrap_or(1.0);
         let rotary_dim = (head_dim as f64 * partial) as usize;
         let scaling = self.scaling(rotary_dim, context_len)?;
-        Ok(Rope { theta, rotary_dim, pairing, scaling })
+        Ok(Rope {
+            theta,
+            rotary_dim,
+            pairing,
+            scaling,
+        })
     }
 
     fn scaling(&self, rotary_dim: usize, context_len: usize) -> Result<RopeScaling> {
@@ -93,7 +114,9 @@ impl<'a> RopeParams<'a> {
         };
         Ok(match kind {
             "default" => RopeScaling::None,
-            "linear" => RopeScaling::Linear { factor: self.req_f64("factor")? },
+            "linear" => RopeScaling::Linear {
+                factor: self.req_f64("factor")?,
+            },
             "dynamic" => RopeScaling::DynamicNtk {
                 factor: self.req_f64("factor")?,
                 original_max: self.original_max(context_len)?,
@@ -106,7 +129,11 @@ impl<'a> RopeParams<'a> {
             },
             "yarn" => self.yarn(context_len)?,
             "longrope" => self.longrope(rotary_dim, context_len)?,
-            other => return Err(self.hf.unsupported("rope_parameters.rope_type", format!("\"{other}\""))),
+            other => {
+                return Err(self
+                    .hf
+                    .unsupported("rope_parameters.rope_type", format!("\"{other}\"")))
+            }
         })
     }
 
@@ -116,11 +143,19 @@ impl<'a> RopeParams<'a> {
             Some(f) => f,
             None => context_len as f64 / original_max as f64,
         };
-        let mscale = |scale: f64, m: f64| if scale <= 1.0 { 1.0 } else { 0.1 * m * scale.ln() + 1.0 };
+        let mscale = |scale: f64, m: f64| {
+            if scale <= 1.0 {
+                1.0
+            } else {
+                0.1 * m * scale.ln() + 1.0
+            }
+        };
         let attention_factor = match self.f64("attention_factor")? {
             Some(a) => a,
             None => match (self.f64("mscale")?, self.f64("mscale_all_dim")?) {
-                (Some(m), Some(ma)) if m != 0.0 && ma != 0.0 => mscale(factor, m) / mscale(factor, ma),
+                (Some(m), Some(ma)) if m != 0.0 && ma != 0.0 => {
+                    mscale(factor, m) / mscale(factor, ma)
+                }
                 _ => mscale(factor, 1.0),
             },
         };
@@ -143,19 +178,36 @@ impl<'a> RopeParams<'a> {
         let original_max = self.original_max(context_len)?;
         let short_factor = self.factors("short_factor")?;
         let long_factor = self.factors("long_factor")?;
-        for (key, f) in [("short_factor", &short_factor), ("long_factor", &long_factor)] {
+        for (key, f) in [
+            ("short_factor", &short_factor),
+            ("long_factor", &long_factor),
+        ] {
             if f.len() != rotary_dim / 2 {
-                let msg = format!("has {} entries, expected rotary_dim/2 = {}", f.len(), rotary_dim / 2);
-                return Err(crate::Error::invalid(&format!("rope_parameters.{key}"), msg));
+                let msg = format!(
+                    "has {} entries, expected rotary_dim/2 = {}",
+                    f.len(),
+                    rotary_dim / 2
+                );
+                return Err(crate::Error::invalid(
+                    &format!("rope_parameters.{key}"),
+                    msg,
+                ));
             }
         }
-        let factor = self.f64("factor")?.unwrap_or(context_len as f64 / original_max as f64);
+        let factor = self
+            .f64("factor")?
+            .unwrap_or(context_len as f64 / original_max as f64);
         let attention_factor = match self.f64("attention_factor")? {
             Some(a) => a,
             None if factor <= 1.0 => 1.0,
             None => (1.0 + factor.ln() / (original_max as f64).ln()).sqrt(),
         };
-        Ok(RopeScaling::LongRope { short_factor, long_factor, original_max, attention_factor })
+        Ok(RopeScaling::LongRope {
+            short_factor,
+            long_factor,
+            original_max,
+            attention_factor,
+        })
     }
 
     /// The YaRN mscale that DeepSeek applies to the attention scale (`mscale_all_dim`).

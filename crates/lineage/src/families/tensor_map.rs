@@ -21,7 +21,11 @@ pub struct TensorMap<'a> {
 
 impl<'a> TensorMap<'a> {
     pub fn new(ck: &'a Checkpoint) -> Self {
-        Self { ck, out: Weights::default(), used: BTreeSet::new() }
+        Self {
+            ck,
+            out: Weights::default(),
+            used: BTreeSet::new(),
+        }
     }
 
     pub fn has(&self, hf: &str) -> bool {
@@ -55,7 +59,12 @@ impl<'a> TensorMap<'a> {
     }
 
     /// Applies `(hf_suffix, canon_suffix)` weight/bias renames for every layer.
-    pub fn rename_layers(&mut self, n: usize, hf_prefix: &str, table: &[(&str, &str)]) -> Result<()> {
+    pub fn rename_layers(
+        &mut self,
+        n: usize,
+        hf_prefix: &str,
+        table: &[(&str, &str)],
+    ) -> Result<()> {
         for i in 0..n {
             for (h, c) in table {
                 self.rename_wb(&format!("{hf_prefix}.{i}.{h}"), &format!("blk.{i}.{c}"))?;
@@ -102,7 +111,10 @@ impl<'a> TensorMap<'a> {
     /// An MXFP4 pair `{hf}_blocks`, `{hf}_scales`, kept packed.
     pub fn take_mxfp4(&mut self, hf: &str, canon: &str) -> Result<()> {
         let (b, s) = (format!("{hf}_blocks"), format!("{hf}_scales"));
-        let (bi, si) = (self.ck.info(&b)?.shape.clone(), self.ck.info(&s)?.shape.clone());
+        let (bi, si) = (
+            self.ck.info(&b)?.shape.clone(),
+            self.ck.info(&s)?.shape.clone(),
+        );
         let m = Mxfp4Tensor::new(hf, self.ck.bytes(&b)?, &bi, self.ck.bytes(&s)?, &si)?;
         self.used.insert(b);
         self.used.insert(s);
@@ -113,10 +125,13 @@ impl<'a> TensorMap<'a> {
     /// Splits a packed MXFP4 stack whose rows alternate between two matrices.
     pub fn split_mxfp4_rows(&mut self, fused: &str, names: [String; 2]) -> Result<()> {
         let Some(Weight::Mxfp4(m)) = self.out.remove(fused) else {
-            return Err(Error::MissingTensor { name: fused.to_string() });
+            return Err(Error::MissingTensor {
+                name: fused.to_string(),
+            });
         };
         for (k, n) in names.into_iter().enumerate() {
-            self.out.insert_weight(n, Weight::Mxfp4(m.rows_strided(k, 2)));
+            self.out
+                .insert_weight(n, Weight::Mxfp4(m.rows_strided(k, 2)));
         }
         Ok(())
     }
@@ -148,7 +163,13 @@ pub fn deinterleave_last(t: &Tensor) -> Result<(Tensor, Tensor)> {
     let mut pairs = shape.clone();
     pairs.extend([n / 2, 2]);
     let v = t.reshape(pairs)?;
-    let a = v.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?.contiguous()?;
-    let b = v.narrow(D::Minus1, 1, 1)?.squeeze(D::Minus1)?.contiguous()?;
+    let a = v
+        .narrow(D::Minus1, 0, 1)?
+        .squeeze(D::Minus1)?
+        .contiguous()?;
+    let b = v
+        .narrow(D::Minus1, 1, 1)?
+        .squeeze(D::Minus1)?
+        .contiguous()?;
     Ok((a, b))
 }

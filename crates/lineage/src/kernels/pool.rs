@@ -10,9 +10,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 type TaskFn<'a> = dyn Fn(usize) + Sync + 'a;
 
@@ -129,7 +129,12 @@ impl Pool {
         let shared = Arc::new(Shared {
             epoch_hint: AtomicU64::new(0),
             busy_hint: AtomicUsize::new(0),
-            slot: Mutex::new(Slot { job: None, epoch: 0, busy: 0, shutdown: false }),
+            slot: Mutex::new(Slot {
+                job: None,
+                epoch: 0,
+                busy: 0,
+                shutdown: false,
+            }),
             wake: Condvar::new(),
             done: Condvar::new(),
         });
@@ -142,7 +147,11 @@ impl Pool {
                     .ok()
             })
             .collect();
-        Self { shared, busy_lock: Mutex::new(()), workers }
+        Self {
+            shared,
+            busy_lock: Mutex::new(()),
+            workers,
+        }
     }
 
     /// Threads in all, the caller included.
@@ -159,13 +168,20 @@ impl Pool {
         };
         let next = AtomicUsize::new(0);
         // SAFETY: only the lifetime is erased; JoinGuard keeps `f` borrowed until done.
-        let f_static: *const TaskFn<'static> = unsafe { std::mem::transmute(f as *const TaskFn<'_>) };
+        let f_static: *const TaskFn<'static> =
+            unsafe { std::mem::transmute(f as *const TaskFn<'_>) };
         {
             let mut slot = self.shared.slot.lock().unwrap_or_else(|e| e.into_inner());
-            slot.job = Some(Job { f: f_static, next: &next, n_tasks });
+            slot.job = Some(Job {
+                f: f_static,
+                next: &next,
+                n_tasks,
+            });
             slot.epoch += 1;
             slot.busy = self.workers.len();
-            self.shared.busy_hint.store(self.workers.len(), Ordering::Release);
+            self.shared
+                .busy_hint
+                .store(self.workers.len(), Ordering::Release);
             self.shared.epoch_hint.store(slot.epoch, Ordering::Release);
         }
         self.shared.wake.notify_all();
@@ -214,7 +230,10 @@ mod tests {
             pool.run(17, &|t| {
                 sum.fetch_add(t as u64 + round, Ordering::Relaxed);
             });
-            assert_eq!(sum.load(Ordering::Relaxed), (0..17).sum::<u64>() + 17 * round);
+            assert_eq!(
+                sum.load(Ordering::Relaxed),
+                (0..17).sum::<u64>() + 17 * round
+            );
         }
     }
 

@@ -55,5 +55,8 @@ fn repeat_kv(x: &Tensor, h: usize) -> Result<Tensor> {
         return Ok(x.contiguous()?);
     }
     let rep = h / hkv;
-    Ok(x.unsqueeze(2)?.broadcast_as((b, hkv, rep, s, d))?.contiguous()?.reshape((b, h, s, d))?)
+    Ok(x.unsqueeze(2)?
+        .broadcast_as((b, hkv, rep, s, d))?
+        .contiguous()?
+        .reshape((b, h, s, d))?)
 }

@@ -34,12 +34,23 @@ impl Attention {
         let (q_norm, k_norm) = match a.qk_norm {
             None => (None, None),
             Some(scope) => {
-                let (qn, kn) = if scope == QkNormScope::PerHead { (hd, hd) } else { (qw, kvw) };
+                let (qn, kn) = if scope == QkNormScope::PerHead {
+                    (hd, hd)
+                } else {
+                    (qw, kvw)
+                };
                 let n = c.block.norm;
-                (Some(Norm::load(w, &format!("{p}.attn_q_norm"), n, qn)?), Some(Norm::load(w, &format!("{p}.attn_k_norm"), n, kn)?))
+                (
+                    Some(Norm::load(w, &format!("{p}.attn_q_norm"), n, qn)?),
+                    Some(Norm::load(w, &format!("{p}.attn_k_norm"), n, kn)?),
+                )
             }
         };
-        let sinks = if a.sinks { Some(w.tensor(&format!("{p}.attn_sinks.weight"), &[a.n_heads])?) } else { None };
+        let sinks = if a.sinks {
+            Some(w.tensor(&format!("{p}.attn_sinks.weight"), &[a.n_heads])?)
+        } else {
+            None
+        };
         Ok(Self {
             cfg: a.clone(),
             q: Linear::load(w, &format!("{p}.attn_q"), qw, d, a.bias.q)?,
@@ -53,7 +64,12 @@ impl Attention {
     }
 
     /// `x` `[B, T, D]` -> `[B, T, D]`.
-    pub fn forward(&self, x: &Tensor, ctx: &LayerCtx, cache: Option<&mut LayerCache>) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        ctx: &LayerCtx,
+        cache: Option<&mut LayerCache>,
+    ) -> Result<Tensor> {
         let a = &self.cfg;
         let (b, t, _) = x.dims3()?;
         let (mut q, mut k) = (self.q.forward(x)?, self.k.forward(x)?);
@@ -64,8 +80,14 @@ impl Attention {
             k = self.k_norm.as_ref().expect("loaded").forward(&k)?;
         }
         // [B, T, heads, hd] -> [B, heads, T, hd]
-        let heads = |x: Tensor, n: usize| -> Result<Tensor> { Ok(x.reshape((b, t, n, a.head_dim))?.transpose(1, 2)?) };
-        let (mut q, mut k, v) = (heads(q, a.n_heads)?, heads(k, a.n_kv_heads)?, heads(v, a.n_kv_heads)?);
+        let heads = |x: Tensor, n: usize| -> Result<Tensor> {
+            Ok(x.reshape((b, t, n, a.head_dim))?.transpose(1, 2)?)
+        };
+        let (mut q, mut k, v) = (
+            heads(q, a.n_heads)?,
+            heads(k, a.n_kv_heads)?,
+            heads(v, a.n_kv_heads)?,
+        );
         if !full_width {
             if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
                 q = qn.forward(&q)?;
@@ -90,7 +112,10 @@ impl Attention {
             k0,
         };
         let y = attend(&q, &k, &v, &params)?; // [B, H, T, hd]
-        let y = y.transpose(1, 2)?.contiguous()?.reshape((b, t, a.n_heads * a.head_dim))?;
+        let y = y
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b, t, a.n_heads * a.head_dim))?;
         self.o.forward(&y)
     }
 }

@@ -45,7 +45,11 @@ impl Block {
         let pre = pl.has_pre() || pl == NormPlacement::Post;
         let two_norms = !matches!(c.block.residual, Residual::Parallel { shared_norm: true });
         let load = |name: &str, on: bool| -> Result<Option<Norm>> {
-            if on { Norm::load(w, &format!("{p}.{name}"), n, d).map(Some) } else { Ok(None) }
+            if on {
+                Norm::load(w, &format!("{p}.{name}"), n, d).map(Some)
+            } else {
+                Ok(None)
+            }
         };
         let mixer = match &c.attention.kind {
             AttentionKind::Standard => Mixer::Attention(Attention::load(c, w, i)?),
@@ -68,7 +72,12 @@ impl Block {
     }
 
     /// `x` `[B, T, D]` -> (`[B, T, D]`, MoE balance loss if any).
-    pub fn forward(&self, x: &Tensor, ctx: &LayerCtx, cache: Option<&mut LayerCache>) -> Result<(Tensor, Option<Tensor>)> {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        ctx: &LayerCtx,
+        cache: Option<&mut LayerCache>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         match self.residual {
             Residual::Sequential => {
                 let a = self.sublayer_in(x, &self.attn_norm)?;
@@ -101,7 +110,13 @@ impl Block {
 
     /// Residual join: `x + post(f)` (sandwich / post-sublayer), `norm(x + f)` (post),
     /// `x + f` (pre).
-    fn join(&self, x: &Tensor, f: Tensor, post: &Option<Norm>, pre: &Option<Norm>) -> Result<Tensor> {
+    fn join(
+        &self,
+        x: &Tensor,
+        f: Tensor,
+        post: &Option<Norm>,
+        pre: &Option<Norm>,
+    ) -> Result<Tensor> {
         match self.placement {
             NormPlacement::Post => pre.as_ref().expect("loaded").forward(&(x + f)?),
             _ => {

@@ -19,7 +19,9 @@ impl Embedding {
         match w.weight(name, &[vocab, d])? {
             Weight::Dense(t) => Ok(Self::Dense(t)),
             Weight::Quant(q) => Ok(Self::Quant(q)),
-            Weight::Mxfp4(_) => Err(Error::BadInput(format!("`{name}`: MXFP4 embeddings are not supported"))),
+            Weight::Mxfp4(_) => Err(Error::BadInput(format!(
+                "`{name}`: MXFP4 embeddings are not supported"
+            ))),
         }
     }
 
@@ -33,7 +35,12 @@ impl Embedding {
                 let mut out = vec![0f32; ids.len() * d];
                 for (k, &id) in ids.iter().enumerate() {
                     let row = &q.bytes()[id as usize * rb..(id as usize + 1) * rb];
-                    dequantize_row("token_embd.weight", q.ggml_type(), row, &mut out[k * d..(k + 1) * d])?;
+                    dequantize_row(
+                        "token_embd.weight",
+                        q.ggml_type(),
+                        row,
+                        &mut out[k * d..(k + 1) * d],
+                    )?;
                 }
                 Ok(Tensor::from_vec(out, (ids.len(), d), &Device::Cpu)?)
             }

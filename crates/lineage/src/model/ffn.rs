@@ -34,7 +34,9 @@ pub fn ffn_forward(kind: FfnKind, w: &FfnWeights, x: &Tensor) -> Result<Tensor> 
 }
 
 fn gate(w: &FfnWeights) -> Result<&Linear> {
-    w.gate.as_ref().ok_or_else(|| crate::Error::MissingTensor { name: "ffn_gate".into() })
+    w.gate.as_ref().ok_or_else(|| crate::Error::MissingTensor {
+        name: "ffn_gate".into(),
+    })
 }
 
 /// Whether `kind` has a gate projection.
@@ -44,11 +46,23 @@ pub fn is_gated(kind: FfnKind) -> bool {
 
 /// The dense FFN of layer `i` (`blk.{i}.ffn_{gate,up,down}`), or a shared expert
 /// (`suffix` = "_shexp") of width `d_ff`.
-pub fn load_dense(c: &ModelConfig, w: &Weights, i: usize, suffix: &str, d_ff: usize) -> Result<FfnWeights> {
+pub fn load_dense(
+    c: &ModelConfig,
+    w: &Weights,
+    i: usize,
+    suffix: &str,
+    d_ff: usize,
+) -> Result<FfnWeights> {
     let (d, bias) = (c.d_model, c.ffn.bias);
     let p = format!("blk.{i}");
     let gate = if is_gated(c.ffn.kind) {
-        Some(Linear::load(w, &format!("{p}.ffn_gate{suffix}"), d_ff, d, bias)?)
+        Some(Linear::load(
+            w,
+            &format!("{p}.ffn_gate{suffix}"),
+            d_ff,
+            d,
+            bias,
+        )?)
     } else {
         None
     };

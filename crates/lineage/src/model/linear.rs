@@ -26,18 +26,32 @@ impl Linear {
         let weight = match w.weight(&wname, &[out, inp])? {
             Weight::Dense(t) => Matrix::Dense(t),
             Weight::Quant(q) => Matrix::Quant(q),
-            Weight::Mxfp4(_) => return Err(Error::BadInput(format!("`{wname}`: MXFP4 is supported for experts only"))),
+            Weight::Mxfp4(_) => {
+                return Err(Error::BadInput(format!(
+                    "`{wname}`: MXFP4 is supported for experts only"
+                )))
+            }
         };
-        let bias = if bias { Some(w.tensor(&format!("{name}.bias"), &[out])?) } else { None };
+        let bias = if bias {
+            Some(w.tensor(&format!("{name}.bias"), &[out])?)
+        } else {
+            None
+        };
         Ok(Self { weight, bias })
     }
 
     pub fn from_parts(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight: Matrix::Dense(weight), bias }
+        Self {
+            weight: Matrix::Dense(weight),
+            bias,
+        }
     }
 
     pub fn from_quant(q: QMatrix) -> Self {
-        Self { weight: Matrix::Quant(q), bias: None }
+        Self {
+            weight: Matrix::Quant(q),
+            bias: None,
+        }
     }
 
     pub fn out_dim(&self) -> usize {

@@ -7,7 +7,14 @@ use crate::Result;
 
 /// Additive mask `[T, S]` (0 or -inf) for queries `q0..q0+T` and keys `k0..k0+S`, or
 /// None when nothing is masked.
-pub fn additive(q0: usize, t: usize, k0: usize, s: usize, window: Option<usize>, dtype: DType) -> Result<Option<Tensor>> {
+pub fn additive(
+    q0: usize,
+    t: usize,
+    k0: usize,
+    s: usize,
+    window: Option<usize>,
+    dtype: DType,
+) -> Result<Option<Tensor>> {
     let mut any = false;
     let mut v = vec![0f32; t * s];
     for qi in 0..t {
@@ -24,5 +31,7 @@ pub fn additive(q0: usize, t: usize, k0: usize, s: usize, window: Option<usize>,
     if !any {
         return Ok(None);
     }
-    Ok(Some(Tensor::from_vec(v, (t, s), &Device::Cpu)?.to_dtype(dtype)?))
+    Ok(Some(
+        Tensor::from_vec(v, (t, s), &Device::Cpu)?.to_dtype(dtype)?,
+    ))
 }

@@ -17,7 +17,11 @@ use crate::Result;
 #[derive(Debug, Clone)]
 enum QueryPath {
     Direct(Linear),
-    LoRa { down: Linear, norm: Norm, up: Linear },
+    LoRa {
+        down: Linear,
+        norm: Norm,
+        up: Linear,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -50,14 +54,31 @@ impl Mla {
             n_heads: h,
             scale: c.attention.score_scale(),
             q,
-            kv_a: Linear::load(w, &format!("{p}.attn_kv_a_mqa"), m.kv_lora_rank + m.qk_rope_head_dim, d, false)?,
+            kv_a: Linear::load(
+                w,
+                &format!("{p}.attn_kv_a_mqa"),
+                m.kv_lora_rank + m.qk_rope_head_dim,
+                d,
+                false,
+            )?,
             kv_norm: Norm::load(w, &format!("{p}.attn_kv_a_norm"), n, m.kv_lora_rank)?,
-            kv_b: Linear::load(w, &format!("{p}.attn_kv_b"), h * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, false)?,
+            kv_b: Linear::load(
+                w,
+                &format!("{p}.attn_kv_b"),
+                h * (m.qk_nope_head_dim + m.v_head_dim),
+                m.kv_lora_rank,
+                false,
+            )?,
             o: Linear::load(w, &format!("{p}.attn_output"), d, h * m.v_head_dim, false)?,
         })
     }
 
-    pub fn forward(&self, x: &Tensor, ctx: &LayerCtx, cache: Option<&mut LayerCache>) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        ctx: &LayerCtx,
+        cache: Option<&mut LayerCache>,
+    ) -> Result<Tensor> {
         let (m, h) = (&self.m, self.n_heads);
         let (b, t, _) = x.dims3()?;
         let (nope, rope_d) = (m.qk_nope_head_dim, m.qk_rope_head_dim);
@@ -66,9 +87,15 @@ impl Mla {
             QueryPath::LoRa { down, norm, up } => up.forward(&norm.forward(&down.forward(x)?)?)?,
         };
         let q = q.reshape((b, t, h, nope + rope_d))?.transpose(1, 2)?; // [B, H, T, qk]
-        let (q_nope, mut q_pe) = (q.narrow(D::Minus1, 0, nope)?, q.narrow(D::Minus1, nope, rope_d)?);
+        let (q_nope, mut q_pe) = (
+            q.narrow(D::Minus1, 0, nope)?,
+            q.narrow(D::Minus1, nope, rope_d)?,
+        );
         let kv = self.kv_a.forward(x)?; // [B, T, r + rope]
-        let c_kv = self.kv_norm.forward(&kv.narrow(D::Minus1, 0, m.kv_lora_rank)?)?.unsqueeze(1)?; // [B, 1, T, r]
+        let c_kv = self
+            .kv_norm
+            .forward(&kv.narrow(D::Minus1, 0, m.kv_lora_rank)?)?
+            .unsqueeze(1)?; // [B, 1, T, r]
         let mut k_pe = kv.narrow(D::Minus1, m.kv_lora_rank, rope_d)?.unsqueeze(1)?; // [B, 1, T, rope]
         if let Some((rope, cs)) = &ctx.rope {
             q_pe = rope.apply(&q_pe, cs)?;
@@ -80,7 +107,9 @@ impl Mla {
         };
         let s = c_kv.dim(2)?;
         let kv = self.kv_b.forward(&c_kv.squeeze(1)?)?; // [B, S, H*(nope+v)]
-        let kv = kv.reshape((b, s, h, nope + m.v_head_dim))?.transpose(1, 2)?; // [B, H, S, nope+v]
+        let kv = kv
+            .reshape((b, s, h, nope + m.v_head_dim))?
+            .transpose(1, 2)?; // [B, H, S, nope+v]
         let k_nope = kv.narrow(D::Minus1, 0, nope)?;
         let v = kv.narrow(D::Minus1, nope, m.v_head_dim)?.contiguous()?;
         let k = Tensor::cat(&[k_nope, k_pe.broadcast_as((b, h, s, rope_d))?], D::Minus1)?;
@@ -95,7 +124,10 @@ impl Mla {
             k0,
         };
         let y = attend(&q, &k, &v, &params)?;
-        let y = y.transpose(1, 2)?.contiguous()?.reshape((b, t, h * m.v_head_dim))?;
+        let y = y
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b, t, h * m.v_head_dim))?;
         self.o.forward(&y)
     }
 }

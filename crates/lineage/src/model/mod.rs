@@ -73,8 +73,14 @@ impl Model {
             Position::Learned => Some(w.tensor("position_embd.weight", &[cfg.context_len, d])?),
             _ => None,
         };
-        let embd_norm = cfg.embedding.norm.map(|n| Norm::load(w, "token_embd_norm", n, d)).transpose()?;
-        let blocks = (0..cfg.n_layers()).map(|i| Block::load(cfg, w, i)).collect::<Result<Vec<_>>>()?;
+        let embd_norm = cfg
+            .embedding
+            .norm
+            .map(|n| Norm::load(w, "token_embd_norm", n, d))
+            .transpose()?;
+        let blocks = (0..cfg.n_layers())
+            .map(|i| Block::load(cfg, w, i))
+            .collect::<Result<Vec<_>>>()?;
         let lm_head = if cfg.embedding.tied_lm_head {
             token_embd.as_linear()
         } else {
@@ -88,7 +94,8 @@ impl Model {
                 _ => None,
             })
             .collect();
-        let alibi = matches!(cfg.position, Position::Alibi).then(|| alibi::slopes(cfg.attention.n_heads));
+        let alibi =
+            matches!(cfg.position, Position::Alibi).then(|| alibi::slopes(cfg.attention.n_heads));
         Ok(Self {
             cfg: cfg.clone(),
             token_embd,
@@ -112,7 +119,12 @@ impl Model {
     }
 
     /// Forward with optional per-layer hidden states.
-    pub fn forward_full(&self, ids: &Tensor, mut cache: Option<&mut KvCache>, hidden: bool) -> Result<ForwardOutput> {
+    pub fn forward_full(
+        &self,
+        ids: &Tensor,
+        mut cache: Option<&mut KvCache>,
+        hidden: bool,
+    ) -> Result<ForwardOutput> {
         let q0 = cache.as_ref().map_or(0, |c| c.pos);
         let (_, t) = ids.dims2()?;
         let ids = self.check_ids(ids, q0)?;
@@ -144,18 +156,32 @@ impl Model {
         if hidden {
             hs.push(h);
         }
-        Ok(ForwardOutput { logits, hidden_states: hs, last_layer_output: last, balance_loss: aux })
+        Ok(ForwardOutput {
+            logits,
+            hidden_states: hs,
+            last_layer_output: last,
+            balance_loss: aux,
+        })
     }
 
     /// Validates ids against the vocabulary and context; returns them as u32.
     fn check_ids(&self, ids: &Tensor, q0: usize) -> Result<Tensor> {
         let t = ids.dim(1)?;
         if q0 + t > self.cfg.context_len {
-            return Err(Error::ContextOverflow { len: q0 + t, context_len: self.cfg.context_len });
+            return Err(Error::ContextOverflow {
+                len: q0 + t,
+                context_len: self.cfg.context_len,
+            });
         }
         let flat = ids.flatten_all()?.to_dtype(DType::I64)?.to_vec1::<i64>()?;
-        if let Some(&bad) = flat.iter().find(|&&i| i < 0 || i as usize >= self.cfg.vocab_size) {
-            return Err(Error::TokenOutOfVocab { id: bad, vocab_size: self.cfg.vocab_size });
+        if let Some(&bad) = flat
+            .iter()
+            .find(|&&i| i < 0 || i as usize >= self.cfg.vocab_size)
+        {
+            return Err(Error::TokenOutOfVocab {
+                id: bad,
+                vocab_size: self.cfg.vocab_size,
+            });
         }
         Ok(ids.to_dtype(DType::U32)?)
     }
@@ -163,7 +189,10 @@ impl Model {
     fn embed(&self, ids: &Tensor, q0: usize) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let d = self.cfg.d_model;
-        let mut x = self.token_embd.lookup(&ids.flatten_all()?)?.reshape((b, t, d))?;
+        let mut x = self
+            .token_embd
+            .lookup(&ids.flatten_all()?)?
+            .reshape((b, t, d))?;
         if let Some(s) = self.cfg.embedding.scale {
             x = (x * s)?;
         }
@@ -181,6 +210,11 @@ impl Model {
             Some(r) => Some((r, r.cos_sin(q0..q0 + t, dtype)?)),
             None => None,
         };
-        Ok(LayerCtx { rope, alibi: self.alibi.as_deref(), window: self.cfg.layers[i].window, q0 })
+        Ok(LayerCtx {
+            rope,
+            alibi: self.alibi.as_deref(),
+            window: self.cfg.layers[i].window,
+            q0,
+        })
     }
 }

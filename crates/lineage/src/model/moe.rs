@@ -24,7 +24,11 @@ struct ExpertStack {
 impl ExpertStack {
     fn load(w: &Weights, name: &str, shape: [usize; 3], bias: bool) -> Result<Self> {
         let weight = w.weight(&format!("{name}.weight"), &shape)?;
-        let bias = if bias { Some(w.tensor(&format!("{name}.bias"), &[shape[0], shape[1]])?) } else { None };
+        let bias = if bias {
+            Some(w.tensor(&format!("{name}.bias"), &[shape[0], shape[1]])?)
+        } else {
+            None
+        };
         Ok(Self { weight, bias })
     }
 
@@ -33,7 +37,11 @@ impl ExpertStack {
         let w = match &self.weight {
             Weight::Dense(t) => t.get(e)?,
             Weight::Mxfp4(m) => m.dequantize(e)?,
-            Weight::Quant(_) => return Err(crate::Error::BadInput("quantized expert stacks are loaded dense".into())),
+            Weight::Quant(_) => {
+                return Err(crate::Error::BadInput(
+                    "quantized expert stacks are loaded dense".into(),
+                ))
+            }
         };
         let b = self.bias.as_ref().map(|b| b.get(e)).transpose()?;
         Ok(Linear::from_parts(w, b))
@@ -49,16 +57,28 @@ pub struct ExpertStats {
 
 impl ExpertStats {
     fn new(n: usize) -> Self {
-        Self { routed: (0..n).map(|_| AtomicU64::new(0)).collect(), computed_rows: (0..n).map(|_| AtomicU64::new(0)).collect() }
+        Self {
+            routed: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            computed_rows: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        }
     }
     pub fn routed_counts(&self) -> Vec<u64> {
-        self.routed.iter().map(|a| a.load(Ordering::Relaxed)).collect()
+        self.routed
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .collect()
     }
     pub fn computed_counts(&self) -> Vec<u64> {
-        self.computed_rows.iter().map(|a| a.load(Ordering::Relaxed)).collect()
+        self.computed_rows
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .collect()
     }
     pub fn reset(&self) {
-        self.routed.iter().chain(&self.computed_rows).for_each(|a| a.store(0, Ordering::Relaxed));
+        self.routed
+            .iter()
+            .chain(&self.computed_rows)
+            .for_each(|a| a.store(0, Ordering::Relaxed));
     }
 }
 
@@ -80,9 +100,25 @@ impl Moe {
         let (d, e, f) = (c.d_model, m.n_experts, m.d_expert);
         let p = format!("blk.{i}");
         let kind = c.ffn.kind;
-        let gate = if is_gated(kind) { Some(ExpertStack::load(w, &format!("{p}.ffn_gate_exps"), [e, f, d], m.expert_bias)?) } else { None };
-        let correction = w.opt_tensor(&format!("{p}.exp_probs_b.bias"), &[e])?.map(|t| t.to_dtype(DType::F32)?.to_vec1::<f32>()).transpose()?;
-        let shared = if m.n_shared_experts > 0 { Some(load_dense(c, w, i, "_shexp", m.n_shared_experts * f)?) } else { None };
+        let gate = if is_gated(kind) {
+            Some(ExpertStack::load(
+                w,
+                &format!("{p}.ffn_gate_exps"),
+                [e, f, d],
+                m.expert_bias,
+            )?)
+        } else {
+            None
+        };
+        let correction = w
+            .opt_tensor(&format!("{p}.exp_probs_b.bias"), &[e])?
+            .map(|t| t.to_dtype(DType::F32)?.to_vec1::<f32>())
+            .transpose()?;
+        let shared = if m.n_shared_experts > 0 {
+            Some(load_dense(c, w, i, "_shexp", m.n_shared_experts * f)?)
+        } else {
+            None
+        };
         Ok(Self {
             cfg: m.clone(),
             kind,
@@ -102,7 +138,12 @@ impl Moe {
         let d = dims[dims.len() - 1];
         let xs = x.reshape(((), d))?; // [N, D]
         let logits = self.router.forward(&xs)?;
-        let r = route(&self.cfg.router, &logits, self.cfg.top_k, self.correction.as_deref())?;
+        let r = route(
+            &self.cfg.router,
+            &logits,
+            self.cfg.top_k,
+            self.correction.as_deref(),
+        )?;
         let mut out = xs.zeros_like()?;
         for (e, (tokens, slots)) in assignments(&r, self.cfg.n_experts).into_iter().enumerate() {
             if tokens.is_empty() {
@@ -113,7 +154,11 @@ impl Moe {
             let idx = Tensor::from_vec(tokens.clone(), tokens.len(), &Device::Cpu)?;
             let y = ffn_forward(self.kind, &self.expert(e)?, &xs.index_select(&idx, 0)?)?;
             let slot_idx = Tensor::from_vec(slots, tokens.len(), &Device::Cpu)?;
-            let wcol = r.weights.flatten_all()?.index_select(&slot_idx, 0)?.unsqueeze(1)?;
+            let wcol = r
+                .weights
+                .flatten_all()?
+                .index_select(&slot_idx, 0)?
+                .unsqueeze(1)?;
             out = out.index_add(&idx, &y.broadcast_mul(&wcol)?, 0)?;
         }
         if let Some(s) = &self.shared {

@@ -25,7 +25,6 @@ impl Norm {
         Ok(Self { cfg, weight, bias })
     }
 
-
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let eps = self.cfg.eps;
         let y = match self.cfg.kind {

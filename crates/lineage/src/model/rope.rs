@@ -31,19 +31,31 @@ impl RopeTable {
         let r = &self.rope;
         let dim = r.rotary_dim;
         let base = |theta: f64| -> Vec<f64> {
-            (0..dim / 2).map(|i| 1.0 / theta.powf((2 * i) as f64 / dim as f64)).collect()
+            (0..dim / 2)
+                .map(|i| 1.0 / theta.powf((2 * i) as f64 / dim as f64))
+                .collect()
         };
         match &r.scaling {
             RopeScaling::None => (base(r.theta), 1.0),
-            RopeScaling::Linear { factor } => (base(r.theta).iter().map(|f| f / factor).collect(), 1.0),
-            RopeScaling::DynamicNtk { factor, original_max } => {
+            RopeScaling::Linear { factor } => {
+                (base(r.theta).iter().map(|f| f / factor).collect(), 1.0)
+            }
+            RopeScaling::DynamicNtk {
+                factor,
+                original_max,
+            } => {
                 if seq_len <= *original_max {
                     return (base(r.theta), 1.0);
                 }
                 let s = factor * seq_len as f64 / *original_max as f64 - (factor - 1.0);
                 (base(r.theta * s.powf(dim as f64 / (dim as f64 - 2.0))), 1.0)
             }
-            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max } => {
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max,
+            } => {
                 let old = *original_max as f64;
                 let (low_wl, high_wl) = (old / low_freq_factor, old / high_freq_factor);
                 let f = base(r.theta)
@@ -55,15 +67,30 @@ impl RopeTable {
                         } else if wl > low_wl {
                             f / factor
                         } else {
-                            let s = (old / wl - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                            let s =
+                                (old / wl - low_freq_factor) / (high_freq_factor - low_freq_factor);
                             (1.0 - s) * f / factor + s * f
                         }
                     })
                     .collect();
                 (f, 1.0)
             }
-            RopeScaling::Yarn { factor, original_max, beta_fast, beta_slow, attention_factor, truncate } => {
-                let (low, high) = yarn_range(*beta_fast, *beta_slow, dim, r.theta, *original_max, *truncate);
+            RopeScaling::Yarn {
+                factor,
+                original_max,
+                beta_fast,
+                beta_slow,
+                attention_factor,
+                truncate,
+            } => {
+                let (low, high) = yarn_range(
+                    *beta_fast,
+                    *beta_slow,
+                    dim,
+                    r.theta,
+                    *original_max,
+                    *truncate,
+                );
                 let f = (0..dim / 2)
                     .map(|i| {
                         let pos_freq = r.theta.powf((2 * i) as f64 / dim as f64);
@@ -76,9 +103,25 @@ impl RopeTable {
                     .collect();
                 (f, *attention_factor)
             }
-            RopeScaling::FreqFactors { factors } => (base(r.theta).iter().zip(factors).map(|(f, e)| f / e).collect(), 1.0),
-            RopeScaling::LongRope { short_factor, long_factor, original_max, attention_factor } => {
-                let ext = if seq_len > *original_max { long_factor } else { short_factor };
+            RopeScaling::FreqFactors { factors } => (
+                base(r.theta)
+                    .iter()
+                    .zip(factors)
+                    .map(|(f, e)| f / e)
+                    .collect(),
+                1.0,
+            ),
+            RopeScaling::LongRope {
+                short_factor,
+                long_factor,
+                original_max,
+                attention_factor,
+            } => {
+                let ext = if seq_len > *original_max {
+                    long_factor
+                } else {
+                    short_factor
+                };
                 let f = base(r.theta).iter().zip(ext).map(|(f, e)| f / e).collect();
                 (f, *attention_factor)
             }
@@ -91,7 +134,10 @@ impl RopeTable {
         // HF computes the angles in f32; do the same so large positions round alike.
         let inv32: Vec<f32> = inv.iter().map(|&f| f as f32).collect();
         let half = inv32.len();
-        let (mut c, mut s) = (Vec::with_capacity(pos.len() * half), Vec::with_capacity(pos.len() * half));
+        let (mut c, mut s) = (
+            Vec::with_capacity(pos.len() * half),
+            Vec::with_capacity(pos.len() * half),
+        );
         for p in pos.clone() {
             for &f in &inv32 {
                 let a = (p as f32) * f;
@@ -113,13 +159,19 @@ impl RopeTable {
         let rd = self.rope.rotary_dim;
         let rot = x.narrow(D::Minus1, 0, rd)?;
         let (x1, x2) = match self.rope.pairing {
-            RopePairing::RotateHalf => (rot.narrow(D::Minus1, 0, rd / 2)?, rot.narrow(D::Minus1, rd / 2, rd / 2)?),
+            RopePairing::RotateHalf => (
+                rot.narrow(D::Minus1, 0, rd / 2)?,
+                rot.narrow(D::Minus1, rd / 2, rd / 2)?,
+            ),
             RopePairing::Interleaved => {
                 let mut shape = rot.dims().to_vec();
                 shape.pop();
                 shape.extend([rd / 2, 2]);
                 let v = rot.reshape(shape)?;
-                (v.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?, v.narrow(D::Minus1, 1, 1)?.squeeze(D::Minus1)?)
+                (
+                    v.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?,
+                    v.narrow(D::Minus1, 1, 1)?.squeeze(D::Minus1)?,
+                )
             }
         };
         let o1 = (x1.broadcast_mul(&cs.cos)? - x2.broadcast_mul(&cs.sin)?)?;
@@ -134,7 +186,14 @@ impl RopeTable {
 
 /// YaRN correction range: dims whose wavelength fits between beta_fast and beta_slow
 /// rotations over the original context.
-fn yarn_range(fast: f64, slow: f64, dim: usize, theta: f64, orig: usize, truncate: bool) -> (f64, f64) {
+fn yarn_range(
+    fast: f64,
+    slow: f64,
+    dim: usize,
+    theta: f64,
+    orig: usize,
+    truncate: bool,
+) -> (f64, f64) {
     let d = |rot: f64| (dim as f64 * (orig as f64 / (rot * 2.0 * PI)).ln()) / (2.0 * theta.ln());
     let (mut low, mut high) = (d(fast), d(slow));
     if truncate {

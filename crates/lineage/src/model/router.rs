@@ -20,29 +20,57 @@ pub struct Routing {
 /// Indices of the k largest values; ties go to the lowest index.
 pub fn top_k(v: &[f32], k: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_by(|&a, &b| v[b].partial_cmp(&v[a]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
+    idx.sort_by(|&a, &b| {
+        v[b].partial_cmp(&v[a])
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.cmp(&b))
+    });
     idx.truncate(k);
     idx
 }
 
 /// `logits` `[N, E]` -> routing.
-pub fn route(router: &Router, logits: &Tensor, k: usize, correction: Option<&[f32]>) -> Result<Routing> {
+pub fn route(
+    router: &Router,
+    logits: &Tensor,
+    k: usize,
+    correction: Option<&[f32]>,
+) -> Result<Routing> {
     match router {
         Router::SoftmaxTopK { renormalize } => {
             let probs = ops::softmax_last(logits)?;
-            let experts = rows(&probs)?.iter().map(|r| top_k(r, k)).collect::<Vec<_>>();
+            let experts = rows(&probs)?
+                .iter()
+                .map(|r| top_k(r, k))
+                .collect::<Vec<_>>();
             let mut w = gather(&probs, &experts)?;
             if *renormalize {
                 w = w.broadcast_div(&w.sum_keepdim(D::Minus1)?)?;
             }
-            Ok(Routing { experts, weights: w, probs })
+            Ok(Routing {
+                experts,
+                weights: w,
+                probs,
+            })
         }
         Router::TopKSoftmax => {
-            let experts = rows(logits)?.iter().map(|r| top_k(r, k)).collect::<Vec<_>>();
+            let experts = rows(logits)?
+                .iter()
+                .map(|r| top_k(r, k))
+                .collect::<Vec<_>>();
             let w = ops::softmax_last(&gather(logits, &experts)?)?;
-            Ok(Routing { experts, weights: w, probs: ops::softmax_last(logits)? })
+            Ok(Routing {
+                experts,
+                weights: w,
+                probs: ops::softmax_last(logits)?,
+            })
         }
-        Router::SigmoidGrouped { n_groups, topk_groups, normalize, scaling } => {
+        Router::SigmoidGrouped {
+            n_groups,
+            topk_groups,
+            normalize,
+            scaling,
+        } => {
             let scores = ops::sigmoid(logits)?;
             let experts = rows(&scores)?
                 .iter()
@@ -53,7 +81,11 @@ pub fn route(router: &Router, logits: &Tensor, k: usize, correction: Option<&[f3
                 w = w.broadcast_div(&(w.sum_keepdim(D::Minus1)? + 1e-20)?)?;
             }
             let probs = scores.broadcast_div(&scores.sum_keepdim(D::Minus1)?)?;
-            Ok(Routing { experts, weights: (w * *scaling)?, probs })
+            Ok(Routing {
+                experts,
+                weights: (w * *scaling)?,
+                probs,
+            })
         }
     }
 }
@@ -61,7 +93,13 @@ pub fn route(router: &Router, logits: &Tensor, k: usize, correction: Option<&[f3
 /// DeepSeek-V3: score each group by the sum of its top-2 biased scores, keep the best
 /// `topk_groups` groups, then take the top-k biased scores among their experts (the
 /// others are set to 0, as HF does).
-fn grouped_top_k(scores: &[f32], bias: Option<&[f32]>, groups: usize, keep: usize, k: usize) -> Vec<usize> {
+fn grouped_top_k(
+    scores: &[f32],
+    bias: Option<&[f32]>,
+    groups: usize,
+    keep: usize,
+    k: usize,
+) -> Vec<usize> {
     let biased: Vec<f32> = match bias {
         Some(b) => scores.iter().zip(b).map(|(s, b)| s + b).collect(),
         None => scores.to_vec(),

@@ -45,9 +45,15 @@ impl Backend {
     pub fn start(&self) -> Sequence<'_> {
         let inner = match self {
             Self::Engine(e) => SeqState::Engine(Box::new(e.new_state())),
-            Self::Model(m) => SeqState::Model { cache: KvCache::new(m.config()), logits: Vec::new() },
+            Self::Model(m) => SeqState::Model {
+                cache: KvCache::new(m.config()),
+                logits: Vec::new(),
+            },
         };
-        Sequence { backend: self, inner }
+        Sequence {
+            backend: self,
+            inner,
+        }
     }
 }
 
@@ -73,7 +79,11 @@ impl Sequence<'_> {
                 }
                 let t = Tensor::new(ids, &Device::Cpu)?.unsqueeze(0)?;
                 let l = m.forward(&t, Some(cache))?;
-                *logits = l.get(0)?.get(ids.len() - 1)?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+                *logits = l
+                    .get(0)?
+                    .get(ids.len() - 1)?
+                    .to_dtype(DType::F32)?
+                    .to_vec1::<f32>()?;
                 Ok(logits)
             }
             _ => Err(Error::BadInput("sequence used with another backend".into())),

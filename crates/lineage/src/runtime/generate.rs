@@ -11,13 +11,19 @@ pub fn greedy(model: &Model, ids: &Tensor, n: usize) -> Result<Vec<Vec<u32>>> {
     let (b, t) = ids.dims2()?;
     let ctx = model.config().context_len;
     if t + n > ctx {
-        return Err(crate::Error::ContextOverflow { len: t + n, context_len: ctx });
+        return Err(crate::Error::ContextOverflow {
+            len: t + n,
+            context_len: ctx,
+        });
     }
     let mut out: Vec<Vec<u32>> = ids.to_dtype(DType::U32)?.to_vec2::<u32>()?;
     let mut cache = KvCache::new(model.config());
     let mut logits = model.forward(ids, Some(&mut cache))?;
     for step in 0..n {
-        let last = logits.narrow(1, logits.dim(1)? - 1, 1)?.squeeze(1)?.to_dtype(DType::F32)?;
+        let last = logits
+            .narrow(1, logits.dim(1)? - 1, 1)?
+            .squeeze(1)?
+            .to_dtype(DType::F32)?;
         let rows = last.to_vec2::<f32>()?;
         let next: Vec<u32> = rows.iter().map(|r| ops::argmax(r) as u32).collect();
         for (row, &t) in out.iter_mut().zip(&next) {

@@ -21,7 +21,10 @@ pub struct LayerCache {
 
 impl LayerCache {
     pub fn new(cap: Option<usize>) -> Self {
-        Self { cap, ..Default::default() }
+        Self {
+            cap,
+            ..Default::default()
+        }
     }
 
     /// Appends `[B, h, T, d]` entries; returns everything attention may use now and the
@@ -61,7 +64,10 @@ impl LayerCache {
 
     /// Values stored per position per batch row (sum of both tensors' head*dim).
     pub fn values_per_token(&self) -> usize {
-        let per = |t: &Option<Tensor>| t.as_ref().map_or(0, |t| t.dim(1).unwrap_or(0) * t.dim(D::Minus1).unwrap_or(0));
+        let per = |t: &Option<Tensor>| {
+            t.as_ref()
+                .map_or(0, |t| t.dim(1).unwrap_or(0) * t.dim(D::Minus1).unwrap_or(0))
+        };
         per(&self.a) + per(&self.b)
     }
 }
@@ -75,7 +81,11 @@ pub struct KvCache {
 
 impl KvCache {
     pub fn new(cfg: &ModelConfig) -> Self {
-        let layers = cfg.layers.iter().map(|l| LayerCache::new(l.window)).collect();
+        let layers = cfg
+            .layers
+            .iter()
+            .map(|l| LayerCache::new(l.window))
+            .collect();
         Self { layers, pos: 0 }
     }
 

@@ -52,10 +52,17 @@ pub fn generate(
         return Err(Error::BadInput("empty prompt".into()));
     }
     if prompt_ids.len() >= ctx {
-        return Err(Error::ContextOverflow { len: prompt_ids.len(), context_len: ctx });
+        return Err(Error::ContextOverflow {
+            len: prompt_ids.len(),
+            context_len: ctx,
+        });
     }
     let mut sampler = Sampler::new(opts.sampler.clone())?;
-    let mut stop = StopChecker::new(opts.stop.clone(), tok.eos_ids().to_vec(), Some(opts.max_tokens));
+    let mut stop = StopChecker::new(
+        opts.stop.clone(),
+        tok.eos_ids().to_vec(),
+        Some(opts.max_tokens),
+    );
     let mut stream = TokenStream::new(tok, true);
     let mut seq = model.start();
     let mut history = prompt_ids.to_vec();

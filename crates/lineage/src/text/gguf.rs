@@ -23,7 +23,11 @@ const SPM_SPACE: char = '\u{2581}'; // "▁"
 enum Kind {
     /// Byte-level BPE; the `tokenizers` pipeline holds the pre-split regexes and merges.
     Bpe(Box<tokenizers::Tokenizer>),
-    Spm { scores: Vec<f32>, add_space_prefix: bool, unknown_id: u32 },
+    Spm {
+        scores: Vec<f32>,
+        add_space_prefix: bool,
+        unknown_id: u32,
+    },
 }
 
 pub(crate) struct GgufVocab {
@@ -50,7 +54,10 @@ impl GgufVocab {
             token_to_id.entry(t.clone()).or_insert(id as u32);
         }
         let specials = SpecialTokens::new(
-            (0..n).filter(|&i| kinds[i].is_special()).map(|i| (spec.tokens[i].clone(), i as u32)).collect(),
+            (0..n)
+                .filter(|&i| kinds[i].is_special())
+                .map(|i| (spec.tokens[i].clone(), i as u32))
+                .collect(),
         );
         let kind = match spec.model.as_str() {
             "gpt2" => Kind::Bpe(Box::new(build_bpe(spec, &token_to_id)?)),
@@ -67,7 +74,13 @@ impl GgufVocab {
                 })
             }
         };
-        Ok(Self { tokens: spec.tokens.clone(), kinds, token_to_id, specials, kind })
+        Ok(Self {
+            tokens: spec.tokens.clone(),
+            kinds,
+            token_to_id,
+            specials,
+            kind,
+        })
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -112,10 +125,22 @@ impl GgufVocab {
                 let enc = tok.encode(text, false).map_err(tok_err)?;
                 out.extend_from_slice(enc.get_ids());
             }
-            Kind::Spm { scores, add_space_prefix, unknown_id } => {
-                let prefix = if *add_space_prefix && prev_special { " " } else { "" };
+            Kind::Spm {
+                scores,
+                add_space_prefix,
+                unknown_id,
+            } => {
+                let prefix = if *add_space_prefix && prev_special {
+                    " "
+                } else {
+                    ""
+                };
                 let escaped: String = format!("{prefix}{text}").replace(' ', "\u{2581}");
-                let vocab = SpmVocab { token_to_id: &self.token_to_id, scores, unknown_id: *unknown_id };
+                let vocab = SpmVocab {
+                    token_to_id: &self.token_to_id,
+                    scores,
+                    unknown_id: *unknown_id,
+                };
                 spm::tokenize(&vocab, &escaped, out);
             }
         }
@@ -126,12 +151,19 @@ impl GgufVocab {
     /// `skip_special`; the unknown token gives nothing when `skip_special`.
     pub fn token_bytes(&self, id: u32, skip_special: bool) -> Result<Vec<u8>> {
         let (Some(text), Some(kind)) = (self.token_text(id), self.kind_of(id)) else {
-            return Err(Error::TokenOutOfVocab { id: id as i64, vocab_size: self.tokens.len() });
+            return Err(Error::TokenOutOfVocab {
+                id: id as i64,
+                vocab_size: self.tokens.len(),
+            });
         };
         Ok(match kind {
             TokenKind::Control | TokenKind::Unknown if skip_special => Vec::new(),
-            TokenKind::Control | TokenKind::Unknown | TokenKind::UserDefined => text.as_bytes().to_vec(),
-            TokenKind::Byte => parse_byte_token(text).map_or_else(|| text.as_bytes().to_vec(), |b| vec![b]),
+            TokenKind::Control | TokenKind::Unknown | TokenKind::UserDefined => {
+                text.as_bytes().to_vec()
+            }
+            TokenKind::Byte => {
+                parse_byte_token(text).map_or_else(|| text.as_bytes().to_vec(), |b| vec![b])
+            }
             TokenKind::Normal | TokenKind::Unused => match &self.kind {
                 Kind::Bpe(_) => byte_level_decode(text),
                 Kind::Spm { .. } => text.replace(SPM_SPACE, " ").into_bytes(),
@@ -141,7 +173,13 @@ impl GgufVocab {
 
     /// Whether decoding drops one leading space (SentencePiece's added prefix).
     pub fn strips_leading_space(&self) -> bool {
-        matches!(self.kind, Kind::Spm { add_space_prefix: true, .. })
+        matches!(
+            self.kind,
+            Kind::Spm {
+                add_space_prefix: true,
+                ..
+            }
+        )
     }
 }
 
@@ -153,7 +191,11 @@ fn token_kinds(spec: &VocabSpec) -> Result<Vec<TokenKind>> {
             "tokenizer.ggml.token_type",
             format!("has {} entries for {n} tokens", t.len()),
         )),
-        Some(t) => t.iter().enumerate().map(|(i, &c)| TokenKind::from_gguf(c, i)).collect(),
+        Some(t) => t
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| TokenKind::from_gguf(c, i))
+            .collect(),
     }
 }
 
@@ -164,11 +206,17 @@ fn spm_scores(spec: &VocabSpec) -> Result<Vec<f32>> {
             "tokenizer.ggml.scores",
             format!("has {} entries for {} tokens", s.len(), spec.tokens.len()),
         )),
-        None => Err(Error::MissingKey { family: "gguf".into(), key: "tokenizer.ggml.scores".into() }),
+        None => Err(Error::MissingKey {
+            family: "gguf".into(),
+            key: "tokenizer.ggml.scores".into(),
+        }),
     }
 }
 
-fn build_bpe(spec: &VocabSpec, token_to_id: &HashMap<String, u32>) -> Result<tokenizers::Tokenizer> {
+fn build_bpe(
+    spec: &VocabSpec,
+    token_to_id: &HashMap<String, u32>,
+) -> Result<tokenizers::Tokenizer> {
     let split = PreSplit::for_pre(spec.pre.as_deref())?;
     let merges = spec
         .merges
@@ -176,21 +224,38 @@ fn build_bpe(spec: &VocabSpec, token_to_id: &HashMap<String, u32>) -> Result<tok
         .map(|m| {
             m.split_once(' ')
                 .map(|(a, b)| (a.to_string(), b.to_string()))
-                .ok_or_else(|| Error::invalid("tokenizer.ggml.merges", format!("entry `{m}` is not `left right`")))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "tokenizer.ggml.merges",
+                        format!("entry `{m}` is not `left right`"),
+                    )
+                })
         })
         .collect::<Result<Vec<_>>>()?;
     let bpe = BPE::builder()
-        .vocab_and_merges(token_to_id.iter().map(|(k, &v)| (k.clone(), v)).collect::<tokenizers::models::bpe::Vocab>(), merges)
+        .vocab_and_merges(
+            token_to_id
+                .iter()
+                .map(|(k, &v)| (k.clone(), v))
+                .collect::<tokenizers::models::bpe::Vocab>(),
+            merges,
+        )
         .ignore_merges(split.ignore_merges)
         .build()
         .map_err(tok_err)?;
     let mut steps = Vec::new();
     for re in split.regexes {
-        let s = Split::new(SplitPattern::Regex(re.to_string()), SplitDelimiterBehavior::Isolated, false)
-            .map_err(tok_err)?;
+        let s = Split::new(
+            SplitPattern::Regex(re.to_string()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(tok_err)?;
         steps.push(PreTokenizerWrapper::Split(s));
     }
-    steps.push(PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, false, false)));
+    steps.push(PreTokenizerWrapper::ByteLevel(ByteLevel::new(
+        false, false, false,
+    )));
     let mut tok = tokenizers::Tokenizer::new(bpe);
     tok.with_pre_tokenizer(Some(Sequence::new(steps)));
     Ok(tok)
@@ -203,14 +268,18 @@ fn parse_byte_token(text: &str) -> Option<u8> {
 
 /// GPT-2's byte -> printable character table, as char -> byte.
 fn byte_level_char_to_byte(c: char) -> Option<u8> {
-    let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let printable =
+        |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
     let code = c as u32;
     if printable(code) {
         return Some(code as u8);
     }
     // Non-printable bytes map to 256, 257, ... in byte order.
     let k = code.checked_sub(256)?;
-    (0u32..=255).filter(|&b| !printable(b)).nth(k as usize).map(|b| b as u8)
+    (0u32..=255)
+        .filter(|&b| !printable(b))
+        .nth(k as usize)
+        .map(|b| b as u8)
 }
 
 /// Undoes GPT-2's byte-to-unicode mapping; characters outside the table pass through.

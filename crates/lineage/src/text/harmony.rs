@@ -61,7 +61,10 @@ impl HarmonyRenderer {
         let rest = match messages.first() {
             Some(m) if m.role == "system" || m.role == "developer" => {
                 if !m.content.is_empty() {
-                    out.push_str(&format!("<|start|>developer<|message|># Instructions\n\n{}\n\n<|end|>", m.content));
+                    out.push_str(&format!(
+                        "<|start|>developer<|message|># Instructions\n\n{}\n\n<|end|>",
+                        m.content
+                    ));
                 }
                 &messages[1..]
             }
@@ -72,8 +75,15 @@ impl HarmonyRenderer {
             match m.role.as_str() {
                 "user" => out.push_str(&format!("<|start|>user<|message|>{}<|end|>", m.content)),
                 "assistant" => {
-                    let end = if last && !add_generation_prompt { "<|return|>" } else { "<|end|>" };
-                    out.push_str(&format!("<|start|>assistant<|channel|>final<|message|>{}{end}", m.content));
+                    let end = if last && !add_generation_prompt {
+                        "<|return|>"
+                    } else {
+                        "<|end|>"
+                    };
+                    out.push_str(&format!(
+                        "<|start|>assistant<|channel|>final<|message|>{}{end}",
+                        m.content
+                    ));
                 }
                 role => {
                     return Err(Error::BadInput(format!(
@@ -91,11 +101,17 @@ impl HarmonyRenderer {
     }
 
     fn system_text(&self) -> String {
-        let mut s = format!("{}\nKnowledge cutoff: {}\n", self.model_identity, self.knowledge_cutoff);
+        let mut s = format!(
+            "{}\nKnowledge cutoff: {}\n",
+            self.model_identity, self.knowledge_cutoff
+        );
         if let Some(date) = &self.current_date {
             s.push_str(&format!("Current date: {date}\n\n"));
         }
-        s.push_str(&format!("Reasoning: {}\n\n", self.reasoning_effort.as_str()));
+        s.push_str(&format!(
+            "Reasoning: {}\n\n",
+            self.reasoning_effort.as_str()
+        ));
         s.push_str("# Valid channels: analysis, commentary, final. Channel must be included for every message.");
         s
     }

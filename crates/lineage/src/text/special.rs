@@ -26,7 +26,11 @@ impl SpecialTokens {
 
     /// Splits `text` into fragments; empty text yields no fragments.
     pub fn partition<'a>(&self, text: &'a str) -> Vec<Fragment<'a>> {
-        let mut fragments = if text.is_empty() { vec![] } else { vec![Fragment::Text(text)] };
+        let mut fragments = if text.is_empty() {
+            vec![]
+        } else {
+            vec![Fragment::Text(text)]
+        };
         for (special, id) in &self.by_length {
             fragments = fragments
                 .into_iter()
@@ -62,11 +66,20 @@ mod tests {
 
     #[test]
     fn partition_overlapping_specials_longest_wins() {
-        let s = SpecialTokens::new(vec![("<a>".into(), 5), ("<a><b>".into(), 7), ("<b>".into(), 6)]);
+        let s = SpecialTokens::new(vec![
+            ("<a>".into(), 5),
+            ("<a><b>".into(), 7),
+            ("<b>".into(), 6),
+        ]);
         let got = s.partition("x<a><b>y<b>");
         assert_eq!(
             got,
-            vec![Fragment::Text("x"), Fragment::Token(7), Fragment::Text("y"), Fragment::Token(6)]
+            vec![
+                Fragment::Text("x"),
+                Fragment::Token(7),
+                Fragment::Text("y"),
+                Fragment::Token(6)
+            ]
         );
     }
 
@@ -74,6 +87,9 @@ mod tests {
     fn partition_empty_text_no_fragments() {
         let s = SpecialTokens::new(vec![("<a>".into(), 5)]);
         assert!(s.partition("").is_empty());
-        assert_eq!(s.partition("<a><a>"), vec![Fragment::Token(5), Fragment::Token(5)]);
+        assert_eq!(
+            s.partition("<a><a>"),
+            vec![Fragment::Token(5), Fragment::Token(5)]
+        );
     }
 }

@@ -45,7 +45,9 @@ impl PartialOrd for Bigram {
 impl Ord for Bigram {
     /// Max-heap order: higher score first, then the leftmost pair.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.score.total_cmp(&other.score).then(other.left.cmp(&self.left))
+        self.score
+            .total_cmp(&other.score)
+            .then(other.left.cmp(&self.left))
     }
 }
 
@@ -54,14 +56,28 @@ pub fn tokenize(vocab: &SpmVocab, text: &str, out: &mut Vec<u32>) {
     let mut symbols: Vec<Symbol> = Vec::new();
     for (i, (start, ch)) in text.char_indices().enumerate() {
         let next = (start + ch.len_utf8() < text.len()).then_some(i + 1);
-        symbols.push(Symbol { start, len: ch.len_utf8(), prev: i.checked_sub(1), next });
+        symbols.push(Symbol {
+            start,
+            len: ch.len_utf8(),
+            prev: i.checked_sub(1),
+            next,
+        });
     }
-    let mut session = Session { vocab, text, symbols, queue: BinaryHeap::new() };
+    let mut session = Session {
+        vocab,
+        text,
+        symbols,
+        queue: BinaryHeap::new(),
+    };
     for i in 1..session.symbols.len() {
         session.try_add_bigram(Some(i - 1), Some(i));
     }
     session.merge_all();
-    let mut at = if session.symbols.is_empty() { None } else { Some(0) };
+    let mut at = if session.symbols.is_empty() {
+        None
+    } else {
+        Some(0)
+    };
     while let Some(i) = at {
         let s = session.symbols[i];
         session.emit(&text[s.start..s.start + s.len], out);
@@ -78,12 +94,21 @@ struct Session<'v, 't> {
 
 impl<'v, 't> Session<'v, 't> {
     fn try_add_bigram(&mut self, left: Option<usize>, right: Option<usize>) {
-        let (Some(left), Some(right)) = (left, right) else { return };
+        let (Some(left), Some(right)) = (left, right) else {
+            return;
+        };
         let (l, r) = (self.symbols[left], self.symbols[right]);
         let piece = &self.text[l.start..l.start + l.len + r.len];
-        let Some(&id) = self.vocab.token_to_id.get(piece) else { return };
+        let Some(&id) = self.vocab.token_to_id.get(piece) else {
+            return;
+        };
         let score = self.vocab.scores.get(id as usize).copied().unwrap_or(0.0);
-        self.queue.push(Bigram { left, right, score, len: piece.len() });
+        self.queue.push(Bigram {
+            left,
+            right,
+            score,
+            len: piece.len(),
+        });
     }
 
     fn merge_all(&mut self) {

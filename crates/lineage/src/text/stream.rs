@@ -20,7 +20,13 @@ pub struct TokenStream<'a> {
 impl<'a> TokenStream<'a> {
     /// `skip_special` leaves control tokens out of the text, as `decode_skip_special`.
     pub fn new(tokenizer: &'a Tokenizer, skip_special: bool) -> Self {
-        Self { tokenizer, skip_special, ids: Vec::new(), prefix_offset: 0, read_offset: 0 }
+        Self {
+            tokenizer,
+            skip_special,
+            ids: Vec::new(),
+            prefix_offset: 0,
+            read_offset: 0,
+        }
     }
 
     fn decode(&self, ids: &[u32]) -> Result<String> {

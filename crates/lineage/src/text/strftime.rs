@@ -5,7 +5,17 @@
 //! days-to-civil-date conversion after H. Hinnant, "chrono-Compatible Low-Level Date Algorithms".
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
     "December",
 ];
 

@@ -29,7 +29,10 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self { role: role.into(), content: content.into() }
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -48,21 +51,38 @@ fn now_unix_secs() -> i64 {
 
 impl ChatTemplate {
     /// Compiles `source`; syntax errors are reported with their line.
-    pub fn new(source: &str, bos_token: impl Into<String>, eos_token: impl Into<String>) -> Result<Self> {
+    pub fn new(
+        source: &str,
+        bos_token: impl Into<String>,
+        eos_token: impl Into<String>,
+    ) -> Result<Self> {
         let mut env = Environment::new();
-        let syntax = SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build().map_err(template_err)?;
+        let syntax = SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .map_err(template_err)?;
         env.set_syntax(syntax);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_filter("tojson", tojson);
-        env.add_function("strftime_now", |fmt: String| super::strftime::format(now_unix_secs(), &fmt));
-        env.add_template_owned(TEMPLATE_NAME, source.to_string()).map_err(template_err)?;
-        Ok(Self { env, bos_token: bos_token.into(), eos_token: eos_token.into() })
+        env.add_function("strftime_now", |fmt: String| {
+            super::strftime::format(now_unix_secs(), &fmt)
+        });
+        env.add_template_owned(TEMPLATE_NAME, source.to_string())
+            .map_err(template_err)?;
+        Ok(Self {
+            env,
+            bos_token: bos_token.into(),
+            eos_token: eos_token.into(),
+        })
     }
 
     /// Fixes the time `strftime_now` reports (UTC seconds since 1970), for reproducible prompts.
     pub fn set_now(&mut self, unix_secs: i64) {
-        self.env.add_function("strftime_now", move |fmt: String| super::strftime::format(unix_secs, &fmt));
+        self.env.add_function("strftime_now", move |fmt: String| {
+            super::strftime::format(unix_secs, &fmt)
+        });
     }
 
     /// Renders the conversation; `add_generation_prompt` opens an assistant turn.
@@ -80,7 +100,10 @@ impl ChatTemplate {
 }
 
 fn raise_exception(message: String) -> std::result::Result<Value, minijinja::Error> {
-    Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("{RAISE_MARKER}{message}")))
+    Err(minijinja::Error::new(
+        ErrorKind::InvalidOperation,
+        format!("{RAISE_MARKER}{message}"),
+    ))
 }
 
 fn template_err(e: minijinja::Error) -> Error {
@@ -102,7 +125,11 @@ fn template_err(e: minijinja::Error) -> Error {
 
 /// Python `json.dumps(value, ensure_ascii=False, indent=indent)`; indent positional or keyword.
 /// `ensure_ascii`, `separators` and `sort_keys` are accepted and ignored.
-fn tojson(value: Value, indent: Option<usize>, kwargs: Kwargs) -> std::result::Result<Value, minijinja::Error> {
+fn tojson(
+    value: Value,
+    indent: Option<usize>,
+    kwargs: Kwargs,
+) -> std::result::Result<Value, minijinja::Error> {
     let indent = indent.or(kwargs.get::<Option<usize>>("indent")?);
     for ignored in ["ensure_ascii", "separators", "sort_keys"] {
         let _: Option<Value> = kwargs.get(ignored)?;
@@ -112,7 +139,12 @@ fn tojson(value: Value, indent: Option<usize>, kwargs: Kwargs) -> std::result::R
     Ok(Value::from_safe_string(out))
 }
 
-fn write_json(v: &Value, indent: Option<usize>, level: usize, out: &mut String) -> std::result::Result<(), minijinja::Error> {
+fn write_json(
+    v: &Value,
+    indent: Option<usize>,
+    level: usize,
+    out: &mut String,
+) -> std::result::Result<(), minijinja::Error> {
     match v.kind() {
         ValueKind::Undefined | ValueKind::None => out.push_str("null"),
         ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),

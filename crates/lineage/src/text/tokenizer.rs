@@ -33,20 +33,33 @@ impl Tokenizer {
     pub fn from_vocab(spec: &VocabSpec) -> Result<Self> {
         let vocab = GgufVocab::new(spec)?;
         let n = vocab.vocab_size();
-        for (key, id) in [("bos_token_id", spec.bos_id), ("eos_token_id", spec.eos_id), ("eot_token_id", spec.eot_id)] {
+        for (key, id) in [
+            ("bos_token_id", spec.bos_id),
+            ("eos_token_id", spec.eos_id),
+            ("eot_token_id", spec.eot_id),
+        ] {
             if let Some(id) = id.filter(|&id| id as usize >= n) {
-                return Err(Error::invalid(&format!("tokenizer.ggml.{key}"), format!("{id} >= vocab size {n}")));
+                return Err(Error::invalid(
+                    &format!("tokenizer.ggml.{key}"),
+                    format!("{id} >= vocab size {n}"),
+                ));
             }
         }
         let mut eos_ids: Vec<u32> = [spec.eos_id, spec.eot_id].into_iter().flatten().collect();
         for text in EOG_TEXTS {
-            if let Some(id) = vocab.token_to_id(text).filter(|&id| vocab.kind_of(id) == Some(TokenKind::Control)) {
+            if let Some(id) = vocab
+                .token_to_id(text)
+                .filter(|&id| vocab.kind_of(id) == Some(TokenKind::Control))
+            {
                 eos_ids.push(id);
             }
         }
         eos_ids.sort_unstable();
         eos_ids.dedup();
-        let llama3_like = matches!(spec.pre.as_deref(), Some("llama3" | "llama-v3" | "llama-bpe"));
+        let llama3_like = matches!(
+            spec.pre.as_deref(),
+            Some("llama3" | "llama-v3" | "llama-bpe")
+        );
         let default_bos = spec.model == "llama" || llama3_like;
         Ok(Self {
             bos_id: spec.bos_id,
@@ -73,15 +86,30 @@ impl Tokenizer {
         let eos_id = lookup(&config.eos_token);
         let mut eos_ids: Vec<u32> = eos_id.into_iter().collect();
         let added = tok.get_added_tokens_decoder();
-        eos_ids.extend(added.iter().filter(|(_, t)| t.special && EOG_TEXTS.contains(&t.content.as_str())).map(|(&id, _)| id));
+        eos_ids.extend(
+            added
+                .iter()
+                .filter(|(_, t)| t.special && EOG_TEXTS.contains(&t.content.as_str()))
+                .map(|(&id, _)| id),
+        );
         eos_ids.sort_unstable();
         eos_ids.dedup();
-        let probe_with = tok.encode("a", true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let probe_with = tok
+            .encode("a", true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
         let ids = probe_with.get_ids();
         let add_bos = bos_id.is_some() && ids.first() == bos_id.as_ref() && ids.len() > 1;
         let add_eos = ids.len() > 1 && ids.last().is_some_and(|l| eos_ids.contains(l));
         let backend = Backend::Hf(Box::new(tok));
-        Ok(Self { backend, bos_id, eos_id, eos_ids, add_bos, add_eos, chat_template: config.chat_template })
+        Ok(Self {
+            backend,
+            bos_id,
+            eos_id,
+            eos_ids,
+            add_bos,
+            add_eos,
+            chat_template: config.chat_template,
+        })
     }
 
     /// Token ids of `text`. Special tokens written in the text (`<|im_start|>`) are always
@@ -89,7 +117,9 @@ impl Tokenizer {
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
         match &self.backend {
             Backend::Hf(tok) => {
-                let enc = tok.encode(text, add_special).map_err(|e| Error::Tokenizer(e.to_string()))?;
+                let enc = tok
+                    .encode(text, add_special)
+                    .map_err(|e| Error::Tokenizer(e.to_string()))?;
                 Ok(enc.get_ids().to_vec())
             }
             Backend::Gguf(vocab) => {
@@ -120,13 +150,15 @@ impl Tokenizer {
         match &self.backend {
             Backend::Hf(tok) => {
                 self.check_ids(ids)?;
-                tok.decode(ids, skip_special).map_err(|e| Error::Tokenizer(e.to_string()))
+                tok.decode(ids, skip_special)
+                    .map_err(|e| Error::Tokenizer(e.to_string()))
             }
             Backend::Gguf(vocab) => {
                 let mut bytes = Vec::new();
                 for (i, &id) in ids.iter().enumerate() {
                     let piece = vocab.token_bytes(id, skip_special)?;
-                    let strip = i == 0 && vocab.strips_leading_space() && piece.first() == Some(&b' ');
+                    let strip =
+                        i == 0 && vocab.strips_leading_space() && piece.first() == Some(&b' ');
                     bytes.extend_from_slice(if strip { &piece[1..] } else { &piece });
                 }
                 Ok(String::from_utf8_lossy(&bytes).into_owned())
@@ -137,7 +169,10 @@ impl Tokenizer {
     fn check_ids(&self, ids: &[u32]) -> Result<()> {
         let n = self.vocab_size();
         match ids.iter().find(|&&id| id as usize >= n) {
-            Some(&id) => Err(Error::TokenOutOfVocab { id: id as i64, vocab_size: n }),
+            Some(&id) => Err(Error::TokenOutOfVocab {
+                id: id as i64,
+                vocab_size: n,
+            }),
             None => Ok(()),
         }
     }
@@ -197,11 +232,15 @@ impl Tokenizer {
 
     /// Text of BOS, for chat templates' `bos_token` (empty when there is none).
     pub fn bos_text(&self) -> String {
-        self.bos_id.and_then(|id| self.id_to_token(id)).unwrap_or_default()
+        self.bos_id
+            .and_then(|id| self.id_to_token(id))
+            .unwrap_or_default()
     }
 
     /// Text of EOS, for chat templates' `eos_token` (empty when there is none).
     pub fn eos_text(&self) -> String {
-        self.eos_id.and_then(|id| self.id_to_token(id)).unwrap_or_default()
+        self.eos_id
+            .and_then(|id| self.id_to_token(id))
+            .unwrap_or_default()
     }
 }

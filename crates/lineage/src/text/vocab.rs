@@ -114,7 +114,10 @@ impl PreSplit {
                 })
             }
         };
-        Ok(Self { regexes, ignore_merges })
+        Ok(Self {
+            regexes,
+            ignore_merges,
+        })
     }
 }
 

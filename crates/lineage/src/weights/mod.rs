@@ -76,7 +76,9 @@ impl Weights {
     }
 
     pub fn get(&self, name: &str) -> Result<&Weight> {
-        self.map.get(name).ok_or_else(|| Error::MissingTensor { name: name.to_string() })
+        self.map.get(name).ok_or_else(|| Error::MissingTensor {
+            name: name.to_string(),
+        })
     }
 
     /// A dense tensor with the expected shape.
@@ -86,13 +88,19 @@ impl Weights {
                 check_shape(name, t.dims(), shape)?;
                 Ok(t.clone())
             }
-            _ => Err(Error::BadInput(format!("tensor `{name}` is quantized, expected dense"))),
+            _ => Err(Error::BadInput(format!(
+                "tensor `{name}` is quantized, expected dense"
+            ))),
         }
     }
 
     /// A dense tensor if present.
     pub fn opt_tensor(&self, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
-        if self.contains(name) { self.tensor(name, shape).map(Some) } else { Ok(None) }
+        if self.contains(name) {
+            self.tensor(name, shape).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Any weight with the expected logical shape.
@@ -104,7 +112,10 @@ impl Weights {
 
     /// Total number of parameters (logical elements).
     pub fn n_params(&self) -> usize {
-        self.map.values().map(|w| w.shape().iter().product::<usize>()).sum()
+        self.map
+            .values()
+            .map(|w| w.shape().iter().product::<usize>())
+            .sum()
     }
 
     /// Parameters and resident bytes, per storage format.
@@ -138,7 +149,9 @@ impl Weights {
 
     /// Mutable access for tools such as finite-difference checks.
     pub fn replace(&mut self, name: &str, t: Tensor) -> Result<()> {
-        let slot = self.map.get_mut(name).ok_or_else(|| Error::MissingTensor { name: name.to_string() })?;
+        let slot = self.map.get_mut(name).ok_or_else(|| Error::MissingTensor {
+            name: name.to_string(),
+        })?;
         *slot = Weight::Dense(t);
         Ok(())
     }
@@ -162,14 +175,26 @@ impl WeightsSummary {
 impl std::fmt::Display for WeightsSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mib = |b: usize| b as f64 / (1 << 20) as f64;
-        let (n, b) = (self.dense.0 + self.mxfp4.0 + self.quant.0, self.dense.1 + self.mxfp4.1 + self.quant.1);
+        let (n, b) = (
+            self.dense.0 + self.mxfp4.0 + self.quant.0,
+            self.dense.1 + self.mxfp4.1 + self.quant.1,
+        );
         write!(f, "{n} params ({:.2} MiB resident)", mib(b))?;
         if self.quant.0 > 0 {
             let bits = self.quant.1 as f64 * 8.0 / self.quant.0 as f64;
-            write!(f, "; quantized matrices: {} params at {bits:.2} bits/param", self.quant.0)?;
+            write!(
+                f,
+                "; quantized matrices: {} params at {bits:.2} bits/param",
+                self.quant.0
+            )?;
         }
         if let Some(bits) = self.mxfp4_bits_per_param() {
-            write!(f, "; MXFP4 experts: {} params in {:.2} MiB = {bits:.2} bits/param", self.mxfp4.0, mib(self.mxfp4.1))?;
+            write!(
+                f,
+                "; MXFP4 experts: {} params in {:.2} MiB = {bits:.2} bits/param",
+                self.mxfp4.0,
+                mib(self.mxfp4.1)
+            )?;
         }
         Ok(())
     }
@@ -177,7 +202,11 @@ impl std::fmt::Display for WeightsSummary {
 
 pub fn check_shape(name: &str, found: &[usize], expected: &[usize]) -> Result<()> {
     if found != expected {
-        return Err(Error::ShapeMismatch { name: name.into(), expected: expected.to_vec(), found: found.to_vec() });
+        return Err(Error::ShapeMismatch {
+            name: name.into(),
+            expected: expected.to_vec(),
+            found: found.to_vec(),
+        });
     }
     Ok(())
 }

@@ -8,7 +8,9 @@ use candle_core::{Device, Tensor};
 use crate::{Error, Result};
 
 /// FP4 E2M1 code -> value.
-const FP4: [f32; 16] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0];
+const FP4: [f32; 16] = [
+    0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0,
+];
 
 /// A stack of `n` packed matrices `[rows(out), cols(in)]`.
 #[derive(Debug, Clone)]
@@ -20,7 +22,13 @@ pub struct Mxfp4Tensor {
 
 impl Mxfp4Tensor {
     /// `blocks`: `[n, rows, cols/32, 16]`, `scales`: `[n, rows, cols/32]`.
-    pub fn new(name: &str, blocks: &[u8], bshape: &[usize], scales: &[u8], sshape: &[usize]) -> Result<Self> {
+    pub fn new(
+        name: &str,
+        blocks: &[u8],
+        bshape: &[usize],
+        scales: &[u8],
+        sshape: &[usize],
+    ) -> Result<Self> {
         if bshape.len() != 4 || bshape[3] != 16 {
             return Err(shape_err(name, "blocks", bshape, "[E, out, in/32, 16]"));
         }
@@ -33,10 +41,16 @@ impl Mxfp4Tensor {
             });
         }
         if blocks.len() != n * rows * groups * 16 || scales.len() != n * rows * groups {
-            return Err(Error::BadInput(format!("{name}: MXFP4 byte counts do not match their shapes")));
+            return Err(Error::BadInput(format!(
+                "{name}: MXFP4 byte counts do not match their shapes"
+            )));
         }
         let shape = [n, rows, groups * 32];
-        Ok(Self { shape, blocks: blocks.to_vec().into(), scales: scales.to_vec().into() })
+        Ok(Self {
+            shape,
+            blocks: blocks.to_vec().into(),
+            scales: scales.to_vec().into(),
+        })
     }
 
     /// From ggml's MXFP4 blocks (GGUF type 39): per 32 values one E8M0 byte, then 16
@@ -53,13 +67,24 @@ impl Mxfp4Tensor {
             )));
         }
         let groups = n * rows * cols / 32;
-        let (mut blocks, mut scales) = (Vec::with_capacity(groups * 16), Vec::with_capacity(groups));
+        let (mut blocks, mut scales) =
+            (Vec::with_capacity(groups * 16), Vec::with_capacity(groups));
         for b in bytes.chunks_exact(17) {
             scales.push(b[0]);
-            let code = |j: usize| if j < 16 { b[1 + j] & 0x0f } else { b[1 + j - 16] >> 4 };
+            let code = |j: usize| {
+                if j < 16 {
+                    b[1 + j] & 0x0f
+                } else {
+                    b[1 + j - 16] >> 4
+                }
+            };
             blocks.extend((0..16).map(|k| code(2 * k) | (code(2 * k + 1) << 4)));
         }
-        Ok(Self { shape, blocks: blocks.into(), scales: scales.into() })
+        Ok(Self {
+            shape,
+            blocks: blocks.into(),
+            scales: scales.into(),
+        })
     }
 
     /// Every `step`-th row starting at `offset` (gpt-oss interleaves gate/up rows).
@@ -75,7 +100,11 @@ impl Mxfp4Tensor {
                 blocks.extend_from_slice(&self.blocks[g0 * 16..(g0 + groups) * 16]);
             }
         }
-        Self { shape: [n, new_rows, cols], blocks: blocks.into(), scales: scales.into() }
+        Self {
+            shape: [n, new_rows, cols],
+            blocks: blocks.into(),
+            scales: scales.into(),
+        }
     }
 
     /// Logical shape `[n, out, in]`.
@@ -113,5 +142,7 @@ fn e8m0(s: u8) -> f32 {
 }
 
 fn shape_err(name: &str, part: &str, found: &[usize], want: &str) -> Error {
-    Error::BadInput(format!("{name}_{part}: MXFP4 shape {found:?} is not {want}"))
+    Error::BadInput(format!(
+        "{name}_{part}: MXFP4 shape {found:?} is not {want}"
+    ))
 }

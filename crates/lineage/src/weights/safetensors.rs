@@ -40,7 +40,10 @@ impl Checkpoint {
             vec![dir.join("model.safetensors")]
         } else {
             let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map_err(|e| Error::Io { path: dir.into(), source: e })?
+                .map_err(|e| Error::Io {
+                    path: dir.into(),
+                    source: e,
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
                 .collect();
@@ -54,11 +57,20 @@ impl Checkpoint {
     }
 
     pub fn open_files(paths: &[PathBuf]) -> Result<Self> {
-        let mut ck = Self { files: Vec::new(), tensors: HashMap::new() };
+        let mut ck = Self {
+            files: Vec::new(),
+            tensors: HashMap::new(),
+        };
         for p in paths {
-            let file = File::open(p).map_err(|e| Error::Io { path: p.clone(), source: e })?;
+            let file = File::open(p).map_err(|e| Error::Io {
+                path: p.clone(),
+                source: e,
+            })?;
             // SAFETY: read-only map; the file is not modified while the checkpoint lives.
-            let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io { path: p.clone(), source: e })?;
+            let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io {
+                path: p.clone(),
+                source: e,
+            })?;
             let idx = ck.files.len();
             for (name, info) in parse_header(p, &mmap, idx)? {
                 ck.tensors.insert(name, info);
@@ -77,7 +89,9 @@ impl Checkpoint {
     }
 
     pub fn info(&self, name: &str) -> Result<&TensorInfo> {
-        self.tensors.get(name).ok_or_else(|| Error::MissingTensor { name: name.to_string() })
+        self.tensors.get(name).ok_or_else(|| Error::MissingTensor {
+            name: name.to_string(),
+        })
     }
 
     /// Raw little-endian bytes of a tensor.
@@ -95,13 +109,20 @@ impl Checkpoint {
 }
 
 fn shard_paths(index: &Path) -> Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string(index).map_err(|e| Error::Io { path: index.into(), source: e })?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| Error::bad_file(index, e.to_string()))?;
+    let text = std::fs::read_to_string(index).map_err(|e| Error::Io {
+        path: index.into(),
+        source: e,
+    })?;
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| Error::bad_file(index, e.to_string()))?;
     let map = v
         .get("weight_map")
         .and_then(Value::as_object)
         .ok_or_else(|| Error::bad_file(index, "missing `weight_map` object"))?;
-    let mut files: Vec<String> = map.values().filter_map(|f| f.as_str().map(String::from)).collect();
+    let mut files: Vec<String> = map
+        .values()
+        .filter_map(|f| f.as_str().map(String::from))
+        .collect();
     files.sort();
     files.dedup();
     let dir = index.parent().unwrap_or(Path::new("."));
@@ -117,34 +138,59 @@ fn parse_dtype(path: &Path, name: &str, s: &str) -> Result<DType> {
         "U8" => DType::U8,
         "I64" => DType::I64,
         "U32" => DType::U32,
-        other => return Err(Error::bad_file(path, format!("tensor `{name}` has unsupported dtype {other}"))),
+        other => {
+            return Err(Error::bad_file(
+                path,
+                format!("tensor `{name}` has unsupported dtype {other}"),
+            ))
+        }
     })
 }
 
 fn parse_header(path: &Path, buf: &[u8], file: usize) -> Result<Vec<(String, TensorInfo)>> {
     let bad = |m: String| Error::bad_file(path, m);
     if buf.len() < 8 {
-        return Err(bad(format!("truncated: {} bytes, no safetensors header", buf.len())));
+        return Err(bad(format!(
+            "truncated: {} bytes, no safetensors header",
+            buf.len()
+        )));
     }
     let n = u64::from_le_bytes(buf[..8].try_into().expect("8 bytes")) as usize;
     if n > buf.len() - 8 {
-        return Err(bad(format!("truncated: header of {n} bytes but file has {}", buf.len())));
+        return Err(bad(format!(
+            "truncated: header of {n} bytes but file has {}",
+            buf.len()
+        )));
     }
     let header: Value =
         serde_json::from_slice(&buf[8..8 + n]).map_err(|e| bad(format!("corrupt header: {e}")))?;
-    let obj = header.as_object().ok_or_else(|| bad("header is not a JSON object".into()))?;
+    let obj = header
+        .as_object()
+        .ok_or_else(|| bad("header is not a JSON object".into()))?;
     let data_len = buf.len() - 8 - n;
     let mut out = Vec::new();
     for (name, v) in obj.iter().filter(|(k, _)| *k != "__metadata__") {
         let entry = parse_entry(path, name, v)?;
         let (dtype, shape, (s, e)) = entry;
-        let need = shape.iter().product::<usize>().saturating_mul(dtype.size_in_bytes());
+        let need = shape
+            .iter()
+            .product::<usize>()
+            .saturating_mul(dtype.size_in_bytes());
         if e < s || e > data_len || e - s != need {
             return Err(bad(format!(
                 "tensor `{name}`: data [{s}, {e}) does not fit {need} bytes within the {data_len} data bytes (truncated or corrupt)"
             )));
         }
-        out.push((name.clone(), TensorInfo { dtype, shape, start: 8 + n + s, end: 8 + n + e, file }));
+        out.push((
+            name.clone(),
+            TensorInfo {
+                dtype,
+                shape,
+                start: 8 + n + s,
+                end: 8 + n + e,
+                file,
+            },
+        ));
     }
     Ok(out)
 }
@@ -152,8 +198,17 @@ fn parse_header(path: &Path, buf: &[u8], file: usize) -> Result<Vec<(String, Ten
 type Entry = (DType, Vec<usize>, (usize, usize));
 
 fn parse_entry(path: &Path, name: &str, v: &Value) -> Result<Entry> {
-    let bad = || Error::bad_file(path, format!("tensor `{name}` has a malformed header entry"));
-    let dtype = parse_dtype(path, name, v.get("dtype").and_then(Value::as_str).ok_or_else(bad)?)?;
+    let bad = || {
+        Error::bad_file(
+            path,
+            format!("tensor `{name}` has a malformed header entry"),
+        )
+    };
+    let dtype = parse_dtype(
+        path,
+        name,
+        v.get("dtype").and_then(Value::as_str).ok_or_else(bad)?,
+    )?;
     let shape = v
         .get("shape")
         .and_then(Value::as_array)
@@ -161,13 +216,20 @@ fn parse_entry(path: &Path, name: &str, v: &Value) -> Result<Entry> {
         .iter()
         .map(|d| d.as_u64().map(|d| d as usize).ok_or_else(bad))
         .collect::<Result<Vec<_>>>()?;
-    let offs = v.get("data_offsets").and_then(Value::as_array).ok_or_else(bad)?;
+    let offs = v
+        .get("data_offsets")
+        .and_then(Value::as_array)
+        .ok_or_else(bad)?;
     if offs.len() != 2 {
         return Err(bad());
     }
     let s = offs[0].as_u64().ok_or_else(bad)? as usize;
     let e = offs[1].as_u64().ok_or_else(bad)? as usize;
-    if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none() {
+    if shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .is_none()
+    {
         return Err(bad());
     }
     Ok((dtype, shape, (s, e)))

@@ -14,7 +14,9 @@ pub const LOGITS_TOL: f32 = 1e-4;
 pub const HIDDEN_TOL: f32 = 2e-4;
 
 pub fn fixture_dir(case: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf").join(case)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hf")
+        .join(case)
 }
 
 pub fn load(case: &str, config_file: &str) -> (ModelConfig, Weights) {
@@ -24,14 +26,27 @@ pub fn load(case: &str, config_file: &str) -> (ModelConfig, Weights) {
 }
 
 pub fn expected(case: &str) -> std::collections::HashMap<String, Tensor> {
-    candle_core::safetensors::load(fixture_dir(case).join("expected.safetensors"), &Device::Cpu).expect("expected.safetensors")
+    candle_core::safetensors::load(fixture_dir(case).join("expected.safetensors"), &Device::Cpu)
+        .expect("expected.safetensors")
 }
 
 /// Max |a - b| and the flat index where it occurs.
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> (f32, usize) {
     assert_eq!(a.dims(), b.dims(), "shape mismatch");
-    let a = a.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let b = b.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let a = a
+        .to_dtype(DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let b = b
+        .to_dtype(DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     let mut worst = (0f32, 0usize);
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
         let d = (x - y).abs();
@@ -48,17 +63,35 @@ pub fn check_forward(case: &str, config_file: &str) {
     let (cfg, w) = load(case, config_file);
     let model = Model::new(&cfg, &w).unwrap_or_else(|e| panic!("{case}: build failed: {e}"));
     let exp = expected(case);
-    let out = model.forward_full(&exp["input_ids"], None, true).unwrap_or_else(|e| panic!("{case}: forward failed: {e}"));
+    let out = model
+        .forward_full(&exp["input_ids"], None, true)
+        .unwrap_or_else(|e| panic!("{case}: forward failed: {e}"));
     let hs = &exp["hidden_states"];
     let n = hs.dim(0).unwrap();
-    assert_eq!(out.hidden_states.len(), n, "{case}: number of hidden states");
+    assert_eq!(
+        out.hidden_states.len(),
+        n,
+        "{case}: number of hidden states"
+    );
     for (i, h) in out.hidden_states.iter().enumerate() {
         let (d, at) = max_abs_diff(h, &hs.get(i).unwrap());
-        let what = if i == 0 { "embeddings".to_string() } else if i + 1 == n { "final norm".into() } else { format!("output of layer {}", i - 1) };
+        let what = if i == 0 {
+            "embeddings".to_string()
+        } else if i + 1 == n {
+            "final norm".into()
+        } else {
+            format!("output of layer {}", i - 1)
+        };
         assert!(d <= HIDDEN_TOL, "{case} ({config_file}): first divergence at hidden_states[{i}] ({what}): max|Δ| = {d:.3e} at flat index {at}");
     }
-    let (d, at) = max_abs_diff(out.last_layer_output.as_ref().unwrap(), &exp["last_layer_output"]);
-    assert!(d <= HIDDEN_TOL, "{case}: last_layer_output max|Δ| = {d:.3e} at {at}");
+    let (d, at) = max_abs_diff(
+        out.last_layer_output.as_ref().unwrap(),
+        &exp["last_layer_output"],
+    );
+    assert!(
+        d <= HIDDEN_TOL,
+        "{case}: last_layer_output max|Δ| = {d:.3e} at {at}"
+    );
     let (d, at) = max_abs_diff(&out.logits, &exp["logits"]);
     assert!(d <= LOGITS_TOL, "{case}: logits max|Δ| = {d:.3e} at {at}");
 }
@@ -75,7 +108,12 @@ pub fn check_greedy(case: &str) {
     for (r, (g, w)) in got.iter().zip(&want).enumerate() {
         let g: Vec<i64> = g.iter().map(|&x| x as i64).collect();
         if let Some(step) = g.iter().zip(w).position(|(a, b)| a != b) {
-            panic!("{case}: row {r} greedy differs at position {step} (step {}): got {} want {}", step as i64 - t as i64, g[step], w[step]);
+            panic!(
+                "{case}: row {r} greedy differs at position {step} (step {}): got {} want {}",
+                step as i64 - t as i64,
+                g[step],
+                w[step]
+            );
         }
     }
 }

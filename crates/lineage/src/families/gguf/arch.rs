@@ -4,7 +4,17 @@ use crate::config::*;
 use crate::weights::gguf::{GgufFile, Metadata};
 use crate::{Error, Result};
 
-const ARCHS: &[&str] = &["llama", "qwen2", "qwen3", "qwen3moe", "gemma3", "gpt2", "phi3", "gpt-oss", "deepseek2"];
+const ARCHS: &[&str] = &[
+    "llama",
+    "qwen2",
+    "qwen3",
+    "qwen3moe",
+    "gemma3",
+    "gpt2",
+    "phi3",
+    "gpt-oss",
+    "deepseek2",
+];
 
 pub fn supported() -> Vec<&'static str> {
     ARCHS.to_vec()
@@ -24,16 +34,32 @@ impl Hp<'_> {
         self.m.get_usize(&self.key(k))
     }
     pub(super) fn opt_usize(&self, k: &str) -> Result<Option<usize>> {
-        if self.m.get(&self.key(k)).is_some() { self.usize(k).map(Some) } else { Ok(None) }
+        if self.m.get(&self.key(k)).is_some() {
+            self.usize(k).map(Some)
+        } else {
+            Ok(None)
+        }
     }
     pub(super) fn opt_f64(&self, k: &str) -> Result<Option<f64>> {
-        if self.m.get(&self.key(k)).is_some() { self.m.get_f64(&self.key(k)).map(Some) } else { Ok(None) }
+        if self.m.get(&self.key(k)).is_some() {
+            self.m.get_f64(&self.key(k)).map(Some)
+        } else {
+            Ok(None)
+        }
     }
     pub(super) fn opt_str(&self, k: &str) -> Result<Option<&str>> {
-        if self.m.get(&self.key(k)).is_some() { self.m.get_str(&self.key(k)).map(Some) } else { Ok(None) }
+        if self.m.get(&self.key(k)).is_some() {
+            self.m.get_str(&self.key(k)).map(Some)
+        } else {
+            Ok(None)
+        }
     }
     pub(super) fn opt_bool(&self, k: &str) -> Result<Option<bool>> {
-        if self.m.get(&self.key(k)).is_some() { self.m.get_bool(&self.key(k)).map(Some) } else { Ok(None) }
+        if self.m.get(&self.key(k)).is_some() {
+            self.m.get_bool(&self.key(k)).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }
 
@@ -46,7 +72,10 @@ pub fn config(file: &GgufFile) -> Result<ModelConfig> {
             supported: supported().into_iter().map(String::from).collect(),
         });
     }
-    let hp = Hp { m, arch: arch.clone() };
+    let hp = Hp {
+        m,
+        arch: arch.clone(),
+    };
     let mut c = base(&hp, file)?;
     match arch.as_str() {
         "qwen3" | "qwen3moe" => c.attention.qk_norm = Some(QkNormScope::PerHead),
@@ -70,12 +99,25 @@ pub fn config(file: &GgufFile) -> Result<ModelConfig> {
 fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
     let d = hp.usize("embedding_length")?;
     let n_heads = hp.usize("attention.head_count")?;
-    let head_dim = hp.opt_usize("attention.key_length")?.unwrap_or(d / n_heads.max(1));
-    let vocab = file.tensor("token_embd.weight")?.dims.get(1).copied().unwrap_or(0) as usize;
+    let head_dim = hp
+        .opt_usize("attention.key_length")?
+        .unwrap_or(d / n_heads.max(1));
+    let vocab = file
+        .tensor("token_embd.weight")?
+        .dims
+        .get(1)
+        .copied()
+        .unwrap_or(0) as usize;
     let eps = hp.opt_f64("attention.layer_norm_rms_epsilon")?;
     let norm = match eps {
-        Some(eps) => NormConfig { kind: NormKind::RmsNorm { offset_one: false }, eps },
-        None => NormConfig { kind: NormKind::LayerNorm { bias: true }, eps: hp.opt_f64("attention.layer_norm_epsilon")?.unwrap_or(1e-5) },
+        Some(eps) => NormConfig {
+            kind: NormKind::RmsNorm { offset_one: false },
+            eps,
+        },
+        None => NormConfig {
+            kind: NormKind::LayerNorm { bias: true },
+            eps: hp.opt_f64("attention.layer_norm_epsilon")?.unwrap_or(1e-5),
+        },
     };
     let context_len = hp.usize("context_length")?;
     let rotary_dim = hp.opt_usize("rope.dimension_count")?.unwrap_or(head_dim);
@@ -83,19 +125,32 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
     // RoPE); DeepSeek's rope dims are interleaved in the checkpoint already (HF
     // `rope_interleave`), and llama.cpp runs deepseek2 with normal RoPE unpermuted. The
     // other families keep HF's rotate-half ("NeoX") layout.
-    let pairing = if matches!(hp.arch.as_str(), "llama" | "deepseek2") { RopePairing::Interleaved } else { RopePairing::RotateHalf };
+    let pairing = if matches!(hp.arch.as_str(), "llama" | "deepseek2") {
+        RopePairing::Interleaved
+    } else {
+        RopePairing::RotateHalf
+    };
     let mut scaling = scaling(hp, context_len)?;
     if let Some(factors) = rope_freqs(file)? {
         scaling = RopeScaling::FreqFactors { factors };
     }
-    let rope = Rope { theta: hp.opt_f64("rope.freq_base")?.unwrap_or(10000.0), rotary_dim, pairing, scaling };
+    let rope = Rope {
+        theta: hp.opt_f64("rope.freq_base")?.unwrap_or(10000.0),
+        rotary_dim,
+        pairing,
+        scaling,
+    };
     let n_layers = hp.usize("block_count")?;
     Ok(ModelConfig {
         family: format!("{} (gguf)", hp.arch),
         vocab_size: vocab,
         d_model: d,
         context_len,
-        embedding: EmbeddingConfig { scale: None, norm: None, tied_lm_head: file.tensor("output.weight").is_err() },
+        embedding: EmbeddingConfig {
+            scale: None,
+            norm: None,
+            tied_lm_head: file.tensor("output.weight").is_err(),
+        },
         position: Position::Rope(rope),
         attention: AttentionConfig {
             kind: AttentionKind::Standard,
@@ -108,10 +163,26 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
             qk_norm: None,
             sinks: false,
         },
-        ffn: FfnConfig { kind: FfnKind::Glu(Activation::Silu), d_ff: hp.usize("feed_forward_length")?, bias: false, moe: None },
-        block: BlockConfig { norm, placement: NormPlacement::Pre, residual: Residual::Sequential },
+        ffn: FfnConfig {
+            kind: FfnKind::Glu(Activation::Silu),
+            d_ff: hp.usize("feed_forward_length")?,
+            bias: false,
+            moe: None,
+        },
+        block: BlockConfig {
+            norm,
+            placement: NormPlacement::Pre,
+            residual: Residual::Sequential,
+        },
         final_norm: norm,
-        layers: vec![LayerSpec { window: None, rope: None, moe: false }; n_layers],
+        layers: vec![
+            LayerSpec {
+                window: None,
+                rope: None,
+                moe: false
+            };
+            n_layers
+        ],
         final_logit_softcap: None,
         dropout: 0.0,
         precision: Precision::Quantized,
@@ -122,15 +193,24 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
 /// llama.cpp's `rope_freqs.weight`: one divisor per rotated pair (the converter writes it
 /// for llama3 scaling instead of metadata; `ggml_rope_ext`'s freq_factors).
 fn rope_freqs(file: &GgufFile) -> Result<Option<Vec<f64>>> {
-    let Ok(t) = file.tensor("rope_freqs.weight") else { return Ok(None) };
+    let Ok(t) = file.tensor("rope_freqs.weight") else {
+        return Ok(None);
+    };
     let mut f = vec![0f32; t.n_elements() as usize];
-    crate::kernels::quant::dequantize_row("rope_freqs.weight", t.ggml_type, file.tensor_bytes("rope_freqs.weight")?, &mut f)?;
+    crate::kernels::quant::dequantize_row(
+        "rope_freqs.weight",
+        t.ggml_type,
+        file.tensor_bytes("rope_freqs.weight")?,
+        &mut f,
+    )?;
     Ok(Some(f.into_iter().map(f64::from).collect()))
 }
 
 fn scaling(hp: &Hp, context_len: usize) -> Result<RopeScaling> {
     let factor = hp.opt_f64("rope.scaling.factor")?.unwrap_or(1.0);
-    let orig = hp.opt_usize("rope.scaling.original_context_length")?.unwrap_or(context_len);
+    let orig = hp
+        .opt_usize("rope.scaling.original_context_length")?
+        .unwrap_or(context_len);
     Ok(match hp.opt_str("rope.scaling.type")? {
         None | Some("none") => RopeScaling::None,
         Some("linear") => RopeScaling::Linear { factor },
@@ -139,11 +219,19 @@ fn scaling(hp: &Hp, context_len: usize) -> Result<RopeScaling> {
             original_max: orig,
             beta_fast: 32.0,
             beta_slow: 1.0,
-            attention_factor: if factor <= 1.0 { 1.0 } else { 0.1 * factor.ln() + 1.0 },
+            attention_factor: if factor <= 1.0 {
+                1.0
+            } else {
+                0.1 * factor.ln() + 1.0
+            },
             truncate: true,
         },
         Some(other) => {
-            return Err(Error::UnsupportedValue { family: hp.arch.clone(), key: hp.key("rope.scaling.type"), value: other.into() })
+            return Err(Error::UnsupportedValue {
+                family: hp.arch.clone(),
+                key: hp.key("rope.scaling.type"),
+                value: other.into(),
+            })
         }
     })
 }
@@ -157,9 +245,15 @@ fn gemma3(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
     c.embedding.scale = Some(((c.d_model as f64).sqrt() as f32) as f64);
     c.attention.qk_norm = Some(QkNormScope::PerHead);
     let window = hp.opt_usize("attention.sliding_window")?;
-    let Position::Rope(global) = c.position.clone() else { unreachable!("set in base") };
+    let Position::Rope(global) = c.position.clone() else {
+        unreachable!("set in base")
+    };
     // llama.cpp: `rope_freq_base_train_swa` is 10000 unless `rope.freq_base_swa` says otherwise.
-    let local = Rope { theta: hp.opt_f64("rope.freq_base_swa")?.unwrap_or(10000.0), scaling: RopeScaling::None, ..global };
+    let local = Rope {
+        theta: hp.opt_f64("rope.freq_base_swa")?.unwrap_or(10000.0),
+        scaling: RopeScaling::None,
+        ..global
+    };
     for (i, l) in c.layers.iter_mut().enumerate() {
         if is_swa(i, 6) {
             l.window = window;
@@ -182,13 +276,20 @@ fn is_swa(i: usize, period: usize) -> bool {
 /// YaRN keeps llama.cpp's floor/ceil'd correction range (HF gpt-oss: `truncate: false`).
 fn gpt_oss(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
     c.attention.sinks = true;
-    c.ffn.kind = FfnKind::ClampedSwiGlu { alpha: 1.702, limit: 7.0 };
+    c.ffn.kind = FfnKind::ClampedSwiGlu {
+        alpha: 1.702,
+        limit: 7.0,
+    };
     let window = Some(hp.usize("attention.sliding_window")?);
     for (i, l) in c.layers.iter_mut().enumerate() {
         l.window = if is_swa(i, 2) { window } else { None };
     }
     let Some(moe) = c.ffn.moe.as_mut() else {
-        return Err(Error::BadInput(format!("{}: gpt-oss GGUF without `{}`", hp.arch, hp.key("expert_count"))));
+        return Err(Error::BadInput(format!(
+            "{}: gpt-oss GGUF without `{}`",
+            hp.arch,
+            hp.key("expert_count")
+        )));
     };
     moe.router = Router::TopKSoftmax;
     Ok(())
@@ -223,8 +324,16 @@ fn detect_biases(file: &GgufFile, c: &mut ModelConfig) {
         moe.router_bias = file.tensor(&format!("blk.{i}.ffn_gate_inp.bias")).is_ok();
         moe.expert_bias = file.tensor(&format!("blk.{i}.ffn_up_exps.bias")).is_ok();
     }
-    let has = |n: &str| file.tensor(&format!("blk.0.{n}.bias")).is_ok() || file.tensor(&format!("blk.0.attn_qkv.bias")).is_ok() && n != "attn_output";
-    c.attention.bias = ProjBias { q: has("attn_q"), k: has("attn_k"), v: has("attn_v"), o: file.tensor("blk.0.attn_output.bias").is_ok() };
+    let has = |n: &str| {
+        file.tensor(&format!("blk.0.{n}.bias")).is_ok()
+            || file.tensor(&format!("blk.0.attn_qkv.bias")).is_ok() && n != "attn_output"
+    };
+    c.attention.bias = ProjBias {
+        q: has("attn_q"),
+        k: has("attn_k"),
+        v: has("attn_v"),
+        o: file.tensor("blk.0.attn_output.bias").is_ok(),
+    };
     c.ffn.bias = file.tensor("blk.0.ffn_up.bias").is_ok();
     if let NormKind::LayerNorm { bias } = &mut c.block.norm.kind {
         *bias = file.tensor("blk.0.attn_norm.bias").is_ok();

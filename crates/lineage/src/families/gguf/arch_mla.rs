@@ -24,11 +24,13 @@ pub(super) fn deepseek2(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
         None => hp.usize("attention.value_length")?,
     };
     let rope_dim = hp.usize("rope.dimension_count")?;
-    let nope = head_k.checked_sub(rope_dim).ok_or_else(|| Error::UnsupportedValue {
-        family: hp.arch.clone(),
-        key: hp.key("rope.dimension_count"),
-        value: format!("{rope_dim} > key length {head_k}"),
-    })?;
+    let nope = head_k
+        .checked_sub(rope_dim)
+        .ok_or_else(|| Error::UnsupportedValue {
+            family: hp.arch.clone(),
+            key: hp.key("rope.dimension_count"),
+            value: format!("{rope_dim} > key length {head_k}"),
+        })?;
     let mla = MlaConfig {
         q_lora_rank: hp.opt_usize("attention.q_lora_rank")?.filter(|&r| r > 0),
         kv_lora_rank: hp.usize("attention.kv_lora_rank")?,
@@ -55,15 +57,33 @@ pub(super) fn deepseek2(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
 /// mscale_all_dim`; llama.cpp divides it back, TAG_DEEPSEEK2_YARN_LOG_MUL_FIX). This is
 /// HF's `(0.1·mscale_all_dim·ln f + 1)²` when `mscale == mscale_all_dim`.
 fn yarn_mscale(hp: &Hp, c: &mut ModelConfig) -> Result<f64> {
-    let Position::Rope(rope) = &mut c.position else { return Ok(1.0) };
-    let RopeScaling::Yarn { factor, attention_factor, .. } = &mut rope.scaling else { return Ok(1.0) };
+    let Position::Rope(rope) = &mut c.position else {
+        return Ok(1.0);
+    };
+    let RopeScaling::Yarn {
+        factor,
+        attention_factor,
+        ..
+    } = &mut rope.scaling
+    else {
+        return Ok(1.0);
+    };
     *attention_factor = 1.0;
-    let m = hp.opt_f64("rope.scaling.yarn_log_multiplier")?.unwrap_or(0.0) / 0.1;
-    Ok(if *factor <= 1.0 { 1.0 } else { 1.0 + 0.1 * m * factor.ln() })
+    let m = hp
+        .opt_f64("rope.scaling.yarn_log_multiplier")?
+        .unwrap_or(0.0)
+        / 0.1;
+    Ok(if *factor <= 1.0 {
+        1.0
+    } else {
+        1.0 + 0.1 * m * factor.ln()
+    })
 }
 
 fn router(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
-    let Some(moe) = c.ffn.moe.as_mut() else { return Ok(()) };
+    let Some(moe) = c.ffn.moe.as_mut() else {
+        return Ok(());
+    };
     // llama.cpp treats a missing key as softmax (DeepSeek-V2 files); that router (softmax,
     // group-limited, unnormalised) has no canonical variant yet.
     match hp.opt_usize("expert_gating_func")? {
@@ -72,7 +92,9 @@ fn router(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
             return Err(Error::UnsupportedValue {
                 family: hp.arch.clone(),
                 key: hp.key("expert_gating_func"),
-                value: other.map_or("absent (softmax)".into(), |v| format!("{v} (only 2 = sigmoid is supported)")),
+                value: other.map_or("absent (softmax)".into(), |v| {
+                    format!("{v} (only 2 = sigmoid is supported)")
+                }),
             })
         }
     }

@@ -39,7 +39,10 @@ pub fn config_of(path: &Path) -> Result<ModelConfig> {
 }
 
 /// Loads a GGUF file: canonical config and weights.
-pub fn load_gguf(path: &Path, precision: GgufPrecision) -> Result<(ModelConfig, Weights, GgufFile)> {
+pub fn load_gguf(
+    path: &Path,
+    precision: GgufPrecision,
+) -> Result<(ModelConfig, Weights, GgufFile)> {
     let file = GgufFile::open(path)?;
     let cfg = arch::config(&file)?;
     cfg.validate()?;

@@ -16,8 +16,13 @@ use crate::Result;
 /// its pre-FFN norm is `post_attention_norm` (llama.cpp `attn_post_norm`, used as the
 /// FFN's input norm); in Gemma it is the sandwich norm after attention.
 fn canonical(name: &str, arch: &str) -> String {
-    let post_attn = if arch == "gpt-oss" { ".ffn_norm." } else { ".attn_post_norm." };
-    name.replace(".post_attention_norm.", post_attn).replace(".post_ffw_norm.", ".ffn_post_norm.")
+    let post_attn = if arch == "gpt-oss" {
+        ".ffn_norm."
+    } else {
+        ".attn_post_norm."
+    };
+    name.replace(".post_attention_norm.", post_attn)
+        .replace(".post_ffw_norm.", ".ffn_post_norm.")
 }
 
 pub fn weights(file: &GgufFile, cfg: &ModelConfig, precision: GgufPrecision) -> Result<Weights> {
@@ -44,7 +49,11 @@ fn load_one(file: &GgufFile, name: &str, precision: GgufPrecision) -> Result<Wei
     let dims: Vec<usize> = t.dims.iter().rev().map(|&d| d as usize).collect(); // row-major
     let quantized = precision == GgufPrecision::Quantized;
     if quantized && dims.len() == 3 && t.ggml_type == GgmlType::MXFP4 {
-        return Ok(Weight::Mxfp4(Mxfp4Tensor::from_ggml_blocks(name, file.tensor_bytes(name)?, [dims[0], dims[1], dims[2]])?));
+        return Ok(Weight::Mxfp4(Mxfp4Tensor::from_ggml_blocks(
+            name,
+            file.tensor_bytes(name)?,
+            [dims[0], dims[1], dims[2]],
+        )?));
     }
     if quantized && dims.len() == 2 && !is_float(t.ggml_type) {
         return Ok(Weight::Quant(file.qmatrix(name)?));
@@ -69,7 +78,9 @@ fn split_fused(w: &mut Weights, cfg: &ModelConfig) -> Result<()> {
             }
         }
         let up = format!("blk.{i}.ffn_up.weight");
-        if w.get(&up).map(|x| x.shape()[0]).unwrap_or(0) == 2 * cfg.ffn.d_ff && !w.contains(&format!("blk.{i}.ffn_gate.weight")) {
+        if w.get(&up).map(|x| x.shape()[0]).unwrap_or(0) == 2 * cfg.ffn.d_ff
+            && !w.contains(&format!("blk.{i}.ffn_gate.weight"))
+        {
             let fused = w.remove(&up).expect("checked");
             let parts = split_rows(fused, &[cfg.ffn.d_ff, cfg.ffn.d_ff])?;
             for (p, n) in parts.into_iter().zip(["ffn_gate", "ffn_up"]) {
@@ -84,10 +95,15 @@ fn split_fused(w: &mut Weights, cfg: &ModelConfig) -> Result<()> {
 /// into `attn_k_b` `[H, kv_lora, nope]` (transposed, for weight absorption) and `attn_v_b`
 /// `[H, v, kv_lora]`; rebuild the canonical `attn_kv_b` (head h: `[k_b[h]ᵀ; v_b[h]]` rows).
 fn join_kv_b(w: &mut Weights, cfg: &ModelConfig) -> Result<()> {
-    let AttentionKind::Latent(m) = &cfg.attention.kind else { return Ok(()) };
+    let AttentionKind::Latent(m) = &cfg.attention.kind else {
+        return Ok(());
+    };
     let h = cfg.attention.n_heads;
     for i in 0..cfg.n_layers() {
-        let (kn, vn) = (format!("blk.{i}.attn_k_b.weight"), format!("blk.{i}.attn_v_b.weight"));
+        let (kn, vn) = (
+            format!("blk.{i}.attn_k_b.weight"),
+            format!("blk.{i}.attn_v_b.weight"),
+        );
         if w.contains(&format!("blk.{i}.attn_kv_b.weight")) || !w.contains(&kn) {
             continue;
         }
@@ -104,18 +120,31 @@ fn join_kv_b(w: &mut Weights, cfg: &ModelConfig) -> Result<()> {
 
 fn split_rows(w: Weight, rows: &[usize]) -> Result<Vec<Weight>> {
     match w {
-        Weight::Dense(t) => Ok(crate::families::tensor_map::TensorMap::split_rows(&t, rows)?.into_iter().map(Weight::Dense).collect()),
+        Weight::Dense(t) => Ok(
+            crate::families::tensor_map::TensorMap::split_rows(&t, rows)?
+                .into_iter()
+                .map(Weight::Dense)
+                .collect(),
+        ),
         Weight::Quant(q) => {
             let rb = q.row_bytes();
             let mut start = 0;
             let mut out = Vec::new();
             for &r in rows {
                 let bytes = q.bytes()[start * rb..(start + r) * rb].to_vec();
-                out.push(Weight::Quant(QMatrix::from_vec("fused split", q.ggml_type(), r, q.cols(), bytes)?));
+                out.push(Weight::Quant(QMatrix::from_vec(
+                    "fused split",
+                    q.ggml_type(),
+                    r,
+                    q.cols(),
+                    bytes,
+                )?));
                 start += r;
             }
             Ok(out)
         }
-        Weight::Mxfp4(_) => Err(crate::Error::BadInput("cannot split an MXFP4 tensor".into())),
+        Weight::Mxfp4(_) => Err(crate::Error::BadInput(
+            "cannot split an MXFP4 tensor".into(),
+        )),
     }
 }

@@ -11,11 +11,18 @@ pub fn vocab_spec(file: &GgufFile) -> Result<VocabSpec> {
     Ok(VocabSpec {
         model: m.get_str(&key("model"))?.to_string(),
         pre: opt(m, &key("pre"), |m, k| m.get_str(k).map(String::from))?,
-        tokens: m.get_string_array(&key("tokens"))?.into_iter().map(String::from).collect(),
+        tokens: m
+            .get_string_array(&key("tokens"))?
+            .into_iter()
+            .map(String::from)
+            .collect(),
         scores: opt(m, &key("scores"), |m, k| m.get_f32_array(k))?,
         token_types: opt(m, &key("token_type"), |m, k| m.get_i32_array(k))?,
-        merges: opt(m, &key("merges"), |m, k| m.get_string_array(k).map(|v| v.into_iter().map(String::from).collect()))?
-            .unwrap_or_default(),
+        merges: opt(m, &key("merges"), |m, k| {
+            m.get_string_array(k)
+                .map(|v| v.into_iter().map(String::from).collect())
+        })?
+        .unwrap_or_default(),
         bos_id: opt(m, &key("bos_token_id"), |m, k| m.get_u32(k))?,
         eos_id: opt(m, &key("eos_token_id"), |m, k| m.get_u32(k))?,
         eot_id: opt(m, &key("eot_token_id"), |m, k| m.get_u32(k))?,
@@ -23,10 +30,16 @@ pub fn vocab_spec(file: &GgufFile) -> Result<VocabSpec> {
         add_bos: opt(m, &key("add_bos_token"), |m, k| m.get_bool(k))?,
         add_eos: opt(m, &key("add_eos_token"), |m, k| m.get_bool(k))?,
         add_space_prefix: opt(m, &key("add_space_prefix"), |m, k| m.get_bool(k))?,
-        chat_template: opt(m, "tokenizer.chat_template", |m, k| m.get_str(k).map(String::from))?,
+        chat_template: opt(m, "tokenizer.chat_template", |m, k| {
+            m.get_str(k).map(String::from)
+        })?,
     })
 }
 
 fn opt<T>(m: &Metadata, key: &str, f: impl Fn(&Metadata, &str) -> Result<T>) -> Result<Option<T>> {
-    if m.get(key).is_some() { f(m, key).map(Some) } else { Ok(None) }
+    if m.get(key).is_some() {
+        f(m, key).map(Some)
+    } else {
+        Ok(None)
+    }
 }

@@ -29,13 +29,22 @@ pub struct Q8KBlock {
 
 impl Default for Q8Block {
     fn default() -> Self {
-        Self { qs: [0; 32], d: 0.0, sum: 0, s: 0.0 }
+        Self {
+            qs: [0; 32],
+            d: 0.0,
+            sum: 0,
+            s: 0.0,
+        }
     }
 }
 
 impl Default for Q8KBlock {
     fn default() -> Self {
-        Self { qs: [0; 256], d: 0.0, bsums: [0; 16] }
+        Self {
+            qs: [0; 256],
+            d: 0.0,
+            bsums: [0; 16],
+        }
     }
 }
 
@@ -113,9 +122,15 @@ mod tests {
         for (i, v) in x.iter().enumerate() {
             let b = &blocks[i / 32];
             let back = b.d * b.qs[i % 32] as f32;
-            assert!((back - v).abs() <= 0.5 * b.d + 1e-6, "at {i}: {back} vs {v}");
+            assert!(
+                (back - v).abs() <= 0.5 * b.d + 1e-6,
+                "at {i}: {back} vs {v}"
+            );
         }
-        assert_eq!(blocks[0].sum, blocks[0].qs.iter().map(|&q| q as i32).sum::<i32>());
+        assert_eq!(
+            blocks[0].sum,
+            blocks[0].qs.iter().map(|&q| q as i32).sum::<i32>()
+        );
     }
 
     /// ggml's fields: `d = f16(amax / 127)`, codes `round_even(x * 127 / amax)` and

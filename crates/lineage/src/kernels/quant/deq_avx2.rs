@@ -80,7 +80,10 @@ unsafe fn affine(q: __m256i, d: __m256, m: __m256) -> __m256 {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn fifth_bits8(qh: __m256i, g: usize) -> __m256i {
-    let shifts = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(8 * g as i32));
+    let shifts = _mm256_add_epi32(
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        _mm256_set1_epi32(8 * g as i32),
+    );
     let bit = _mm256_and_si256(_mm256_srlv_epi32(qh, shifts), _mm256_set1_epi32(1));
     _mm256_slli_epi32::<4>(bit)
 }
@@ -117,7 +120,10 @@ unsafe fn affine_at(b: *const u8, min_at: Option<usize>, off: f32) -> Affine {
         Some(at) => f16_to_f32(b.wrapping_add(at)),
         None => off * d,
     };
-    Affine { d: _mm256_set1_ps(d), m: _mm256_set1_ps(m) }
+    Affine {
+        d: _mm256_set1_ps(d),
+        m: _mm256_set1_ps(m),
+    }
 }
 
 impl Deq for Q4_0 {
@@ -163,7 +169,12 @@ unsafe fn q5_group(b: *const u8, s: &Affine5, g: usize, qh_at: usize) -> __m256 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn qh_at(b: *const u8) -> __m256i {
-    _mm256_set1_epi32(u32::from_le_bytes([*b, *b.wrapping_add(1), *b.wrapping_add(2), *b.wrapping_add(3)]) as i32)
+    _mm256_set1_epi32(u32::from_le_bytes([
+        *b,
+        *b.wrapping_add(1),
+        *b.wrapping_add(2),
+        *b.wrapping_add(3),
+    ]) as i32)
 }
 
 impl Deq for Q5_0 {
@@ -173,7 +184,10 @@ impl Deq for Q5_0 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn scales(b: *const u8) -> Affine5 {
-        Affine5 { a: affine_at(b, None, -16.0), qh: qh_at(b.wrapping_add(2)) }
+        Affine5 {
+            a: affine_at(b, None, -16.0),
+            qh: qh_at(b.wrapping_add(2)),
+        }
     }
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -189,7 +203,10 @@ impl Deq for Q5_1 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn scales(b: *const u8) -> Affine5 {
-        Affine5 { a: affine_at(b, Some(2), 0.0), qh: qh_at(b.wrapping_add(4)) }
+        Affine5 {
+            a: affine_at(b, Some(2), 0.0),
+            qh: qh_at(b.wrapping_add(4)),
+        }
     }
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -231,7 +248,10 @@ impl Deq for Q4K {
     unsafe fn scales(b: *const u8) -> KScales {
         let (d, dmin) = (f16_to_f32(b), f16_to_f32(b.wrapping_add(2)));
         let sc = std::slice::from_raw_parts(b.wrapping_add(4), 12);
-        let mut s = KScales { dl: [0.0; 16], nml: [0.0; 16] };
+        let mut s = KScales {
+            dl: [0.0; 16],
+            nml: [0.0; 16],
+        };
         for j in 0..8 {
             let (scale, min) = scale_min_k4(j, sc);
             s.dl[j] = d * scale as f32;
@@ -247,7 +267,11 @@ impl Deq for Q4K {
     unsafe fn group(b: *const u8, s: &KScales, g: usize) -> __m256 {
         let (c, t) = (g / 8, g % 8);
         let raw = bytes8(b.wrapping_add(16 + 32 * c + 8 * (t % 4)));
-        let q = if t < 4 { _mm256_and_si256(raw, _mm256_set1_epi32(0x0f)) } else { _mm256_srli_epi32::<4>(raw) };
+        let q = if t < 4 {
+            _mm256_and_si256(raw, _mm256_set1_epi32(0x0f))
+        } else {
+            _mm256_srli_epi32::<4>(raw)
+        };
         let j = g / 4;
         affine(q, _mm256_set1_ps(s.dl[j]), _mm256_set1_ps(s.nml[j]))
     }
@@ -271,10 +295,19 @@ impl Deq for Q6K {
         let e = 8 * g;
         let (n, q, l) = (e / 128, (e % 128) / 32, e % 32);
         let ql = bytes8(b.wrapping_add(64 * n + 32 * (q & 1) + l));
-        let lo = _mm256_and_si256(_mm256_srlv_epi32(ql, _mm256_set1_epi32(4 * (q >> 1) as i32)), _mm256_set1_epi32(0x0f));
+        let lo = _mm256_and_si256(
+            _mm256_srlv_epi32(ql, _mm256_set1_epi32(4 * (q >> 1) as i32)),
+            _mm256_set1_epi32(0x0f),
+        );
         let qh = bytes8(b.wrapping_add(128 + 32 * n + l));
-        let hi = _mm256_and_si256(_mm256_srlv_epi32(qh, _mm256_set1_epi32(2 * q as i32)), _mm256_set1_epi32(3));
-        let u = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32::<4>(hi)), _mm256_set1_epi32(32));
+        let hi = _mm256_and_si256(
+            _mm256_srlv_epi32(qh, _mm256_set1_epi32(2 * q as i32)),
+            _mm256_set1_epi32(3),
+        );
+        let u = _mm256_sub_epi32(
+            _mm256_or_si256(lo, _mm256_slli_epi32::<4>(hi)),
+            _mm256_set1_epi32(32),
+        );
         _mm256_mul_ps(_mm256_cvtepi32_ps(u), _mm256_set1_ps(dl[e / 16]))
     }
 }

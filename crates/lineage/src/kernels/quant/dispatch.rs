@@ -71,9 +71,19 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
     let simd = simd && avx2_available();
     let q8 = |scalar: Q8Dot, fast: Option<(Q8Dot, Option<Q8Dot4>)>| match fast.filter(|_| simd) {
         Some((dot, dot4)) => Kernel::Q8 { dot, dot4 },
-        None => Kernel::Q8 { dot: scalar, dot4: None },
+        None => Kernel::Q8 {
+            dot: scalar,
+            dot4: None,
+        },
     };
-    let kq = |unpack| Kernel::Q8K { unpack, dot: if simd { avx2_kdot() } else { k_quants::vec_dot_k } };
+    let kq = |unpack| Kernel::Q8K {
+        unpack,
+        dot: if simd {
+            avx2_kdot()
+        } else {
+            k_quants::vec_dot_k
+        },
+    };
     Some(match ty {
         Q4_0 => q8(q4::vec_dot_q4_0, avx2_fn(Q4_0)),
         Q4_1 => q8(q4::vec_dot_q4_1, avx2_fn(Q4_1)),

@@ -45,7 +45,11 @@ struct Kernels {
 fn kernels(ty: GgmlType, simd: bool) -> Option<Kernels> {
     let deq = dequantizer(ty)?;
     let simd = simd && avx2_available();
-    let mut k = Kernels { dot: None, deq, simd };
+    let mut k = Kernels {
+        dot: None,
+        deq,
+        simd,
+    };
     if simd {
         if let Some((dot, deq)) = avx2::for_type(ty) {
             (k.dot, k.deq) = (Some(dot), deq);
@@ -56,7 +60,9 @@ fn kernels(ty: GgmlType, simd: bool) -> Option<Kernels> {
 
 /// `out[n, rows] = x[n, cols] · Wᵀ` with f32 activations; shapes were checked by the caller.
 pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Pool) {
-    let Some(k) = kernels(m.ggml_type(), simd) else { return };
+    let Some(k) = kernels(m.ggml_type(), simd) else {
+        return;
+    };
     let rows = m.rows();
     // A multiple of the panel height, about four tasks per thread.
     let per_task = rows.div_ceil(pool.n_threads() * 4).next_multiple_of(PANEL);
@@ -199,7 +205,11 @@ mod avx2 {
     /// dequantized once into a register and used `N` times.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn dot_rows<T: Deq, const N: usize, const A: usize>(w: &[u8], xs: &[&[f32]], out: &mut [f32]) {
+    unsafe fn dot_rows<T: Deq, const N: usize, const A: usize>(
+        w: &[u8],
+        xs: &[&[f32]],
+        out: &mut [f32],
+    ) {
         let nb = w.len() / T::BYTES;
         let mut acc = [[_mm256_setzero_ps(); A]; N];
         let mut xp = [std::ptr::null::<f32>(); N];
@@ -259,7 +269,11 @@ mod avx2 {
     /// # Safety
     /// AVX2 and FMA are available; `panel` holds `PANEL * cols`, `x` `M * cols` values.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn tile<const M: usize>(panel: &[f32], x: &[f32], cols: usize) -> [[f32; TILE]; PANEL] {
+    pub(super) unsafe fn tile<const M: usize>(
+        panel: &[f32],
+        x: &[f32],
+        cols: usize,
+    ) -> [[f32; TILE]; PANEL] {
         let (pp, xp) = (panel.as_ptr(), x.as_ptr());
         let mut acc = [[_mm256_setzero_ps(); M]; PANEL];
         let k8 = cols / 8 * 8;

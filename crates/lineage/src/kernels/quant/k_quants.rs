@@ -50,7 +50,9 @@ pub(crate) fn vec_dot_k(w: &[KBlock], x: &[Q8KBlock]) -> f32 {
     for (k, y) in w.iter().zip(x) {
         let mut scaled = 0i32;
         for g in 0..16 {
-            let s: i32 = (16 * g..16 * g + 16).map(|i| k.u[i] as i32 * y.qs[i] as i32).sum();
+            let s: i32 = (16 * g..16 * g + 16)
+                .map(|i| k.u[i] as i32 * y.qs[i] as i32)
+                .sum();
             scaled += k.scales[g] as i32 * s;
         }
         acc += finish(k, y, scaled);
@@ -61,8 +63,8 @@ pub(crate) fn vec_dot_k(w: &[KBlock], x: &[Q8KBlock]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2 {
     use super::super::act::Q8KBlock;
-    use super::super::simd::x86::*;
     use super::super::k_unpack::KBlock;
+    use super::super::simd::x86::*;
     use super::finish;
     use std::arch::x86_64::*;
 

@@ -23,7 +23,14 @@ pub(crate) struct KBlock {
 
 impl KBlock {
     fn new(d: f32, dmin: f32, off: i32) -> Self {
-        Self { u: [0; 256], scales: [0; 16], mins: [0; 16], d, dmin, off }
+        Self {
+            u: [0; 256],
+            scales: [0; 16],
+            mins: [0; 16],
+            d,
+            dmin,
+            off,
+        }
     }
 }
 
@@ -66,7 +73,10 @@ pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {
-        ((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
+        (
+            (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4),
+            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+        )
     }
 }
 

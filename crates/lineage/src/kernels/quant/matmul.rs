@@ -69,7 +69,9 @@ impl Job<'_> {
 /// `out[n, rows] = x[n, cols] · Wᵀ`; shapes were checked by the caller.
 pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Pool) {
     let (rows, cols) = (m.rows(), m.cols());
-    let Some(kernel) = kernel(m.ggml_type(), simd) else { return };
+    let Some(kernel) = kernel(m.ggml_type(), simd) else {
+        return;
+    };
     let per_task = rows_per_task(rows, pool.n_threads());
     let job = Job {
         w: m.bytes(),

@@ -34,8 +34,10 @@ use crate::{Error, Result};
 /// Dequantize `bytes` (whole blocks of `ty`) into `out`, whose length must be the number
 /// of elements those blocks hold. `tensor` names the data in errors.
 pub fn dequantize_row(tensor: &str, ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<()> {
-    let f = dispatch::dequantizer(ty)
-        .ok_or_else(|| Error::UnsupportedTensorType { tensor: tensor.into(), ggml_type: ty.id() })?;
+    let f = dispatch::dequantizer(ty).ok_or_else(|| Error::UnsupportedTensorType {
+        tensor: tensor.into(),
+        ggml_type: ty.id(),
+    })?;
     let (bs, ts) = (ty.block_size(), ty.type_size());
     if !bytes.len().is_multiple_of(ts) || out.len() != bytes.len() / ts * bs {
         return Err(Error::BadInput(format!(

@@ -72,7 +72,12 @@ pub(crate) mod avx2 {
     /// Per block: `d * sum(q y)` in SIMD plus `m * s_y` (Q4_0: `m = -8 d`).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn dot_nibbles<const N: usize>(w: &[u8], xs: [&[Q8Block]; N], bsize: usize, has_min: bool) -> [f32; N] {
+    unsafe fn dot_nibbles<const N: usize>(
+        w: &[u8],
+        xs: [&[Q8Block]; N],
+        bsize: usize,
+        has_min: bool,
+    ) -> [f32; N] {
         let mut acc = [_mm256_setzero_ps(); N];
         let mut offs = [0f32; N];
         let qoff = if has_min { 4 } else { 2 };
@@ -80,7 +85,11 @@ pub(crate) mod avx2 {
         for j in 0..nb {
             let b = w.as_ptr().add(j * bsize);
             let d = f16_to_f32(b);
-            let m = if has_min { f16_to_f32(b.add(2)) } else { -8.0 * d };
+            let m = if has_min {
+                f16_to_f32(b.add(2))
+            } else {
+                -8.0 * d
+            };
             let q = nibbles_32(b.add(qoff));
             for k in 0..N {
                 let y = xs[k].get_unchecked(j);

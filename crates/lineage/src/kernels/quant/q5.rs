@@ -44,7 +44,10 @@ pub(crate) fn dequantize_q5_1(bytes: &[u8], out: &mut [f32]) {
 
 #[inline(always)]
 fn code_dot(q: &[u8; 32], y: &Q8Block) -> i32 {
-    q.iter().zip(&y.qs).map(|(&a, &b)| a as i32 * b as i32).sum()
+    q.iter()
+        .zip(&y.qs)
+        .map(|(&a, &b)| a as i32 * b as i32)
+        .sum()
 }
 
 /// Scalar Q5_0 row · Q8 row.
@@ -77,7 +80,12 @@ pub(crate) mod avx2 {
     /// the fifth bits come from `qh` spread to bytes.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn dot_codes<const N: usize>(w: &[u8], xs: [&[Q8Block]; N], bsize: usize, has_min: bool) -> [f32; N] {
+    unsafe fn dot_codes<const N: usize>(
+        w: &[u8],
+        xs: [&[Q8Block]; N],
+        bsize: usize,
+        has_min: bool,
+    ) -> [f32; N] {
         let mut acc = [_mm256_setzero_ps(); N];
         let mut offs = [0f32; N];
         let qh_at = if has_min { 4 } else { 2 };
@@ -86,7 +94,11 @@ pub(crate) mod avx2 {
         for j in 0..nb {
             let b = w.as_ptr().add(j * bsize);
             let d = f16_to_f32(b);
-            let m = if has_min { f16_to_f32(b.add(2)) } else { -16.0 * d };
+            let m = if has_min {
+                f16_to_f32(b.add(2))
+            } else {
+                -16.0 * d
+            };
             let hi = _mm256_and_si256(bytes_from_bits_32(b.add(qh_at)), bit4);
             let q = _mm256_or_si256(nibbles_32(b.add(qh_at + 4)), hi);
             for k in 0..N {

@@ -19,7 +19,11 @@ pub(crate) fn dequantize_q8_0(bytes: &[u8], out: &mut [f32]) {
 pub(crate) fn vec_dot_q8_0(w: &[u8], x: &[Q8Block]) -> f32 {
     let mut acc = 0f32;
     for (b, y) in w.chunks_exact(34).zip(x) {
-        let s: i32 = b[2..34].iter().zip(&y.qs).map(|(&a, &c)| a as i8 as i32 * c as i32).sum();
+        let s: i32 = b[2..34]
+            .iter()
+            .zip(&y.qs)
+            .map(|(&a, &c)| a as i8 as i32 * c as i32)
+            .sum();
         acc += f16_at(b, 0) * y.d * s as f32;
     }
     acc

@@ -18,7 +18,11 @@ pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 pub enum QData {
     Owned(Vec<u8>),
     /// `len` bytes at `start` of a shared buffer (e.g. an mmapped GGUF file).
-    Shared { buf: SharedBytes, start: usize, len: usize },
+    Shared {
+        buf: SharedBytes,
+        start: usize,
+        len: usize,
+    },
 }
 
 /// A `[rows, cols]` matrix (rows = outputs, cols = inputs) of ggml blocks.
@@ -38,7 +42,13 @@ impl std::fmt::Debug for QMatrix {
 
 impl QMatrix {
     /// A matrix over owned bytes; `name` labels errors.
-    pub fn from_vec(name: &str, ty: GgmlType, rows: usize, cols: usize, data: Vec<u8>) -> Result<Self> {
+    pub fn from_vec(
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: Vec<u8>,
+    ) -> Result<Self> {
         Self::new(name, ty, rows, cols, QData::Owned(data))
     }
 
@@ -57,12 +67,21 @@ impl QMatrix {
                 "tensor `{name}`: {len} bytes at offset {start} exceed the buffer of {total}"
             )));
         }
-        Self::new(name, ty, shape[0], shape[1], QData::Shared { buf, start, len })
+        Self::new(
+            name,
+            ty,
+            shape[0],
+            shape[1],
+            QData::Shared { buf, start, len },
+        )
     }
 
     fn expected_len(name: &str, ty: GgmlType, rows: usize, cols: usize) -> Result<usize> {
         if !ty.has_kernels() {
-            return Err(Error::UnsupportedTensorType { tensor: name.into(), ggml_type: ty.id() });
+            return Err(Error::UnsupportedTensorType {
+                tensor: name.into(),
+                ggml_type: ty.id(),
+            });
         }
         if !cols.is_multiple_of(ty.block_size()) {
             return Err(Error::BadInput(format!(
@@ -78,7 +97,12 @@ impl QMatrix {
 
     fn new(name: &str, ty: GgmlType, rows: usize, cols: usize, data: QData) -> Result<Self> {
         let len = Self::expected_len(name, ty, rows, cols)?;
-        let m = Self { ty, rows, cols, data };
+        let m = Self {
+            ty,
+            rows,
+            cols,
+            data,
+        };
         if m.bytes().len() != len {
             return Err(Error::BadInput(format!(
                 "tensor `{name}`: {} bytes, expected {len} for {ty} [{rows}, {cols}]",
@@ -145,8 +169,17 @@ impl QMatrix {
     }
 
     /// The general form: activation precision and SIMD on/off (tests compare both).
-    pub fn matmul_opts(&self, x: &[f32], out: &mut [f32], act: ActPrecision, simd: bool) -> Result<()> {
-        if self.cols == 0 || !x.len().is_multiple_of(self.cols) || out.len() != x.len() / self.cols * self.rows {
+    pub fn matmul_opts(
+        &self,
+        x: &[f32],
+        out: &mut [f32],
+        act: ActPrecision,
+        simd: bool,
+    ) -> Result<()> {
+        if self.cols == 0
+            || !x.len().is_multiple_of(self.cols)
+            || out.len() != x.len() / self.cols * self.rows
+        {
             return Err(Error::BadInput(format!(
                 "matmul: x has {} values and out {}, expected a multiple n of cols = {} and n * rows = n * {}",
                 x.len(),

@@ -5,7 +5,10 @@
 use super::*;
 use half::f16;
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/quant/quant_fixtures.safetensors");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/quant/quant_fixtures.safetensors"
+);
 
 const ALL: [GgmlType; 14] = [
     GgmlType::F32,
@@ -26,18 +29,33 @@ const ALL: [GgmlType; 14] = [
 
 #[test]
 fn dequantize_every_type_matches_gguf_py_bitwise() {
-    let bytes = std::fs::read(FIXTURE).expect("fixture missing: run tools/quant_fixtures/make_quant_fixtures.py");
+    let bytes = std::fs::read(FIXTURE)
+        .expect("fixture missing: run tools/quant_fixtures/make_quant_fixtures.py");
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     for ty in ALL {
         let blocks = st.tensor(&format!("{ty}.blocks")).unwrap();
         let want = st.tensor(&format!("{ty}.dequant")).unwrap();
-        let want: Vec<f32> = want.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        let want: Vec<f32> = want
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         let mut got = vec![0f32; want.len()];
         dequantize_row(ty.name(), ty, blocks.data(), &mut got).unwrap();
-        let bad = got.iter().zip(&want).position(|(a, b)| a.to_bits() != b.to_bits());
+        let bad = got
+            .iter()
+            .zip(&want)
+            .position(|(a, b)| a.to_bits() != b.to_bits());
         if let Some(i) = bad {
-            let max = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            panic!("{ty}: first mismatch at {i}: ours {} vs gguf-py {}; max abs error {max}", got[i], want[i]);
+            let max = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            panic!(
+                "{ty}: first mismatch at {i}: ours {} vs gguf-py {}; max abs error {max}",
+                got[i], want[i]
+            );
         }
     }
 }
@@ -98,7 +116,11 @@ fn reference_matmul(m: &QMatrix, x: &[f32]) -> Vec<f32> {
     for (i, xr) in x.chunks_exact(cols).enumerate() {
         for r in 0..rows {
             let wr = &w[r * cols..(r + 1) * cols];
-            out[i * rows + r] = wr.iter().zip(xr).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() as f32;
+            out[i * rows + r] = wr
+                .iter()
+                .zip(xr)
+                .map(|(&a, &b)| a as f64 * b as f64)
+                .sum::<f64>() as f32;
         }
     }
     out
@@ -106,14 +128,15 @@ fn reference_matmul(m: &QMatrix, x: &[f32]) -> Vec<f32> {
 
 /// Max |a - b| over rms(b), with the index of the worst element.
 fn rel_err(a: &[f32], b: &[f32]) -> (f32, usize) {
-    let rms = (b.iter().map(|v| v * v).sum::<f32>() / b.len() as f32).sqrt().max(1e-30);
-    let (i, e) = a.iter().zip(b).map(|(x, y)| (x - y).abs()).enumerate().fold((0, 0f32), |m, (i, e)| {
-        if e > m.1 {
-            (i, e)
-        } else {
-            m
-        }
-    });
+    let rms = (b.iter().map(|v| v * v).sum::<f32>() / b.len() as f32)
+        .sqrt()
+        .max(1e-30);
+    let (i, e) = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .enumerate()
+        .fold((0, 0f32), |m, (i, e)| if e > m.1 { (i, e) } else { m });
     (e / rms, i)
 }
 
@@ -133,7 +156,14 @@ fn qmatrix_matmul_every_type_matches_dequantized_f32() {
     let mut rng = Rng(0x9e3779b97f4a7c15);
     let (rows, cols) = (37, 512);
     for ty in ALL {
-        let m = QMatrix::from_vec("w", ty, rows, cols, random_blocks(ty, rows * cols, &mut rng)).unwrap();
+        let m = QMatrix::from_vec(
+            "w",
+            ty,
+            rows,
+            cols,
+            random_blocks(ty, rows * cols, &mut rng),
+        )
+        .unwrap();
         for n in [1, 3, 17] {
             let x: Vec<f32> = (0..n * cols).map(|_| rng.unit()).collect();
             let want = reference_matmul(&m, &x);
@@ -142,7 +172,12 @@ fn qmatrix_matmul_every_type_matches_dequantized_f32() {
                 m.matmul_with(&x, &mut got, simd).unwrap();
                 let (e, at) = rel_err(&got, &want);
                 eprintln!("{ty} n={n} simd={simd}: max err / rms = {e:.2e} at {at}");
-                assert!(e < tolerance(ty), "{ty} n={n} simd={simd}: max err/rms {e} at {at}: {} vs {}", got[at], want[at]);
+                assert!(
+                    e < tolerance(ty),
+                    "{ty} n={n} simd={simd}: max err/rms {e} at {at}: {} vs {}",
+                    got[at],
+                    want[at]
+                );
             }
         }
     }
@@ -153,7 +188,14 @@ fn qmatrix_simd_and_scalar_kernels_agree() {
     let mut rng = Rng(12345);
     let (rows, cols) = (19, 768);
     for ty in ALL {
-        let m = QMatrix::from_vec("w", ty, rows, cols, random_blocks(ty, rows * cols, &mut rng)).unwrap();
+        let m = QMatrix::from_vec(
+            "w",
+            ty,
+            rows,
+            cols,
+            random_blocks(ty, rows * cols, &mut rng),
+        )
+        .unwrap();
         let x: Vec<f32> = (0..2 * cols).map(|_| rng.unit()).collect();
         let (mut a, mut b) = (vec![0f32; 2 * rows], vec![0f32; 2 * rows]);
         m.matmul_with(&x, &mut a, true).unwrap();
@@ -168,7 +210,10 @@ fn qmatrix_bad_shapes_error() {
     assert!(QMatrix::from_vec("w", GgmlType::Q4_0, 2, 33, vec![0; 36]).is_err());
     assert!(QMatrix::from_vec("w", GgmlType::Q4_0, 2, 32, vec![0; 35]).is_err());
     let e = QMatrix::from_vec("w.iq", GgmlType::IQ2_XXS, 1, 256, vec![0; 66]).unwrap_err();
-    assert!(matches!(e, crate::Error::UnsupportedTensorType { ggml_type: 16, .. }), "{e}");
+    assert!(
+        matches!(e, crate::Error::UnsupportedTensorType { ggml_type: 16, .. }),
+        "{e}"
+    );
     let m = QMatrix::from_vec("w", GgmlType::Q8_0, 2, 32, vec![0; 68]).unwrap();
     assert!(m.matmul(&[0.0; 33], &mut [0.0; 2]).is_err());
     assert!(m.matmul(&[0.0; 64], &mut [0.0; 3]).is_err());
@@ -191,15 +236,28 @@ fn qmatrix_matmul_f32act_every_type_matches_dequantized_f64() {
     let mut rng = Rng(0x51ab_1e5e_ed00_0001);
     let (rows, cols) = (37, 512);
     for ty in ALL {
-        let m = QMatrix::from_vec("w", ty, rows, cols, random_blocks(ty, rows * cols, &mut rng)).unwrap();
+        let m = QMatrix::from_vec(
+            "w",
+            ty,
+            rows,
+            cols,
+            random_blocks(ty, rows * cols, &mut rng),
+        )
+        .unwrap();
         for n in [1, 3, 17, 64] {
             let x: Vec<f32> = (0..n * cols).map(|_| rng.unit()).collect();
             let want = reference_matmul(&m, &x);
             for simd in [true, false] {
                 let mut got = vec![0f32; n * rows];
-                m.matmul_opts(&x, &mut got, ActPrecision::F32, simd).unwrap();
+                m.matmul_opts(&x, &mut got, ActPrecision::F32, simd)
+                    .unwrap();
                 let (e, at) = rel_err(&got, &want);
-                assert!(e < 1e-5, "{ty} n={n} simd={simd}: max err/rms {e:.2e} at {at}: {} vs {}", got[at], want[at]);
+                assert!(
+                    e < 1e-5,
+                    "{ty} n={n} simd={simd}: max err/rms {e:.2e} at {at}: {} vs {}",
+                    got[at],
+                    want[at]
+                );
             }
         }
     }
@@ -213,7 +271,14 @@ fn qmatrix_matmul_f32act_one_hot_rows_read_back_weights_exactly() {
     let mut rng = Rng(77);
     let (rows, cols) = (5, 256);
     for ty in ALL {
-        let m = QMatrix::from_vec("w", ty, rows, cols, random_blocks(ty, rows * cols, &mut rng)).unwrap();
+        let m = QMatrix::from_vec(
+            "w",
+            ty,
+            rows,
+            cols,
+            random_blocks(ty, rows * cols, &mut rng),
+        )
+        .unwrap();
         let w = m.dequantize();
         for n in [1, 5] {
             let picks: Vec<usize> = (0..n).map(|_| rng.next() as usize % cols).collect();
@@ -225,7 +290,11 @@ fn qmatrix_matmul_f32act_one_hot_rows_read_back_weights_exactly() {
             m.matmul_f32act(&x, &mut got).unwrap();
             for (i, &c) in picks.iter().enumerate() {
                 for r in 0..rows {
-                    assert_eq!(got[i * rows + r], w[r * cols + c], "{ty} n={n}: row {r} col {c}");
+                    assert_eq!(
+                        got[i * rows + r],
+                        w[r * cols + c],
+                        "{ty} n={n}: row {r} col {c}"
+                    );
                 }
             }
         }

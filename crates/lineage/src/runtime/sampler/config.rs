@@ -44,21 +44,50 @@ impl Default for SamplerConfig {
 impl SamplerConfig {
     /// Argmax decoding.
     pub fn greedy() -> Self {
-        Self { temperature: 0.0, ..Self::default() }
+        Self {
+            temperature: 0.0,
+            ..Self::default()
+        }
     }
 
     /// Checks every field's range; the error names the field.
     pub fn validate(&self) -> Result<()> {
-        let check = |ok: bool, key: &str, msg: &str| if ok { Ok(()) } else { Err(Error::invalid(key, msg.to_string())) };
-        check(self.temperature.is_finite() && self.temperature >= 0.0, "temperature", "must be finite and >= 0")?;
-        check(self.top_p > 0.0 && self.top_p <= 1.0, "top_p", "must be in (0, 1]")?;
-        check((0.0..=1.0).contains(&self.min_p), "min_p", "must be in [0, 1]")?;
+        let check = |ok: bool, key: &str, msg: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::invalid(key, msg.to_string()))
+            }
+        };
+        check(
+            self.temperature.is_finite() && self.temperature >= 0.0,
+            "temperature",
+            "must be finite and >= 0",
+        )?;
+        check(
+            self.top_p > 0.0 && self.top_p <= 1.0,
+            "top_p",
+            "must be in (0, 1]",
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.min_p),
+            "min_p",
+            "must be in [0, 1]",
+        )?;
         check(
             self.repetition_penalty.is_finite() && self.repetition_penalty > 0.0,
             "repetition_penalty",
             "must be finite and > 0",
         )?;
-        check(self.presence_penalty.is_finite(), "presence_penalty", "must be finite")?;
-        check(self.frequency_penalty.is_finite(), "frequency_penalty", "must be finite")
+        check(
+            self.presence_penalty.is_finite(),
+            "presence_penalty",
+            "must be finite",
+        )?;
+        check(
+            self.frequency_penalty.is_finite(),
+            "frequency_penalty",
+            "must be finite",
+        )
     }
 }

@@ -30,7 +30,10 @@ pub struct Sampler {
 impl Sampler {
     pub fn new(config: SamplerConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self { rng: SplitMix64::new(config.seed), config })
+        Ok(Self {
+            rng: SplitMix64::new(config.seed),
+            config,
+        })
     }
 
     pub fn config(&self) -> &SamplerConfig {
@@ -91,7 +94,10 @@ impl Sampler {
 /// Applies repetition, presence and frequency penalties for the tokens in `history`.
 /// Ids outside the logits are ignored.
 pub fn apply_penalties(logits: &mut [f32], history: &[u32], config: &SamplerConfig) {
-    if config.repetition_penalty == 1.0 && config.presence_penalty == 0.0 && config.frequency_penalty == 0.0 {
+    if config.repetition_penalty == 1.0
+        && config.presence_penalty == 0.0
+        && config.frequency_penalty == 0.0
+    {
         return;
     }
     let mut counts: HashMap<u32, u32> = HashMap::new();
@@ -99,7 +105,9 @@ pub fn apply_penalties(logits: &mut [f32], history: &[u32], config: &SamplerConf
         *counts.entry(id).or_default() += 1;
     }
     for (id, count) in counts {
-        let Some(l) = logits.get_mut(id as usize) else { continue };
+        let Some(l) = logits.get_mut(id as usize) else {
+            continue;
+        };
         let r = config.repetition_penalty;
         *l = if *l > 0.0 { *l / r } else { *l * r };
         *l -= count as f32 * config.frequency_penalty + config.presence_penalty;
@@ -114,7 +122,8 @@ pub fn argmax(logits: &[f32]) -> Result<u32> {
             best = Some((i, l));
         }
     }
-    best.map(|(i, _)| i as u32).ok_or_else(|| Error::BadInput("sampler: all logits are NaN".into()))
+    best.map(|(i, _)| i as u32)
+        .ok_or_else(|| Error::BadInput("sampler: all logits are NaN".into()))
 }
 
 fn by_logit_desc(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
@@ -127,14 +136,20 @@ fn max_logit(c: &[(u32, f32)]) -> f32 {
 
 /// Non-NaN (id, logit) pairs, only the `top_k` largest when non-zero (unsorted).
 fn candidates(logits: &[f32], top_k: usize) -> Result<Vec<(u32, f32)>> {
-    let mut c: Vec<(u32, f32)> =
-        logits.iter().enumerate().filter(|(_, l)| !l.is_nan()).map(|(i, &l)| (i as u32, l)).collect();
+    let mut c: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !l.is_nan())
+        .map(|(i, &l)| (i as u32, l))
+        .collect();
     if top_k > 0 && top_k < c.len() {
         c.select_nth_unstable_by(top_k - 1, by_logit_desc);
         c.truncate(top_k);
     }
     if max_logit(&c) == f32::NEG_INFINITY {
-        return Err(Error::BadInput("sampler: no finite logit to sample from".into()));
+        return Err(Error::BadInput(
+            "sampler: no finite logit to sample from".into(),
+        ));
     }
     Ok(c)
 }
@@ -142,7 +157,10 @@ fn candidates(logits: &[f32], top_k: usize) -> Result<Vec<(u32, f32)>> {
 /// Probabilities of candidates in their order, computed in f64.
 fn softmax(candidates: &[(u32, f32)]) -> Vec<f64> {
     let max = max_logit(candidates) as f64;
-    let exps: Vec<f64> = candidates.iter().map(|&(_, l)| (l as f64 - max).exp()).collect();
+    let exps: Vec<f64> = candidates
+        .iter()
+        .map(|&(_, l)| (l as f64 - max).exp())
+        .collect();
     let sum: f64 = exps.iter().sum();
     exps.into_iter().map(|e| e / sum).collect()
 }

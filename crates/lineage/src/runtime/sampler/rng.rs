@@ -43,7 +43,11 @@ mod tests {
     #[test]
     fn next_f64_many_draws_stay_in_unit_interval() {
         let mut r = SplitMix64::new(7);
-        let mean = (0..100_000).map(|_| r.next_f64()).inspect(|x| assert!((0.0..1.0).contains(x))).sum::<f64>() / 1e5;
+        let mean = (0..100_000)
+            .map(|_| r.next_f64())
+            .inspect(|x| assert!((0.0..1.0).contains(x)))
+            .sum::<f64>()
+            / 1e5;
         assert!((mean - 0.5).abs() < 0.005, "mean {mean}");
     }
 }

@@ -37,13 +37,23 @@ impl StopChecker {
     /// Empty stop strings are ignored.
     pub fn new(stops: Vec<String>, eos_ids: Vec<u32>, max_tokens: Option<usize>) -> Self {
         let stops = stops.into_iter().filter(|s| !s.is_empty()).collect();
-        Self { stops, eos_ids, max_tokens, n_tokens: 0, held: String::new(), stopped: None }
+        Self {
+            stops,
+            eos_ids,
+            max_tokens,
+            n_tokens: 0,
+            held: String::new(),
+            stopped: None,
+        }
     }
 
     /// Feeds one generated token and the text it completed (from `TokenStream::push`).
     pub fn push(&mut self, id: u32, text: &str) -> StopStep {
         if let Some(reason) = &self.stopped {
-            return StopStep { text: String::new(), stop: Some(reason.clone()) };
+            return StopStep {
+                text: String::new(),
+                stop: Some(reason.clone()),
+            };
         }
         self.n_tokens += 1;
         if self.eos_ids.contains(&id) {
@@ -75,7 +85,10 @@ impl StopChecker {
 
     fn stop(&mut self, reason: StopReason) -> StopStep {
         self.stopped = Some(reason.clone());
-        StopStep { text: std::mem::take(&mut self.held), stop: Some(reason) }
+        StopStep {
+            text: std::mem::take(&mut self.held),
+            stop: Some(reason),
+        }
     }
 
     /// Earliest stop string in the held text (longest first at the same position).

@@ -31,7 +31,10 @@ impl<'a> Cursor<'a> {
 
     /// A `BadFile` error at the current position.
     pub fn error(&self, what: impl std::fmt::Display) -> Error {
-        Error::bad_file(self.path, format!("{what} (at byte {} of {})", self.pos, self.buf.len()))
+        Error::bad_file(
+            self.path,
+            format!("{what} (at byte {} of {})", self.pos, self.buf.len()),
+        )
     }
 
     /// Error unless `count` items of at least `min_size` bytes each can still fit.

@@ -24,7 +24,9 @@ pub(crate) struct Header {
 pub(crate) fn read_header(c: &mut Cursor<'_>) -> Result<Header> {
     let magic = c.take(4, "magic")?;
     if magic != MAGIC {
-        return Err(c.error(format!("not a GGUF file: magic {magic:02x?}, expected \"GGUF\"")));
+        return Err(c.error(format!(
+            "not a GGUF file: magic {magic:02x?}, expected \"GGUF\""
+        )));
     }
     let version = c.u32("version")?;
     match version {
@@ -37,12 +39,17 @@ pub(crate) fn read_header(c: &mut Cursor<'_>) -> Result<Header> {
     }
     let n_tensors = c.u64("tensor count")?;
     let n_kv = c.u64("metadata count")?;
-    Ok(Header { version, n_tensors, n_kv })
+    Ok(Header {
+        version,
+        n_tensors,
+        n_kv,
+    })
 }
 
 fn read_type(c: &mut Cursor<'_>, key: &str) -> Result<MetaType> {
     let id = c.u32(key)?;
-    MetaType::from_id(id).ok_or_else(|| c.error(format!("metadata `{key}`: unknown value type {id}")))
+    MetaType::from_id(id)
+        .ok_or_else(|| c.error(format!("metadata `{key}`: unknown value type {id}")))
 }
 
 fn read_value(c: &mut Cursor<'_>, ty: MetaType, key: &str, depth: usize) -> Result<MetaValue> {
@@ -69,11 +76,17 @@ fn read_value(c: &mut Cursor<'_>, ty: MetaType, key: &str, depth: usize) -> Resu
 
 fn read_array(c: &mut Cursor<'_>, key: &str, depth: usize) -> Result<MetaValue> {
     if depth >= MAX_ARRAY_DEPTH {
-        return Err(c.error(format!("metadata `{key}`: arrays nested deeper than {MAX_ARRAY_DEPTH}")));
+        return Err(c.error(format!(
+            "metadata `{key}`: arrays nested deeper than {MAX_ARRAY_DEPTH}"
+        )));
     }
     let elem_type = read_type(c, key)?;
     let count = c.u64(key)?;
-    let n = c.check_fits(count, elem_type.min_size(), &format!("metadata `{key}` array"))?;
+    let n = c.check_fits(
+        count,
+        elem_type.min_size(),
+        &format!("metadata `{key}` array"),
+    )?;
     let mut values = Vec::with_capacity(n);
     for _ in 0..n {
         values.push(read_value(c, elem_type, key, depth + 1)?);

@@ -29,7 +29,9 @@ pub enum MetaType {
 impl MetaType {
     pub fn from_id(id: u32) -> Option<Self> {
         use MetaType::*;
-        const ALL: [MetaType; 13] = [U8, I8, U16, I16, U32, I32, F32, Bool, String, Array, U64, I64, F64];
+        const ALL: [MetaType; 13] = [
+            U8, I8, U16, I16, U32, I32, F32, Bool, String, Array, U64, I64, F64,
+        ];
         ALL.get(id as usize).copied()
     }
 
@@ -60,7 +62,10 @@ pub enum MetaValue {
     Bool(bool),
     String(String),
     /// A typed array: every element has type `elem_type` (arrays may nest).
-    Array { elem_type: MetaType, values: Vec<MetaValue> },
+    Array {
+        elem_type: MetaType,
+        values: Vec<MetaValue>,
+    },
     U64(u64),
     I64(i64),
     F64(f64),
@@ -111,7 +116,10 @@ pub struct Metadata {
 
 impl Metadata {
     pub(crate) fn new(path: PathBuf) -> Self {
-        Self { path, ..Default::default() }
+        Self {
+            path,
+            ..Default::default()
+        }
     }
 
     /// Adds a pair; `false` if the key was already present (the value is not replaced).
@@ -139,7 +147,11 @@ impl Metadata {
     }
 
     pub(crate) fn err(&self, key: &str, message: impl Into<String>) -> Error {
-        Error::Metadata { path: self.path.clone(), key: key.into(), message: message.into() }
+        Error::Metadata {
+            path: self.path.clone(),
+            key: key.into(),
+            message: message.into(),
+        }
     }
 
     /// The value, or an error naming the missing key.
@@ -205,23 +217,51 @@ impl Metadata {
     pub fn get_array(&self, key: &str, want: MetaType) -> Result<&[MetaValue]> {
         match self.require(key)? {
             MetaValue::Array { elem_type, values } if *elem_type == want => Ok(values),
-            MetaValue::Array { elem_type, .. } => {
-                Err(self.err(key, format!("should be an array of {want:?}, found one of {elem_type:?}")))
-            }
+            MetaValue::Array { elem_type, .. } => Err(self.err(
+                key,
+                format!("should be an array of {want:?}, found one of {elem_type:?}"),
+            )),
             v => Err(self.wrong(key, "array", v)),
         }
     }
 
     pub fn get_string_array(&self, key: &str) -> Result<Vec<&str>> {
         let values = self.get_array(key, MetaType::String)?;
-        Ok(values.iter().filter_map(|v| if let MetaValue::String(s) = v { Some(s.as_str()) } else { None }).collect())
+        Ok(values
+            .iter()
+            .filter_map(|v| {
+                if let MetaValue::String(s) = v {
+                    Some(s.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect())
     }
     pub fn get_f32_array(&self, key: &str) -> Result<Vec<f32>> {
         let values = self.get_array(key, MetaType::F32)?;
-        Ok(values.iter().filter_map(|v| if let MetaValue::F32(x) = v { Some(*x) } else { None }).collect())
+        Ok(values
+            .iter()
+            .filter_map(|v| {
+                if let MetaValue::F32(x) = v {
+                    Some(*x)
+                } else {
+                    None
+                }
+            })
+            .collect())
     }
     pub fn get_i32_array(&self, key: &str) -> Result<Vec<i32>> {
         let values = self.get_array(key, MetaType::I32)?;
-        Ok(values.iter().filter_map(|v| if let MetaValue::I32(x) = v { Some(*x) } else { None }).collect())
+        Ok(values
+            .iter()
+            .filter_map(|v| {
+                if let MetaValue::I32(x) = v {
+                    Some(*x)
+                } else {
+                    None
+                }
+            })
+            .collect())
     }
 }

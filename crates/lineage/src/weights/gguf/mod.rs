@@ -43,7 +43,13 @@ pub struct GgufFile {
 
 impl std::fmt::Debug for GgufFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GgufFile({}, v{}, {} tensors)", self.path.display(), self.version, self.tensors.len())
+        write!(
+            f,
+            "GgufFile({}, v{}, {} tensors)",
+            self.path.display(),
+            self.version,
+            self.tensors.len()
+        )
     }
 }
 
@@ -51,7 +57,10 @@ impl GgufFile {
     /// Maps and parses `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let io = |source| Error::Io { path: path.to_path_buf(), source };
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the map is read-only; as with every mmap-based loader, the file must
         // not be truncated or modified while it is open.
@@ -73,9 +82,22 @@ impl GgufFile {
         let tensors = tensor_info::read_tensor_infos(&mut c, h.n_tensors, alignment)?;
         let data_start = (c.pos() as u64).div_ceil(alignment) * alignment;
         tensor_info::check_in_file(&c, &tensors, data_start, buf.len() as u64)?;
-        let index = tensors.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+        let index = tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
         let path = path.to_path_buf();
-        Ok(Self { path, bytes, version: h.version, metadata, tensors, index, alignment, data_start })
+        Ok(Self {
+            path,
+            bytes,
+            version: h.version,
+            metadata,
+            tensors,
+            index,
+            alignment,
+            data_start,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -101,7 +123,10 @@ impl GgufFile {
 
     /// The info of tensor `name`, or `MissingTensor`.
     pub fn tensor(&self, name: &str) -> Result<&TensorInfo> {
-        self.index.get(name).map(|&i| &self.tensors[i]).ok_or_else(|| Error::MissingTensor { name: name.into() })
+        self.index
+            .get(name)
+            .map(|&i| &self.tensors[i])
+            .ok_or_else(|| Error::MissingTensor { name: name.into() })
     }
 
     /// Absolute byte range of a tensor's data (checked in range at open).
@@ -131,7 +156,13 @@ impl GgufFile {
         let cols = usize::try_from(t.dims[0]).map_err(|_| shape_err())?;
         let rows = usize::try_from(*t.dims.get(1).unwrap_or(&1)).map_err(|_| shape_err())?;
         let (start, _) = self.range(t);
-        QMatrix::from_shared(name, t.ggml_type, [rows, cols], Arc::clone(&self.bytes), start)
+        QMatrix::from_shared(
+            name,
+            t.ggml_type,
+            [rows, cols],
+            Arc::clone(&self.bytes),
+            start,
+        )
     }
 }
 

@@ -36,31 +36,52 @@ fn read_one(c: &mut Cursor<'_>, alignment: u64) -> Result<TensorInfo> {
     let name = c.string("tensor name")?;
     let n_dims = c.u32("tensor dims")?;
     if n_dims > MAX_DIMS {
-        return Err(c.error(format!("tensor `{name}`: {n_dims} dims, at most {MAX_DIMS} are allowed")));
+        return Err(c.error(format!(
+            "tensor `{name}`: {n_dims} dims, at most {MAX_DIMS} are allowed"
+        )));
     }
     let mut dims = Vec::with_capacity(n_dims as usize);
     for _ in 0..n_dims {
         dims.push(c.u64("tensor dim")?);
     }
     let id = c.u32("tensor type")?;
-    let ggml_type =
-        GgmlType::from_id(id).ok_or_else(|| Error::UnsupportedTensorType { tensor: name.clone(), ggml_type: id })?;
+    let ggml_type = GgmlType::from_id(id).ok_or_else(|| Error::UnsupportedTensorType {
+        tensor: name.clone(),
+        ggml_type: id,
+    })?;
     let offset = c.u64("tensor offset")?;
     let n_elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
     let size = n_elements
-        .filter(|_| dims.first().is_none_or(|&d0| d0.is_multiple_of(ggml_type.block_size() as u64)))
+        .filter(|_| {
+            dims.first()
+                .is_none_or(|&d0| d0.is_multiple_of(ggml_type.block_size() as u64))
+        })
         .and_then(|n| ggml_type.bytes_for(n))
         .ok_or_else(|| {
-            c.error(format!("tensor `{name}`: dims {dims:?} do not make whole {ggml_type} blocks or overflow"))
+            c.error(format!(
+                "tensor `{name}`: dims {dims:?} do not make whole {ggml_type} blocks or overflow"
+            ))
         })?;
     if offset % alignment != 0 {
-        return Err(c.error(format!("tensor `{name}`: offset {offset} is not a multiple of the alignment {alignment}")));
+        return Err(c.error(format!(
+            "tensor `{name}`: offset {offset} is not a multiple of the alignment {alignment}"
+        )));
     }
-    Ok(TensorInfo { name, dims, ggml_type, offset, size })
+    Ok(TensorInfo {
+        name,
+        dims,
+        ggml_type,
+        offset,
+        size,
+    })
 }
 
 /// Reads `n` tensor infos; duplicate names are an error.
-pub(crate) fn read_tensor_infos(c: &mut Cursor<'_>, n: u64, alignment: u64) -> Result<Vec<TensorInfo>> {
+pub(crate) fn read_tensor_infos(
+    c: &mut Cursor<'_>,
+    n: u64,
+    alignment: u64,
+) -> Result<Vec<TensorInfo>> {
     let n = c.check_fits(n, MIN_INFO_SIZE, "tensor")?;
     let mut infos = Vec::with_capacity(n);
     let mut seen = std::collections::HashSet::with_capacity(n);
@@ -75,9 +96,16 @@ pub(crate) fn read_tensor_infos(c: &mut Cursor<'_>, n: u64, alignment: u64) -> R
 }
 
 /// Errors unless every tensor's data lies inside the file.
-pub(crate) fn check_in_file(c: &Cursor<'_>, infos: &[TensorInfo], data_start: u64, file_len: u64) -> Result<()> {
+pub(crate) fn check_in_file(
+    c: &Cursor<'_>,
+    infos: &[TensorInfo],
+    data_start: u64,
+    file_len: u64,
+) -> Result<()> {
     for t in infos {
-        let end = data_start.checked_add(t.offset).and_then(|s| s.checked_add(t.size));
+        let end = data_start
+            .checked_add(t.offset)
+            .and_then(|s| s.checked_add(t.size));
         if end.is_none_or(|e| e > file_len) {
             return Err(Error::bad_file(
                 c.path(),

@@ -60,8 +60,15 @@ impl GgufWriter {
     }
 
     /// Adds a tensor with dims in GGUF `ne` order and its raw block bytes.
-    pub fn add_tensor(&mut self, name: &str, dims: &[u64], ty: GgmlType, data: Vec<u8>) -> &mut Self {
-        self.tensors.push((name.to_string(), dims.to_vec(), ty, data));
+    pub fn add_tensor(
+        &mut self,
+        name: &str,
+        dims: &[u64],
+        ty: GgmlType,
+        data: Vec<u8>,
+    ) -> &mut Self {
+        self.tensors
+            .push((name.to_string(), dims.to_vec(), ty, data));
         self
     }
 
@@ -69,7 +76,9 @@ impl GgufWriter {
         self.kvs
             .iter()
             .find_map(|(k, v)| match (k.as_str(), v) {
-                ("general.alignment", MetaValue::U32(a)) if a.is_power_of_two() => Some(*a as usize),
+                ("general.alignment", MetaValue::U32(a)) if a.is_power_of_two() => {
+                    Some(*a as usize)
+                }
                 _ => None,
             })
             .unwrap_or(DEFAULT_ALIGNMENT as usize)
@@ -92,7 +101,8 @@ impl GgufWriter {
         for (name, dims, ty, data) in &self.tensors {
             put_str(&mut out, name);
             out.extend_from_slice(&(dims.len() as u32).to_le_bytes());
-            dims.iter().for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
+            dims.iter()
+                .for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
             out.extend_from_slice(&ty.id().to_le_bytes());
             out.extend_from_slice(&offset.to_le_bytes());
             offset += (data.len() as u64).div_ceil(align as u64) * align as u64;
@@ -110,6 +120,9 @@ impl GgufWriter {
     /// Writes the file to `path`.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        std::fs::write(path, self.to_bytes()).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+        std::fs::write(path, self.to_bytes()).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
