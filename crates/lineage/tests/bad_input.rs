@@ -22,13 +22,6 @@ fn scratch(case: &str, tag: &str) -> PathBuf {
     dir
 }
 
-fn edit_config(dir: &Path, f: impl FnOnce(&mut Value)) {
-    let p = dir.join("config.json");
-    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-    f(&mut v);
-    std::fs::write(&p, serde_json::to_string(&v).unwrap()).unwrap();
-}
-
 fn edit_tensors(dir: &Path, f: impl FnOnce(&mut HashMap<String, Tensor>)) {
     let p = dir.join("model.safetensors");
     let mut m = candle_core::safetensors::load(&p, &Device::Cpu).unwrap();

@@ -3,8 +3,9 @@
 //! Numerics follow `crate::model::attend` (HF `eager_attention_forward`). Heads run on
 //! the kernel pool when the chunk is large enough to pay for the fork-join.
 
-use super::mat::{axpy, dot, SyncPtr};
+use super::mat::{axpy, SyncPtr};
 use crate::kernels::pool;
+use crate::kernels::quant::dot_f32 as dot;
 
 /// Shapes and score options of one layer's attention.
 pub struct AttnSpec<'a> {

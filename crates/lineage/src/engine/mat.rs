@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::kernels::pool;
-use crate::kernels::quant::{dequantize_row, ActPrecision, QMatrix};
+use crate::kernels::quant::{dequantize_row, dot_f32 as dot, ActPrecision, QMatrix};
 use crate::weights::{Weight, Weights};
 use crate::{Error, Result};
 
@@ -123,25 +123,6 @@ fn dense_matmul(w: &[f32], rows: usize, cols: usize, x: &[f32], n: usize, out: &
     } else {
         pool::global().run(n_tasks, &task);
     }
-}
-
-/// Dot product with 8 independent accumulators, so it vectorizes (no `mul_add`: without
-/// `target-cpu` flags it becomes a libm call).
-#[inline(always)]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
 }
 
 /// `y += a * x`.

@@ -61,8 +61,7 @@ impl Family for SoftmaxMoe {
         } else {
             ["gate_proj", "up_proj", "down_proj"]
         };
-        for (i, l) in cfg.layers.iter().enumerate().filter(|(_, l)| l.moe) {
-            let _ = l;
+        for i in (0..cfg.n_layers()).filter(|&i| cfg.layers[i].moe) {
             let p = format!("model.layers.{i}");
             m.rename_wb(&format!("{p}.{router}"), &format!("blk.{i}.ffn_gate_inp"))?;
             for (hf, canon) in names

@@ -146,13 +146,15 @@ impl Moe {
         )?;
         let mut out = xs.zeros_like()?;
         for (e, (tokens, slots)) in assignments(&r, self.cfg.n_experts).into_iter().enumerate() {
+            self.stats.routed[e].fetch_add(tokens.len() as u64, Ordering::Relaxed);
             if tokens.is_empty() {
                 continue; // unselected experts do no work
             }
-            self.stats.routed[e].fetch_add(tokens.len() as u64, Ordering::Relaxed);
-            self.stats.computed_rows[e].fetch_add(tokens.len() as u64, Ordering::Relaxed);
             let idx = Tensor::from_vec(tokens.clone(), tokens.len(), &Device::Cpu)?;
-            let y = ffn_forward(self.kind, &self.expert(e)?, &xs.index_select(&idx, 0)?)?;
+            let rows = xs.index_select(&idx, 0)?;
+            // Counted from what the expert FFN is actually given, not from the routing.
+            self.stats.computed_rows[e].fetch_add(rows.dim(0)? as u64, Ordering::Relaxed);
+            let y = ffn_forward(self.kind, &self.expert(e)?, &rows)?;
             let slot_idx = Tensor::from_vec(slots, tokens.len(), &Device::Cpu)?;
             let wcol = r
                 .weights

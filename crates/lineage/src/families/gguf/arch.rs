@@ -324,10 +324,9 @@ fn detect_biases(file: &GgufFile, c: &mut ModelConfig) {
         moe.router_bias = file.tensor(&format!("blk.{i}.ffn_gate_inp.bias")).is_ok();
         moe.expert_bias = file.tensor(&format!("blk.{i}.ffn_up_exps.bias")).is_ok();
     }
-    let has = |n: &str| {
-        file.tensor(&format!("blk.0.{n}.bias")).is_ok()
-            || file.tensor(&format!("blk.0.attn_qkv.bias")).is_ok() && n != "attn_output"
-    };
+    // A fused `attn_qkv.bias` (GPT-2, Phi-3) is split into q/k/v biases at load.
+    let fused = file.tensor("blk.0.attn_qkv.bias").is_ok();
+    let has = |n: &str| fused || file.tensor(&format!("blk.0.{n}.bias")).is_ok();
     c.attention.bias = ProjBias {
         q: has("attn_q"),
         k: has("attn_k"),

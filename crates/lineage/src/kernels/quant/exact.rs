@@ -84,7 +84,12 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
 }
 
 fn run_decode(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool) {
-    let xs: Vec<&[f32]> = x.chunks_exact(job.cols).collect();
+    // A fixed array, not a Vec: this runs for every matmul of every decoded token.
+    let mut rows_buf: [&[f32]; DECODE_MAX_ROWS] = [&[]; DECODE_MAX_ROWS];
+    for (slot, xr) in rows_buf.iter_mut().zip(x.chunks_exact(job.cols)) {
+        *slot = xr;
+    }
+    let xs = &rows_buf[..job.n];
     pool.run(n_tasks, &|t| {
         let mut wf = Vec::new();
         let mut v = [0f32; DECODE_MAX_ROWS];
@@ -92,12 +97,12 @@ fn run_decode(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
             let wr = job.w_row(r);
             match k.dot {
                 // SAFETY: `dot` was picked for this CPU; `xs` has 1..=3 rows of `cols`.
-                Some(dot) => unsafe { dot(wr, &xs, &mut v) },
+                Some(dot) => unsafe { dot(wr, xs, &mut v) },
                 None => {
                     wf.resize(job.cols, 0.0);
                     // SAFETY: the scalar dequantizer, or an AVX2 one picked for this CPU.
                     unsafe { (k.deq)(wr, &mut wf) };
-                    for (vi, xr) in v.iter_mut().zip(&xs) {
+                    for (vi, xr) in v.iter_mut().zip(xs) {
                         *vi = dot_f32(&wf, xr);
                     }
                 }

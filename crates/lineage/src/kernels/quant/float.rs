@@ -29,7 +29,10 @@ pub(crate) fn dequantize_bf16(bytes: &[u8], out: &mut [f32]) {
     }
 }
 
-/// `sum(a[i] * b[i])` with eight independent accumulators so the compiler vectorizes it.
+/// `sum(a[i] * b[i])` with eight independent accumulators so the compiler vectorizes it
+/// (no `mul_add`: without `target-cpu` flags it becomes a libm call). Always inlined, so
+/// inside an AVX2 `target_feature` function it is compiled 8 wide.
+#[inline(always)]
 pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));

@@ -26,6 +26,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use float::dot_f32;
 pub use qmatrix::{ActPrecision, QData, QMatrix, SharedBytes};
 pub use types::GgmlType;
 
