@@ -14,6 +14,7 @@ mod load;
 pub mod model;
 pub mod runtime;
 pub mod text;
+pub mod train;
 pub mod weights;
 
 pub use config::ModelConfig;

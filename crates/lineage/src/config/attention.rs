@@ -1,7 +1,7 @@
 //! Attention: heads, KV heads, latent (MLA), biases, scale, soft-cap, QK-norm, sinks.
 
 /// Standard multi-head attention (MHA/GQA/MQA by `n_kv_heads`) or multi-head latent attention.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub enum AttentionKind {
     Standard,
     /// DeepSeek-V2/V3 multi-head latent attention.
@@ -9,7 +9,7 @@ pub enum AttentionKind {
 }
 
 /// Multi-head latent attention dimensions (DeepSeek-V2 paper, HF `modeling_deepseek_v3.py`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct MlaConfig {
     /// Rank of the query LoRA path (`q_lora_rank`); None = plain q projection.
     pub q_lora_rank: Option<usize>,
@@ -24,7 +24,7 @@ pub struct MlaConfig {
 }
 
 /// Which projections carry a bias.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ProjBias {
     pub q: bool,
     pub k: bool,
@@ -44,7 +44,7 @@ impl ProjBias {
 }
 
 /// Where QK-norm normalises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QkNormScope {
     /// Over each head's head_dim (Qwen3, Gemma 3).
     PerHead,
@@ -53,7 +53,7 @@ pub enum QkNormScope {
 }
 
 /// The attention sublayer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct AttentionConfig {
     pub kind: AttentionKind,
     /// Query heads (`num_attention_heads`).

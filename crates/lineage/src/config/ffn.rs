@@ -1,7 +1,7 @@
 //! Feed-forward sublayer: plain MLP, gated (GLU) variants, and mixture of experts.
 
 /// Element-wise nonlinearity.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq)]
 pub enum Activation {
     /// Exact erf GELU (HF `gelu`).
     Gelu,
@@ -13,7 +13,7 @@ pub enum Activation {
 }
 
 /// Structure of the (dense or per-expert) FFN.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq)]
 pub enum FfnKind {
     /// `down(act(up(x)))` (GPT-2, BLOOM, NeoX, Falcon).
     Mlp(Activation),
@@ -25,7 +25,7 @@ pub enum FfnKind {
 }
 
 /// The FFN of a dense layer and, when present, the MoE of sparse layers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct FfnConfig {
     pub kind: FfnKind,
     /// Hidden width of the dense FFN (`intermediate_size`).
@@ -37,7 +37,7 @@ pub struct FfnConfig {
 }
 
 /// How a router turns logits into expert choices and weights.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub enum Router {
     /// softmax over all experts, top-k, optionally renormalised (Mixtral, Qwen3-MoE).
     SoftmaxTopK { renormalize: bool },
@@ -54,7 +54,7 @@ pub enum Router {
 }
 
 /// Mixture-of-experts FFN (Shazeer et al. 2017; Fedus et al. 2021).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct MoeConfig {
     pub n_experts: usize,
     /// Experts per token (`num_experts_per_tok`).

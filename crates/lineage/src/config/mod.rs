@@ -22,7 +22,7 @@ pub use norm::{NormConfig, NormKind, NormPlacement};
 pub use position::{Position, Rope, RopePairing, RopeScaling};
 
 /// How the two sublayers of a block combine with the residual stream.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq)]
 pub enum Residual {
     /// `x = x + attn(..x..); x = x + ffn(..x..)` (GPT-2, Llama, ...).
     Sequential,
@@ -32,7 +32,7 @@ pub enum Residual {
 }
 
 /// The block: where norms sit and how sublayers join the residual stream.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct BlockConfig {
     pub norm: NormConfig,
     pub placement: NormPlacement,
@@ -40,7 +40,7 @@ pub struct BlockConfig {
 }
 
 /// Token embedding options.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct EmbeddingConfig {
     /// Multiply embeddings by this (Gemma: sqrt(d_model), rounded to the weight dtype).
     pub scale: Option<f64>,
@@ -51,7 +51,7 @@ pub struct EmbeddingConfig {
 }
 
 /// What differs from one layer to the next.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct LayerSpec {
     /// Sliding window W: query i sees keys i-W < j <= i. None = full causal attention.
     pub window: Option<usize>,
@@ -62,7 +62,7 @@ pub struct LayerSpec {
 }
 
 /// Storage precision of a checkpoint (compute is f32 on the reference path).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
     F32,
     F16,
@@ -72,7 +72,7 @@ pub enum Precision {
 }
 
 /// The one description of a decoder-only transformer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct ModelConfig {
     /// Family adapter that produced this config (informational only).
     pub family: String,

@@ -1,7 +1,7 @@
 //! Normalisation: kind, epsilon and placement within a block.
 
 /// Which normalisation function.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq)]
 pub enum NormKind {
     /// `(x - mean) / sqrt(var + eps) * w (+ b)` (Ba et al. 2016).
     LayerNorm { bias: bool },
@@ -10,14 +10,14 @@ pub enum NormKind {
 }
 
 /// A norm with its epsilon (HF `layer_norm_epsilon` / `rms_norm_eps`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq)]
 pub struct NormConfig {
     pub kind: NormKind,
     pub eps: f64,
 }
 
 /// Where norms sit around each sublayer f (attention or FFN).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NormPlacement {
     /// `x + f(norm(x))` (GPT-2 onwards).
     Pre,

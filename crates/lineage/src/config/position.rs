@@ -2,7 +2,7 @@
 //! RoPE scalings follow `transformers/modeling_rope_utils.py`.
 
 /// How positions enter the model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub enum Position {
     /// Learned absolute embeddings added to the token embedding (GPT-2).
     Learned,
@@ -15,7 +15,7 @@ pub enum Position {
 }
 
 /// Which dimensions form a rotated pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RopePairing {
     /// Pairs (i, i + d/2): GPT-NeoX / HF layout.
     RotateHalf,
@@ -24,7 +24,7 @@ pub enum RopePairing {
 }
 
 /// Rotary embedding parameters.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Rope {
     /// Base of the frequencies (HF `rope_theta`).
     pub theta: f64,
@@ -35,7 +35,7 @@ pub struct Rope {
 }
 
 /// Context-extension scalings of the RoPE frequencies.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub enum RopeScaling {
     None,
     /// Positions divided by `factor` (HF `linear`).
