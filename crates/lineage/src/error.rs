@@ -83,6 +83,9 @@ pub enum Error {
     #[error("bad input: {0}")]
     BadInput(String),
 
+    #[error("training: {0}")]
+    Train(String),
+
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 

@@ -14,12 +14,14 @@ mod attention;
 mod ffn;
 mod norm;
 mod position;
+pub mod tensors;
 mod validate;
 
 pub use attention::{AttentionConfig, AttentionKind, MlaConfig, ProjBias, QkNormScope};
 pub use ffn::{Activation, FfnConfig, FfnKind, MoeConfig, Router};
 pub use norm::{NormConfig, NormKind, NormPlacement};
 pub use position::{Position, Rope, RopePairing, RopeScaling};
+pub use tensors::{TensorRole, TensorSpec};
 
 /// How the two sublayers of a block combine with the residual stream.
 #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq)]

@@ -6,7 +6,7 @@ use candle_core::Tensor;
 use super::attention::Attention;
 use super::ffn::{ffn_forward, load_dense, FfnWeights};
 use super::mla::Mla;
-use super::moe::Moe;
+use super::moe::{Moe, MoeLosses};
 use super::norm::Norm;
 use super::LayerCtx;
 use crate::config::{AttentionKind, FfnKind, ModelConfig, NormPlacement, Residual};
@@ -71,20 +71,21 @@ impl Block {
         })
     }
 
-    /// `x` `[B, T, D]` -> (`[B, T, D]`, MoE balance loss if any).
+    /// `x` `[B, T, D]` -> (`[B, T, D]`, MoE auxiliary losses if any).
     pub fn forward(
         &self,
         x: &Tensor,
         ctx: &LayerCtx,
         cache: Option<&mut LayerCache>,
-    ) -> Result<(Tensor, Option<Tensor>)> {
+    ) -> Result<(Tensor, Option<MoeLosses>)> {
         match self.residual {
             Residual::Sequential => {
                 let a = self.sublayer_in(x, &self.attn_norm)?;
-                let a = self.mix(&a, ctx, cache)?;
+                let a = dropout_out(ctx, self.mix(&a, ctx, cache)?)?;
                 let x = self.join(x, a, &self.attn_post_norm, &self.attn_norm)?;
                 let f = self.sublayer_in(&x, &self.ffn_norm)?;
                 let (f, aux) = self.feed(&f)?;
+                let f = dropout_out(ctx, f)?;
                 Ok((self.join(&x, f, &self.ffn_post_norm, &self.ffn_norm)?, aux))
             }
             Residual::Parallel { .. } => {
@@ -93,8 +94,9 @@ impl Block {
                     Some(n) => n.forward(x)?,
                     None => a_in.clone(),
                 };
-                let a = self.mix(&a_in, ctx, cache)?;
+                let a = dropout_out(ctx, self.mix(&a_in, ctx, cache)?)?;
                 let (f, aux) = self.feed(&f_in)?;
+                let f = dropout_out(ctx, f)?;
                 Ok(((x + a)?.add(&f)?, aux))
             }
         }
@@ -136,10 +138,18 @@ impl Block {
         }
     }
 
-    fn feed(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+    fn feed(&self, x: &Tensor) -> Result<(Tensor, Option<MoeLosses>)> {
         match &self.ffn {
             FfnLayer::Dense(kind, w) => Ok((ffn_forward(*kind, w, x)?, None)),
             FfnLayer::Moe(m) => m.forward(x).map(|(y, aux)| (y, Some(aux))),
         }
+    }
+}
+
+/// Training dropout on a sublayer output (identity at inference).
+fn dropout_out(ctx: &LayerCtx, x: Tensor) -> Result<Tensor> {
+    match ctx.dropout {
+        Some(d) => d.apply(&x),
+        None => Ok(x),
     }
 }

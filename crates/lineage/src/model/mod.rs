@@ -6,6 +6,7 @@ mod alibi;
 mod attend;
 mod attention;
 mod block;
+pub mod dropout;
 mod embedding;
 mod ffn;
 mod linear;
@@ -20,6 +21,7 @@ mod router;
 use candle_core::{DType, Tensor};
 
 pub use block::{Block, FfnLayer};
+pub use dropout::Dropout;
 use embedding::Embedding;
 use linear::Linear;
 use norm::Norm;
@@ -37,6 +39,8 @@ pub struct LayerCtx<'a> {
     pub window: Option<usize>,
     /// Absolute position of the first query token.
     pub q0: usize,
+    /// Training only: dropout on the sublayer outputs.
+    pub dropout: Option<&'a Dropout>,
 }
 
 /// Outputs of one forward.
@@ -49,6 +53,8 @@ pub struct ForwardOutput {
     pub last_layer_output: Option<Tensor>,
     /// Sum of the MoE layers' load-balancing losses (None for dense models).
     pub balance_loss: Option<Tensor>,
+    /// Sum of the MoE layers' router z-losses (ST-MoE, Zoph et al. 2022).
+    pub router_z_loss: Option<Tensor>,
 }
 
 #[derive(Debug, Clone)]
@@ -122,27 +128,47 @@ impl Model {
     pub fn forward_full(
         &self,
         ids: &Tensor,
+        cache: Option<&mut KvCache>,
+        hidden: bool,
+    ) -> Result<ForwardOutput> {
+        self.run(ids, cache, hidden, None)
+    }
+
+    /// Training forward: no cache, dropout (when given) on the embeddings and on each
+    /// sublayer's output before it joins the residual stream (GPT-2's embd/resid dropout).
+    pub fn forward_train(&self, ids: &Tensor, dropout: Option<&Dropout>) -> Result<ForwardOutput> {
+        self.run(ids, None, false, dropout)
+    }
+
+    fn run(
+        &self,
+        ids: &Tensor,
         mut cache: Option<&mut KvCache>,
         hidden: bool,
+        dropout: Option<&Dropout>,
     ) -> Result<ForwardOutput> {
         let q0 = cache.as_ref().map_or(0, |c| c.pos);
         let (_, t) = ids.dims2()?;
         let ids = self.check_ids(ids, q0)?;
         let mut x = self.embed(&ids, q0)?;
+        if let Some(d) = dropout {
+            x = d.apply(&x)?;
+        }
         let mut hs = Vec::new();
-        let mut aux: Option<Tensor> = None;
+        let (mut aux, mut z): (Option<Tensor>, Option<Tensor>) = (None, None);
         for (i, block) in self.blocks.iter().enumerate() {
             if hidden {
                 hs.push(x.clone());
             }
-            let ctx = self.layer_ctx(i, q0, t, x.dtype())?;
+            let mut ctx = self.layer_ctx(i, q0, t, x.dtype())?;
+            ctx.dropout = dropout;
             let layer_cache = cache.as_mut().map(|c| &mut c.layers[i]);
             let (y, a) = block.forward(&x, &ctx, layer_cache)?;
             x = y;
-            aux = match (aux, a) {
-                (Some(s), Some(a)) => Some((s + a)?),
-                (s, a) => s.or(a),
-            };
+            if let Some(a) = a {
+                aux = Some(add_opt(aux, a.balance)?);
+                z = Some(add_opt(z, a.z)?);
+            }
         }
         if let Some(c) = cache {
             c.pos += t;
@@ -161,6 +187,7 @@ impl Model {
             hidden_states: hs,
             last_layer_output: last,
             balance_loss: aux,
+            router_z_loss: z,
         })
     }
 
@@ -215,6 +242,14 @@ impl Model {
             alibi: self.alibi.as_deref(),
             window: self.cfg.layers[i].window,
             q0,
+            dropout: None,
         })
     }
+}
+
+fn add_opt(acc: Option<Tensor>, x: Tensor) -> Result<Tensor> {
+    Ok(match acc {
+        Some(s) => (s + x)?,
+        None => x,
+    })
 }

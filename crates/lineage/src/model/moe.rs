@@ -9,6 +9,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::ffn::{ffn_forward, is_gated, load_dense, FfnWeights};
 use super::linear::Linear;
+use super::ops;
 use super::router::{route, Routing};
 use crate::config::{FfnKind, ModelConfig, MoeConfig};
 use crate::weights::{Weight, Weights};
@@ -82,6 +83,14 @@ impl ExpertStats {
     }
 }
 
+/// Auxiliary training losses of one MoE layer.
+pub struct MoeLosses {
+    /// Switch load-balancing loss.
+    pub balance: Tensor,
+    /// Router z-loss `mean_n logsumexp(logits_n)^2` (ST-MoE, Zoph et al. 2022).
+    pub z: Tensor,
+}
+
 #[derive(Debug, Clone)]
 pub struct Moe {
     cfg: MoeConfig,
@@ -132,8 +141,8 @@ impl Moe {
         })
     }
 
-    /// `x` `[B, T, D]` -> (`[B, T, D]`, Switch load-balancing loss).
-    pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+    /// `x` `[B, T, D]` -> (`[B, T, D]`, auxiliary losses).
+    pub fn forward(&self, x: &Tensor) -> Result<(Tensor, MoeLosses)> {
         let dims = x.dims().to_vec();
         let d = dims[dims.len() - 1];
         let xs = x.reshape(((), d))?; // [N, D]
@@ -166,8 +175,11 @@ impl Moe {
         if let Some(s) = &self.shared {
             out = (out + ffn_forward(self.kind, s, &xs)?)?;
         }
-        let aux = self.balance_loss(&r)?;
-        Ok((out.reshape(dims)?, aux))
+        let losses = MoeLosses {
+            balance: self.balance_loss(&r)?,
+            z: ops::logsumexp_last(&logits)?.sqr()?.mean_all()?,
+        };
+        Ok((out.reshape(dims)?, losses))
     }
 
     fn expert(&self, e: usize) -> Result<FfnWeights> {

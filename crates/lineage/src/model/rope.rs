@@ -131,23 +131,18 @@ impl RopeTable {
     /// cos/sin for absolute positions `pos`.
     pub fn cos_sin(&self, pos: Range<usize>, dtype: DType) -> Result<CosSin> {
         let (inv, af) = self.inv_freq(pos.end);
-        // HF computes the angles in f32; do the same so large positions round alike.
-        let inv32: Vec<f32> = inv.iter().map(|&f| f as f32).collect();
-        let half = inv32.len();
-        let (mut c, mut s) = (
-            Vec::with_capacity(pos.len() * half),
-            Vec::with_capacity(pos.len() * half),
-        );
-        for p in pos.clone() {
-            for &f in &inv32 {
-                let a = (p as f32) * f;
-                c.push(a.cos() * af as f32);
-                s.push(a.sin() * af as f32);
-            }
-        }
-        let shape = (pos.len(), half);
-        let cos = Tensor::from_vec(c, shape, &Device::Cpu)?.to_dtype(dtype)?;
-        let sin = Tensor::from_vec(s, shape, &Device::Cpu)?.to_dtype(dtype)?;
+        let shape = (pos.len(), inv.len());
+        let (cos, sin) = if dtype == DType::F64 {
+            // f64 runs are the exact reference (gradient checks): angles in f64.
+            let (c, s) = angles(&pos, &inv, af);
+            (Tensor::from_vec(c, shape, &Device::Cpu)?, Tensor::from_vec(s, shape, &Device::Cpu)?)
+        } else {
+            // HF computes the angles in f32; do the same so large positions round alike.
+            let inv32: Vec<f32> = inv.iter().map(|&f| f as f32).collect();
+            let (c, s) = angles(&pos, &inv32, af as f32);
+            let c = Tensor::from_vec(c, shape, &Device::Cpu)?.to_dtype(dtype)?;
+            (c, Tensor::from_vec(s, shape, &Device::Cpu)?.to_dtype(dtype)?)
+        };
         Ok(CosSin { cos, sin })
     }
 
@@ -201,4 +196,43 @@ fn yarn_range(
         high = high.ceil();
     }
     (low.max(0.0), high.min(dim as f64 - 1.0))
+}
+
+/// `(cos, sin)` of `p * f`, times `scale`, for every position and frequency.
+fn angles<F: num_float::Float>(pos: &Range<usize>, inv: &[F], scale: F) -> (Vec<F>, Vec<F>) {
+    let (mut c, mut s) = (Vec::new(), Vec::new());
+    for p in pos.clone() {
+        for &f in inv {
+            let a = F::from_usize(p) * f;
+            c.push(a.cos() * scale);
+            s.push(a.sin() * scale);
+        }
+    }
+    (c, s)
+}
+
+/// The two float types the angle tables are computed in.
+mod num_float {
+    pub trait Float: Copy + std::ops::Mul<Output = Self> {
+        fn from_usize(p: usize) -> Self;
+        fn cos(self) -> Self;
+        fn sin(self) -> Self;
+    }
+    macro_rules! float {
+        ($t:ty) => {
+            impl Float for $t {
+                fn from_usize(p: usize) -> Self {
+                    p as $t
+                }
+                fn cos(self) -> Self {
+                    <$t>::cos(self)
+                }
+                fn sin(self) -> Self {
+                    <$t>::sin(self)
+                }
+            }
+        };
+    }
+    float!(f32);
+    float!(f64);
 }

@@ -38,6 +38,15 @@ pub fn open_run(run: &Path) -> Result<RunModel> {
     } else {
         run.to_path_buf()
     };
+    let mut model = open_run_dir(&ck)?;
+    let tok = run.join(TOKENIZER_FILE);
+    model.tokenizer = tok.is_file().then_some(tok);
+    Ok(model)
+}
+
+/// Reads config and weights from one checkpoint folder.
+pub fn open_run_dir(ck: &Path) -> Result<RunModel> {
+    let run = ck;
     let cfg_path = ck.join(CONFIG_FILE);
     if !cfg_path.is_file() {
         return Err(Error::bad_file(
@@ -50,11 +59,10 @@ pub fn open_run(run: &Path) -> Result<RunModel> {
         .map_err(|e| Error::bad_file(&cfg_path, format!("not a model config: {e}")))?;
     cfg.validate()?;
     let weights = read_weights(&ck.join(MODEL_FILE))?;
-    let tok = run.join(TOKENIZER_FILE);
     Ok(RunModel {
         cfg,
         weights,
-        tokenizer: tok.is_file().then_some(tok),
+        tokenizer: None,
     })
 }
 

@@ -8,7 +8,7 @@
 //! frequency penalties as the OpenAI API (`logit -= count * freq + (count > 0) * presence`).
 
 mod config;
-mod rng;
+pub(crate) mod rng;
 mod stop;
 
 use std::collections::HashMap;

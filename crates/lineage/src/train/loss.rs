@@ -1,0 +1,56 @@
+//! The training objective: mean next-token cross-entropy, plus the MoE auxiliary losses
+//! weighted by their coefficients.
+
+use candle_core::{DType, Tensor};
+
+use crate::model::{ops, Dropout, Model};
+use crate::Result;
+
+/// Losses of one micro-batch; `total` is what is differentiated.
+pub struct Losses {
+    pub total: Tensor,
+    /// Mean cross-entropy in nats per token.
+    pub ce: f64,
+    /// Sum over MoE layers of the balance loss (0 for dense models).
+    pub balance: f64,
+    /// Sum over MoE layers of the router z-loss (0 for dense models).
+    pub z: f64,
+}
+
+/// `windows` `[B, T+1]` (u32): inputs are the first T tokens, targets the last T.
+pub fn losses(
+    model: &Model,
+    windows: &Tensor,
+    dropout: Option<&Dropout>,
+    coefs: (f64, f64),
+) -> Result<Losses> {
+    let t = windows.dim(1)? - 1;
+    let input = windows.narrow(1, 0, t)?.contiguous()?;
+    let target = windows.narrow(1, 1, t)?;
+    let out = model.forward_train(&input, dropout)?;
+    let ce = cross_entropy(&out.logits, &target)?;
+    let mut total = ce.clone();
+    let scalar = |x: &Tensor| -> Result<f64> { Ok(x.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
+    let (mut balance, mut z) = (0.0, 0.0);
+    if let Some(b) = &out.balance_loss {
+        balance = scalar(b)?;
+        total = (total + (b * coefs.0)?)?;
+    }
+    if let Some(zl) = &out.router_z_loss {
+        z = scalar(zl)?;
+        total = (total + (zl * coefs.1)?)?;
+    }
+    Ok(Losses {
+        ce: scalar(&ce)?,
+        total,
+        balance,
+        z,
+    })
+}
+
+/// Mean cross-entropy of `logits` `[B, T, V]` against `target` `[B, T]`.
+pub fn cross_entropy(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
+    let logp = ops::log_softmax_last(logits)?;
+    let idx = target.to_dtype(DType::U32)?.contiguous()?.unsqueeze(2)?;
+    Ok(logp.gather(&idx, 2)?.mean_all()?.neg()?)
+}

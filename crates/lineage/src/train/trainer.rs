@@ -1,0 +1,241 @@
+//! One optimizer step and one evaluation on the canonical model: the weights become
+//! autodiff variables, `crate::model::Model` runs forward, candle's backward gives the
+//! gradients, and AdamW updates the variables in place.
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use super::checkpoint::{Checkpoint, TrainState};
+use super::init::init_weights;
+use super::loss::{cross_entropy, losses};
+use super::optim::{clip, AdamW, AdamWConfig, Param};
+use super::schedule::lr_at;
+use super::settings::{TrainDtype, TrainSettings};
+use super::source::TokenSource;
+use crate::config::{tensors::tensors, ModelConfig, TensorRole};
+use crate::model::{Dropout, Model};
+use crate::runtime::sampler::rng::SplitMix64;
+use crate::weights::Weights;
+use crate::{Error, Result};
+
+/// What one optimizer step measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    /// Steps completed after this one.
+    pub step: u64,
+    pub lr: f64,
+    /// Mean cross-entropy over the micro-batches (nats/token).
+    pub ce: f64,
+    pub balance: f64,
+    pub z: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+}
+
+pub struct Trainer {
+    pub cfg: ModelConfig,
+    pub settings: TrainSettings,
+    params: Vec<Param>,
+    /// Built on the variables: its forward is differentiated.
+    model: Model,
+    /// Built on detached views of the same storage: sees every update, records no graph.
+    eval_model: Model,
+    opt: AdamW,
+    pub state: TrainState,
+}
+
+impl Trainer {
+    /// A fresh model initialised by the settings' scheme and seed.
+    pub fn from_scratch(cfg: ModelConfig, settings: TrainSettings) -> Result<Self> {
+        let w = init_weights(&cfg, settings.init, settings.init_std, settings.seed)?;
+        let state = TrainState {
+            step: 0,
+            tokens: 0,
+            elapsed_s: 0.0,
+            seed: settings.seed,
+        };
+        Self::build(cfg, settings, &w, state)
+    }
+
+    /// Continues from a checkpoint; its model must be the one `settings` describe.
+    pub fn from_checkpoint(ck: Checkpoint, settings: TrainSettings) -> Result<Self> {
+        let mut t = Self::build(ck.cfg, settings, &ck.weights, ck.state.clone())?;
+        t.opt.load_state(&t.params, &ck.optimizer, ck.state.step)?;
+        Ok(t)
+    }
+
+    /// Starts from given weights (e.g. an oracle's initial checkpoint).
+    pub fn from_weights(cfg: ModelConfig, settings: TrainSettings, w: &Weights) -> Result<Self> {
+        let state = TrainState {
+            step: 0,
+            tokens: 0,
+            elapsed_s: 0.0,
+            seed: settings.seed,
+        };
+        Self::build(cfg, settings, w, state)
+    }
+
+    fn build(cfg: ModelConfig, settings: TrainSettings, w: &Weights, state: TrainState) -> Result<Self> {
+        let dtype = match settings.dtype {
+            TrainDtype::F32 => DType::F32,
+            TrainDtype::F64 => DType::F64,
+        };
+        let mut params = Vec::new();
+        let (mut live, mut detached) = (Weights::default(), Weights::default());
+        for spec in tensors(&cfg) {
+            let t = w.tensor(&spec.name, &spec.shape)?;
+            let var = Var::from_tensor(&t.to_dtype(dtype)?)?;
+            live.insert(spec.name.clone(), var.as_tensor().clone());
+            detached.insert(spec.name.clone(), var.as_tensor().detach());
+            let decay = matches!(spec.role, TensorRole::Matrix | TensorRole::ResidualOut);
+            params.push(Param {
+                name: spec.name,
+                var,
+                decay,
+            });
+        }
+        let opt = AdamW::new(
+            AdamWConfig {
+                beta1: settings.beta1,
+                beta2: settings.beta2,
+                eps: settings.eps,
+                weight_decay: settings.weight_decay,
+            },
+            &params,
+        )?;
+        Ok(Self {
+            model: Model::new(&cfg, &live)?,
+            eval_model: Model::new(&cfg, &detached)?,
+            cfg,
+            settings,
+            params,
+            opt,
+            state,
+        })
+    }
+
+    pub fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    pub fn n_params(&self) -> usize {
+        self.params.iter().map(|p| p.var.as_tensor().elem_count()).sum()
+    }
+
+    /// One optimizer step over `grad_accum` micro-batches.
+    pub fn step(&mut self, data: &dyn TokenSource) -> Result<StepReport> {
+        let (mut grads, ce, balance, z) = self.gradients(data)?;
+        let step = self.state.step;
+        let grad_norm = clip(&mut grads, self.settings.grad_clip)?;
+        if !grad_norm.is_finite() {
+            return Err(diverged(step + 1, grad_norm, "gradient norm"));
+        }
+        let lr = lr_at(&self.settings, step);
+        self.opt.step(&self.params, &grads, lr)?;
+        self.state.step += 1;
+        self.state.tokens += self.settings.tokens_per_step();
+        Ok(StepReport {
+            step: self.state.step,
+            lr,
+            ce,
+            balance,
+            z,
+            grad_norm,
+        })
+    }
+
+    /// Gradients of the current step's loss (summed over micro-batches, each scaled by
+    /// 1/grad_accum), one per parameter in [`Trainer::params`] order, with the mean
+    /// cross-entropy, balance and z losses.
+    pub fn gradients(&self, data: &dyn TokenSource) -> Result<(Vec<Tensor>, f64, f64, f64)> {
+        let s = &self.settings;
+        let (step, accum) = (self.state.step, s.grad_accum);
+        let mut grads: Vec<Option<Tensor>> = vec![None; self.params.len()];
+        let (mut ce, mut balance, mut z) = (0.0, 0.0, 0.0);
+        for micro in 0..accum {
+            let ids = self.window_tensor(&data.train_batch(step, micro as u32)?, s.batch)?;
+            let dropout = (self.cfg.dropout > 0.0)
+                .then(|| Dropout::new(self.cfg.dropout, mask_seed(s.seed, step, micro)));
+            let l = losses(&self.model, &ids, dropout.as_ref(), (s.balance_coef, s.z_coef))?;
+            if !l.ce.is_finite() {
+                return Err(diverged(step + 1, l.ce, "loss"));
+            }
+            let total = if accum > 1 { (l.total / accum as f64)? } else { l.total };
+            let store = total.backward()?;
+            for (g, p) in grads.iter_mut().zip(&self.params) {
+                if let Some(gi) = store.get(p.var.as_tensor()) {
+                    *g = Some(match g.take() {
+                        Some(acc) => (acc + gi)?,
+                        None => gi.clone(),
+                    });
+                }
+            }
+            ce += l.ce / accum as f64;
+            balance += l.balance / accum as f64;
+            z += l.z / accum as f64;
+        }
+        let grads = grads
+            .into_iter()
+            .zip(&self.params)
+            .map(|(g, p)| g.map_or_else(|| Ok(p.var.as_tensor().zeros_like()?), Ok))
+            .collect::<Result<_>>()?;
+        Ok((grads, ce, balance, z))
+    }
+
+    /// Mean cross-entropy (nats/token) over the source's validation windows.
+    pub fn evaluate(&self, data: &dyn TokenSource) -> Result<f64> {
+        let windows = data.val_windows(self.settings.eval_windows)?;
+        if windows.is_empty() {
+            return Err(Error::Train("the validation split has no full window".into()));
+        }
+        let (mut sum, mut n) = (0.0, 0usize);
+        for chunk in windows.chunks(self.settings.batch) {
+            let flat: Vec<u32> = chunk.concat();
+            let ids = self.window_tensor(&flat, chunk.len())?;
+            let t = ids.dim(1)? - 1;
+            let logits = self.eval_model.forward(&ids.narrow(1, 0, t)?, None)?;
+            let ce = cross_entropy(&logits, &ids.narrow(1, 1, t)?)?;
+            sum += ce.to_dtype(DType::F64)?.to_scalar::<f64>()? * chunk.len() as f64;
+            n += chunk.len();
+        }
+        Ok(sum / n as f64)
+    }
+
+    /// The current weights (f32, canonical names).
+    pub fn weights(&self) -> Result<Weights> {
+        let mut w = Weights::default();
+        for p in &self.params {
+            w.insert(p.name.clone(), p.var.as_tensor().detach().to_dtype(DType::F32)?);
+        }
+        Ok(w)
+    }
+
+    pub fn checkpoint(&self) -> Result<Checkpoint> {
+        Ok(Checkpoint {
+            cfg: self.cfg.clone(),
+            weights: self.weights()?,
+            optimizer: self.opt.state(&self.params),
+            state: self.state.clone(),
+        })
+    }
+
+    /// Row-major ids `[rows, seq_len + 1]` as a tensor, checked against the vocabulary.
+    fn window_tensor(&self, ids: &[u32], rows: usize) -> Result<Tensor> {
+        if rows == 0 || ids.len() % rows != 0 {
+            return Err(Error::Train(format!("a batch of {} ids is not {rows} rows", ids.len())));
+        }
+        Ok(Tensor::from_vec(ids.to_vec(), (rows, ids.len() / rows), &Device::Cpu)?)
+    }
+}
+
+/// Dropout seed of one micro-batch: a pure function of (seed, step, micro).
+fn mask_seed(seed: u64, step: u64, micro: usize) -> u64 {
+    let mut r = SplitMix64::new(seed ^ 0xA076_1D64_78BD_642F);
+    r.next_u64() ^ SplitMix64::new(step.wrapping_mul(0x1_0000) + micro as u64).next_u64()
+}
+
+fn diverged(step: u64, value: f64, what: &str) -> Error {
+    Error::Train(format!(
+        "the {what} became {value} at step {step}; stopped before updating. The last good \
+         checkpoint is kept. Try a lower lr, a longer warmup or grad_clip"
+    ))
+}
