@@ -177,6 +177,12 @@ fn prepare_small_corpus_tokens_and_bytes_match_direct_count() {
     let train_bytes = std::fs::metadata(cfg.out.join("train.bin")).unwrap().len();
     assert_eq!(train_bytes, 2 * meta.train_tokens);
     assert!(ds.tokenizer_path().is_some());
+    // TokenFile::open takes dtype and vocabulary from the meta.json beside the file.
+    let val = TokenFile::open(&cfg.out.join("val.bin")).unwrap();
+    assert_eq!(
+        (val.len(), val.vocab_size()),
+        (meta.val_tokens, meta.vocab_size)
+    );
 }
 
 #[test]
@@ -250,6 +256,11 @@ fn token_file_bad_lengths_and_ids_are_errors_naming_the_problem() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("token 2 has id 10 >= vocab_size 10"), "{err}");
+    let err = TokenFile::open(&big).unwrap_err().to_string();
+    assert!(
+        err.contains("meta.json") && err.contains("not a data folder"),
+        "{err}"
+    );
 }
 
 #[test]
