@@ -3,6 +3,7 @@
 mod bench;
 mod chat;
 mod chat_format;
+mod data_cmd;
 mod forward;
 mod gen_args;
 mod generate;
@@ -10,6 +11,7 @@ mod inspect;
 mod io;
 mod model_source;
 mod run;
+mod tokenizer_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +40,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Parameter, KV-cache, FLOP and memory accounting of a model, preset or config.
     Inspect(inspect::InspectArgs),
+    /// Train a tokenizer (byte-level BPE) for `lineage train`.
+    Tokenizer(tokenizer_cmd::TokenizerArgs),
+    /// Make training data: token files from text, or synthetic tasks.
+    Data(data_cmd::DataArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +55,8 @@ fn main() -> std::process::ExitCode {
         Command::Run(a) => run::run(a),
         Command::Chat(a) => chat::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Tokenizer(a) => tokenizer_cmd::run(a),
+        Command::Data(a) => data_cmd::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

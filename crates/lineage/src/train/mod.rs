@@ -3,6 +3,7 @@
 //! wraps the canonical weights in autodiff variables and runs the same forward.
 
 pub mod checkpoint;
+pub mod data;
 pub mod init;
 pub mod loss;
 pub mod metrics;
