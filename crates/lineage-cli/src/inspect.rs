@@ -3,7 +3,7 @@
 //! (`lineage::analysis`). `--vs` compares targets side by side, `--set` edits the config
 //! before counting, `--plot` draws KV-cache bytes against context length.
 
-mod plot;
+pub mod plot;
 mod report;
 
 use std::path::{Path, PathBuf};

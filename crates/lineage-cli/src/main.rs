@@ -1,6 +1,7 @@
 //! The `lineage` command line: one file per subcommand.
 
 mod bench;
+mod chart;
 mod chat;
 mod chat_format;
 mod data_cmd;
@@ -10,8 +11,10 @@ mod generate;
 mod inspect;
 mod io;
 mod model_source;
+mod plot;
 mod run;
 mod tokenizer_cmd;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -44,6 +47,10 @@ enum Command {
     Tokenizer(tokenizer_cmd::TokenizerArgs),
     /// Make training data: token files from text, or synthetic tasks.
     Data(data_cmd::DataArgs),
+    /// Train a model from scratch (or --resume a run) on a prepared corpus.
+    Train(train::TrainArgs),
+    /// Draw a run's loss curves to RUN/loss.png.
+    Plot(plot::PlotArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +64,8 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(a) => inspect::run(a),
         Command::Tokenizer(a) => tokenizer_cmd::run(a),
         Command::Data(a) => data_cmd::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Plot(a) => plot::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

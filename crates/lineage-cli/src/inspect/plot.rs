@@ -25,7 +25,7 @@ const SAMPLES: usize = 256;
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// Registers a TTF as "sans-serif"; false when none is found.
-fn load_font() -> bool {
+pub fn load_font() -> bool {
     let env = std::env::var("LINEAGE_FONT").ok();
     let candidates = env
         .iter()

@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod data_source;
 pub mod init;
 pub mod loss;
 pub mod metrics;

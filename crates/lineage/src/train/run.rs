@@ -24,6 +24,8 @@ use crate::{Error, Result};
 
 pub const SETTINGS_FILE: &str = "settings.json";
 pub const SUMMARY_FILE: &str = "summary.json";
+/// The model the run trains, recorded at start; a checkpoint must hold this model.
+pub const MODEL_CONFIG_FILE: &str = "model_config.json";
 
 /// Hooks for progress display and plots; every method has a no-op default.
 pub trait Observer {
@@ -62,6 +64,8 @@ pub fn start(run: &Path, cfg: ModelConfig, settings: TrainSettings) -> Result<Tr
     std::fs::create_dir_all(run).map_err(|e| io(run, e))?;
     let json = serde_json::to_vec_pretty(&settings).expect("settings serialise");
     write_atomic(&run.join(SETTINGS_FILE), &json)?;
+    let model = serde_json::to_vec_pretty(&cfg).expect("config serialises");
+    write_atomic(&run.join(MODEL_CONFIG_FILE), &model)?;
     Trainer::from_scratch(cfg, settings)
 }
 
@@ -83,6 +87,16 @@ pub fn resume(run: &Path, steps: Option<u64>) -> Result<Trainer> {
             "the checkpoint is at step {}, beyond the requested total of {}",
             ck.state.step,
             settings.total_steps()
+        )));
+    }
+    let recorded = run.join(MODEL_CONFIG_FILE);
+    let text = std::fs::read_to_string(&recorded).map_err(|e| io(&recorded, e))?;
+    let cfg: ModelConfig = serde_json::from_str(&text)
+        .map_err(|e| Error::bad_file(&recorded, format!("not a model config: {e}")))?;
+    if cfg != ck.cfg {
+        return Err(Error::Train(format!(
+            "{}: the checkpoint holds a different model than this run trains              (model_config.json differs): mismatched checkpoint",
+            run.display()
         )));
     }
     if ck.state.seed != settings.seed {

@@ -192,10 +192,6 @@ impl TrainSettings {
             "decay_fraction must be in [0, 1]",
         );
         check(self.eval_windows >= 1, "eval_windows must be at least 1");
-        check(
-            self.warmup <= self.total_steps(),
-            "warmup must not exceed the total steps",
-        );
         if bad.is_empty() {
             Ok(())
         } else {
