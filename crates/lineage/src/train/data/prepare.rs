@@ -85,26 +85,40 @@ pub fn prepare(cfg: &PrepareConfig) -> Result<DataMeta> {
     write_token_file(&cfg.out.join(VAL_FILE), dtype, &val)?;
     copy_tokenizer(cfg)?;
     let meta = DataMeta {
-        format_version: FORMAT_VERSION,
-        vocab_size,
-        dtype,
         train_tokens: train.len() as u64,
         val_tokens: val.len() as u64,
         train_bytes: Some(enc.bytes[..cut].iter().sum()),
         val_bytes: Some(enc.bytes[cut..].iter().sum()),
         train_documents: cut as u64,
         val_documents: (docs.len() - cut) as u64,
-        tokenizer: Some(TOKENIZER_FILE.into()),
         sources: corpus.paths().map(|p| p.display().to_string()).collect(),
+        ..text_meta(cfg, vocab_size, dtype, bos)
+    };
+    // meta.json last: a folder killed half-way has none and is refused on open.
+    meta.write(&cfg.out)?;
+    Ok(meta)
+}
+
+/// The fields of a text folder's meta that do not depend on the counts.
+fn text_meta(cfg: &PrepareConfig, vocab_size: usize, dtype: TokenDtype, bos: u32) -> DataMeta {
+    DataMeta {
+        format_version: FORMAT_VERSION,
+        vocab_size,
+        dtype,
+        train_tokens: 0,
+        val_tokens: 0,
+        train_bytes: None,
+        val_bytes: None,
+        train_documents: 0,
+        val_documents: 0,
+        tokenizer: Some(TOKENIZER_FILE.into()),
+        sources: Vec::new(),
         val_fraction: cfg.val_fraction,
         docs: Some(cfg.docs),
         split: SPLIT_RULE.into(),
         bos_id: Some(bos),
         synthetic: None,
-    };
-    // meta.json last: a folder killed half-way has none and is refused on open.
-    meta.write(&cfg.out)?;
-    Ok(meta)
+    }
 }
 
 const SPLIT_RULE: &str = "tail: the last whole documents (input order) holding at least \

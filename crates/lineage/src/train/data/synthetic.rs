@@ -80,64 +80,75 @@ impl SyntheticMeta {
         seq_len: usize,
         seed: u64,
     ) -> Result<Self> {
-        let small = |what: &str| Err(Error::invalid("synthetic", what.to_string()));
-        let v = vocab_size as u32;
+        let base = Self {
+            task,
+            seq_len,
+            seed,
+            bos_id: BOS_ID,
+            sep_id: SEP_ID,
+            items: 0,
+            queries: 0,
+            key_range: [2, vocab_size as u32],
+            value_range: [2, vocab_size as u32],
+            answer_positions: Vec::new(),
+        };
         match task {
-            SyntheticTask::Recall => {
-                if seq_len < 6 || vocab_size < 4 {
-                    return small("recall needs --seq-len >= 6 and --vocab >= 4");
-                }
-                let n = (seq_len - 2) / 4;
-                let m = (seq_len - 2 - 2 * n) / 2;
-                let keys = (vocab_size - 2) / 2;
-                if keys < n {
-                    return Err(Error::invalid(
-                        "synthetic",
-                        format!(
-                            "recall with --seq-len {seq_len} has {n} distinct keys per \
-                             sequence but --vocab {vocab_size} gives only {keys}; use \
-                             --vocab >= {}",
-                            2 * n + 2
-                        ),
-                    ));
-                }
-                let k_end = 2 + keys as u32;
-                Ok(Self {
-                    task,
-                    seq_len,
-                    seed,
-                    bos_id: BOS_ID,
-                    sep_id: SEP_ID,
-                    items: n,
-                    queries: m,
-                    key_range: [2, k_end],
-                    value_range: [k_end, v],
-                    answer_positions: (0..m).map(|j| 2 * n + 3 + 2 * j).collect(),
-                })
-            }
-            SyntheticTask::Copy => {
-                if seq_len < 4 || vocab_size < 3 {
-                    return small("copy needs --seq-len >= 4 and --vocab >= 3");
-                }
-                let l = (seq_len - 2) / 2;
-                Ok(Self {
-                    task,
-                    seq_len,
-                    seed,
-                    bos_id: BOS_ID,
-                    sep_id: SEP_ID,
-                    items: l,
-                    queries: 0,
-                    key_range: [2, v],
-                    value_range: [2, v],
-                    answer_positions: (l + 2..2 * l + 2).collect(),
-                })
-            }
+            SyntheticTask::Recall => base.recall(vocab_size),
+            SyntheticTask::Copy => base.copy(vocab_size),
         }
     }
 
+    /// n = (T - 2) / 4 pairs, then as many queries as fill the rest.
+    fn recall(self, vocab_size: usize) -> Result<Self> {
+        let t = self.seq_len;
+        if t < 6 || vocab_size < 4 {
+            return Err(Error::invalid(
+                "synthetic",
+                "recall needs --seq-len >= 6 and --vocab >= 4",
+            ));
+        }
+        let n = (t - 2) / 4;
+        let m = (t - 2 - 2 * n) / 2;
+        let keys = (vocab_size - 2) / 2;
+        if keys < n {
+            return Err(Error::invalid(
+                "synthetic",
+                format!(
+                    "recall with --seq-len {t} has {n} distinct keys per sequence but \
+                     --vocab {vocab_size} gives only {keys}; use --vocab >= {}",
+                    2 * n + 2
+                ),
+            ));
+        }
+        let k_end = 2 + keys as u32;
+        Ok(Self {
+            items: n,
+            queries: m,
+            key_range: [2, k_end],
+            value_range: [k_end, vocab_size as u32],
+            answer_positions: (0..m).map(|j| 2 * n + 3 + 2 * j).collect(),
+            ..self
+        })
+    }
+
+    /// A segment of L = (T - 2) / 2 symbols, SEP, the segment again.
+    fn copy(self, vocab_size: usize) -> Result<Self> {
+        if self.seq_len < 4 || vocab_size < 3 {
+            return Err(Error::invalid(
+                "synthetic",
+                "copy needs --seq-len >= 4 and --vocab >= 3",
+            ));
+        }
+        let l = (self.seq_len - 2) / 2;
+        Ok(Self {
+            items: l,
+            answer_positions: (l + 2..2 * l + 2).collect(),
+            ..self
+        })
+    }
+
     /// One sequence of `seq_len` tokens drawn from `rng`.
-    pub fn sequence(&self, rng: &mut SplitMix64) -> Vec<u32> {
+    pub(crate) fn sequence(&self, rng: &mut SplitMix64) -> Vec<u32> {
         let mut s = Vec::with_capacity(self.seq_len);
         s.push(self.bos_id);
         let draw = |rng: &mut SplitMix64, [a, b]: [u32; 2]| a + rng.below((b - a) as u64) as u32;
