@@ -145,7 +145,7 @@ fn train_seq_len_beyond_context_names_both_numbers() {
 fn train_divergence_stops_names_the_step_and_keeps_the_last_checkpoint() {
     let d = data("nan", "4000");
     let run = tmp("nan-run");
-    let mut c = train_args(&d, 20, &run);
+    let mut c = train_args(&d, 10, &run);
     c.args(["--lr", "1e30", "--grad-clip", "0"]);
     let err = fails(c.output().unwrap());
     assert!(err.contains("at step"), "{err}");
