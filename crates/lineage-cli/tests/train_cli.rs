@@ -191,3 +191,24 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+#[test]
+fn train_write_failure_is_a_clear_error_and_keeps_the_previous_checkpoint() {
+    // A per-file size limit (RLIMIT_FSIZE, SIGXFSZ ignored) makes the next checkpoint's
+    // optimizer file fail with EFBIG, as a full disk fails with ENOSPC.
+    let d = data("disk", "4000");
+    let run = tmp("disk-run");
+    ok(train_args(&d, 3, &run).output().unwrap());
+    let before = std::fs::read(run.join("checkpoint/model.safetensors")).unwrap();
+    let script = format!(
+        "ulimit -f 400; trap '' XFSZ; exec {} train --resume {} --steps 6 --quiet",
+        env!("CARGO_BIN_EXE_lineage"),
+        run.display()
+    );
+    let err = fails(Command::new("bash").args(["-c", &script]).output().unwrap());
+    assert!(err.contains("File too large") && err.contains("optimizer"), "{err}");
+    assert_eq!(std::fs::read(run.join("checkpoint/model.safetensors")).unwrap(), before);
+    let state = std::fs::read_to_string(run.join("checkpoint/state.json")).unwrap();
+    assert!(state.contains("\"step\": 3"), "{state}");
+    ok(lineage().arg("train").arg("--resume").arg(&run).args(["--steps", "6", "--quiet"]).output().unwrap());
+}
