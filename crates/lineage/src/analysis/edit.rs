@@ -55,7 +55,14 @@ pub fn apply(c: &mut ModelConfig, key: &str, value: &str) -> Result<()> {
         "vocab_size" => c.vocab_size = num(key, value)?,
         "d_model" => c.d_model = num(key, value)?,
         "n_layers" => set_layers(c, num(key, value)?)?,
-        "n_heads" => c.attention.n_heads = num(key, value)?,
+        "n_heads" => {
+            // An MHA model stays MHA: its KV heads follow the query heads.
+            let n = num(key, value)?;
+            if c.attention.n_kv_heads == c.attention.n_heads {
+                c.attention.n_kv_heads = n;
+            }
+            c.attention.n_heads = n;
+        }
         "n_kv_heads" => c.attention.n_kv_heads = num(key, value)?,
         "head_dim" => set_head_dim(c, num(key, value)?)?,
         "d_ff" => c.ffn.d_ff = num(key, value)?,
@@ -68,13 +75,21 @@ pub fn apply(c: &mut ModelConfig, key: &str, value: &str) -> Result<()> {
         "kv_lora_rank" | "q_lora_rank" | "qk_rope_head_dim" | "qk_nope_head_dim" | "v_head_dim" => {
             set_mla(c, key, value)?
         }
-        _ => return Err(unknown(key)),
+        _ => {
+            if !super::components::apply(c, key, value)? {
+                return Err(unknown(key));
+            }
+        }
     }
     Ok(())
 }
 
 fn unknown(key: &str) -> Error {
-    let names: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+    let names: Vec<&str> = KEYS
+        .iter()
+        .chain(super::components::KEYS)
+        .map(|(k, _)| *k)
+        .collect();
     Error::UnknownConfigKey {
         key: key.to_string(),
         suggestions: nearest(key, names.iter().copied()),

@@ -4,6 +4,7 @@
 //! `lineage inspect` prints. References: nanoGPT `model.py` (`get_num_params`,
 //! `estimate_mfu`), Kaplan et al. 2020 §2.1 (FLOPs per token), DeepSeek-V2 §2.1 (MLA).
 
+pub mod components;
 pub mod describe;
 pub mod edit;
 pub mod flops;

@@ -66,8 +66,13 @@ pub fn resolve(spec: &str, sets: &[String], data_vocab: Option<usize>) -> Result
             names.join(", ")
         )));
     };
+    // All edits first, then one validation: intermediate states may be inconsistent
+    // (n_heads=4 before head_dim=16).
     for s in sets {
-        edit::apply_assignment(&mut cfg, s)?;
+        let (k, v) = s.split_once('=').ok_or_else(|| {
+            Error::BadInput(format!("--set {s}: expected key=value, e.g. n_layers=4"))
+        })?;
+        edit::apply(&mut cfg, k.trim(), v.trim())?;
     }
     cfg.validate()?;
     Ok(cfg)

@@ -113,6 +113,11 @@ impl Trainer {
         })
     }
 
+    /// The differentiated model (built on the variables).
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
     pub fn params(&self) -> &[Param] {
         &self.params
     }
