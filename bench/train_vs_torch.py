@@ -19,7 +19,7 @@ torch, transformers, numpy and safetensors from PyPI (`--torch-index
 https://download.pytorch.org/whl/cpu` for the small CPU-only torch wheel).
 Needs: `cargo build --release` (falls back to target/debug, flagged in the output).
 """
-import argparse, datetime, json, os, platform, shutil, subprocess, sys, tempfile, time
+import argparse, datetime, json, os, platform, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,11 +33,13 @@ MODELS = {
     "gpt2": ("gpt2-tiny", SHAPE + ["n_kv_heads=1", "n_heads=4", "n_kv_heads=4", "d_ff=1024"]),
     "llama": ("llama-tiny", SHAPE + ["n_heads=4", "n_kv_heads=2", "d_ff=704"]),
 }
+FRAMEWORKS = ["lineage", "torch-eager", "torch-sdpa"]
 PIP_PACKAGES = ["torch", "transformers", "numpy", "safetensors"]
 
 
 def run_measured(cmd, env):
-    """Runs `cmd`; returns (stdout, wall seconds, peak RSS MiB of that process alone)."""
+    """Runs `cmd`; returns (stdout, wall seconds, peak RSS MiB and CPU seconds of that
+    process alone: os.wait4 reports the one child, not the maximum over all children)."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
         p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
@@ -48,7 +50,9 @@ def run_measured(cmd, env):
         text = out.read()
     if p.returncode != 0:
         sys.exit(f"{' '.join(map(str, cmd))}\nexited {p.returncode}:\n{text[-4000:]}")
-    return text, wall, usage.ru_maxrss / 1024.0  # Linux: KiB
+    measured = {"wall_s": wall, "rss_mib": usage.ru_maxrss / 1024.0,  # Linux: KiB
+                "cpu_s": usage.ru_utime + usage.ru_stime}
+    return text, measured
 
 
 def thread_env(threads):
@@ -67,9 +71,8 @@ def lineage_exe(arg):
     sys.exit("no lineage binary: run `cargo build --release` (or pass --lineage PATH)")
 
 
-def run_lineage(args, name, workdir):
+def run_lineage(args, name, run):
     recipe, sets = MODELS[name]
-    run = workdir / f"lineage-{name}"
     cmd = [str(args.exe), "train", "--model", recipe, "--data", args.data_arg,
            "--steps", str(args.warmup + args.steps), "--batch", str(args.batch),
            "--seq-len", str(args.seq_len), "--lr", "3e-3", "--schedule", "constant",
@@ -77,13 +80,12 @@ def run_lineage(args, name, workdir):
            "--eval-every", "0", "--eval-windows", "1", "--quiet", "--out", str(run)]
     for s in sets:
         cmd += ["--set", s]
-    _, wall, rss = run_measured(cmd, thread_env(args.threads))
+    _, measured = run_measured(cmd, thread_env(args.threads))
     rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if l.strip()]
     a, b = rows[args.warmup - 1], rows[-1]  # the rate over the steps after the warm-up
     summary = json.loads((run / "summary.json").read_text())
     return {"tok_s": (b["tokens"] - a["tokens"]) / (b["elapsed_s"] - a["elapsed_s"]),
-            "rss_mib": rss, "wall_s": wall, "params": summary["params"],
-            "final_loss": b["train_loss"]}, run / "model_config.json"
+            "params": summary["params"], "final_loss": b["train_loss"], **measured}
 
 
 def run_torch(args, cfg_path, attn):
@@ -91,9 +93,8 @@ def run_torch(args, cfg_path, attn):
            "--attn", attn, "--data", str(args.data), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--batch", str(args.batch),
            "--seq-len", str(args.seq_len), "--threads", str(args.threads)]
-    out, wall, rss = run_measured(cmd, thread_env(args.threads))
-    r = json.loads(out.strip().splitlines()[-1])
-    return dict(r, rss_mib=rss, wall_s=wall)
+    out, measured = run_measured(cmd, thread_env(args.threads))
+    return dict(json.loads(out.strip().splitlines()[-1]), **measured)
 
 
 # ---------------------------------------------------------------- PyTorch worker side
@@ -269,19 +270,22 @@ def print_report(args, results, peak, load0):
           f"{load0:.2f} before, {load1:.2f} after (other processes share the CPUs)")
     print(f"lineage {git_rev()} ({args.build} build: {args.exe}); torch {results[0]['torch-eager']['torch']}")
     print(f"f32, {args.threads} threads, batch {args.batch} x seq_len {args.seq_len}, "
-          f"AdamW + clip 1.0, {args.steps} timed steps after {args.warmup} warm-up\n")
-    print("| model | params | framework | tok/s | peak RSS MiB | wall s | tok/s ratio | RSS ratio | GFLOP/s | of sgemm peak |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          f"AdamW + clip 1.0, {args.steps} timed steps after {args.warmup} warm-up, "
+          f"median of {args.repeats}\n")
+    print("| model | params | framework | tok/s | peak RSS MiB | tok/s ratio | RSS ratio "
+          "| GFLOP/s | of peak | wall s | CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ours = r["lineage"]
-        for fw in ["lineage", "torch-eager", "torch-sdpa"]:
+        for fw in FRAMEWORKS:
             x = r[fw]
             gf = x["tok_s"] * r["flops_per_token"] / 1e9
             ratio = "" if fw == "lineage" else f"{ours['tok_s'] / x['tok_s']:.2f}x"
             rss = "" if fw == "lineage" else f"{ours['rss_mib'] / x['rss_mib']:.2f}x"
             print(f"| {r['model']} | {x['params']:,} | {fw} | {x['tok_s']:.0f} | {x['rss_mib']:.0f} | "
-                  f"{x['wall_s']:.1f} | {ratio} | {rss} | {gf:.2f} | {100 * gf / peak:.1f}% |")
-    print(f"\nratios are lineage / PyTorch (tok/s: >1 is lineage faster; RSS: <1 is lineage smaller).")
+                  f"{ratio} | {rss} | {gf:.2f} | {100 * gf / peak:.1f}% | {x['wall_s']:.1f} | {x['cpu_s']:.1f} |")
+    print("\nratios are lineage / PyTorch (tok/s: >1 is lineage faster; RSS: <1 is lineage smaller); "
+          "wall s and CPU s are the whole process (start-up, data, final eval included).")
     print("FLOP/token = 6 N + 12 L H Dh T (PaLM app. B; N = params without the position table, "
           "tied embedding counted once as the LM head), "
           + ", ".join(f"{r['model']}: N {r['n_flop']:,}, {r['flops_per_token'] / 1e6:.1f} MFLOP"
@@ -311,11 +315,12 @@ def ensure_venv(venv, index):
 
 def parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=20, help="timed steps (after --warmup)")
+    p.add_argument("--steps", type=int, default=10, help="timed steps (after --warmup)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=1, help="interleaved runs; the table shows medians")
     p.add_argument("--models", default="gpt2,llama", help=f"comma list of {', '.join(MODELS)}")
     p.add_argument("--data", default="default", help="a lineage data folder, or `default`")
     p.add_argument("--lineage", help="lineage binary (default target/release, else target/debug)")
@@ -330,15 +335,33 @@ def parse():
     return p.parse_args()
 
 
+def median_run(runs):
+    """Per-key median of the measured (float) fields over repeats; the rest (params,
+    versions) from the first run."""
+    out = dict(runs[0])
+    for k, v in out.items():
+        if isinstance(v, float):
+            out[k] = statistics.median(r[k] for r in runs)
+    out["repeats"] = len(runs)
+    return out
+
+
 def bench_model(args, name, workdir):
-    ours, cfg_path = run_lineage(args, name, workdir)
-    cfg = json.loads(cfg_path.read_text())
-    row = {"model": name, "lineage": ours, "config": cfg}
-    for attn in ["eager", "sdpa"]:
-        row[f"torch-{attn}"] = run_torch(args, cfg_path, attn)
-        theirs = row[f"torch-{attn}"]["params"]
-        assert theirs == ours["params"], f"{name}: PyTorch has {theirs:,} params, lineage {ours['params']:,}"
-    row["flops_per_token"], row["n_flop"] = flops_per_token(cfg, ours["params"], args.seq_len)
+    """lineage, torch eager, torch sdpa, interleaved `--repeats` times (the same machine
+    noise for all three); the PyTorch model is built from lineage's first run."""
+    runs = {fw: [] for fw in FRAMEWORKS}
+    cfg_path = workdir / f"lineage-{name}-0" / "model_config.json"
+    for i in range(args.repeats):
+        runs["lineage"].append(run_lineage(args, name, workdir / f"lineage-{name}-{i}"))
+        for attn in ["eager", "sdpa"]:
+            runs[f"torch-{attn}"].append(run_torch(args, cfg_path, attn))
+    row = {"model": name, **{fw: median_run(r) for fw, r in runs.items()}}
+    ours = row["lineage"]["params"]
+    for fw in FRAMEWORKS[1:]:
+        theirs = row[fw]["params"]
+        assert theirs == ours, f"{name}: PyTorch ({fw}) has {theirs:,} params, lineage {ours:,}"
+    row["config"] = json.loads(cfg_path.read_text())
+    row["flops_per_token"], row["n_flop"] = flops_per_token(row["config"], ours, args.seq_len)
     return row
 
 
@@ -348,8 +371,8 @@ def main():
         return worker(args)
     if args.sgemm:
         return sgemm_peak(args)
-    if args.warmup < 1 or args.steps < 1:
-        sys.exit("--warmup and --steps must be >= 1")
+    if min(args.warmup, args.steps, args.repeats) < 1:
+        sys.exit("--warmup, --steps and --repeats must be >= 1")
     if args.venv:
         args.python = ensure_venv(args.venv, args.torch_index)
     args.exe, args.build = lineage_exe(args.lineage)
@@ -363,7 +386,7 @@ def main():
         if args.keep:
             shutil.copytree(workdir, args.keep, dirs_exist_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    peak_out, _, _ = run_measured([str(args.python), str(Path(__file__).resolve()), "--sgemm",
+    peak_out, _ = run_measured([str(args.python), str(Path(__file__).resolve()), "--sgemm",
                                    "--threads", str(args.threads)], thread_env(args.threads))
     peak = json.loads(peak_out.strip().splitlines()[-1])["gflop_s"]
     print_report(args, results, peak, load0)
