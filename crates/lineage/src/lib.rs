@@ -4,6 +4,7 @@
 //! it), `weights` (file formats), `model` (the one forward), `runtime` (KV cache,
 //! generation).
 
+pub mod ablate;
 pub mod analysis;
 pub mod config;
 pub mod engine;
