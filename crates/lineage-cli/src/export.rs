@@ -44,7 +44,10 @@ pub fn run(a: ExportArgs) -> Result<()> {
         .with_context(|| format!("reading run {}", a.run.display()))?;
     let tok = m.tokenizer.as_deref();
     if tok.is_none() {
-        eprintln!("note: {} has no tokenizer.json; exporting the model only", a.run.display());
+        eprintln!(
+            "note: {} has no tokenizer.json; exporting the model only",
+            a.run.display()
+        );
     }
     match a.format {
         Format::Hf => {
@@ -53,7 +56,12 @@ pub fn run(a: ExportArgs) -> Result<()> {
             }
             let fam = hf_family(&m.cfg)?;
             write_hf(&m.cfg, &m.weights, tok, &a.out)?;
-            println!("wrote {} ({}, {})", a.out.display(), fam.model_type(), fam.architecture());
+            println!(
+                "wrote {} ({}, {})",
+                a.out.display(),
+                fam.model_type(),
+                fam.architecture()
+            );
         }
         Format::Gguf => {
             let dtype = match a.dtype.unwrap_or(DtypeArg::F32) {
@@ -64,7 +72,11 @@ pub fn run(a: ExportArgs) -> Result<()> {
             let arch = gguf_arch(&m.cfg)?;
             write_gguf(&m.cfg, &m.weights, tok, dtype, &a.out)?;
             let size = std::fs::metadata(&a.out).map(|f| f.len()).unwrap_or(0);
-            println!("wrote {} (arch {}, {dtype:?}, {size} bytes)", a.out.display(), arch.name());
+            println!(
+                "wrote {} (arch {}, {dtype:?}, {size} bytes)",
+                a.out.display(),
+                arch.name()
+            );
         }
     }
     Ok(())

@@ -29,7 +29,10 @@ fn check(case: &str, arch: GgufArch, dtype: GgufDtype, tol: f32) {
     write_gguf(&run.cfg, &run.weights, None, dtype, &out).unwrap_or_else(|e| panic!("{case}: {e}"));
     let (d, at) = vs_hf(&out, case, GgufPrecision::F32);
     eprintln!("{case}: GGUF {dtype:?} export logits vs transformers max|Δ| = {d:.3e}");
-    assert!(d <= tol, "{case}: GGUF {dtype:?} logits max|Δ| = {d:.3e} at flat index {at} (bound {tol:.1e})");
+    assert!(
+        d <= tol,
+        "{case}: GGUF {dtype:?} logits max|Δ| = {d:.3e} at flat index {at} (bound {tol:.1e})"
+    );
 }
 
 macro_rules! cases {

@@ -30,7 +30,10 @@ fn same_value(a: &MetaValue, b: &MetaValue) -> bool {
 /// tensors compared as f32 values within 1e-6 relative instead), and every `{arch}.*`
 /// and `general.file_type` pair of the oracle is in ours with the same value.
 fn check_against(ours: &Path, oracle: &Path, approx: &[&str]) {
-    let (a, b) = (GgufFile::open(ours).unwrap(), GgufFile::open(oracle).unwrap());
+    let (a, b) = (
+        GgufFile::open(ours).unwrap(),
+        GgufFile::open(oracle).unwrap(),
+    );
     let mut names_a: Vec<&str> = a.tensors().iter().map(|t| t.name.as_str()).collect();
     let mut names_b: Vec<&str> = b.tensors().iter().map(|t| t.name.as_str()).collect();
     names_a.sort();
@@ -38,10 +41,22 @@ fn check_against(ours: &Path, oracle: &Path, approx: &[&str]) {
     assert_eq!(names_a, names_b, "tensor names");
     for tb in b.tensors() {
         let ta = a.tensor(&tb.name).unwrap();
-        assert_eq!((ta.ggml_type, &ta.dims), (tb.ggml_type, &tb.dims), "{}: type/dims", tb.name);
-        let (ba, bb) = (a.tensor_bytes(&tb.name).unwrap(), b.tensor_bytes(&tb.name).unwrap());
+        assert_eq!(
+            (ta.ggml_type, &ta.dims),
+            (tb.ggml_type, &tb.dims),
+            "{}: type/dims",
+            tb.name
+        );
+        let (ba, bb) = (
+            a.tensor_bytes(&tb.name).unwrap(),
+            b.tensor_bytes(&tb.name).unwrap(),
+        );
         if approx.contains(&tb.name.as_str()) {
-            let f = |x: &[u8]| x.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>();
+            let f = |x: &[u8]| {
+                x.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                    .collect::<Vec<_>>()
+            };
             for (x, y) in f(ba).iter().zip(f(bb)) {
                 assert!((x - y).abs() <= 1e-6 * y.abs(), "{}: {x} vs {y}", tb.name);
             }
@@ -49,11 +64,24 @@ fn check_against(ours: &Path, oracle: &Path, approx: &[&str]) {
             panic!("{}: first differing byte at {i} of {}", tb.name, bb.len());
         }
     }
-    let arch = b.metadata().get_str("general.architecture").unwrap().to_string();
+    let arch = b
+        .metadata()
+        .get_str("general.architecture")
+        .unwrap()
+        .to_string();
     for (k, v) in b.metadata().iter() {
-        if k.starts_with(&format!("{arch}.")) || k == "general.file_type" || k == "general.architecture" {
-            let mine = a.metadata().get(k).unwrap_or_else(|| panic!("missing metadata `{k}`"));
-            assert!(same_value(mine, v), "metadata `{k}`: ours {mine:?}, gguf-py {v:?}");
+        if k.starts_with(&format!("{arch}."))
+            || k == "general.file_type"
+            || k == "general.architecture"
+        {
+            let mine = a
+                .metadata()
+                .get(k)
+                .unwrap_or_else(|| panic!("missing metadata `{k}`"));
+            assert!(
+                same_value(mine, v),
+                "metadata `{k}`: ours {mine:?}, gguf-py {v:?}"
+            );
         }
     }
 }
@@ -62,27 +90,47 @@ fn check_against(ours: &Path, oracle: &Path, approx: &[&str]) {
 fn export_gguf_llama_f32_equals_gguf_py_bytes() {
     // Q/K permuted to adjacent pairs, llama3 scaling as rope_freqs (float32 arithmetic in
     // numpy vs f64 here: compared as values).
-    check_against(&export("llama", GgufDtype::F32), &gguf_fixture("llama.f32"), &["rope_freqs.weight"]);
+    check_against(
+        &export("llama", GgufDtype::F32),
+        &gguf_fixture("llama.f32"),
+        &["rope_freqs.weight"],
+    );
 }
 
 #[test]
 fn export_gguf_gpt2_f32_equals_gguf_py_bytes() {
-    check_against(&export("gpt2", GgufDtype::F32), &gguf_fixture("gpt2.f32"), &[]);
+    check_against(
+        &export("gpt2", GgufDtype::F32),
+        &gguf_fixture("gpt2.f32"),
+        &[],
+    );
 }
 
 #[test]
 fn export_gguf_qwen3_f16_equals_gguf_py_bytes() {
-    check_against(&export("qwen3", GgufDtype::F16), &gguf_fixture("qwen3.f16"), &[]);
+    check_against(
+        &export("qwen3", GgufDtype::F16),
+        &gguf_fixture("qwen3.f16"),
+        &[],
+    );
 }
 
 #[test]
 fn export_gguf_qwen3_moe_f32_equals_gguf_py_bytes() {
-    check_against(&export("qwen3_moe", GgufDtype::F32), &gguf_fixture("qwen3_moe.f32"), &[]);
+    check_against(
+        &export("qwen3_moe", GgufDtype::F32),
+        &gguf_fixture("qwen3_moe.f32"),
+        &[],
+    );
 }
 
 #[test]
 fn export_gguf_llama_yarn_q8_0_equals_gguf_py_bytes() {
-    check_against(&export("llama_yarn", GgufDtype::Q8_0), &gguf_fixture("llama_yarn.q8_0"), &[]);
+    check_against(
+        &export("llama_yarn", GgufDtype::Q8_0),
+        &gguf_fixture("llama_yarn.q8_0"),
+        &[],
+    );
 }
 
 /// ggml's Q8_0 by hand: per 32 values d = max|x| / 127 (f32), stored as f16; codes
@@ -101,7 +149,11 @@ fn q8_0_by_hand(x: &[f32]) -> Vec<u8> {
         out.extend_from_slice(&half::f16::from_f32(d).to_bits().to_le_bytes());
         for v in b {
             let y = v * inv;
-            let r = if y >= 0.0 { (y + 0.5).floor() } else { -((-y + 0.5).floor()) };
+            let r = if y >= 0.0 {
+                (y + 0.5).floor()
+            } else {
+                -((-y + 0.5).floor())
+            };
             out.push(r as i32 as i8 as u8);
         }
     }
@@ -125,16 +177,27 @@ fn export_gguf_q8_0_rows_equal_hand_quantization_and_dequantize() {
     let row_bytes = 160 / 32 * 34;
     for r in [0usize, 1, 31, 63] {
         let got = &bytes[r * row_bytes..(r + 1) * row_bytes];
-        assert_eq!(got, q8_0_by_hand(&w[r]).as_slice(), "row {r}: blocks differ from hand quantization");
+        assert_eq!(
+            got,
+            q8_0_by_hand(&w[r]).as_slice(),
+            "row {r}: blocks differ from hand quantization"
+        );
         let mut back = vec![0f32; 160];
         dequantize_row(name, GgmlType::Q8_0, got, &mut back).unwrap();
         for (j, (b, x)) in back.iter().zip(&w[r]).enumerate() {
             let blk = &got[j / 32 * 34..j / 32 * 34 + 34];
             let d = half::f16::from_le_bytes([blk[0], blk[1]]).to_f32();
-            assert_eq!(*b, d * blk[2 + j % 32] as i8 as f32, "row {r} col {j}: loader dequantization");
+            assert_eq!(
+                *b,
+                d * blk[2 + j % 32] as i8 as f32,
+                "row {r} col {j}: loader dequantization"
+            );
             // Codes come from the f32 scale, the file holds its f16 rounding (≤ 2^-11 relative).
             let bound = 0.5 * d + 127.0 * d * 2f32.powi(-11) + 1e-7;
-            assert!((b - x).abs() <= bound, "row {r} col {j}: |{b} - {x}| > {bound}");
+            assert!(
+                (b - x).abs() <= bound,
+                "row {r} col {j}: |{b} - {x}| > {bound}"
+            );
         }
     }
     // Edge values: zeros, exact halves, the extreme itself, signs.
@@ -150,8 +213,13 @@ fn export_gguf_q8_0_keeps_1d_and_ragged_rows_f32() {
     let mut run = run_of("llama", &dir, None);
     run.cfg.ffn.d_ff = 40;
     for i in 0..run.cfg.n_layers() {
-        for (n, shape) in [("ffn_gate", (40, 64)), ("ffn_up", (40, 64)), ("ffn_down", (64, 40))] {
-            let t = candle_core::Tensor::randn(0f32, 0.15, shape, &candle_core::Device::Cpu).unwrap();
+        for (n, shape) in [
+            ("ffn_gate", (40, 64)),
+            ("ffn_up", (40, 64)),
+            ("ffn_down", (64, 40)),
+        ] {
+            let t =
+                candle_core::Tensor::randn(0f32, 0.15, shape, &candle_core::Device::Cpu).unwrap();
             run.weights.insert(format!("blk.{i}.{n}.weight"), t);
         }
     }
@@ -160,7 +228,11 @@ fn export_gguf_q8_0_keeps_1d_and_ragged_rows_f32() {
     let f = GgufFile::open(&out).unwrap();
     for t in f.tensors() {
         let ragged = t.name.ends_with("ffn_down.weight");
-        let want = if t.dims.len() == 1 || ragged { GgmlType::F32 } else { GgmlType::Q8_0 };
+        let want = if t.dims.len() == 1 || ragged {
+            GgmlType::F32
+        } else {
+            GgmlType::Q8_0
+        };
         assert_eq!(t.ggml_type, want, "{}", t.name);
     }
     assert_eq!(f.metadata().get_u32("general.file_type").unwrap(), 7);

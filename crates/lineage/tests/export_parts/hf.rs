@@ -15,9 +15,16 @@ fn check(case: &str, family: HfFamily) {
     write_hf(&run.cfg, &run.weights, None, &out).unwrap_or_else(|e| panic!("{case}: {e}"));
     let (d, at) = vs_hf(&out, case, GgufPrecision::F32);
     eprintln!("{case}: HF export logits vs transformers max|Δ| = {d:.3e}");
-    assert!(d <= LOGITS_TOL, "{case}: exported HF logits max|Δ| = {d:.3e} at flat index {at}");
+    assert!(
+        d <= LOGITS_TOL,
+        "{case}: exported HF logits max|Δ| = {d:.3e} at flat index {at}"
+    );
     let want = safetensors_names(&common::fixture_dir(case).join("model.safetensors"));
-    assert_eq!(safetensors_names(&out.join("model.safetensors")), want, "{case}: tensor names");
+    assert_eq!(
+        safetensors_names(&out.join("model.safetensors")),
+        want,
+        "{case}: tensor names"
+    );
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["model_type"], family.model_type());
@@ -53,9 +60,18 @@ cases! {
 #[test]
 fn export_hf_from_interleaved_gguf_computes_the_same_logits() {
     let gguf = crate::support::gguf_fixture("llama_yarn.q8_0");
-    let (cfg, w) = lineage::load_with(&gguf, lineage::LoadOptions { gguf: GgufPrecision::F32 }).unwrap();
+    let (cfg, w) = lineage::load_with(
+        &gguf,
+        lineage::LoadOptions {
+            gguf: GgufPrecision::F32,
+        },
+    )
+    .unwrap();
     assert_eq!(
-        match &cfg.position { lineage::config::Position::Rope(r) => r.pairing, _ => unreachable!() },
+        match &cfg.position {
+            lineage::config::Position::Rope(r) => r.pairing,
+            _ => unreachable!(),
+        },
         lineage::config::RopePairing::Interleaved
     );
     let out = scratch("hf_from_gguf").join("hf");
@@ -64,5 +80,8 @@ fn export_hf_from_interleaved_gguf_computes_the_same_logits() {
     let from_hf = crate::support::logits(&out, "llama_yarn", GgufPrecision::F32);
     let (d, at) = common::max_abs_diff(&from_hf, &from_gguf);
     eprintln!("llama_yarn.q8_0.gguf -> HF: logits vs the GGUF's max|Δ| = {d:.3e}");
-    assert!(d <= 1e-4, "GGUF -> HF logits differ from the GGUF's: max|Δ| = {d:.3e} at {at}");
+    assert!(
+        d <= 1e-4,
+        "GGUF -> HF logits differ from the GGUF's: max|Δ| = {d:.3e} at {at}"
+    );
 }

@@ -38,12 +38,17 @@ pub fn logits(path: &Path, case: &str, precision: GgufPrecision) -> Tensor {
     let (cfg, w) = lineage::load_with(path, LoadOptions { gguf: precision })
         .unwrap_or_else(|e| panic!("{}: load failed: {e}", path.display()));
     let model = Model::new(&cfg, &w).unwrap_or_else(|e| panic!("{case}: build failed: {e}"));
-    model.forward(&common::expected(case)["input_ids"], None).unwrap()
+    model
+        .forward(&common::expected(case)["input_ids"], None)
+        .unwrap()
 }
 
 /// max |Δ| between the logits of `path` and transformers' expected logits of `case`.
 pub fn vs_hf(path: &Path, case: &str, precision: GgufPrecision) -> (f32, usize) {
-    common::max_abs_diff(&logits(path, case, precision), &common::expected(case)["logits"])
+    common::max_abs_diff(
+        &logits(path, case, precision),
+        &common::expected(case)["logits"],
+    )
 }
 
 /// Tensor names of a safetensors file, sorted.

@@ -13,22 +13,48 @@ use serde_json::Value;
 use crate::support::{run_of, scratch};
 
 fn text_fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/text")
+        .join(name)
 }
 
 #[test]
 fn export_tokenizer_smollm2_equals_llama_cpp_vocab() {
     let dir = scratch("tok_smollm2");
-    std::fs::copy(text_fixture("smollm2_tokenizer.json"), dir.join("tokenizer.json")).unwrap();
-    std::fs::copy(text_fixture("smollm2_tokenizer_config.json"), dir.join("tokenizer_config.json")).unwrap();
-    let want: Value = serde_json::from_str(&std::fs::read_to_string(text_fixture("smollm2_vocab.json")).unwrap()).unwrap();
+    std::fs::copy(
+        text_fixture("smollm2_tokenizer.json"),
+        dir.join("tokenizer.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        text_fixture("smollm2_tokenizer_config.json"),
+        dir.join("tokenizer_config.json"),
+    )
+    .unwrap();
+    let want: Value =
+        serde_json::from_str(&std::fs::read_to_string(text_fixture("smollm2_vocab.json")).unwrap())
+            .unwrap();
     let n = want["ggml.tokens"].as_array().unwrap().len();
     let tok = tokenizer_json::read(&dir.join("tokenizer.json"), n).unwrap();
     let kvs = gguf_vocab_kvs(Some(&tok), n).unwrap();
-    let get = |k: &str| kvs.iter().find(|(key, _)| key == &format!("tokenizer.{k}")).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        kvs.iter()
+            .find(|(key, _)| key == &format!("tokenizer.{k}"))
+            .map(|(_, v)| v.clone())
+    };
     // Not compared: `unknown_token_id` and `padding_token_id`, which the converter took from
     // files of the original repo that the fixture does not carry.
-    for key in ["ggml.tokens", "ggml.merges", "ggml.token_type", "ggml.model", "ggml.pre", "ggml.bos_token_id", "ggml.eos_token_id", "ggml.add_bos_token", "chat_template"] {
+    for key in [
+        "ggml.tokens",
+        "ggml.merges",
+        "ggml.token_type",
+        "ggml.model",
+        "ggml.pre",
+        "ggml.bos_token_id",
+        "ggml.eos_token_id",
+        "ggml.add_bos_token",
+        "chat_template",
+    ] {
         let ours = get(key).unwrap_or_else(|| panic!("`tokenizer.{key}` not written"));
         assert_eq!(to_json(&ours), want[key], "tokenizer.{key}");
     }
@@ -90,25 +116,50 @@ fn export_tokenizer_trained_bpe_encodes_as_tokenizers_crate() {
     let run = run_of("llama", &dir, Some(&json)); // vocab 320 > 300: [PAD] rows
     let tok_path = run.tokenizer.clone().expect("run has a tokenizer");
     let gguf = dir.join("m.gguf");
-    write_gguf(&run.cfg, &run.weights, Some(&tok_path), GgufDtype::F32, &gguf).unwrap();
+    write_gguf(
+        &run.cfg,
+        &run.weights,
+        Some(&tok_path),
+        GgufDtype::F32,
+        &gguf,
+    )
+    .unwrap();
     let hf = dir.join("hf");
     write_hf(&run.cfg, &run.weights, Some(&tok_path), &hf).unwrap();
     for (what, path) in [("GGUF", &gguf), ("HF", &hf)] {
         let t = lineage::load_tokenizer(path).unwrap_or_else(|e| panic!("{what}: {e}"));
         for p in PROBES {
-            assert_eq!(t.encode(p, false).unwrap(), reference_ids(&json, p), "{what}: ids of {p:?}");
+            assert_eq!(
+                t.encode(p, false).unwrap(),
+                reference_ids(&json, p),
+                "{what}: ids of {p:?}"
+            );
         }
         let eos = t.eos_id().unwrap_or_else(|| panic!("{what}: no EOS"));
-        assert_eq!(t.id_to_token(eos).as_deref(), Some("<|endoftext|>"), "{what}: EOS");
+        assert_eq!(
+            t.id_to_token(eos).as_deref(),
+            Some("<|endoftext|>"),
+            "{what}: EOS"
+        );
     }
-    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
     let eos = reference_ids(&json, "<|endoftext|>")[0];
     assert_eq!(cfg["eos_token_id"], eos);
-    assert_eq!(cfg["bos_token_id"], eos, "GPT-2 convention: <|endoftext|> is BOS too");
+    assert_eq!(
+        cfg["bos_token_id"], eos,
+        "GPT-2 convention: <|endoftext|> is BOS too"
+    );
     let f = lineage::weights::gguf::GgufFile::open(&gguf).unwrap();
-    let types = f.metadata().get_i32_array("tokenizer.ggml.token_type").unwrap();
+    let types = f
+        .metadata()
+        .get_i32_array("tokenizer.ggml.token_type")
+        .unwrap();
     assert_eq!(types.len(), 320);
     assert_eq!(types[eos as usize], tokenizer_json::CONTROL);
-    assert!(types[300..].iter().all(|&t| t == tokenizer_json::UNUSED), "padding rows");
+    assert!(
+        types[300..].iter().all(|&t| t == tokenizer_json::UNUSED),
+        "padding rows"
+    );
     assert_eq!(f.metadata().get_str("tokenizer.ggml.pre").unwrap(), "gpt-2");
 }

@@ -37,7 +37,11 @@ pub(super) fn unsupported(target: Target, component: &str, what: impl Into<Strin
 pub(super) fn check_common(cfg: &ModelConfig, t: Target) -> Result<()> {
     let a = &cfg.attention;
     if let AttentionKind::Latent(_) = a.kind {
-        return Err(unsupported(t, "attention.kind", "Latent (MLA is not exported)"));
+        return Err(unsupported(
+            t,
+            "attention.kind",
+            "Latent (MLA is not exported)",
+        ));
     }
     if let Some(cap) = a.softcap {
         return Err(unsupported(t, "attention.softcap", format!("{cap}")));

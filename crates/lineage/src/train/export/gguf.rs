@@ -37,14 +37,19 @@ impl GgufDtype {
 
 /// The type tensor `name` of row-major `dims` is stored as.
 pub(super) fn tensor_type(name: &str, dims: &[usize], dtype: GgufDtype) -> GgmlType {
-    const ALWAYS_F32: [&str; 4] = ["_norm.weight", "ffn_gate_inp.weight", "position_embd.weight", "rope_freqs.weight"];
+    const ALWAYS_F32: [&str; 4] = [
+        "_norm.weight",
+        "ffn_gate_inp.weight",
+        "position_embd.weight",
+        "rope_freqs.weight",
+    ];
     if dims.len() <= 1 || ALWAYS_F32.iter().any(|s| name.ends_with(s)) {
         return GgmlType::F32;
     }
     match dtype {
         GgufDtype::F32 => GgmlType::F32,
         GgufDtype::F16 => GgmlType::F16,
-        GgufDtype::Q8_0 if dims[dims.len() - 1] % 32 == 0 => GgmlType::Q8_0,
+        GgufDtype::Q8_0 if dims[dims.len() - 1].is_multiple_of(32) => GgmlType::Q8_0,
         GgufDtype::Q8_0 => GgmlType::F32,
     }
 }
@@ -59,11 +64,29 @@ fn encode(values: &[f32], cols: usize, ty: GgmlType) -> Vec<u8> {
 
 /// Writes `cfg` + `w` (and the tokenizer, when given) as the GGUF file `out`, which must
 /// not exist.
-pub fn write_gguf(cfg: &ModelConfig, w: &Weights, tokenizer: Option<&Path>, dtype: GgufDtype, out: &Path) -> Result<()> {
+pub fn write_gguf(
+    cfg: &ModelConfig,
+    w: &Weights,
+    tokenizer: Option<&Path>,
+    dtype: GgufDtype,
+    out: &Path,
+) -> Result<()> {
     cfg.validate()?;
     let arch = gguf_arch(cfg)?;
-    let tok = tokenizer.map(|p| tokenizer_json::read(p, cfg.vocab_size)).transpose()?;
-    let name = out.file_stem().and_then(|s| s.to_str()).unwrap_or("lineage");
+    if out.is_dir() {
+        return Err(Error::bad_file(
+            out,
+            "is a folder; --format gguf writes one file (e.g. model.gguf)",
+        ));
+    }
+    out_path::check_free(out)?;
+    let tok = tokenizer
+        .map(|p| tokenizer_json::read(p, cfg.vocab_size))
+        .transpose()?;
+    let name = out
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("lineage");
     let mut kvs = arch_kvs(cfg, arch, dtype.file_type(), name);
     kvs.extend(gguf_vocab::vocab_kvs(tok.as_ref(), cfg.vocab_size)?);
     let tensors = gguf_tensors::tensors(cfg, arch, w)?;
@@ -75,10 +98,6 @@ pub fn write_gguf(cfg: &ModelConfig, w: &Weights, tokenizer: Option<&Path>, dtyp
             ty: tensor_type(n, t.dims(), dtype),
         })
         .collect();
-    if out.is_dir() {
-        return Err(Error::bad_file(out, "is a folder; --format gguf writes one file (e.g. model.gguf)"));
-    }
-    out_path::check_free(out)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| crate::train::run_files::io(parent, e))?;
     }
@@ -86,7 +105,11 @@ pub fn write_gguf(cfg: &ModelConfig, w: &Weights, tokenizer: Option<&Path>, dtyp
     let written = write_gguf_file(&tmp, &kvs, &specs, |i| {
         let (_, t) = &tensors[i];
         let cols = *t.dims().last().unwrap_or(&1);
-        Ok(encode(&t.flatten_all()?.to_vec1::<f32>()?, cols, specs[i].ty))
+        Ok(encode(
+            &t.flatten_all()?.to_vec1::<f32>()?,
+            cols,
+            specs[i].ty,
+        ))
     });
     if let Err(e) = written.and_then(|()| out_path::commit(&tmp, out)) {
         out_path::discard(&tmp);

@@ -44,25 +44,69 @@ impl GgufArch {
 pub fn gguf_arch(cfg: &ModelConfig) -> Result<GgufArch> {
     check_common(cfg, T)?;
     if let Some(i) = (0..cfg.n_layers()).find(|&i| is_windowed(cfg, i)) {
-        return Err(unsupported(T, "layers[].window", format!("a sliding window on layer {i} (the llama/qwen3/gpt2 graphs attend to the whole context)")));
+        let why = "the llama/qwen3/gpt2 graphs attend to the whole context";
+        return Err(unsupported(
+            T,
+            "layers[].window",
+            format!("a sliding window on layer {i} ({why})"),
+        ));
     }
-    let a = &cfg.attention;
     let moe = cfg.ffn.moe.is_some() && cfg.layers.iter().any(|l| l.moe);
-    if let Position::Learned = cfg.position {
-        if !matches!(same_norms(cfg, T)?.kind, NormKind::LayerNorm { .. }) || cfg.ffn.kind != FfnKind::Mlp(Activation::GeluTanh) {
-            return Err(unsupported(T, "ffn.kind", format!("{:?} / {:?} with learned positions (gpt2 is LayerNorm + tanh-GELU MLP)", cfg.block.norm.kind, cfg.ffn.kind)));
-        }
-        if a.n_kv_heads != a.n_heads || a.n_heads * a.head_dim != cfg.d_model || a.qk_norm.is_some() || moe {
-            return Err(unsupported(T, "attention", "GQA, a free head_dim, QK-norm or MoE with learned positions (gpt2 has none)"));
-        }
-        return Ok(GgufArch::Gpt2);
+    match cfg.position {
+        Position::Learned => gpt2_arch(cfg, moe),
+        _ => rope_arch(cfg, moe),
     }
+}
+
+/// `gpt2`: LayerNorm, tanh-GELU MLP, MHA with head_dim = d_model / n_heads.
+fn gpt2_arch(cfg: &ModelConfig, moe: bool) -> Result<GgufArch> {
+    let a = &cfg.attention;
+    if !matches!(same_norms(cfg, T)?.kind, NormKind::LayerNorm { .. }) {
+        let n = cfg.block.norm.kind;
+        return Err(unsupported(
+            T,
+            "block.norm",
+            format!("{n:?} with learned positions (gpt2 has LayerNorm)"),
+        ));
+    }
+    if cfg.ffn.kind != FfnKind::Mlp(Activation::GeluTanh) {
+        let k = cfg.ffn.kind;
+        return Err(unsupported(
+            T,
+            "ffn.kind",
+            format!("{k:?} with learned positions (gpt2 has a tanh-GELU MLP)"),
+        ));
+    }
+    if a.n_kv_heads != a.n_heads
+        || a.n_heads * a.head_dim != cfg.d_model
+        || a.qk_norm.is_some()
+        || moe
+    {
+        let what = "GQA, a free head_dim, QK-norm or MoE with learned positions (gpt2 has none)";
+        return Err(unsupported(T, "attention", what));
+    }
+    Ok(GgufArch::Gpt2)
+}
+
+/// `llama` / `qwen3` / `qwen3moe`: RMSNorm, SwiGLU, RoPE.
+fn rope_arch(cfg: &ModelConfig, moe: bool) -> Result<GgufArch> {
+    let a = &cfg.attention;
     let r = rope(cfg, T)?;
     if same_norms(cfg, T)?.kind != (NormKind::RmsNorm { offset_one: false }) {
-        return Err(unsupported(T, "block.norm", format!("{:?} with RoPE (llama/qwen3 have RMSNorm)", cfg.block.norm.kind)));
+        let n = cfg.block.norm.kind;
+        return Err(unsupported(
+            T,
+            "block.norm",
+            format!("{n:?} with RoPE (llama/qwen3 have RMSNorm)"),
+        ));
     }
     if cfg.ffn.kind != FfnKind::Glu(Activation::Silu) {
-        return Err(unsupported(T, "ffn.kind", format!("{:?} (llama/qwen3 have SwiGLU)", cfg.ffn.kind)));
+        let k = cfg.ffn.kind;
+        return Err(unsupported(
+            T,
+            "ffn.kind",
+            format!("{k:?} (llama/qwen3 have SwiGLU)"),
+        ));
     }
     check_scaling(&r.scaling)?;
     if moe {
@@ -71,50 +115,94 @@ pub fn gguf_arch(cfg: &ModelConfig) -> Result<GgufArch> {
     match a.qk_norm {
         None => Ok(GgufArch::Llama),
         Some(QkNormScope::FullWidth) => Err(unsupported(T, "attention.qk_norm", "FullWidth")),
-        Some(QkNormScope::PerHead) => {
-            if a.bias != ProjBias::default() || cfg.ffn.bias {
-                return Err(unsupported(T, "attention.bias", "biases with QK-norm (qwen3 has none)"));
-            }
-            Ok(if moe { GgufArch::Qwen3Moe } else { GgufArch::Qwen3 })
-        }
+        Some(QkNormScope::PerHead) if a.bias != ProjBias::default() || cfg.ffn.bias => Err(
+            unsupported(T, "attention.bias", "biases with QK-norm (qwen3 has none)"),
+        ),
+        Some(QkNormScope::PerHead) if moe => Ok(GgufArch::Qwen3Moe),
+        Some(QkNormScope::PerHead) => Ok(GgufArch::Qwen3),
     }
 }
 
 fn check_scaling(s: &RopeScaling) -> Result<()> {
     match s {
-        RopeScaling::None | RopeScaling::Linear { .. } | RopeScaling::Llama3 { .. } | RopeScaling::FreqFactors { .. } => Ok(()),
-        RopeScaling::Yarn { factor, beta_fast, beta_slow, attention_factor, truncate, .. } => {
-            let mscale = if *factor <= 1.0 { 1.0 } else { 0.1 * factor.ln() + 1.0 };
-            if *beta_fast != 32.0 || *beta_slow != 1.0 || !truncate || (attention_factor - mscale).abs() > 1e-9 {
+        RopeScaling::None
+        | RopeScaling::Linear { .. }
+        | RopeScaling::Llama3 { .. }
+        | RopeScaling::FreqFactors { .. } => Ok(()),
+        RopeScaling::Yarn {
+            factor,
+            beta_fast,
+            beta_slow,
+            attention_factor,
+            truncate,
+            ..
+        } => {
+            let mscale = if *factor <= 1.0 {
+                1.0
+            } else {
+                0.1 * factor.ln() + 1.0
+            };
+            if *beta_fast != 32.0
+                || *beta_slow != 1.0
+                || !truncate
+                || (attention_factor - mscale).abs() > 1e-9
+            {
                 return Err(unsupported(T, "position.scaling", format!("{s:?} (llama.cpp's YaRN defaults are beta 32/1, attention factor 0.1 ln(factor) + 1 = {mscale}, truncated)")));
             }
             Ok(())
         }
-        other => Err(unsupported(T, "position.scaling", format!("{other:?} (llama.cpp has none, linear, yarn and rope_freqs factors)"))),
+        other => Err(unsupported(
+            T,
+            "position.scaling",
+            format!("{other:?} (llama.cpp has none, linear, yarn and rope_freqs factors)"),
+        )),
     }
 }
 
 fn check_moe(cfg: &ModelConfig) -> Result<()> {
     let m = cfg.ffn.moe.as_ref().expect("checked by the caller");
     if m.router != (Router::SoftmaxTopK { renormalize: true }) {
-        return Err(unsupported(T, "ffn.moe.router", format!("{:?} (llama/qwen3moe renormalise the softmax top-k)", m.router)));
+        return Err(unsupported(
+            T,
+            "ffn.moe.router",
+            format!(
+                "{:?} (llama/qwen3moe renormalise the softmax top-k)",
+                m.router
+            ),
+        ));
     }
     if m.router_bias || m.expert_bias || m.n_shared_experts > 0 {
-        return Err(unsupported(T, "ffn.moe", "router/expert biases or shared experts"));
+        return Err(unsupported(
+            T,
+            "ffn.moe",
+            "router/expert biases or shared experts",
+        ));
     }
     if cfg.layers.iter().any(|l| !l.moe) {
-        return Err(unsupported(T, "layers[].moe", "dense layers between MoE layers (every layer is MoE in these graphs)"));
+        return Err(unsupported(
+            T,
+            "layers[].moe",
+            "dense layers between MoE layers (every layer is MoE in these graphs)",
+        ));
     }
     Ok(())
 }
 
 /// `{arch}.*` hyperparameters plus `general.*` (without the tokenizer).
-pub(super) fn arch_kvs(cfg: &ModelConfig, arch: GgufArch, file_type: u32, name: &str) -> Vec<(String, MetaValue)> {
+pub(super) fn arch_kvs(
+    cfg: &ModelConfig,
+    arch: GgufArch,
+    file_type: u32,
+    name: &str,
+) -> Vec<(String, MetaValue)> {
     let a = &cfg.attention;
     let u = |v: usize| MetaValue::U32(v as u32);
     let key = |k: &str| format!("{}.{k}", arch.name());
     let mut kv: Vec<(String, MetaValue)> = vec![
-        ("general.architecture".into(), MetaValue::String(arch.name().into())),
+        (
+            "general.architecture".into(),
+            MetaValue::String(arch.name().into()),
+        ),
         ("general.name".into(), MetaValue::String(name.into())),
         ("general.file_type".into(), MetaValue::U32(file_type)),
         ("general.quantization_version".into(), MetaValue::U32(2)),
@@ -125,7 +213,11 @@ pub(super) fn arch_kvs(cfg: &ModelConfig, arch: GgufArch, file_type: u32, name: 
         (key("attention.head_count"), u(a.n_heads)),
         (key("attention.head_count_kv"), u(a.n_kv_heads)),
     ];
-    let moe = cfg.ffn.moe.as_ref().filter(|_| cfg.layers.iter().any(|l| l.moe));
+    let moe = cfg
+        .ffn
+        .moe
+        .as_ref()
+        .filter(|_| cfg.layers.iter().any(|l| l.moe));
     // llama (Mixtral) has no expert length key: its experts use feed_forward_length.
     let ff = match (arch, moe) {
         (GgufArch::Llama, Some(m)) => m.d_expert,
@@ -155,26 +247,54 @@ pub(super) fn arch_kvs(cfg: &ModelConfig, arch: GgufArch, file_type: u32, name: 
     kv
 }
 
-fn rope_scaling_kvs(kv: &mut Vec<(String, MetaValue)>, key: &dyn Fn(&str) -> String, s: &RopeScaling) {
-    let (ty, factor, orig) = match s {
-        RopeScaling::Linear { factor } => ("linear", *factor, None),
-        RopeScaling::Yarn { factor, original_max, .. } => ("yarn", *factor, Some(*original_max)),
+fn rope_scaling_kvs(
+    kv: &mut Vec<(String, MetaValue)>,
+    key: &dyn Fn(&str) -> String,
+    s: &RopeScaling,
+) {
+    let (ty, factor) = match s {
+        RopeScaling::Linear { factor } => ("linear", *factor),
+        RopeScaling::Yarn { factor, .. } => ("yarn", *factor),
         _ => return, // none, or the factors written as the `rope_freqs.weight` tensor
     };
     kv.push((key("rope.scaling.type"), MetaValue::String(ty.into())));
     kv.push((key("rope.scaling.factor"), MetaValue::F32(factor as f32)));
-    if let Some(o) = orig {
-        kv.push((key("rope.scaling.original_context_length"), MetaValue::U32(o as u32)));
+    if let RopeScaling::Yarn {
+        original_max,
+        beta_fast,
+        beta_slow,
+        ..
+    } = s
+    {
+        kv.push((
+            key("rope.scaling.original_context_length"),
+            MetaValue::U32(*original_max as u32),
+        ));
+        kv.push((
+            key("rope.scaling.yarn_beta_fast"),
+            MetaValue::F32(*beta_fast as f32),
+        ));
+        kv.push((
+            key("rope.scaling.yarn_beta_slow"),
+            MetaValue::F32(*beta_slow as f32),
+        ));
     }
 }
 
 /// llama.cpp's `rope_freqs.weight`: one divisor per rotated pair, for llama3 scaling
 /// (convert_hf_to_gguf `LlamaModel.generate_extra_tensors`) or factors already given.
 pub(super) fn rope_freqs(cfg: &ModelConfig) -> Option<Vec<f32>> {
-    let Position::Rope(r) = &cfg.position else { return None };
+    let Position::Rope(r) = &cfg.position else {
+        return None;
+    };
     match &r.scaling {
         RopeScaling::FreqFactors { factors } => Some(factors.iter().map(|&f| f as f32).collect()),
-        RopeScaling::Llama3 { factor, low_freq_factor: low, high_freq_factor: high, original_max } => {
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor: low,
+            high_freq_factor: high,
+            original_max,
+        } => {
             let old = *original_max as f64;
             let dim = r.rotary_dim;
             Some(

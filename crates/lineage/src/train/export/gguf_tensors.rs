@@ -18,13 +18,22 @@ pub(super) type Named = Vec<(String, Tensor)>;
 pub(super) fn tensors(cfg: &ModelConfig, arch: GgufArch, w: &Weights) -> Result<Named> {
     let mut t = Taker::new(w);
     let (v, d) = (cfg.vocab_size, cfg.d_model);
-    let mut out: Named = vec![("token_embd.weight".into(), t.get("token_embd.weight", &[v, d])?)];
+    let mut out: Named = vec![(
+        "token_embd.weight".into(),
+        t.get("token_embd.weight", &[v, d])?,
+    )];
     if arch == GgufArch::Gpt2 {
-        out.push(("position_embd.weight".into(), t.get("position_embd.weight", &[cfg.context_len, d])?));
+        out.push((
+            "position_embd.weight".into(),
+            t.get("position_embd.weight", &[cfg.context_len, d])?,
+        ));
     }
     if let Some(f) = rope_freqs(cfg) {
         let n = f.len();
-        out.push(("rope_freqs.weight".into(), Tensor::from_vec(f, n, &Device::Cpu)?));
+        out.push((
+            "rope_freqs.weight".into(),
+            Tensor::from_vec(f, n, &Device::Cpu)?,
+        ));
     }
     for i in 0..cfg.n_layers() {
         match arch {
@@ -47,15 +56,26 @@ pub(super) fn tensors(cfg: &ModelConfig, arch: GgufArch, w: &Weights) -> Result<
 /// A norm's gain (and for LayerNorm its bias, zeros when the config has none).
 fn norm(cfg: &ModelConfig, t: &mut Taker, name: &str, out: &mut Named) -> Result<()> {
     let d = cfg.d_model;
-    out.push((format!("{name}.weight"), t.get(&format!("{name}.weight"), &[d])?));
+    out.push((
+        format!("{name}.weight"),
+        t.get(&format!("{name}.weight"), &[d])?,
+    ));
     if let NormKind::LayerNorm { bias } = cfg.block.norm.kind {
-        out.push((format!("{name}.bias"), t.get_or_zeros(bias, &format!("{name}.bias"), &[d])?));
+        out.push((
+            format!("{name}.bias"),
+            t.get_or_zeros(bias, &format!("{name}.bias"), &[d])?,
+        ));
     }
     Ok(())
 }
 
 fn gpt2_layer(cfg: &ModelConfig, t: &mut Taker, i: usize, out: &mut Named) -> Result<()> {
-    let (d, f, b, p) = (cfg.d_model, cfg.ffn.d_ff, cfg.attention.bias, format!("blk.{i}"));
+    let (d, f, b, p) = (
+        cfg.d_model,
+        cfg.ffn.d_ff,
+        cfg.attention.bias,
+        format!("blk.{i}"),
+    );
     norm(cfg, t, &format!("{p}.attn_norm"), out)?;
     let mut ws = Vec::new();
     let mut bs = Vec::new();
@@ -67,29 +87,87 @@ fn gpt2_layer(cfg: &ModelConfig, t: &mut Taker, i: usize, out: &mut Named) -> Re
     out.push((format!("{p}.attn_qkv.bias"), Tensor::cat(&bs, 0)?));
     let o = t.get(&format!("{p}.attn_output.weight"), &[d, d])?;
     out.push((format!("{p}.attn_output.weight"), o));
-    out.push((format!("{p}.attn_output.bias"), t.get_or_zeros(b.o, &format!("{p}.attn_output.bias"), &[d])?));
+    out.push((
+        format!("{p}.attn_output.bias"),
+        t.get_or_zeros(b.o, &format!("{p}.attn_output.bias"), &[d])?,
+    ));
     norm(cfg, t, &format!("{p}.ffn_norm"), out)?;
     for (n, shape) in [("ffn_up", [f, d]), ("ffn_down", [d, f])] {
-        out.push((format!("{p}.{n}.weight"), t.get(&format!("{p}.{n}.weight"), &shape)?));
+        out.push((
+            format!("{p}.{n}.weight"),
+            t.get(&format!("{p}.{n}.weight"), &shape)?,
+        ));
         let bias = t.get_or_zeros(cfg.ffn.bias, &format!("{p}.{n}.bias"), &[shape[0]])?;
         out.push((format!("{p}.{n}.bias"), bias));
     }
     Ok(())
 }
 
-fn rope_layer(cfg: &ModelConfig, arch: GgufArch, t: &mut Taker, i: usize, out: &mut Named) -> Result<()> {
+fn rope_layer(
+    cfg: &ModelConfig,
+    arch: GgufArch,
+    t: &mut Taker,
+    i: usize,
+    out: &mut Named,
+) -> Result<()> {
+    let (d, p) = (cfg.d_model, format!("blk.{i}"));
+    let norm = t.get(&format!("{p}.attn_norm.weight"), &[d])?;
+    out.push((format!("{p}.attn_norm.weight"), norm));
+    rope_attention(cfg, arch, t, i, out)?;
+    let norm = t.get(&format!("{p}.ffn_norm.weight"), &[d])?;
+    out.push((format!("{p}.ffn_norm.weight"), norm));
+    let (f, e) = match cfg.ffn.moe.as_ref().filter(|_| cfg.layers[i].moe) {
+        Some(m) => (m.d_expert, Some(m.n_experts)),
+        None => (cfg.ffn.d_ff, None),
+    };
+    let ffn: Vec<(&str, Vec<usize>)> = match e {
+        Some(e) => vec![
+            ("ffn_gate_inp", vec![e, d]),
+            ("ffn_gate_exps", vec![e, f, d]),
+            ("ffn_up_exps", vec![e, f, d]),
+            ("ffn_down_exps", vec![e, d, f]),
+        ],
+        None => vec![
+            ("ffn_gate", vec![f, d]),
+            ("ffn_up", vec![f, d]),
+            ("ffn_down", vec![d, f]),
+        ],
+    };
+    let dense_bias = e.is_none() && cfg.ffn.bias;
+    for (n, shape) in ffn {
+        out.push((
+            format!("{p}.{n}.weight"),
+            t.get(&format!("{p}.{n}.weight"), &shape)?,
+        ));
+        if let Some(b) = t.get_if(dense_bias, &format!("{p}.{n}.bias"), &shape[..1])? {
+            out.push((format!("{p}.{n}.bias"), b));
+        }
+    }
+    Ok(())
+}
+
+/// q/k/v/output (+ biases) and QK-norm gains, q/k rows in the arch's RoPE pair order.
+fn rope_attention(
+    cfg: &ModelConfig,
+    arch: GgufArch,
+    t: &mut Taker,
+    i: usize,
+    out: &mut Named,
+) -> Result<()> {
     let (d, a, p) = (cfg.d_model, &cfg.attention, format!("blk.{i}"));
     let (hd, h, kv) = (a.head_dim, a.n_heads, a.n_kv_heads);
-    let Position::Rope(r) = &cfg.position else { unreachable!("checked by gguf_arch") };
-    let fix = |x: &Tensor, heads: usize| pairing::convert(x, heads, hd, r.rotary_dim, r.pairing, arch.pairing());
-    out.push((format!("{p}.attn_norm.weight"), t.get(&format!("{p}.attn_norm.weight"), &[d])?));
-    for (n, rows, heads, bias) in [
-        ("attn_q", h * hd, Some(h), a.bias.q),
-        ("attn_k", kv * hd, Some(kv), a.bias.k),
-        ("attn_v", kv * hd, None, a.bias.v),
-        ("attn_output", d, None, a.bias.o),
+    let Position::Rope(r) = &cfg.position else {
+        unreachable!("checked by gguf_arch")
+    };
+    let fix = |x: &Tensor, heads: usize| {
+        pairing::convert(x, heads, hd, r.rotary_dim, r.pairing, arch.pairing())
+    };
+    for (n, rows, cols, heads, bias) in [
+        ("attn_q", h * hd, d, Some(h), a.bias.q),
+        ("attn_k", kv * hd, d, Some(kv), a.bias.k),
+        ("attn_v", kv * hd, d, None, a.bias.v),
+        ("attn_output", d, h * hd, None, a.bias.o),
     ] {
-        let cols = if n == "attn_output" { h * hd } else { d };
         let mut w = t.get(&format!("{p}.{n}.weight"), &[rows, cols])?;
         let mut b = t.get_if(bias, &format!("{p}.{n}.bias"), &[rows])?;
         if let Some(heads) = heads {
@@ -103,25 +181,8 @@ fn rope_layer(cfg: &ModelConfig, arch: GgufArch, t: &mut Taker, i: usize, out: &
     }
     if a.qk_norm.is_some() {
         for n in ["attn_q_norm", "attn_k_norm"] {
-            out.push((format!("{p}.{n}.weight"), fix(&t.get(&format!("{p}.{n}.weight"), &[hd])?, 1)?));
-        }
-    }
-    out.push((format!("{p}.ffn_norm.weight"), t.get(&format!("{p}.ffn_norm.weight"), &[d])?));
-    match cfg.ffn.moe.as_ref().filter(|_| cfg.layers[i].moe) {
-        Some(m) => {
-            let (e, f) = (m.n_experts, m.d_expert);
-            for (n, shape) in [("ffn_gate_inp", vec![e, d]), ("ffn_gate_exps", vec![e, f, d]), ("ffn_up_exps", vec![e, f, d]), ("ffn_down_exps", vec![e, d, f])] {
-                out.push((format!("{p}.{n}.weight"), t.get(&format!("{p}.{n}.weight"), &shape)?));
-            }
-        }
-        None => {
-            let f = cfg.ffn.d_ff;
-            for (n, shape) in [("ffn_gate", [f, d]), ("ffn_up", [f, d]), ("ffn_down", [d, f])] {
-                out.push((format!("{p}.{n}.weight"), t.get(&format!("{p}.{n}.weight"), &shape)?));
-                if let Some(b) = t.get_if(cfg.ffn.bias, &format!("{p}.{n}.bias"), &[shape[0]])? {
-                    out.push((format!("{p}.{n}.bias"), b));
-                }
-            }
+            let g = fix(&t.get(&format!("{p}.{n}.weight"), &[hd])?, 1)?;
+            out.push((format!("{p}.{n}.weight"), g));
         }
     }
     Ok(())

@@ -15,7 +15,10 @@ fn strings(v: &[String]) -> MetaValue {
 }
 
 /// The tokenizer pairs for a model of `vocab_size` rows.
-pub fn vocab_kvs(tok: Option<&TokenizerInfo>, vocab_size: usize) -> Result<Vec<(String, MetaValue)>> {
+pub fn vocab_kvs(
+    tok: Option<&TokenizerInfo>,
+    vocab_size: usize,
+) -> Result<Vec<(String, MetaValue)>> {
     let key = |k: &str| format!("tokenizer.ggml.{k}");
     let Some(tok) = tok else {
         return Ok(vec![(key("model"), MetaValue::String("none".into()))]);
@@ -47,7 +50,10 @@ pub fn vocab_kvs(tok: Option<&TokenizerInfo>, vocab_size: usize) -> Result<Vec<(
     kv.push((key("add_bos_token"), MetaValue::Bool(tok.add_bos)));
     kv.push((key("add_eos_token"), MetaValue::Bool(tok.add_eos)));
     if let Some(t) = &tok.chat_template {
-        kv.push(("tokenizer.chat_template".into(), MetaValue::String(t.clone())));
+        kv.push((
+            "tokenizer.chat_template".into(),
+            MetaValue::String(t.clone()),
+        ));
     }
     Ok(kv)
 }

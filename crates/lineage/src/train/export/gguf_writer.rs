@@ -77,7 +77,8 @@ fn head(kvs: &[(String, MetaValue)], tensors: &[TensorSpec]) -> Vec<u8> {
     for t in tensors {
         put_str(&mut out, &t.name);
         out.extend_from_slice(&(t.ne.len() as u32).to_le_bytes());
-        t.ne.iter().for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
+        t.ne.iter()
+            .for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
         out.extend_from_slice(&t.ty.id().to_le_bytes());
         out.extend_from_slice(&offset.to_le_bytes());
         offset += t.n_bytes() + padding(t.n_bytes()) as u64;
@@ -96,12 +97,16 @@ pub fn write_gguf_file(
 ) -> Result<()> {
     if let Some((_, v)) = kvs.iter().find(|(k, _)| k == "general.alignment") {
         if *v != MetaValue::U32(DEFAULT_ALIGNMENT as u32) {
-            return Err(Error::BadInput(format!("general.alignment {v:?}: only {DEFAULT_ALIGNMENT} is written")));
+            return Err(Error::BadInput(format!(
+                "general.alignment {v:?}: only {DEFAULT_ALIGNMENT} is written"
+            )));
         }
     }
     let file = std::fs::File::create(path).map_err(|e| io(path, e))?;
     let mut f = std::io::BufWriter::new(file);
-    let w = |f: &mut std::io::BufWriter<std::fs::File>, b: &[u8]| f.write_all(b).map_err(|e| io(path, e));
+    let w = |f: &mut std::io::BufWriter<std::fs::File>, b: &[u8]| {
+        f.write_all(b).map_err(|e| io(path, e))
+    };
     w(&mut f, &head(kvs, tensors))?;
     for (i, t) in tensors.iter().enumerate() {
         let bytes = data(i)?;

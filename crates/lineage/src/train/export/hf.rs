@@ -19,13 +19,20 @@ use crate::{Error, Result};
 
 /// Writes `cfg` + `w` (and the tokenizer, when given) as an HF checkpoint folder `out`,
 /// which must not exist or be empty.
-pub fn write_hf(cfg: &ModelConfig, w: &Weights, tokenizer: Option<&Path>, out: &Path) -> Result<()> {
+pub fn write_hf(
+    cfg: &ModelConfig,
+    w: &Weights,
+    tokenizer: Option<&Path>,
+    out: &Path,
+) -> Result<()> {
     cfg.validate()?;
     let fam = hf_family(cfg)?;
-    let tok = tokenizer.map(|p| tokenizer_json::read(p, cfg.vocab_size)).transpose()?;
+    out_path::check_free(out)?;
+    let tok = tokenizer
+        .map(|p| tokenizer_json::read(p, cfg.vocab_size))
+        .transpose()?;
     let tensors = hf_tensors::tensors(cfg, fam, w)?;
     let config = hf_config::config_json(cfg, fam, tok.as_ref())?;
-    out_path::check_free(out)?;
     let tmp = out_path::staging_dir(out)?;
     let written = write_files(&tmp, &config, &tensors, tok.as_ref(), cfg.context_len);
     if let Err(e) = written.and_then(|()| out_path::commit(&tmp, out)) {
@@ -53,7 +60,10 @@ fn write_files(
             None => {
                 let text = serde_json::to_string_pretty(&tokenizer_config(tok, context_len))
                     .map_err(|e| Error::BadInput(e.to_string()))?;
-                write_atomic(&dir.join("tokenizer_config.json"), format!("{text}\n").as_bytes())?;
+                write_atomic(
+                    &dir.join("tokenizer_config.json"),
+                    format!("{text}\n").as_bytes(),
+                )?;
             }
         }
     }
@@ -74,7 +84,12 @@ fn tokenizer_config(tok: &TokenizerInfo, context_len: usize) -> Value {
         "add_eos_token": tok.add_eos,
         "clean_up_tokenization_spaces": false,
     });
-    for (key, id) in [("bos_token", tok.bos), ("eos_token", tok.eos), ("unk_token", tok.unk), ("pad_token", tok.pad)] {
+    for (key, id) in [
+        ("bos_token", tok.bos),
+        ("eos_token", tok.eos),
+        ("unk_token", tok.unk),
+        ("pad_token", tok.pad),
+    ] {
         if let Some(t) = text(id) {
             v[key] = json!(t);
         }

@@ -25,7 +25,10 @@ pub(super) fn config_json(
     m.insert("architectures".into(), json!([fam.architecture()]));
     m.insert("model_type".into(), json!(fam.model_type()));
     m.insert("vocab_size".into(), json!(cfg.vocab_size));
-    m.insert("tie_word_embeddings".into(), json!(cfg.embedding.tied_lm_head));
+    m.insert(
+        "tie_word_embeddings".into(),
+        json!(cfg.embedding.tied_lm_head),
+    );
     m.insert("bos_token_id".into(), json!(tok.and_then(|t| t.bos)));
     m.insert("eos_token_id".into(), json!(tok.and_then(|t| t.eos)));
     m.insert("pad_token_id".into(), json!(tok.and_then(|t| t.pad)));
@@ -114,9 +117,17 @@ fn llama_like(cfg: &ModelConfig, fam: HfFamily) -> Result<Map<String, Value>> {
 fn layer_types(m: &mut Map<String, Value>, cfg: &ModelConfig, window: Option<usize>) {
     let n = cfg.n_layers();
     let types: Vec<&str> = (0..n)
-        .map(|i| if window.is_some() && is_windowed(cfg, i) { "sliding_attention" } else { "full_attention" })
+        .map(|i| {
+            if window.is_some() && is_windowed(cfg, i) {
+                "sliding_attention"
+            } else {
+                "full_attention"
+            }
+        })
         .collect();
-    let first = (0..n).find(|&i| window.is_some() && is_windowed(cfg, i)).unwrap_or(n);
+    let first = (0..n)
+        .find(|&i| window.is_some() && is_windowed(cfg, i))
+        .unwrap_or(n);
     m.insert("use_sliding_window".into(), json!(window.is_some()));
     m.insert("sliding_window".into(), json!(window));
     m.insert("max_window_layers".into(), json!(first));
@@ -139,7 +150,9 @@ fn qwen3_moe(m: &mut Map<String, Value>, cfg: &ModelConfig, window: Option<usize
     let Router::SoftmaxTopK { renormalize } = moe.router else {
         unreachable!("checked by hf_family")
     };
-    let dense: Vec<usize> = (0..cfg.n_layers()).filter(|&i| !cfg.layers[i].moe).collect();
+    let dense: Vec<usize> = (0..cfg.n_layers())
+        .filter(|&i| !cfg.layers[i].moe)
+        .collect();
     m.insert("num_experts".into(), json!(moe.n_experts));
     m.insert("num_experts_per_tok".into(), json!(moe.top_k));
     m.insert("moe_intermediate_size".into(), json!(moe.d_expert));
@@ -158,15 +171,30 @@ fn rope_keys(m: &mut Map<String, Value>, r: &Rope, context_len: usize) {
     let scaling = match &r.scaling {
         RopeScaling::None => None,
         RopeScaling::Linear { factor } => Some(json!({"rope_type": "linear", "factor": factor})),
-        RopeScaling::DynamicNtk { factor, original_max } => Some(json!({
+        RopeScaling::DynamicNtk {
+            factor,
+            original_max,
+        } => Some(json!({
             "rope_type": "dynamic", "factor": factor,
             "original_max_position_embeddings": original_max,
         })),
-        RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max } => Some(json!({
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max,
+        } => Some(json!({
             "rope_type": "llama3", "factor": factor, "low_freq_factor": low_freq_factor,
             "high_freq_factor": high_freq_factor, "original_max_position_embeddings": original_max,
         })),
-        RopeScaling::Yarn { factor, original_max, beta_fast, beta_slow, attention_factor, truncate } => {
+        RopeScaling::Yarn {
+            factor,
+            original_max,
+            beta_fast,
+            beta_slow,
+            attention_factor,
+            truncate,
+        } => {
             let mut y = json!({
                 "rope_type": "yarn", "factor": factor, "original_max_position_embeddings": original_max,
                 "beta_fast": beta_fast, "beta_slow": beta_slow, "attention_factor": attention_factor,
@@ -176,14 +204,21 @@ fn rope_keys(m: &mut Map<String, Value>, r: &Rope, context_len: usize) {
             }
             Some(y)
         }
-        RopeScaling::LongRope { short_factor, long_factor, original_max, attention_factor } => Some(json!({
+        RopeScaling::LongRope {
+            short_factor,
+            long_factor,
+            original_max,
+            attention_factor,
+        } => Some(json!({
             "rope_type": "longrope", "short_factor": short_factor, "long_factor": long_factor,
             "original_max_position_embeddings": original_max, "attention_factor": attention_factor,
             "factor": context_len as f64 / *original_max as f64,
         })),
         RopeScaling::FreqFactors { .. } => unreachable!("rejected by hf_family"),
     };
-    let mut params = scaling.clone().unwrap_or_else(|| json!({"rope_type": "default"}));
+    let mut params = scaling
+        .clone()
+        .unwrap_or_else(|| json!({"rope_type": "default"}));
     params["rope_theta"] = json!(r.theta);
     m.insert("rope_parameters".into(), params);
     m.insert("rope_theta".into(), json!(r.theta));

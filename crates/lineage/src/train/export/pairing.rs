@@ -79,13 +79,7 @@ mod tests {
         let (i, r) = (RopePairing::Interleaved, RopePairing::RotateHalf);
         let there = convert(&t, 2, 6, 4, r, i).unwrap();
         let back = convert(&there, 2, 6, 4, i, r).unwrap();
-        assert_eq!(
-            back.to_vec2::<f32>().unwrap(),
-            t.to_vec2::<f32>().unwrap()
-        );
-        assert_ne!(
-            there.to_vec2::<f32>().unwrap(),
-            t.to_vec2::<f32>().unwrap()
-        );
+        assert_eq!(back.to_vec2::<f32>().unwrap(), t.to_vec2::<f32>().unwrap());
+        assert_ne!(there.to_vec2::<f32>().unwrap(), t.to_vec2::<f32>().unwrap());
     }
 }

@@ -14,7 +14,7 @@ pub fn f16_bytes(x: &[f32]) -> Vec<u8> {
 /// Q8_0 blocks of one row; `row.len()` must be a multiple of 32 (the caller keeps other
 /// rows in F32, as llama.cpp's converter does).
 pub fn q8_0_bytes(row: &[f32]) -> Vec<u8> {
-    debug_assert!(row.len() % 32 == 0);
+    debug_assert!(row.len().is_multiple_of(32));
     let mut out = Vec::with_capacity(row.len() / 32 * 34);
     for block in row.chunks_exact(32) {
         let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));

@@ -54,11 +54,7 @@ impl<'a> Taker<'a> {
 
     /// Every weight must have been used.
     pub fn finish(self) -> Result<()> {
-        let left: Vec<&str> = self
-            .w
-            .names()
-            .filter(|n| !self.used.contains(*n))
-            .collect();
+        let left: Vec<&str> = self.w.names().filter(|n| !self.used.contains(*n)).collect();
         if left.is_empty() {
             return Ok(());
         }

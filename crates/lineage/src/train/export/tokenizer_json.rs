@@ -97,17 +97,44 @@ fn entries(path: &Path, json: &Value) -> Result<HashMap<u32, Entry>> {
     let vocab = json
         .pointer("/model/vocab")
         .and_then(Value::as_object)
-        .ok_or_else(|| bad(path, "no `model.vocab` object (only BPE tokenizers are exported)"))?;
+        .ok_or_else(|| {
+            bad(
+                path,
+                "no `model.vocab` object (only BPE tokenizers are exported)",
+            )
+        })?;
     for (tok, id) in vocab {
-        let id = id.as_u64().ok_or_else(|| bad(path, format!("`model.vocab.{tok}` is not an id")))?;
-        by_id.insert(id as u32, Entry { text: tok.clone(), added: None });
+        let id = id
+            .as_u64()
+            .ok_or_else(|| bad(path, format!("`model.vocab.{tok}` is not an id")))?;
+        by_id.insert(
+            id as u32,
+            Entry {
+                text: tok.clone(),
+                added: None,
+            },
+        );
     }
-    for t in json.get("added_tokens").and_then(Value::as_array).into_iter().flatten() {
-        let (Some(id), Some(text)) = (t.get("id").and_then(Value::as_u64), t.get("content").and_then(Value::as_str)) else {
+    for t in json
+        .get("added_tokens")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(id), Some(text)) = (
+            t.get("id").and_then(Value::as_u64),
+            t.get("content").and_then(Value::as_str),
+        ) else {
             return Err(bad(path, format!("malformed added token {t}")));
         };
         let special = t.get("special").and_then(Value::as_bool).unwrap_or(false);
-        by_id.insert(id as u32, Entry { text: text.to_string(), added: Some(special) });
+        by_id.insert(
+            id as u32,
+            Entry {
+                text: text.to_string(),
+                added: Some(special),
+            },
+        );
     }
     Ok(by_id)
 }
@@ -115,7 +142,10 @@ fn entries(path: &Path, json: &Value) -> Result<HashMap<u32, Entry>> {
 impl TokenizerInfo {
     /// The id of token `text`.
     pub fn id_of(&self, text: &str) -> Option<u32> {
-        self.by_id.iter().find(|(_, e)| e.text == text).map(|(&id, _)| id)
+        self.by_id
+            .iter()
+            .find(|(_, e)| e.text == text)
+            .map(|(&id, _)| id)
     }
 
     /// The text of token `id`.
@@ -125,8 +155,10 @@ impl TokenizerInfo {
 
     fn resolve_specials(&mut self) -> Result<()> {
         if let Some(cfg) = &self.config_path {
-            let raw: Value = serde_json::from_str(&std::fs::read_to_string(cfg).map_err(|e| crate::train::run_files::io(cfg, e))?)
-                .map_err(|e| bad(cfg, format!("not JSON: {e}")))?;
+            let raw: Value = serde_json::from_str(
+                &std::fs::read_to_string(cfg).map_err(|e| crate::train::run_files::io(cfg, e))?,
+            )
+            .map_err(|e| bad(cfg, format!("not JSON: {e}")))?;
             let c = HfTokenizerConfig::from_json(&raw);
             let id = |t: Option<String>| t.and_then(|t| self.id_of(&t));
             let ids = [
@@ -136,26 +168,39 @@ impl TokenizerInfo {
                 id(token_text(raw.get("unk_token"))),
             ];
             [self.bos, self.eos, self.pad, self.unk] = ids;
-            self.add_bos = raw.get("add_bos_token").and_then(Value::as_bool).unwrap_or(false);
-            self.add_eos = raw.get("add_eos_token").and_then(Value::as_bool).unwrap_or(false);
+            self.add_bos = raw
+                .get("add_bos_token")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            self.add_eos = raw
+                .get("add_eos_token")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             self.chat_template = c.chat_template;
         }
-        self.from_template();
-        self.from_known_names();
+        self.specials_from_template();
+        self.specials_from_names();
         if self.unk.is_none() {
-            let unk = self.json.pointer("/model/unk_token").and_then(Value::as_str);
+            let unk = self
+                .json
+                .pointer("/model/unk_token")
+                .and_then(Value::as_str);
             self.unk = unk.and_then(|t| self.id_of(t));
         }
         Ok(())
     }
 
     /// `TemplateProcessing` `single = [<bos>, $A, <eos>]`: the specials it adds.
-    fn from_template(&mut self) {
+    fn specials_from_template(&mut self) {
         let Some(single) = template_single(self.json.get("post_processor")) else {
             return;
         };
         let seq = single.iter().position(|p| p.get("Sequence").is_some());
-        let special = |p: &Value| p.pointer("/SpecialToken/id").and_then(Value::as_str).map(str::to_string);
+        let special = |p: &Value| {
+            p.pointer("/SpecialToken/id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
         if let Some(seq) = seq {
             if let Some(t) = single[..seq].iter().find_map(special) {
                 self.bos = self.bos.or(self.id_of(&t));
@@ -171,12 +216,19 @@ impl TokenizerInfo {
     /// Well-known special token texts when nothing else names them. GPT-2's convention
     /// (`<|endoftext|>` is both BOS and EOS) is what a byte-level BPE trainer usually keeps;
     /// without any id llama.cpp would fall back to GPT-2's id 11 for BOS/EOS.
-    fn from_known_names(&mut self) {
+    fn specials_from_names(&mut self) {
         let special = |t: &str| {
-            self.by_id.iter().find(|(_, e)| e.text == t && e.added == Some(true)).map(|(&id, _)| id)
+            self.by_id
+                .iter()
+                .find(|(_, e)| e.text == t && e.added == Some(true))
+                .map(|(&id, _)| id)
         };
-        let eos = ["<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>"].into_iter().find_map(special);
-        let bos = ["<|begin_of_text|>", "<s>", "<bos>"].into_iter().find_map(special);
+        let eos = ["<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>"]
+            .into_iter()
+            .find_map(special);
+        let bos = ["<|begin_of_text|>", "<s>", "<bos>"]
+            .into_iter()
+            .find_map(special);
         self.eos = self.eos.or(eos);
         let gpt2_style = eos.is_some() && eos == special("<|endoftext|>");
         self.bos = self.bos.or(bos).or(if gpt2_style { eos } else { None });
@@ -186,10 +238,22 @@ impl TokenizerInfo {
     pub fn bpe_vocab(&self, vocab_size: usize) -> Result<BpeVocab> {
         let m = self.json.get("model").cloned().unwrap_or(Value::Null);
         if m.get("type").and_then(Value::as_str) != Some("BPE") {
-            return Err(bad(&self.path, format!("model type {} is not BPE (GGUF export writes byte-level BPE vocabularies)", m.get("type").unwrap_or(&Value::Null))));
+            return Err(bad(
+                &self.path,
+                format!(
+                    "model type {} is not BPE (GGUF export writes byte-level BPE vocabularies)",
+                    m.get("type").unwrap_or(&Value::Null)
+                ),
+            ));
         }
-        if m.get("byte_fallback").and_then(Value::as_bool).unwrap_or(false) {
-            return Err(bad(&self.path, "byte_fallback BPE (SentencePiece-style) is not a byte-level vocabulary"));
+        if m.get("byte_fallback")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
+            return Err(bad(
+                &self.path,
+                "byte_fallback BPE (SentencePiece-style) is not a byte-level vocabulary",
+            ));
         }
         let pre = pre_name(&self.path, &self.json)?;
         let mut tokens = Vec::with_capacity(vocab_size);
@@ -197,7 +261,10 @@ impl TokenizerInfo {
         for i in 0..vocab_size as u32 {
             let (text, ty) = match self.by_id.get(&i) {
                 None => (format!("[PAD{i}]"), UNUSED),
-                Some(Entry { text, added: Some(special) }) => {
+                Some(Entry {
+                    text,
+                    added: Some(special),
+                }) => {
                     let control = *special || looks_special(text);
                     (text.clone(), if control { CONTROL } else { USER_DEFINED })
                 }
@@ -206,7 +273,12 @@ impl TokenizerInfo {
             tokens.push(text);
             token_types.push(ty);
         }
-        Ok(BpeVocab { pre, tokens, token_types, merges: merges(&self.path, &m)? })
+        Ok(BpeVocab {
+            pre,
+            tokens,
+            token_types,
+            merges: merges(&self.path, &m)?,
+        })
     }
 }
 
@@ -230,7 +302,11 @@ fn template_single(pp: Option<&Value>) -> Option<Vec<Value>> {
     let pp = pp?;
     match pp.get("type")?.as_str()? {
         "TemplateProcessing" => pp.get("single")?.as_array().cloned(),
-        "Sequence" => pp.get("processors")?.as_array()?.iter().find_map(|p| template_single(Some(p))),
+        "Sequence" => pp
+            .get("processors")?
+            .as_array()?
+            .iter()
+            .find_map(|p| template_single(Some(p))),
         _ => None,
     }
 }
@@ -258,17 +334,29 @@ const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}
 /// `tokenizer.ggml.pre` for the pre-tokenizer pipelines llama.cpp implements.
 fn pre_name(path: &Path, json: &Value) -> Result<String> {
     let pt = json.get("pre_tokenizer").unwrap_or(&Value::Null);
-    let ty = |v: &Value| v.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+    let ty = |v: &Value| {
+        v.get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let byte_level = |v: &Value, regex: bool| {
         ty(v) == "ByteLevel"
-            && !v.get("add_prefix_space").and_then(Value::as_bool).unwrap_or(false)
+            && !v
+                .get("add_prefix_space")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
             && v.get("use_regex").and_then(Value::as_bool).unwrap_or(true) == regex
     };
     let split = |v: &Value, pattern: &str| {
         ty(v) == "Split" && v.pointer("/pattern/Regex").and_then(Value::as_str) == Some(pattern)
     };
     let seq: Vec<Value> = match ty(pt).as_str() {
-        "Sequence" => pt.get("pretokenizers").and_then(Value::as_array).cloned().unwrap_or_default(),
+        "Sequence" => pt
+            .get("pretokenizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
         _ => vec![pt.clone()],
     };
     let name = match seq.as_slice() {
@@ -283,6 +371,9 @@ fn pre_name(path: &Path, json: &Value) -> Result<String> {
     match json.get("normalizer") {
         None | Some(Value::Null) => Ok(name.to_string()),
         Some(n) if ty(n) == "NFC" => Ok(name.to_string()),
-        Some(n) => Err(bad(path, format!("normalizer {n} has no llama.cpp equivalent"))),
+        Some(n) => Err(bad(
+            path,
+            format!("normalizer {n} has no llama.cpp equivalent"),
+        )),
     }
 }
