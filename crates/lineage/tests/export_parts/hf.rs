@@ -85,3 +85,91 @@ fn export_hf_from_interleaved_gguf_computes_the_same_logits() {
         "GGUF -> HF logits differ from the GGUF's: max|Δ| = {d:.3e} at {at}"
     );
 }
+
+/// Variants no fixture has, exported and read back: lineage computes the same logits from
+/// the folder as from the run (tools/export_check/check_hf.py runs transformers on them).
+fn check_variant(
+    name: &str,
+    case: &str,
+    edit: impl Fn(&mut lineage::train::RunModel),
+    family: HfFamily,
+) {
+    let dir = scratch(&format!("hf_variant_{name}"));
+    let mut run = run_of(case, &dir, None);
+    edit(&mut run);
+    assert_eq!(hf_family(&run.cfg).unwrap(), family, "{name}: family");
+    let out = dir.join("hf");
+    write_hf(&run.cfg, &run.weights, None, &out).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let ids = &common::expected(case)["input_ids"];
+    let want = lineage::model::Model::new(&run.cfg, &run.weights)
+        .unwrap()
+        .forward(ids, None)
+        .unwrap();
+    let got = crate::support::logits(&out, case, GgufPrecision::F32);
+    let (d, at) = common::max_abs_diff(&got, &want);
+    eprintln!("{name}: HF export read back vs the run's logits max|Δ| = {d:.3e}");
+    assert!(
+        d <= 1e-5,
+        "{name}: read-back logits max|Δ| = {d:.3e} at {at}"
+    );
+}
+
+#[test]
+fn export_hf_qwen3_window_on_one_layer_reads_back_equal() {
+    check_variant(
+        "qwen3_window_layer1",
+        "qwen3",
+        |r| r.cfg.layers[1].window = Some(8),
+        HfFamily::Qwen3,
+    );
+}
+
+#[test]
+fn export_hf_gpt2_without_biases_writes_zero_biases() {
+    check_variant(
+        "gpt2_no_bias",
+        "gpt2",
+        |r| {
+            r.cfg.attention.bias = lineage::config::ProjBias::all(false);
+            r.cfg.ffn.bias = false;
+            let names: Vec<String> = r
+                .weights
+                .names()
+                .filter(|n| n.ends_with(".bias") && !n.contains("norm"))
+                .map(String::from)
+                .collect();
+            for n in names {
+                r.weights.remove(&n);
+            }
+        },
+        HfFamily::Gpt2,
+    );
+}
+
+#[test]
+fn export_hf_llama_with_all_biases_and_tied_head_reads_back_equal() {
+    check_variant(
+        "llama_bias_tied",
+        "qwen2",
+        |r| {
+            r.cfg.attention.bias.o = true;
+            r.cfg.ffn.bias = true;
+            r.cfg.embedding.tied_lm_head = true;
+            r.weights.remove("output.weight");
+            let dev = candle_core::Device::Cpu;
+            let (d, f) = (r.cfg.d_model, r.cfg.ffn.d_ff);
+            for i in 0..r.cfg.n_layers() {
+                for (n, len) in [
+                    ("attn_output", d),
+                    ("ffn_gate", f),
+                    ("ffn_up", f),
+                    ("ffn_down", d),
+                ] {
+                    let b = candle_core::Tensor::randn(0f32, 0.1, len, &dev).unwrap();
+                    r.weights.insert(format!("blk.{i}.{n}.bias"), b);
+                }
+            }
+        },
+        HfFamily::Llama,
+    );
+}

@@ -128,3 +128,70 @@ pub fn write_gguf_file(
     let file = f.into_inner().map_err(|e| io(path, e.into_error()))?;
     file.sync_all().map_err(|e| io(path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::weights::gguf::{GgufFile, GgufWriter, MetaType};
+
+    #[test]
+    fn write_gguf_file_matches_in_memory_writer_and_pads_the_end() {
+        let kvs = vec![
+            (
+                "general.architecture".to_string(),
+                MetaValue::String("llama".into()),
+            ),
+            (
+                "a.list".to_string(),
+                MetaValue::Array {
+                    elem_type: MetaType::I32,
+                    values: vec![MetaValue::I32(-1), MetaValue::I32(7)],
+                },
+            ),
+            ("a.f".to_string(), MetaValue::F32(0.5)),
+        ];
+        let tensors = vec![
+            TensorSpec {
+                name: "x".into(),
+                ne: vec![3],
+                ty: GgmlType::F32,
+            },
+            TensorSpec {
+                name: "y".into(),
+                ne: vec![32, 2],
+                ty: GgmlType::Q8_0,
+            },
+        ];
+        let data = [vec![1u8; 12], vec![2u8; 68]];
+        let mut mem = GgufWriter::new();
+        for (k, v) in &kvs {
+            mem.add_kv(k, v.clone());
+        }
+        for (t, d) in tensors.iter().zip(&data) {
+            mem.add_tensor(&t.name, &t.ne, t.ty, d.clone());
+        }
+        let path = std::env::temp_dir().join(format!("lineage-writer-{}.gguf", std::process::id()));
+        write_gguf_file(&path, &kvs, &tensors, |i| Ok(data[i].clone())).unwrap();
+        let ours = std::fs::read(&path).unwrap();
+        let theirs = mem.to_bytes();
+        assert_eq!(&ours[..theirs.len()], theirs.as_slice());
+        assert_eq!(ours.len() % 32, 0, "last tensor padded");
+        let f = GgufFile::open(&path).unwrap();
+        assert_eq!(f.tensor_bytes("y").unwrap(), data[1].as_slice());
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn write_gguf_file_wrong_data_length_is_an_error() {
+        let t = [TensorSpec {
+            name: "x".into(),
+            ne: vec![4],
+            ty: GgmlType::F32,
+        }];
+        let path =
+            std::env::temp_dir().join(format!("lineage-writer-bad-{}.gguf", std::process::id()));
+        let e = write_gguf_file(&path, &[], &t, |_| Ok(vec![0u8; 3])).unwrap_err();
+        assert!(e.to_string().contains("`x`"), "{e}");
+        let _ = std::fs::remove_file(&path);
+    }
+}
