@@ -163,3 +163,46 @@ fn export_tokenizer_trained_bpe_encodes_as_tokenizers_crate() {
     );
     assert_eq!(f.metadata().get_str("tokenizer.ggml.pre").unwrap(), "gpt-2");
 }
+
+/// The tokenizer `lineage train` makes (`train::data::bpe`: `<|endoftext|>` id 0, added
+/// as BOS by the post-processor): the GGUF says add_bos with BOS = EOS = 0, and encoding
+/// with specials through the exported GGUF gives the `tokenizers` ids, BOS included.
+#[test]
+fn export_tokenizer_lineage_trained_bpe_keeps_its_bos() {
+    use lineage::train::data::bpe::{save_tokenizer, train_bpe_on, BpeConfig};
+    let dir = scratch("tok_lineage_bpe");
+    let cfg = BpeConfig {
+        vocab_size: 300,
+        min_frequency: 1,
+        ..Default::default()
+    };
+    let tok = train_bpe_on(vec![CORPUS.repeat(20)], &cfg).unwrap();
+    let json = dir.join("trained_tokenizer.json");
+    save_tokenizer(&tok, &json).unwrap();
+    let run = run_of("llama", &dir, Some(&json));
+    let gguf = dir.join("m.gguf");
+    write_gguf(
+        &run.cfg,
+        &run.weights,
+        run.tokenizer.as_deref(),
+        GgufDtype::F32,
+        &gguf,
+    )
+    .unwrap();
+    let f = lineage::weights::gguf::GgufFile::open(&gguf).unwrap();
+    let m = f.metadata();
+    assert!(m.get_bool("tokenizer.ggml.add_bos_token").unwrap());
+    assert_eq!(m.get_u32("tokenizer.ggml.bos_token_id").unwrap(), 0);
+    assert_eq!(m.get_u32("tokenizer.ggml.eos_token_id").unwrap(), 0);
+    let t = lineage::load_tokenizer(&gguf).unwrap();
+    let reference = tokenizers::Tokenizer::from_file(&json).unwrap();
+    for p in PROBES {
+        let want = reference.encode(*p, true).unwrap().get_ids().to_vec();
+        assert_eq!(want[0], 0, "the trainer's tokenizer adds BOS");
+        assert_eq!(
+            t.encode(p, true).unwrap(),
+            want,
+            "ids of {p:?} with specials"
+        );
+    }
+}
