@@ -5,6 +5,7 @@ mod chart;
 mod chat;
 mod chat_format;
 mod data_cmd;
+mod export;
 mod forward;
 mod gen_args;
 mod generate;
@@ -51,6 +52,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Draw a run's loss curves to RUN/loss.png.
     Plot(plot::PlotArgs),
+    /// Export a trained run as an HF checkpoint folder or a GGUF file.
+    Export(export::ExportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Data(a) => data_cmd::run(a),
         Command::Train(a) => train::run(a),
         Command::Plot(a) => plot::run(a),
+        Command::Export(a) => export::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

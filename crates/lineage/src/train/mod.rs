@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod data_source;
+pub mod export;
 pub mod init;
 pub mod loss;
 pub mod metrics;
