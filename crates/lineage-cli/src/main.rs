@@ -1,5 +1,6 @@
 //! The `lineage` command line: one file per subcommand.
 
+mod ablate;
 mod bench;
 mod chart;
 mod chat;
@@ -52,6 +53,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Draw a run's loss curves to RUN/loss.png.
     Plot(plot::PlotArgs),
+    /// Studies made of many training runs: `ablate evolution` (GPT-2 -> today).
+    Ablate(ablate::AblateArgs),
     /// Export a trained run as an HF checkpoint folder or a GGUF file.
     Export(export::ExportArgs),
 }
@@ -69,6 +72,7 @@ fn main() -> std::process::ExitCode {
         Command::Data(a) => data_cmd::run(a),
         Command::Train(a) => train::run(a),
         Command::Plot(a) => plot::run(a),
+        Command::Ablate(a) => ablate::run(a),
         Command::Export(a) => export::run(a),
     };
     match result {

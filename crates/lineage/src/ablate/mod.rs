@@ -3,7 +3,13 @@
 //! (`variants`, `matching`, `grid`), post-hoc measurements on the trained models, and a
 //! report whose every number comes from the runs' files (`results`).
 
+pub mod collect;
+pub mod grid;
+pub mod matching;
+pub mod posthoc;
 pub mod results;
+pub mod stats;
+pub mod study;
 pub mod variants;
 
 pub use results::StudyResults;

@@ -44,6 +44,8 @@ pub struct VariantResult {
     pub params_total: u64,
     pub params_active: u64,
     pub params_non_embedding: u64,
+    pub params_active_non_embedding: u64,
+    /// f32 cache bytes one token adds over all layers (inspect's accounting).
     pub kv_bytes_per_token: u64,
     pub runs: Vec<RunResult>,
     /// Over the seeds that did not diverge.
