@@ -136,6 +136,8 @@ pub fn execute(exe: &Path, study: &Path, r: &PlannedRun) -> Result<Outcome> {
         return Ok(Outcome::Diverged(msg));
     }
     let mut cmd = Command::new(exe);
+    // One thread per run; the grid runs one process per core.
+    cmd.env("RAYON_NUM_THREADS", "1").env("CANDLE_NUM_THREADS", "1");
     if dir.join("checkpoint/state.json").is_file() {
         let steps = arg_value(&r.args, "--steps").unwrap_or("1");
         cmd.arg("train").arg("--resume").arg(&dir).args(["--steps", steps, "--quiet"]);

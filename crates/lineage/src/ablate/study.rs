@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::collect;
-use super::grid::{execute, plan, Outcome, StudySettings};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use super::grid::{execute, plan, Outcome, PlannedRun, PlannedVariant, StudySettings};
 use super::results::StudyResults;
 use crate::train::data::{write_synthetic, SyntheticConfig, SyntheticTask};
-use crate::train::data_source::{default_data, DEFAULT_VOCAB};
+use crate::train::data_source::default_data_with;
 use crate::{Error, Result};
 
 /// What the user asked for.
@@ -26,13 +29,16 @@ pub struct StudyOptions {
 
 /// Vocabulary of the recall task.
 const RECALL_VOCAB: usize = 64;
+/// The study's BPE: a small vocabulary keeps the LM head (a matmul as large as the
+/// 4 x 128 body at 4096 tokens) from dominating the compute of such a small model.
+pub const STUDY_VOCAB: usize = 1024;
 
 /// The budget: default (>= 3 seeds, under an hour on 2 cores) or quick (minutes).
 pub fn settings(o: &StudyOptions, corpus: String) -> StudySettings {
     let quick = o.quick;
     StudySettings {
         seeds: o.seeds.unwrap_or(if quick { 2 } else { 3 }),
-        tokens_per_run: o.tokens.unwrap_or(if quick { 4 * 8 * 128 } else { 48 * 16 * 128 }),
+        tokens_per_run: o.tokens.unwrap_or(if quick { 4 * 8 * 128 } else { 32 * 16 * 128 }),
         batch: if quick { 8 } else { 16 },
         seq_len: 128,
         lr: 3e-3,
@@ -41,7 +47,7 @@ pub fn settings(o: &StudyOptions, corpus: String) -> StudySettings {
         checkpoint_every: if quick { 0 } else { 12 },
         corpus,
         recall: o.out.join("data/recall"),
-        vocab: DEFAULT_VOCAB,
+        vocab: STUDY_VOCAB,
         recall_vocab: RECALL_VOCAB,
     }
 }
@@ -50,27 +56,14 @@ pub fn settings(o: &StudyOptions, corpus: String) -> StudySettings {
 pub fn run(o: &StudyOptions, exe: &Path, log: &mut dyn FnMut(&str)) -> Result<StudyResults> {
     let clock = Instant::now();
     std::fs::create_dir_all(&o.out).map_err(|e| crate::train::run_files::io(&o.out, e))?;
-    let corpus = default_data()?;
+    let corpus = default_data_with(STUDY_VOCAB)?;
     let s = settings(o, corpus.display().to_string());
     recall_data(&s)?;
     let planned = plan(&s, &o.only)?;
     if planned.is_empty() {
         return Err(Error::BadInput(format!("--only {:?} names no variant", o.only)));
     }
-    let total: usize = planned.iter().map(|p| p.runs.len()).sum();
-    let mut k = 0;
-    for p in &planned {
-        for r in &p.runs {
-            k += 1;
-            let t = Instant::now();
-            let outcome = execute(exe, &o.out, r)?;
-            let what = match outcome {
-                Outcome::Finished => "ok",
-                Outcome::Diverged(_) => "diverged",
-            };
-            log(&format!("[{k}/{total}] {} seed {}: {what} ({:.1} s)", r.variant, r.seed, t.elapsed().as_secs_f64()));
-        }
-    }
+    run_all(&planned, exe, &o.out, log)?;
     let variants = planned
         .iter()
         .map(|p| collect::variant(&o.out, p, if p.variant.data == super::variants::Data::Recall { s.recall_vocab } else { s.vocab }))
@@ -94,6 +87,45 @@ pub fn run(o: &StudyOptions, exe: &Path, log: &mut dyn FnMut(&str)) -> Result<St
     super::posthoc::measure(&mut r, &o.out, &s, log)?;
     r.wall_s = clock.elapsed().as_secs_f64();
     Ok(r)
+}
+
+/// Runs every planned run, one process per core at a time (each with one thread: these
+/// small matmuls do not scale past one core, so two runs at once double the throughput).
+fn run_all(planned: &[PlannedVariant], exe: &Path, out: &Path, log: &mut dyn FnMut(&str)) -> Result<()> {
+    let runs: Vec<&PlannedRun> = planned.iter().flat_map(|p| &p.runs).collect();
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<Result<String>>();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let (tx, next, runs) = (tx.clone(), &next, &runs);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(r) = runs.get(i) else { break };
+                let t = Instant::now();
+                let line = execute(exe, out, r).map(|o| {
+                    let what = if o == Outcome::Finished { "ok" } else { "diverged" };
+                    format!("{} seed {}: {what} ({:.1} s)", r.variant, r.seed, t.elapsed().as_secs_f64())
+                });
+                let failed = line.is_err();
+                if tx.send(line).is_err() || failed {
+                    next.store(runs.len(), Ordering::SeqCst);
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut first_err = None;
+        for (k, line) in rx.iter().enumerate() {
+            match line {
+                Ok(l) => log(&format!("[{}/{}] {l}", k + 1, runs.len())),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    })
 }
 
 fn recall_data(s: &StudySettings) -> Result<()> {

@@ -85,8 +85,13 @@ pub fn cache_dir() -> PathBuf {
 
 /// The prepared default data folder, made from the fetched corpus on first use.
 pub fn default_data() -> Result<PathBuf> {
+    default_data_with(DEFAULT_VOCAB)
+}
+
+/// The default corpus tokenized with a BPE of `vocab` tokens (made on first use).
+pub fn default_data_with(vocab: usize) -> Result<PathBuf> {
     let cache = cache_dir();
-    let dir = cache.join(format!("data/python-docs-bpe{DEFAULT_VOCAB}"));
+    let dir = cache.join(format!("data/python-docs-bpe{vocab}"));
     if dir.join("meta.json").is_file() {
         return Ok(dir);
     }
@@ -98,17 +103,17 @@ pub fn default_data() -> Result<PathBuf> {
              python3.11-doc), or pass --data DIR from `lineage data prepare`",
         ));
     }
-    prepare_default(&corpus, &dir)?;
+    prepare_default(&corpus, &dir, vocab)?;
     Ok(dir)
 }
 
 /// Trains the BPE on the training documents and writes the data folder atomically.
-fn prepare_default(corpus: &Path, dir: &Path) -> Result<()> {
+fn prepare_default(corpus: &Path, dir: &Path, vocab: usize) -> Result<()> {
     let tmp = dir.with_extension("tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| super::run_files::io(&tmp, e))?;
     let text = Corpus::read(&[corpus.to_path_buf()])?;
-    let cfg = BpeConfig { vocab_size: DEFAULT_VOCAB, ..Default::default() };
+    let cfg = BpeConfig { vocab_size: vocab, ..Default::default() };
     let tok = data::train_bpe(&text, &cfg)?;
     let tok_path = tmp.join("bpe.json");
     data::bpe::save_tokenizer(&tok, &tok_path)?;
