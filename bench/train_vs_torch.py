@@ -11,13 +11,15 @@ call for both. Lineage's tok/s comes from RUN/metrics.jsonl past the warm-up ste
 PyTorch's from perf_counter around the same number of steps. The PyTorch model is built
 from the RUN/model_config.json lineage writes (its canonical ModelConfig).
 
-usage: bench/train_vs_torch.py [--steps 20] [--warmup 3] [--threads 2] [--models gpt2,llama]
-                               [--lineage PATH] [--python PATH | --venv DIR] [--json OUT]
+usage: bench/train_vs_torch.py [--steps 10] [--warmup 3] [--repeats 1] [--threads 2]
+                               [--models gpt2,llama] [--lineage PATH]
+                               [--python PATH | --venv DIR [--torch-index URL]] [--json OUT]
 Runs here as `/tmp/venv-ref/bin/python bench/train_vs_torch.py`; on a fresh machine
 `python3 bench/train_vs_torch.py --venv .venv-bench` creates the venv and pip-installs
 torch, transformers, numpy and safetensors from PyPI (`--torch-index
 https://download.pytorch.org/whl/cpu` for the small CPU-only torch wheel).
 Needs: `cargo build --release` (falls back to target/debug, flagged in the output).
+The default run (2 models x 3 frameworks, 13 steps each) takes about 3-5 minutes on 2 cores.
 """
 import argparse, datetime, json, os, platform, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -26,11 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("LINEAGE_CACHE", Path.home() / ".cache/lineage"))
 DATA = CACHE / "data/python-docs-bpe4096"
 # ~6M parameters at vocab 4096. The llama d_ff is 2/3 * 4 * d_model rounded to 64, so its
-# three SwiGLU matrices cost what GPT-2's two 4*d_model matrices do. `n_kv_heads=1` first:
-# `--set` validates after each edit, and 6 -> 4 heads must pass through a divisor of both.
+# three SwiGLU matrices cost what GPT-2's two 4*d_model matrices do.
 SHAPE = ["n_layers=6", "d_model=256", "head_dim=64"]
 MODELS = {
-    "gpt2": ("gpt2-tiny", SHAPE + ["n_kv_heads=1", "n_heads=4", "n_kv_heads=4", "d_ff=1024"]),
+    "gpt2": ("gpt2-tiny", SHAPE + ["n_heads=4", "n_kv_heads=4", "d_ff=1024"]),
     "llama": ("llama-tiny", SHAPE + ["n_heads=4", "n_kv_heads=2", "d_ff=704"]),
 }
 FRAMEWORKS = ["lineage", "torch-eager", "torch-sdpa"]
@@ -38,8 +39,8 @@ PIP_PACKAGES = ["torch", "transformers", "numpy", "safetensors"]
 
 
 def run_measured(cmd, env):
-    """Runs `cmd`; returns (stdout, wall seconds, peak RSS MiB and CPU seconds of that
-    process alone: os.wait4 reports the one child, not the maximum over all children)."""
+    """Runs `cmd`; returns its output and {wall_s, rss_mib, cpu_s} of that process alone
+    (os.wait4 reports the one child; RUSAGE_CHILDREN would give the maximum over all)."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
         p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
@@ -116,6 +117,8 @@ def hf_config(c, attn):
     common = dict(vocab_size=c["vocab_size"], tie_word_embeddings=c["embedding"]["tied_lm_head"],
                   attn_implementation=attn, use_cache=False, bos_token_id=None,
                   eos_token_id=None, pad_token_id=None)
+    if c["final_norm"] != c["block"]["norm"]:
+        sys.exit("model_config.json: final_norm differs from the block norm; HF shares one")
     if c["family"] == "gpt2":
         return gpt2_config(c, common)
     if c["family"] == "llama":
@@ -300,16 +303,22 @@ def print_report(args, results, peak, load0):
 
 # ---------------------------------------------------------------- driver
 
+def has_torch(python):
+    probe = "import torch, transformers, numpy, safetensors"
+    return subprocess.run([str(python), "-c", probe], capture_output=True).returncode == 0
+
+
 def ensure_venv(venv, index):
-    py = Path(venv) / "bin/python"
+    """`venv`'s python, creating the venv and pip-installing PIP_PACKAGES where missing."""
+    py = Path(venv).resolve() / "bin/python"
     if not py.is_file():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    probe = "import torch, transformers, numpy, safetensors"
-    if subprocess.run([str(py), "-c", probe], capture_output=True).returncode != 0:
-        pip = [str(py), "-m", "pip", "install", "--upgrade"]
-        if index:
+    if not has_torch(py):
+        pip, rest = [str(py), "-m", "pip", "install"], PIP_PACKAGES
+        if index:  # torch from that index, the rest from PyPI
             subprocess.run(pip + ["--index-url", index, "torch"], check=True)
-        subprocess.run(pip + PIP_PACKAGES, check=True)
+            rest = [p for p in PIP_PACKAGES if p != "torch"]
+        subprocess.run(pip + rest, check=True)
     return py
 
 
@@ -375,6 +384,9 @@ def main():
         sys.exit("--warmup, --steps and --repeats must be >= 1")
     if args.venv:
         args.python = ensure_venv(args.venv, args.torch_index)
+    elif not has_torch(args.python):
+        sys.exit(f"{args.python} lacks one of {', '.join(PIP_PACKAGES)}: pass --python PATH "
+                 "or --venv DIR (creates it and pip-installs them)")
     args.exe, args.build = lineage_exe(args.lineage)
     args.data_arg = args.data
     args.data = DATA if args.data == "default" else Path(args.data)
@@ -387,7 +399,7 @@ def main():
             shutil.copytree(workdir, args.keep, dirs_exist_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
     peak_out, _ = run_measured([str(args.python), str(Path(__file__).resolve()), "--sgemm",
-                                   "--threads", str(args.threads)], thread_env(args.threads))
+                                "--threads", str(args.threads)], thread_env(args.threads))
     peak = json.loads(peak_out.strip().splitlines()[-1])["gflop_s"]
     print_report(args, results, peak, load0)
     if args.json:

@@ -34,6 +34,12 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && apt-get download -q "$pkg" 2>&1 | grep -v 'unsandboxed' || true)
 deb="$(ls "$tmp"/${pkg}_*.deb 2>/dev/null | head -n1)"
+if [ -z "$deb" ] && [ "$(id -u)" = 0 ]; then
+  # A fresh machine has no package lists yet.
+  apt-get update -qq >/dev/null 2>&1 || true
+  (cd "$tmp" && apt-get download -q "$pkg" 2>&1 | grep -v 'unsandboxed' || true)
+  deb="$(ls "$tmp"/${pkg}_*.deb 2>/dev/null | head -n1)"
+fi
 if [ -z "$deb" ]; then
   echo "error: apt-get download $pkg failed; run 'apt-get update' first" >&2
   exit 1

@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 if [ -x scripts/fetch-models.sh ]; then
   scripts/fetch-models.sh || echo "note: real models not fetched; their tests will skip"
 fi
+# The training corpus (Debian's python3.11-doc): `lineage ablate evolution --quick` runs on it.
+if [ -x scripts/fetch-corpus.sh ]; then
+  scripts/fetch-corpus.sh || echo "note: corpus not fetched; the ablation test will fail"
+fi
 log="$(mktemp)"
 status=0
 cargo test --workspace --lib --bins --tests 2>&1 | tee "$log" || status=$?
