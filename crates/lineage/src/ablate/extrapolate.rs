@@ -24,7 +24,8 @@
 use std::path::Path;
 
 use super::results::{ExtrapolationCurve, Stat};
-use super::trained::{by_variant, mean, stat, val_windows, window_losses, TrainedRun};
+use super::stats::stat;
+use super::trained::{by_variant, mean, val_windows, window_losses, TrainedRun};
 use crate::config::{ModelConfig, Position, Rope, RopeScaling};
 use crate::model::Model;
 use crate::weights::Weights;

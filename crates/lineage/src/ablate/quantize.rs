@@ -24,7 +24,8 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 
 use super::results::{QuantResult, Stat};
-use super::trained::{stat, val_windows, window_losses, TrainedRun};
+use super::stats::stat;
+use super::trained::{val_windows, window_losses, TrainedRun};
 use crate::config::tensors::tensors;
 use crate::config::{ModelConfig, TensorRole};
 use crate::kernels::quant::quantize::quantize_row;

@@ -1,13 +1,12 @@
 //! A trained run as the post-hoc measurements take it (variant, seed, run folder), and
 //! what those measurements share: the validation windows of one length, per-window
-//! losses through the candle model, grouping runs by variant, and the statistic over
-//! seeds (mean, sample std, two-sided 95% Student-t half-width).
+//! losses through the candle model, and grouping runs by variant. Statistics over seeds
+//! or windows are `ablate::stats::stat`.
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-use super::results::Stat;
 use crate::model::Model;
 use crate::train::data::{Batcher, Dataset};
 use crate::train::loss::cross_entropy;
@@ -84,78 +83,4 @@ pub(crate) fn window_losses(model: &Model, windows: &[Vec<u32>]) -> Result<Vec<f
 
 pub(crate) fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
-}
-
-/// Mean, sample standard deviation (0 for one sample) and the half-width of the
-/// two-sided 95% Student-t interval (NaN for fewer than two samples). A local helper
-/// until `ablate::stats` lands; the definitions are the same.
-pub(crate) fn stat(xs: &[f64]) -> Stat {
-    let n = xs.len();
-    if n == 0 {
-        return Stat {
-            n,
-            mean: f64::NAN,
-            std: f64::NAN,
-            ci95: f64::NAN,
-        };
-    }
-    let m = mean(xs);
-    let std = if n > 1 {
-        (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-    } else {
-        0.0
-    };
-    let ci95 = if n > 1 {
-        t95(n - 1) * std / (n as f64).sqrt()
-    } else {
-        f64::NAN
-    };
-    Stat {
-        n,
-        mean: m,
-        std,
-        ci95,
-    }
-}
-
-/// Two-sided 95% quantile of Student's t with `df` degrees of freedom: the table for
-/// df <= 30, beyond it the Cornish-Fisher expansion around z = 1.959964 (error < 1e-3).
-fn t95(df: usize) -> f64 {
-    const T: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-        2.052, 2.048, 2.045, 2.042,
-    ];
-    if (1..=30).contains(&df) {
-        return T[df - 1];
-    }
-    let (z, v) = (1.959964f64, df.max(1) as f64);
-    z + (z.powi(3) + z) / (4.0 * v)
-        + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * v * v)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stat_two_samples_uses_t_with_one_df() {
-        let s = stat(&[1.0, 3.0]);
-        assert_eq!((s.n, s.mean), (2, 2.0));
-        assert!((s.std - 2f64.sqrt()).abs() < 1e-12);
-        assert!((s.ci95 - 12.706 * 2f64.sqrt() / 2f64.sqrt()).abs() < 1e-9);
-    }
-
-    #[test]
-    fn stat_one_sample_has_no_interval() {
-        let s = stat(&[5.0]);
-        assert_eq!((s.n, s.mean, s.std), (1, 5.0, 0.0));
-        assert!(s.ci95.is_nan());
-    }
-
-    #[test]
-    fn t95_large_df_approaches_normal_quantile() {
-        assert!((t95(40) - 2.021).abs() < 1e-3, "{}", t95(40));
-        assert!((t95(120) - 1.980).abs() < 1e-3, "{}", t95(120));
-    }
 }
