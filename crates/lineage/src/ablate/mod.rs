@@ -4,12 +4,18 @@
 //! report whose every number comes from the runs' files (`results`).
 
 pub mod collect;
+pub mod experts;
+pub mod extrapolate;
 pub mod grid;
+pub mod inference;
 pub mod matching;
 pub mod posthoc;
+pub mod quantize;
 pub mod results;
 pub mod stats;
 pub mod study;
+pub mod trained;
 pub mod variants;
 
 pub use results::StudyResults;
+pub use trained::TrainedRun;

@@ -84,6 +84,10 @@ pub struct DecodeResult {
     pub context: usize,
     pub kv_bytes_per_token: u64,
     pub decode_tok_s: f64,
+    /// Which forward ran: `engine` (the fast dense path) or `model` (the candle model,
+    /// for configs outside the engine's scope such as MLA).
+    #[serde(default)]
+    pub path: String,
 }
 
 /// Time of one norm over a `[rows, d_model]` activation, forward only.

@@ -20,6 +20,7 @@ mod q4;
 mod q5;
 mod q8;
 mod qmatrix;
+pub mod quantize;
 pub mod simd;
 mod types;
 
