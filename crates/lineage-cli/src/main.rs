@@ -1,5 +1,6 @@
 //! The `lineage` command line: one file per subcommand.
 
+mod ablate_plots;
 mod bench;
 mod chart;
 mod chat;
