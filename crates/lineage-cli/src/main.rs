@@ -1,6 +1,7 @@
 //! The `lineage` command line: one file per subcommand.
 
 mod ablate;
+mod ablate_plots;
 mod bench;
 mod chart;
 mod chat;
