@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use lineage::ablate::report;
 use lineage::ablate::study::{self, StudyOptions};
 
 #[derive(Args)]
@@ -51,8 +52,8 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
     };
     let exe = std::env::current_exe().context("locating the lineage binary")?;
     let results = study::run(&opts, &exe, &mut |line| eprintln!("{line}"))?;
-    let json = serde_json::to_vec_pretty(&results)?;
-    std::fs::write(e.out.join("report.json"), json)?;
-    println!("wrote {}", e.out.join("report.json").display());
+    let figures = crate::ablate_plots::write_plots(&e.out, &results)?;
+    report::write_report(&e.out, &results, &figures)?;
+    println!("wrote {} ({} figures)", e.out.join(report::REPORT_MD).display(), figures.len());
     Ok(())
 }

@@ -307,10 +307,11 @@ fn losses_q8_0_stays_close_to_f32_and_bits_per_weight_are_the_formats() {
         .iter()
         .map(|q| (q.format.as_str(), q.bits_per_weight))
         .collect();
-    // 34, 18 and 17 bytes per 32 weights; every matrix here is 64 or 128 wide.
+    // 34, 18 and 17 bytes per 32 weights, 144 per 256; every matrix here is 64 or 128
+    // wide, so Q4_K runs its super-blocks across rows (quantize.rs header).
     assert_eq!(
         got,
-        [("f32", 32.0), ("q8_0", 8.5), ("q4_0", 4.5), ("mxfp4", 4.25)]
+        [("f32", 32.0), ("q8_0", 8.5), ("q4_0", 4.5), ("q4_k", 4.5), ("mxfp4", 4.25)]
     );
     assert_eq!(out[0].delta_pct, 0.0);
     assert!(out
@@ -525,4 +526,62 @@ fn quantize_row_requantizes_gguf_py_blocks_to_the_same_bytes() {
 fn quantize_row_rejects_partial_blocks_and_other_types() {
     assert!(quantize_row(GgmlType::Q4_0, &[0.0; 48]).is_err());
     assert!(quantize_row(GgmlType::Q4_K, &[0.0; 256]).is_err());
+}
+
+/// Q4_K super-blocks built from known parts (d, dmin, 6-bit scales and mins, 4-bit codes)
+/// and decoded by the dequantizer checked against llama.cpp: quantizing the decoded values
+/// must give them back, which checks the scale packing and the code layout.
+#[test]
+fn q4_k_requantizes_exactly_representable_values_to_themselves() {
+    let mut s = 0x2545f4914f6cdd1du64;
+    let mut next = |m: u64| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s % m
+    };
+    let mut blocks = Vec::new();
+    for _ in 0..4 {
+        let mut b = vec![0u8; 144];
+        b[0..2].copy_from_slice(&half::f16::from_f32(0.002 + next(100) as f32 * 1e-4).to_le_bytes());
+        b[2..4].copy_from_slice(&half::f16::from_f32(0.001 + next(100) as f32 * 1e-4).to_le_bytes());
+        for v in &mut b[4..] {
+            *v = next(256) as u8;
+        }
+        blocks.extend(b);
+    }
+    let mut x = vec![0f32; 1024];
+    dequantize_row("q4k", GgmlType::Q4_K, &blocks, &mut x).unwrap();
+    let mut y = vec![0f32; 1024];
+    dequantize_row("q4k", GgmlType::Q4_K, &quantize_row(GgmlType::Q4_K, &x).unwrap(), &mut y).unwrap();
+    for (sb, (xs, ys)) in x.chunks(256).zip(y.chunks(256)).enumerate() {
+        let range = xs.iter().fold(f32::MIN, |m, &v| m.max(v)) - xs.iter().fold(f32::MAX, |m, &v| m.min(v));
+        let err = xs.iter().zip(ys).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err <= 0.01 * range, "super-block {sb}: max error {err} of range {range}");
+    }
+}
+
+/// On random rows of mixed block scales: every value within one code step of its
+/// super-block's widest sub-block, and a total error no worse than Q4_0's at the same
+/// 4.5 bits per weight.
+#[test]
+fn q4_k_error_is_within_a_step_and_no_worse_than_q4_0() {
+    let x = random_row(256 * 8, 0x853c49e6748fea9b);
+    let q = quantize_row(GgmlType::Q4_K, &x).unwrap();
+    assert_eq!(q.len(), 8 * 144);
+    let mut y = vec![0f32; x.len()];
+    dequantize_row("q4k", GgmlType::Q4_K, &q, &mut y).unwrap();
+    for (sb, (xs, ys)) in x.chunks(256).zip(y.chunks(256)).enumerate() {
+        let step = xs
+            .chunks(32)
+            .map(|c| c.iter().fold(0f32, |m, &v| m.max(v)) - c.iter().fold(0f32, |m, &v| m.min(v)))
+            .fold(0f32, f32::max)
+            / 15.0;
+        let err = xs.iter().zip(ys).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err <= step, "super-block {sb}: max error {err} above one step {step}");
+    }
+    let mut z = vec![0f32; x.len()];
+    dequantize_row("q4_0", GgmlType::Q4_0, &quantize_row(GgmlType::Q4_0, &x).unwrap(), &mut z).unwrap();
+    let sq = |a: &[f32]| x.iter().zip(a).map(|(p, q)| ((p - q) as f64).powi(2)).sum::<f64>();
+    assert!(sq(&y) <= sq(&z), "q4_k squared error {} above q4_0's {}", sq(&y), sq(&z));
 }

@@ -2,9 +2,11 @@
 //! at `train_len`, per position method, with RoPE's context-extension scalings applied at
 //! inference only (no fine-tuning), as `transformers/modeling_rope_utils.py` defines them:
 //!
-//! - `learned`: GPT-2's table. Only L <= train_len is evaluated: rows past the trained
-//!   length never received a gradient (they hold their initialisation), so a loss there
-//!   measures the init, not extrapolation.
+//! - `learned`: GPT-2's table of `context_len` rows (1024 in the study), trained at
+//!   `train_len`. Rows past the trained length never received a gradient and hold their
+//!   initialisation: evaluating there is what running a learned-position model past its
+//!   training length means, so those points are the claim's "extrapolates poorly".
+//!   Lengths beyond the table cannot be evaluated at all.
 //! - `rope`: as trained (no scaling).
 //! - `rope+linear`: position interpolation (Chen et al. 2023), `factor = L / train_len`.
 //! - `rope+ntk`: HF `dynamic` NTK with `factor = L / train_len`, `original_max =
@@ -68,9 +70,9 @@ impl Method {
     }
 
     /// Whether the method is evaluated at length `len` of a model of context `context_len`.
-    fn covers(self, len: usize, train_len: usize, context_len: usize) -> bool {
+    fn covers(self, len: usize, context_len: usize) -> bool {
         match self {
-            Self::Learned => len <= train_len && len <= context_len,
+            Self::Learned => len <= context_len,
             _ => true,
         }
     }
@@ -159,7 +161,7 @@ pub fn curves(
         for method in Method::for_position(&cfg.position) {
             let mut points = Vec::new();
             for (len, ws) in &windows {
-                if ws.is_empty() || !method.covers(*len, train_len, cfg.context_len) {
+                if ws.is_empty() || !method.covers(*len, cfg.context_len) {
                     continue;
                 }
                 points.push((*len, point(&models, method, train_len, *len, ws)?));

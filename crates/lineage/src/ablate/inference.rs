@@ -4,9 +4,9 @@
 //!
 //! Decode runs through `runtime::Backend`, as `lineage bench` does: the fast engine when
 //! it takes the config, else the candle model (MLA, MoE, ALiBi); `DecodeResult::path`
-//! says which. The norm timing measures the candle reference ops of `model::norm` (the
-//! training path): the engine's fused row kernels (`engine::rows`) are private to the
-//! engine, so they are not timed here.
+//! says which. The norm timing measures the engine's fused row norm (`engine::RowNorm`,
+//! what inference runs: rows `layernorm` and `rmsnorm`, which the claim reads) and the
+//! candle reference ops of `model::norm` (the training path: rows `... (candle)`).
 
 use std::time::Instant;
 
@@ -15,7 +15,9 @@ use candle_core::{Device, Tensor, D};
 use super::results::{DecodeResult, NormTiming};
 use super::trained::{by_variant, TrainedRun};
 use crate::analysis::kv_cache::{self, KvDtype};
-use crate::config::{AttentionKind, ModelConfig};
+use crate::config::{AttentionKind, ModelConfig, NormConfig, NormKind};
+use crate::engine::RowNorm;
+use crate::weights::Weights;
 use crate::model::ops;
 use crate::runtime::backend::Backend;
 use crate::{Error, Result};
@@ -131,22 +133,52 @@ pub fn norm_timing(d_model: usize, rows: usize, reps: usize) -> Result<Vec<NormT
         Ok(x.broadcast_div(&(ms + 1e-5)?.sqrt()?)?
             .broadcast_mul(&gain)?)
     };
+    let (ln_engine, rms_engine) = engine_norm_timing(&x.flatten_all()?.to_vec1::<f32>()?, d_model, reps)?;
     let ln_us = time_us(reps, || layer(&x))?;
     let rms_us = time_us(reps, || rms(&x))?;
-    let row = |norm: &str, microseconds| NormTiming {
+    let row = |norm: &str, (microseconds, samples_us): (f64, Vec<f64>)| NormTiming {
         norm: norm.to_string(),
         rows,
         d_model,
         microseconds,
+        samples_us,
     };
     Ok(vec![
+        row("layernorm", ln_engine),
+        row("rmsnorm", rms_engine),
         row("layernorm (candle)", ln_us),
         row("rmsnorm (candle)", rms_us),
     ])
 }
 
-/// Median microseconds of `reps` calls of `f` after one warm-up call.
-fn time_us(reps: usize, f: impl Fn() -> Result<Tensor>) -> Result<f64> {
+/// The engine's LayerNorm (gain and bias) and RMSNorm (gain) over the rows of `x`, into
+/// a preallocated output as the engine runs them: (median, samples) per norm.
+fn engine_norm_timing(x: &[f32], d_model: usize, reps: usize) -> Result<((f64, Vec<f64>), (f64, Vec<f64>))> {
+    let mut w = Weights::default();
+    w.insert("n.weight", Tensor::ones(d_model, candle_core::DType::F32, &Device::Cpu)?);
+    w.insert("n.bias", Tensor::zeros(d_model, candle_core::DType::F32, &Device::Cpu)?);
+    let cfg = |kind| NormConfig { kind, eps: 1e-5 };
+    let ln = RowNorm::load(&w, "n", cfg(NormKind::LayerNorm { bias: true }), d_model)?;
+    let rms = RowNorm::load(&w, "n", cfg(NormKind::RmsNorm { offset_one: false }), d_model)?;
+    let mut out = vec![0f32; x.len()];
+    let mut time = |n: &RowNorm| {
+        n.apply(x, &mut out);
+        let mut times: Vec<f64> = (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                n.apply(x, &mut out);
+                std::hint::black_box(&out);
+                t.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        let all = times.clone();
+        (median(&mut times), all)
+    };
+    Ok((time(&ln), time(&rms)))
+}
+
+/// Median microseconds of `reps` calls of `f` after one warm-up call, and every call's.
+fn time_us(reps: usize, f: impl Fn() -> Result<Tensor>) -> Result<(f64, Vec<f64>)> {
     f()?;
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps {
@@ -155,5 +187,6 @@ fn time_us(reps: usize, f: impl Fn() -> Result<Tensor>) -> Result<f64> {
         times.push(t.elapsed().as_secs_f64() * 1e6);
         drop(y);
     }
-    Ok(median(&mut times))
+    let all = times.clone();
+    Ok((median(&mut times), all))
 }

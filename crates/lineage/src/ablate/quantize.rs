@@ -1,13 +1,13 @@
 //! Post-training quantization of a trained model: validation loss after quantizing the
-//! block matrices to Q8_0, Q4_0 or MXFP4 (ggml's reference quantizers,
-//! `kernels::quant::quantize`), against f32.
+//! block matrices to Q8_0, Q4_0, Q4_K or MXFP4 (ggml's reference quantizers,
+//! `kernels::quant::quantize`; Q4_K by ggml's method, `quantize_k`), against f32.
 //!
 //! What is quantized: every projection matrix of every block (`attn_q/k/v/output`, the
 //! MLA projections, `ffn_gate/up/down`, shared experts). What stays f32: the token and
 //! position embeddings (and so the LM head tied to them; an untied `output.weight` too),
 //! norms, biases, attention sinks and the MoE router `ffn_gate_inp` (llama.cpp does not
-//! quantize it either: `llama-quant.cpp`). A matrix whose input width is not a multiple
-//! of the 32-value block stays f32 and is counted at 32 bits in `bits_per_weight`.
+//! quantize it either: `llama-quant.cpp`). A matrix that is not a whole number of blocks
+//! stays f32 and is counted at 32 bits in `bits_per_weight`.
 //!
 //! Two-dimensional matrices are kept quantized (`Weight::Quant`) and run through the
 //! normal forward (`model::Linear` multiplies the blocks with f32 activations). MoE
@@ -15,9 +15,13 @@
 //! storage, so every format is applied to them as quantize-then-dequantize: the same
 //! values, held dense.
 //!
-//! Q4_K is left out: its 256-value super-blocks do not divide the study's d_model of 128,
-//! so only `ffn_down` could take it; llama.cpp would fall back to Q5_0 for the rest, and
-//! the result would measure a mix, not Q4_K.
+//! Q4_K's 256-value super-blocks do not divide the study's d_model of 128. llama.cpp
+//! would fall back to Q5_0 for such matrices and so measure a mix; here instead a matrix
+//! whose rows are not whole blocks but whose size is is quantized as one long row (each
+//! 32-value sub-block still lies inside one row; only the super-block's two f16 scales
+//! span rows) and held dense after dequantization: Q4_K's numerics, exactly, in a
+//! storage layout a matmul kernel could not use. The 32-value formats need the same only
+//! for a matrix whose width is not a multiple of 32 (a matched SwiGLU d_ff can be such).
 
 use std::path::Path;
 
@@ -40,10 +44,11 @@ pub enum QuantFormat {
     Q8_0,
     Q4_0,
     Mxfp4,
+    Q4K,
 }
 
 impl QuantFormat {
-    pub const ALL: [QuantFormat; 3] = [Self::Q8_0, Self::Q4_0, Self::Mxfp4];
+    pub const ALL: [QuantFormat; 4] = [Self::Q8_0, Self::Q4_0, Self::Q4K, Self::Mxfp4];
 
     /// The name in [`QuantResult::format`].
     pub fn name(self) -> &'static str {
@@ -51,6 +56,7 @@ impl QuantFormat {
             Self::Q8_0 => "q8_0",
             Self::Q4_0 => "q4_0",
             Self::Mxfp4 => "mxfp4",
+            Self::Q4K => "q4_k",
         }
     }
 
@@ -59,6 +65,7 @@ impl QuantFormat {
             Self::Q8_0 => GgmlType::Q8_0,
             Self::Q4_0 => GgmlType::Q4_0,
             Self::Mxfp4 => GgmlType::MXFP4,
+            Self::Q4K => GgmlType::Q4_K,
         }
     }
 }
@@ -96,22 +103,29 @@ pub fn quantize_weights(
         .filter(|s| in_scope(&s.name, s.role))
     {
         let values = dense_values(weights, &spec.name)?;
+        let block = ty.block_size();
         let cols = *spec.shape.last().unwrap_or(&0);
-        if cols == 0 || !cols.is_multiple_of(ty.block_size()) {
+        // Rows that are not whole blocks: one long row when the matrix is whole blocks
+        // (see the module header), else the matrix stays f32.
+        let row_len = if cols > 0 && cols.is_multiple_of(block) {
+            cols
+        } else if !values.is_empty() && values.len().is_multiple_of(block) {
+            values.len()
+        } else {
             kept += values.len();
             bits += 32.0 * values.len() as f64;
             continue;
-        }
+        };
         let blocks: Vec<u8> = values
-            .chunks_exact(cols)
+            .chunks_exact(row_len)
             .map(|row| quantize_row(ty, row))
             .collect::<Result<Vec<_>>>()?
             .concat();
         quantized += values.len();
         bits += 8.0 * blocks.len() as f64;
-        let rows = values.len() / cols;
-        let q = QMatrix::from_vec(&spec.name, ty, rows, cols, blocks)?;
-        let w = if spec.shape.len() == 2 {
+        let rows = values.len() / row_len;
+        let q = QMatrix::from_vec(&spec.name, ty, rows, row_len, blocks)?;
+        let w = if spec.shape.len() == 2 && row_len == cols {
             Weight::Quant(q)
         } else {
             Weight::Dense(Tensor::from_vec(
@@ -172,11 +186,40 @@ pub fn losses(
         bits_per_weight: bits,
         val_loss: s,
         delta_pct: 100.0 * (s.mean - base.mean) / base.mean,
+        seed_losses: vec![(run.seed, s.mean)],
     };
     let mut out = vec![row("f32", 32.0, base)];
     for &f in formats {
         let q = quantize_weights(&m.cfg, &m.weights, f)?;
         out.push(row(f.name(), q.bits_per_weight, eval(&q.weights)?));
+    }
+    Ok(out)
+}
+
+/// `losses` over several trained models of one variant (one per seed): per format, the
+/// loss statistic is over the models' mean losses, `seed_losses` holds each model's, and
+/// `delta_pct` compares the means over models.
+pub fn losses_over_runs(
+    runs: &[TrainedRun],
+    data_dir: &Path,
+    seq_len: usize,
+    max_windows: usize,
+    formats: &[QuantFormat],
+) -> Result<Vec<QuantResult>> {
+    let per_run = runs
+        .iter()
+        .map(|r| losses(r, data_dir, seq_len, max_windows, formats))
+        .collect::<Result<Vec<_>>>()?;
+    let Some(first) = per_run.first() else { return Ok(Vec::new()) };
+    let mut out: Vec<QuantResult> = Vec::with_capacity(first.len());
+    for (i, row) in first.iter().enumerate() {
+        let seed_losses: Vec<(u64, f64)> = per_run.iter().flat_map(|rows| rows[i].seed_losses.clone()).collect();
+        let means: Vec<f64> = seed_losses.iter().map(|(_, l)| *l).collect();
+        out.push(QuantResult { val_loss: stat(&means), seed_losses, ..row.clone() });
+    }
+    let base = out[0].val_loss.mean;
+    for q in &mut out {
+        q.delta_pct = 100.0 * (q.val_loss.mean - base) / base;
     }
     Ok(out)
 }

@@ -38,13 +38,13 @@ pub fn settings(o: &StudyOptions, corpus: String) -> StudySettings {
     let quick = o.quick;
     StudySettings {
         seeds: o.seeds.unwrap_or(if quick { 2 } else { 3 }),
-        tokens_per_run: o.tokens.unwrap_or(if quick { 4 * 8 * 128 } else { 24 * 16 * 128 }),
+        tokens_per_run: o.tokens.unwrap_or(if quick { 4 * 8 * 128 } else { 96 * 16 * 128 }),
         batch: if quick { 8 } else { 16 },
         seq_len: 128,
         lr: 3e-3,
         evals: if quick { 2 } else { 6 },
         eval_windows: if quick { 4 } else { 16 },
-        checkpoint_every: if quick { 0 } else { 12 },
+        checkpoint_every: if quick { 0 } else { 24 },
         corpus,
         recall: o.out.join("data/recall"),
         vocab: STUDY_VOCAB,

@@ -15,10 +15,11 @@ mod rows;
 mod state;
 
 pub use mat::Mat;
+pub use rows::RowNorm;
 pub use state::State;
 
 use layer::Layer;
-use rows::{softcap, RowNorm};
+use rows::softcap;
 
 use crate::config::{AttentionKind, ModelConfig, Position, Rope, RopePairing, RopeScaling};
 use crate::model::rope::RopeTable;

@@ -21,6 +21,7 @@ mod q5;
 mod q8;
 mod qmatrix;
 pub mod quantize;
+pub mod quantize_k;
 pub mod simd;
 mod types;
 

@@ -1,5 +1,6 @@
 //! Weight quantizers for the 32-element block formats the kernels read, bit-exact with
-//! ggml's reference quantizers (Q8_0 lives with the GGUF export: `train::export::q8_0_bytes`).
+//! ggml's reference quantizers (Q8_0 lives with the GGUF export: `train::export::q8_0_bytes`;
+//! Q4_K, 256-value super-blocks and not bit-exact, in `quantize_k`).
 //!
 //! Reference: ggml `ggml-quants.c`:
 //! - `quantize_row_q4_0_ref`: `max` is the signed value of largest magnitude (the first
@@ -20,12 +21,13 @@ use crate::{Error, Result};
 /// Elements per block of every format here.
 const QK: usize = 32;
 
-/// Blocks of `ty` for one row; `row.len()` must be a multiple of 32. Q8_0, Q4_0 and MXFP4
-/// are supported; any other type is an error naming it.
+/// Blocks of `ty` for one row; `row.len()` must be a multiple of the block (32, or 256 for
+/// Q4_K). Q8_0, Q4_0, MXFP4 and Q4_K are supported; any other type is an error naming it.
 pub fn quantize_row(ty: GgmlType, row: &[f32]) -> Result<Vec<u8>> {
-    if !row.len().is_multiple_of(QK) {
+    let block = ty.block_size();
+    if !row.len().is_multiple_of(block) {
         return Err(Error::BadInput(format!(
-            "quantize {ty}: a row of {} values is not a whole number of {QK}-value blocks",
+            "quantize {ty}: a row of {} values is not a whole number of {block}-value blocks",
             row.len()
         )));
     }
@@ -33,6 +35,7 @@ pub fn quantize_row(ty: GgmlType, row: &[f32]) -> Result<Vec<u8>> {
         GgmlType::Q8_0 => Ok(crate::train::export::q8_0_bytes(row)),
         GgmlType::Q4_0 => Ok(q4_0_bytes(row)),
         GgmlType::MXFP4 => Ok(mxfp4_bytes(row)),
+        GgmlType::Q4_K => Ok(super::quantize_k::q4_k_bytes(row)),
         _ => Err(Error::UnsupportedTensorType {
             tensor: format!("quantize_row({ty})"),
             ggml_type: ty.id(),
