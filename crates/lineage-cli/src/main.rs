@@ -12,6 +12,7 @@ mod forward;
 mod gen_args;
 mod generate;
 mod inspect;
+mod malloc;
 mod io;
 mod model_source;
 mod plot;
@@ -61,6 +62,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    malloc::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Forward(a) => forward::run(a),

@@ -122,6 +122,8 @@ fn planned_run(s: &StudySettings, v: &Variant, edits: &[String], seed: u64) -> P
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Finished,
+    /// Finished in an earlier invocation: nothing was trained.
+    Cached,
     /// Stopped on a non-finite loss or gradient (the message names the step).
     Diverged(String),
 }
@@ -130,7 +132,7 @@ pub enum Outcome {
 pub fn execute(exe: &Path, study: &Path, r: &PlannedRun) -> Result<Outcome> {
     let dir = study.join(&r.dir);
     if dir.join("summary.json").is_file() {
-        return Ok(Outcome::Finished);
+        return Ok(Outcome::Cached);
     }
     if let Some(msg) = read_divergence(&dir) {
         return Ok(Outcome::Diverged(msg));

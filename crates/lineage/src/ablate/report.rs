@@ -117,9 +117,9 @@ fn variant_table(s: &mut String, r: &StudyResults, section: &str) {
     let _ = writeln!(s, "### {section}\n");
     let _ = writeln!(
         s,
-        "| variant | description | params total | params active | params non-embedding | KV bytes/token | val loss (nats) | bits/byte | tok/s | diverged | grad-norm variance |"
+        "| variant | description | params total | params active | params non-embedding | KV bytes/token | val loss (nats) | bits/byte | tok/s | wall s | peak RSS MiB | diverged | grad-norm variance |"
     );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for v in r.variants.iter().filter(|v| v.section == section) {
         let _ = writeln!(s, "{}", variant_row(v));
     }
@@ -128,8 +128,14 @@ fn variant_table(s: &mut String, r: &StudyResults, section: &str) {
 
 fn variant_row(v: &VariantResult) -> String {
     let bpb = v.val_bpb.as_ref().map_or_else(|| "n/a".into(), fmt::loss_stat);
+    // Wall time and peak memory: means over every run of the variant (diverged ones too:
+    // they cost the time they ran).
+    let runs_mean = |f: &dyn Fn(&super::results::RunResult) -> Option<f64>| {
+        let xs: Vec<f64> = v.runs.iter().filter_map(f).filter(|x| x.is_finite()).collect();
+        if xs.is_empty() { "n/a".to_string() } else { fmt::num(xs.iter().sum::<f64>() / xs.len() as f64) }
+    };
     format!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} of {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} of {} | {} |",
         v.name,
         cell(&v.description),
         v.params_total,
@@ -139,6 +145,8 @@ fn variant_row(v: &VariantResult) -> String {
         fmt::loss_stat(&v.val_loss),
         bpb,
         fmt::stat(&v.tok_s),
+        runs_mean(&|r| Some(r.wall_s)),
+        runs_mean(&|r| r.peak_rss_mib),
         v.diverged_runs,
         super::claims::total_runs(v),
         fmt::stat(&v.grad_norm_var)

@@ -104,7 +104,11 @@ fn run_all(planned: &[PlannedVariant], exe: &Path, out: &Path, log: &mut dyn FnM
                 let Some(r) = runs.get(i) else { break };
                 let t = Instant::now();
                 let line = execute(exe, out, r).map(|o| {
-                    let what = if o == Outcome::Finished { "ok" } else { "diverged" };
+                    let what = match o {
+                        Outcome::Finished => "ok",
+                        Outcome::Cached => "cached",
+                        Outcome::Diverged(_) => "diverged",
+                    };
                     format!("{} seed {}: {what} ({:.1} s)", r.variant, r.seed, t.elapsed().as_secs_f64())
                 });
                 let failed = line.is_err();

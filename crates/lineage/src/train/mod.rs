@@ -2,6 +2,7 @@
 //! trainer, checkpoints and export. No second model is written for training; the trainer
 //! wraps the canonical weights in autodiff variables and runs the same forward.
 
+mod adamw_kernel;
 pub mod checkpoint;
 pub mod data;
 pub mod data_source;

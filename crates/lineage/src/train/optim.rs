@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 use candle_core::{Tensor, Var};
 
+use super::adamw_kernel::{self, Moment, Update};
+
 use crate::{Error, Result};
 
 /// One trainable tensor.
@@ -30,15 +32,15 @@ pub struct AdamWConfig {
 /// First and second moments per parameter, and the update count.
 pub struct AdamW {
     cfg: AdamWConfig,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
+    m: Vec<Moment>,
+    v: Vec<Moment>,
     /// Updates applied so far (PyTorch's `state['step']`).
     pub t: u64,
 }
 
 impl AdamW {
     pub fn new(cfg: AdamWConfig, params: &[Param]) -> Result<Self> {
-        let zeros = |p: &Param| Ok(p.var.as_tensor().zeros_like()?);
+        let zeros = |p: &Param| Moment::zeros(p.var.as_tensor());
         Ok(Self {
             cfg,
             m: params.iter().map(zeros).collect::<Result<_>>()?,
@@ -47,55 +49,54 @@ impl AdamW {
         })
     }
 
-    /// One update of every parameter with its gradient and learning rate `lr`.
+    /// One update of every parameter with its gradient and learning rate `lr`, fused
+    /// per parameter and in place (`adamw_kernel`).
     pub fn step(&mut self, params: &[Param], grads: &[Tensor], lr: f64) -> Result<()> {
         self.t += 1;
         let c = self.cfg;
         let bc1 = 1.0 - c.beta1.powf(self.t as f64);
-        let bc2_sqrt = (1.0 - c.beta2.powf(self.t as f64)).sqrt();
+        let bias2_sqrt = (1.0 - c.beta2.powf(self.t as f64)).sqrt();
         for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-            let mut w = p.var.as_tensor().detach();
-            if p.decay && c.weight_decay != 0.0 {
-                w = (w * (1.0 - lr * c.weight_decay))?;
-            }
-            // exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
-            let m = (&self.m[i] + ((g - &self.m[i])? * (1.0 - c.beta1))?)?;
-            let v = ((&self.v[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
-            let denom = ((v.sqrt()? / bc2_sqrt)? + c.eps)?;
-            let w = (w - ((&m / denom)? * (lr / bc1))?)?;
-            p.var.set(&w)?;
-            self.m[i] = m;
-            self.v[i] = v;
+            let u = Update {
+                decay: (p.decay && c.weight_decay != 0.0).then(|| 1.0 - lr * c.weight_decay),
+                beta1: c.beta1,
+                beta2: c.beta2,
+                bias2_sqrt,
+                eps: c.eps,
+                step_size: lr / bc1,
+            };
+            adamw_kernel::apply(p.var.as_tensor(), g, &mut self.m[i], &mut self.v[i], u)?;
         }
         Ok(())
     }
 
     /// `m.{name}` / `v.{name}` for a checkpoint.
-    pub fn state(&self, params: &[Param]) -> HashMap<String, Tensor> {
+    pub fn state(&self, params: &[Param]) -> Result<HashMap<String, Tensor>> {
         let mut out = HashMap::new();
         for (i, p) in params.iter().enumerate() {
-            out.insert(format!("m.{}", p.name), self.m[i].clone());
-            out.insert(format!("v.{}", p.name), self.v[i].clone());
+            let like = p.var.as_tensor();
+            out.insert(format!("m.{}", p.name), self.m[i].to_tensor(like)?);
+            out.insert(format!("v.{}", p.name), self.v[i].to_tensor(like)?);
         }
-        out
+        Ok(out)
     }
 
     /// Restores moments saved by [`AdamW::state`]; every parameter must be present.
     pub fn load_state(&mut self, params: &[Param], map: &HashMap<String, Tensor>, t: u64) -> Result<()> {
         for (i, p) in params.iter().enumerate() {
-            let dtype = p.var.as_tensor().dtype();
-            let get = |k: String| -> Result<Tensor> {
+            let like = p.var.as_tensor();
+            let get = |k: String| -> Result<Moment> {
                 let t = map.get(&k).ok_or_else(|| {
                     Error::BadInput(format!("optimizer state has no `{k}`: checkpoint of another model?"))
                 })?;
-                if t.dims() != p.var.as_tensor().dims() {
+                if t.dims() != like.dims() {
                     return Err(Error::BadInput(format!(
                         "optimizer state `{k}` has shape {:?}, the model {:?}",
                         t.dims(),
-                        p.var.as_tensor().dims()
+                        like.dims()
                     )));
                 }
-                Ok(t.to_dtype(dtype)?)
+                Moment::from_tensor(t, like)
             };
             self.m[i] = get(format!("m.{}", p.name))?;
             self.v[i] = get(format!("v.{}", p.name))?;

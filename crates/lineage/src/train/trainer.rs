@@ -218,7 +218,7 @@ impl Trainer {
         Ok(Checkpoint {
             cfg: self.cfg.clone(),
             weights: self.weights()?,
-            optimizer: self.opt.state(&self.params),
+            optimizer: self.opt.state(&self.params)?,
             state: self.state.clone(),
         })
     }

@@ -1,0 +1,130 @@
+//! The fused AdamW update: one pass over a parameter that applies the decoupled decay,
+//! both moment updates, the bias correction and the step, in place on the variable's
+//! storage. Candle ops would take a dozen passes, each allocating a tensor the size of
+//! the parameter.
+//!
+//! Per element, in PyTorch's order (`_single_tensor_adamw`, the ATen CPU kernels of
+//! `mul_`, `lerp_` with weight < 0.5, `addcmul_`, true division by a scalar, `add_`
+//! and `addcdiv_`), every scalar cast to the tensor's dtype as ATen does:
+//!
+//! ```text
+//! w = w * (1 - lr wd)                  (decayed parameters only)
+//! m = m + (1 - b1) (g - m)
+//! v = v b2 + (1 - b2) g g
+//! w = w + (-lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
+//! ```
+
+use std::cell::RefCell;
+
+use candle_core::{CpuStorage, Layout, Tensor};
+
+use crate::{Error, Result};
+
+/// First or second moments of one parameter, in its dtype.
+#[derive(Debug, Clone)]
+pub enum Moment {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+/// The scalars of one update.
+#[derive(Debug, Clone, Copy)]
+pub struct Update {
+    /// `1 - lr * weight_decay`, or None when the parameter takes no decay.
+    pub decay: Option<f64>,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub bias2_sqrt: f64,
+    pub eps: f64,
+    /// `lr / (1 - beta1^t)`.
+    pub step_size: f64,
+}
+
+/// Applies `u` to the variable tensor `w` with gradient `g`, updating `m` and `v`.
+pub fn apply(w: &Tensor, g: &Tensor, m: &mut Moment, v: &mut Moment, u: Update) -> Result<()> {
+    let op = Op { m: RefCell::new(m), v: RefCell::new(v), u };
+    w.inplace_op2(&g.contiguous()?, &op)?;
+    Ok(())
+}
+
+struct Op<'a> {
+    m: RefCell<&'a mut Moment>,
+    v: RefCell<&'a mut Moment>,
+    u: Update,
+}
+
+impl candle_core::InplaceOp2 for Op<'_> {
+    fn name(&self) -> &'static str {
+        "adamw"
+    }
+
+    fn cpu_fwd(&self, w: &mut CpuStorage, wl: &Layout, g: &CpuStorage, gl: &Layout) -> candle_core::Result<()> {
+        let (Some((w0, w1)), Some((g0, g1))) = (wl.contiguous_offsets(), gl.contiguous_offsets()) else {
+            candle_core::bail!("adamw: parameter and gradient must be contiguous");
+        };
+        let (mut m, mut v) = (self.m.borrow_mut(), self.v.borrow_mut());
+        match (w, g, &mut **m, &mut **v) {
+            (CpuStorage::F32(w), CpuStorage::F32(g), Moment::F32(m), Moment::F32(v)) => {
+                step(&mut w[w0..w1], &g[g0..g1], m, v, &self.u, |x| x as f32, f32::sqrt)
+            }
+            (CpuStorage::F64(w), CpuStorage::F64(g), Moment::F64(m), Moment::F64(v)) => {
+                step(&mut w[w0..w1], &g[g0..g1], m, v, &self.u, |x| x, f64::sqrt)
+            }
+            _ => candle_core::bail!("adamw: parameter, gradient and moments must share f32 or f64"),
+        }
+    }
+}
+
+fn step<T>(w: &mut [T], g: &[T], m: &mut [T], v: &mut [T], u: &Update, cast: impl Fn(f64) -> T, sqrt: impl Fn(T) -> T) -> candle_core::Result<()>
+where
+    T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T> + std::ops::Mul<Output = T> + std::ops::Div<Output = T>,
+{
+    if w.len() != g.len() || w.len() != m.len() || w.len() != v.len() {
+        candle_core::bail!("adamw: {} weights, {} gradients, {} and {} moments", w.len(), g.len(), m.len(), v.len());
+    }
+    let (b1c, b2, b2c) = (cast(1.0 - u.beta1), cast(u.beta2), cast(1.0 - u.beta2));
+    let (bias2, eps, neg_step) = (cast(u.bias2_sqrt), cast(u.eps), cast(-u.step_size));
+    let decay = u.decay.map(&cast);
+    for i in 0..w.len() {
+        let (gi, mut wi) = (g[i], w[i]);
+        if let Some(d) = decay {
+            wi = wi * d;
+        }
+        let mi = m[i] + b1c * (gi - m[i]);
+        let vi = v[i] * b2 + b2c * gi * gi;
+        w[i] = wi + neg_step * mi / (sqrt(vi) / bias2 + eps);
+        (m[i], v[i]) = (mi, vi);
+    }
+    Ok(())
+}
+
+impl Moment {
+    /// Zeros in the dtype of `like`.
+    pub fn zeros(like: &Tensor) -> Result<Self> {
+        let n = like.elem_count();
+        match like.dtype() {
+            candle_core::DType::F32 => Ok(Self::F32(vec![0.0; n])),
+            candle_core::DType::F64 => Ok(Self::F64(vec![0.0; n])),
+            d => Err(Error::Train(format!("AdamW runs on f32 or f64 parameters, not {d:?}"))),
+        }
+    }
+
+    /// The moment as a tensor of `like`'s shape, for a checkpoint.
+    pub fn to_tensor(&self, like: &Tensor) -> Result<Tensor> {
+        let t = match self {
+            Self::F32(x) => Tensor::from_slice(x, like.shape(), like.device())?,
+            Self::F64(x) => Tensor::from_slice(x, like.shape(), like.device())?,
+        };
+        Ok(t)
+    }
+
+    /// A checkpoint's tensor in the dtype of `like`.
+    pub fn from_tensor(t: &Tensor, like: &Tensor) -> Result<Self> {
+        let flat = t.to_dtype(like.dtype())?.flatten_all()?;
+        match like.dtype() {
+            candle_core::DType::F32 => Ok(Self::F32(flat.to_vec1()?)),
+            candle_core::DType::F64 => Ok(Self::F64(flat.to_vec1()?)),
+            d => Err(Error::Train(format!("AdamW runs on f32 or f64 parameters, not {d:?}"))),
+        }
+    }
+}
