@@ -7,9 +7,9 @@
 use std::path::Path;
 
 use super::results::ExpertLoad;
-use super::trained::{mean, val_windows, window_losses, TrainedRun};
+use super::trained::{mean, some_val_windows, window_losses, TrainedRun};
 use crate::model::{FfnLayer, Model};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Expert load of every run in `runs` (one [`ExpertLoad`] per run, dense runs skipped)
 /// on up to `max_windows` validation windows of `seq_len + 1` tokens of `data_dir`.
@@ -21,16 +21,7 @@ pub fn load(
     seq_len: usize,
     max_windows: usize,
 ) -> Result<Vec<ExpertLoad>> {
-    let windows = val_windows(data_dir, seq_len, max_windows)?;
-    if windows.is_empty() {
-        return Err(Error::bad_file(
-            data_dir,
-            format!(
-                "the validation split holds no window of {} tokens",
-                seq_len + 1
-            ),
-        ));
-    }
+    let windows = some_val_windows(data_dir, seq_len, max_windows)?;
     let mut out = Vec::new();
     for run in runs {
         let m = run.open()?;

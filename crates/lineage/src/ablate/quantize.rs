@@ -29,7 +29,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::results::{QuantResult, Stat};
 use super::stats::stat;
-use super::trained::{val_windows, window_losses, TrainedRun};
+use super::trained::{some_val_windows, window_losses, TrainedRun};
 use crate::config::tensors::tensors;
 use crate::config::{ModelConfig, TensorRole};
 use crate::kernels::quant::quantize::quantize_row;
@@ -165,16 +165,7 @@ pub fn losses(
     max_windows: usize,
     formats: &[QuantFormat],
 ) -> Result<Vec<QuantResult>> {
-    let windows = val_windows(data_dir, seq_len, max_windows)?;
-    if windows.is_empty() {
-        return Err(Error::bad_file(
-            data_dir,
-            format!(
-                "the validation split holds no window of {} tokens",
-                seq_len + 1
-            ),
-        ));
-    }
+    let windows = some_val_windows(data_dir, seq_len, max_windows)?;
     let m = run.open()?;
     let eval = |w: &Weights| -> Result<Stat> {
         Ok(stat(&window_losses(&Model::new(&m.cfg, w)?, &windows)?))

@@ -66,6 +66,18 @@ pub(crate) fn val_windows(
         .collect())
 }
 
+/// [`val_windows`], where no window is an error naming the data folder.
+pub(crate) fn some_val_windows(data_dir: &Path, len: usize, max_windows: usize) -> Result<Vec<Vec<u32>>> {
+    let windows = val_windows(data_dir, len, max_windows)?;
+    if windows.is_empty() {
+        return Err(crate::Error::bad_file(
+            data_dir,
+            format!("the validation split holds no window of {} tokens", len + 1),
+        ));
+    }
+    Ok(windows)
+}
+
 /// Mean next-token cross-entropy (nats/token) of each window, one forward per window
 /// through the training loss (`train::loss::cross_entropy`).
 pub(crate) fn window_losses(model: &Model, windows: &[Vec<u32>]) -> Result<Vec<f64>> {

@@ -48,8 +48,16 @@ pub fn losses(
     })
 }
 
-/// Mean cross-entropy of `logits` `[B, T, V]` against `target` `[B, T]`.
+/// Mean cross-entropy of `logits` `[B, T, V]` against `target` `[B, T]`, fused
+/// (`ce_kernel`).
 pub fn cross_entropy(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
+    let v = logits.dim(candle_core::D::Minus1)?;
+    let idx = target.to_dtype(DType::U32)?.flatten_all()?;
+    super::ce_kernel::cross_entropy(&logits.reshape(((), v))?, &idx)
+}
+
+/// [`cross_entropy`] in candle ops: log-softmax, gather, mean (the fused kernel's oracle).
+pub fn cross_entropy_reference(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
     let logp = ops::log_softmax_last(logits)?;
     let idx = target.to_dtype(DType::U32)?.contiguous()?.unsqueeze(2)?;
     Ok(logp.gather(&idx, 2)?.mean_all()?.neg()?)

@@ -3,6 +3,7 @@
 //! wraps the canonical weights in autodiff variables and runs the same forward.
 
 mod adamw_kernel;
+mod ce_kernel;
 pub mod checkpoint;
 pub mod data;
 pub mod data_source;
