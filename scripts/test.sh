@@ -14,7 +14,7 @@ if [ -x scripts/fetch-corpus.sh ]; then
 fi
 log="$(mktemp)"
 status=0
-cargo test --workspace --lib --bins --tests 2>&1 | tee "$log" || status=$?
+cargo test --no-fail-fast --workspace --lib --bins --tests 2>&1 | tee "$log" || status=$?
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 rm -f "$log"

@@ -202,6 +202,7 @@ mod tests {
             params_total: 1,
             params_active: 1,
             params_non_embedding: 1,
+            params_active_non_embedding: 1,
             kv_bytes_per_token: kv,
             diverged_runs: runs.iter().filter(|r| r.diverged).count(),
             runs,

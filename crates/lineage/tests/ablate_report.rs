@@ -71,6 +71,7 @@ fn variant(name: &str, section: &str, edits: &[&str], runs: Vec<RunResult>) -> V
         params_total: 1_000_000,
         params_active: if name.ends_with("_total") { 600_000 } else { 800_000 },
         params_non_embedding: 800_000,
+        params_active_non_embedding: if name.ends_with("_total") { 400_000 } else { 600_000 },
         kv_bytes_per_token: match name {
             "gqa" => 1024,
             "mqa" => 512,
