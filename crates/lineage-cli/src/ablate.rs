@@ -54,6 +54,10 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
     let results = study::run(&opts, &exe, &mut |line| eprintln!("{line}"))?;
     let figures = crate::ablate_plots::write_plots(&e.out, &results)?;
     report::write_report(&e.out, &results, &figures)?;
-    println!("wrote {} ({} figures)", e.out.join(report::REPORT_MD).display(), figures.len());
+    println!(
+        "wrote {} ({} figures)",
+        e.out.join(report::REPORT_MD).display(),
+        figures.len()
+    );
     Ok(())
 }

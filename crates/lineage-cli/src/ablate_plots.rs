@@ -44,14 +44,26 @@ pub fn write_plots(dir: &Path, r: &StudyResults) -> anyhow::Result<Vec<(String, 
 
 /// A file-name-safe form of `name`.
 fn slug(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// `(tokens, mean, lo, hi)` of a variant's finished runs at each evaluation.
 fn mean_curve(v: &VariantResult) -> Vec<(f64, f64, f64, f64)> {
     let mut at: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
     for run in v.runs.iter().filter(|x| !x.diverged) {
-        for &(t, l) in run.val_curve.iter().filter(|p| p.0.is_finite() && p.0 >= 0.0) {
+        for &(t, l) in run
+            .val_curve
+            .iter()
+            .filter(|p| p.0.is_finite() && p.0 >= 0.0)
+        {
             at.entry(t.round() as u64).or_default().push(l);
         }
     }
@@ -70,9 +82,19 @@ fn curves(dir: &Path, section: &str, vs: &[&VariantResult]) -> anyhow::Result<(S
     let series = vs
         .iter()
         .enumerate()
-        .map(|(i, v)| Band { name: v.name.clone(), points: mean_curve(v), color: i })
+        .map(|(i, v)| Band {
+            name: v.name.clone(),
+            points: mean_curve(v),
+            color: i,
+        })
         .collect();
-    let chart = BandChart { title: &title, x_desc: "training tokens", y_desc: "validation loss (nats/token)", series, log_x: false };
+    let chart = BandChart {
+        title: &title,
+        x_desc: "training tokens",
+        y_desc: "validation loss (nats/token)",
+        series,
+        log_x: false,
+    };
     draw_bands(&dir.join(&file), &chart)?;
     Ok((title, file))
 }
@@ -85,12 +107,29 @@ fn finals(dir: &Path, section: &str, vs: &[&VariantResult]) -> anyhow::Result<(S
         .enumerate()
         .map(|(i, v)| {
             let s = v.val_loss;
-            let div = if v.diverged_runs > 0 { format!(", {} diverged", v.diverged_runs) } else { String::new() };
+            let div = if v.diverged_runs > 0 {
+                format!(", {} diverged", v.diverged_runs)
+            } else {
+                String::new()
+            };
             let label = format!("{} {}{div}", v.name, fmt::loss_stat(&s));
-            Mark { label, x: 0.0, y: s.mean, lo: s.mean - s.ci95, hi: s.mean + s.ci95, color: i }
+            Mark {
+                label,
+                x: 0.0,
+                y: s.mean,
+                lo: s.mean - s.ci95,
+                hi: s.mean + s.ci95,
+                color: i,
+            }
         })
         .collect();
-    let chart = BarChart { title: &title, value_desc: "validation loss (nats/token)", bars, from_zero: false, reference: None };
+    let chart = BarChart {
+        title: &title,
+        value_desc: "validation loss (nats/token)",
+        bars,
+        from_zero: false,
+        reference: None,
+    };
     draw_bars(&dir.join(&file), &chart)?;
     Ok((title, file))
 }
@@ -103,17 +142,33 @@ fn extrapolation(dir: &Path, r: &StudyResults) -> anyhow::Result<(String, String
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let points = c.points.iter().map(|(l, s)| (*l as f64, s.mean, s.mean - s.ci95, s.mean + s.ci95)).collect();
-            Band { name: format!("{} ({})", c.method, c.variant), points, color: i }
+            let points = c
+                .points
+                .iter()
+                .map(|(l, s)| (*l as f64, s.mean, s.mean - s.ci95, s.mean + s.ci95))
+                .collect();
+            Band {
+                name: format!("{} ({})", c.method, c.variant),
+                points,
+                color: i,
+            }
         })
         .collect();
-    let chart = BandChart { title: &title, x_desc: "evaluation length (tokens, log scale)", y_desc: "validation loss (nats/token)", series, log_x: true };
+    let chart = BandChart {
+        title: &title,
+        x_desc: "evaluation length (tokens, log scale)",
+        y_desc: "validation loss (nats/token)",
+        series,
+        log_x: true,
+    };
     draw_bands(&dir.join(&file), &chart)?;
     Ok((title, file))
 }
 
 fn on_scatter(v: &VariantResult) -> bool {
-    !OFF_SCATTER.contains(&v.section.as_str()) && v.kv_bytes_per_token > 0 && v.val_loss.mean.is_finite()
+    !OFF_SCATTER.contains(&v.section.as_str())
+        && v.kv_bytes_per_token > 0
+        && v.val_loss.mean.is_finite()
 }
 
 fn loss_vs_kv(dir: &Path, r: &StudyResults) -> anyhow::Result<(String, String)> {
@@ -126,10 +181,20 @@ fn loss_vs_kv(dir: &Path, r: &StudyResults) -> anyhow::Result<(String, String)> 
         .enumerate()
         .map(|(i, v)| {
             let s = v.val_loss;
-            Mark { label: v.name.clone(), x: v.kv_bytes_per_token as f64, y: s.mean, lo: s.mean - s.ci95, hi: s.mean + s.ci95, color: i }
+            Mark {
+                label: v.name.clone(),
+                x: v.kv_bytes_per_token as f64,
+                y: s.mean,
+                lo: s.mean - s.ci95,
+                hi: s.mean + s.ci95,
+                color: i,
+            }
         })
         .collect();
-    let descs = ("KV-cache bytes per token (log scale)", "validation loss (nats/token)");
+    let descs = (
+        "KV-cache bytes per token (log scale)",
+        "validation loss (nats/token)",
+    );
     draw_marks(&dir.join(&file), &title, descs, &marks, true)?;
     Ok((title, file))
 }
@@ -145,7 +210,12 @@ fn expert_loads(dir: &Path, r: &StudyResults) -> anyhow::Result<Vec<(String, Str
     }
     let mut out = Vec::new();
     for name in names {
-        let seeds: Vec<Vec<f64>> = r.expert_load.iter().filter(|e| e.variant == name).map(|e| mean_over_layers(&e.per_layer)).collect();
+        let seeds: Vec<Vec<f64>> = r
+            .expert_load
+            .iter()
+            .filter(|e| e.variant == name)
+            .map(|e| mean_over_layers(&e.per_layer))
+            .collect();
         let experts = seeds.iter().map(Vec::len).min().unwrap_or(0);
         if experts == 0 {
             continue;
@@ -153,14 +223,33 @@ fn expert_loads(dir: &Path, r: &StudyResults) -> anyhow::Result<Vec<(String, Str
         let bars = (0..experts)
             .map(|j| {
                 let s = stat(&seeds.iter().map(|f| f[j]).collect::<Vec<_>>());
-                Mark { label: format!("expert {j}: {}", fmt::stat(&s)), x: 0.0, y: s.mean, lo: s.mean - s.ci95, hi: s.mean + s.ci95, color: 0 }
+                Mark {
+                    label: format!("expert {j}: {}", fmt::stat(&s)),
+                    x: 0.0,
+                    y: s.mean,
+                    lo: s.mean - s.ci95,
+                    hi: s.mean + s.ci95,
+                    color: 0,
+                }
             })
             .collect();
-        let title = format!("Expert load, {name} (mean over layers; 95% CI over {} seeds)", seeds.len());
+        let title = format!(
+            "Expert load, {name} (mean over layers; 95% CI over {} seeds)",
+            seeds.len()
+        );
         let file = format!("expert_load_{}.png", slug(name));
         let uniform = 1.0 / experts as f64;
-        let reference = Some((format!("uniform 1/{experts} = {}", fmt::num(uniform)), uniform));
-        let chart = BarChart { title: &title, value_desc: "fraction of routed slots", bars, from_zero: true, reference };
+        let reference = Some((
+            format!("uniform 1/{experts} = {}", fmt::num(uniform)),
+            uniform,
+        ));
+        let chart = BarChart {
+            title: &title,
+            value_desc: "fraction of routed slots",
+            bars,
+            from_zero: true,
+            reference,
+        };
         draw_bars(&dir.join(&file), &chart)?;
         out.push((title, file));
     }
@@ -173,7 +262,9 @@ mod tests {
     use lineage::ablate::results::{ExpertLoad, ExtrapolationCurve, RunResult, Stat};
 
     fn run(seed: u64, end: f64, diverged: bool) -> RunResult {
-        let val_curve = (0..=10).map(|i| (i as f64 * 100.0, 8.0 - (8.0 - end) * i as f64 / 10.0)).collect();
+        let val_curve = (0..=10)
+            .map(|i| (i as f64 * 100.0, 8.0 - (8.0 - end) * i as f64 / 10.0))
+            .collect();
         RunResult {
             seed,
             dir: String::new(),
@@ -191,7 +282,11 @@ mod tests {
     }
 
     fn variant(name: &str, section: &str, kv: u64, ends: &[f64]) -> VariantResult {
-        let runs: Vec<RunResult> = ends.iter().enumerate().map(|(i, e)| run(i as u64, *e, e.is_nan())).collect();
+        let runs: Vec<RunResult> = ends
+            .iter()
+            .enumerate()
+            .map(|(i, e)| run(i as u64, *e, e.is_nan()))
+            .collect();
         let s = stat(ends);
         VariantResult {
             name: name.into(),
@@ -214,11 +309,20 @@ mod tests {
     }
 
     fn study() -> StudyResults {
-        let st = |mean: f64| Stat { n: 3, mean, std: 0.01, ci95: 0.03 };
+        let st = |mean: f64| Stat {
+            n: 3,
+            mean,
+            std: 0.01,
+            ci95: 0.03,
+        };
         let curve = |method: &str, far: f64| ExtrapolationCurve {
             variant: method.into(),
             method: method.into(),
-            points: vec![(128, st(4.0)), (256, st(4.0 + far / 2.0)), (1024, st(4.0 + far))],
+            points: vec![
+                (128, st(4.0)),
+                (256, st(4.0 + far / 2.0)),
+                (1024, st(4.0 + far)),
+            ],
         };
         let load = |seed: u64| ExpertLoad {
             variant: "moe/top2".into(),
@@ -238,8 +342,18 @@ mod tests {
                 variant("gpt2", "ladder", 4096, &[4.0, 4.01, 3.99]),
                 variant("gqa", "ladder", 1024, &[4.02, 4.03, 4.01]),
                 variant("one_seed", "ladder", 2048, &[3.9]),
-                variant("post_L16", "norm_placement", 4096, &[f64::NAN, f64::NAN, 4.5]),
-                variant("all_diverged", "norm_placement", 4096, &[f64::NAN, f64::NAN]),
+                variant(
+                    "post_L16",
+                    "norm_placement",
+                    4096,
+                    &[f64::NAN, f64::NAN, 4.5],
+                ),
+                variant(
+                    "all_diverged",
+                    "norm_placement",
+                    4096,
+                    &[f64::NAN, f64::NAN],
+                ),
             ],
             extrapolation: vec![curve("rope", 2.0), curve("alibi", -0.05)],
             decode: vec![],
@@ -269,7 +383,11 @@ mod tests {
         assert_eq!(files, want);
         for f in want {
             let bytes = std::fs::read(dir.join(f)).unwrap();
-            assert!(bytes.starts_with(b"\x89PNG"), "{f} is not a PNG ({} bytes)", bytes.len());
+            assert!(
+                bytes.starts_with(b"\x89PNG"),
+                "{f} is not a PNG ({} bytes)",
+                bytes.len()
+            );
         }
         if std::env::var_os("LINEAGE_KEEP_PLOTS").is_none() {
             let _ = std::fs::remove_dir_all(&dir);

@@ -41,8 +41,18 @@ pub fn loss_png(run: &Path, out: &Path) -> anyhow::Result<()> {
         x_desc: "training tokens",
         y_desc: "cross-entropy (nats/token)",
         series: vec![
-            Series { name: "train".into(), points: train, color: 0, width: 1 },
-            Series { name: "validation".into(), points: val, color: 1, width: 3 },
+            Series {
+                name: "train".into(),
+                points: train,
+                color: 0,
+                width: 1,
+            },
+            Series {
+                name: "validation".into(),
+                points: val,
+                color: 1,
+                width: 3,
+            },
         ],
         hline: baseline,
     };

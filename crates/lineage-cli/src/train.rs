@@ -104,9 +104,16 @@ fn start(a: &TrainArgs) -> anyhow::Result<(PathBuf, Trainer, DataSource)> {
     };
     apply_flags(&mut s, a)?;
     s.validate()?;
-    let out = a.out.clone().context("--out RUN is required (the run folder to write)")?;
+    let out = a
+        .out
+        .clone()
+        .context("--out RUN is required (the run folder to write)")?;
     let data = DataSource::open(&s.data, s.seq_len, s.batch, s.grad_accum, s.seed)?;
-    let mut cfg = recipes::resolve(&s.model, &s.set, Some(lineage::train::TokenSource::vocab_size(&data)))?;
+    let mut cfg = recipes::resolve(
+        &s.model,
+        &s.set,
+        Some(lineage::train::TokenSource::vocab_size(&data)),
+    )?;
     if let Some(p) = s.dropout {
         cfg.dropout = p;
     }
@@ -134,7 +141,8 @@ fn resume(dir: &Path, a: &TrainArgs) -> anyhow::Result<(PathBuf, Trainer, DataSo
 fn record_data(out: &Path, data: &DataSource) -> anyhow::Result<()> {
     use lineage::train::TokenSource;
     if let Some(tok) = data.tokenizer_path() {
-        std::fs::copy(&tok, out.join("tokenizer.json")).with_context(|| format!("copying {}", tok.display()))?;
+        std::fs::copy(&tok, out.join("tokenizer.json"))
+            .with_context(|| format!("copying {}", tok.display()))?;
     }
     let info = serde_json::json!({
         "data": data.dataset.dir,
@@ -154,7 +162,17 @@ macro_rules! set_opt {
 
 fn apply_flags(s: &mut TrainSettings, a: &TrainArgs) -> anyhow::Result<()> {
     set_opt!(s, a, model, data, steps, tokens, batch, seq_len, grad_accum, lr, min_lr, warmup);
-    set_opt!(s, a, weight_decay, grad_clip, balance_coef, z_coef, seed, eval_every, eval_windows);
+    set_opt!(
+        s,
+        a,
+        weight_decay,
+        grad_clip,
+        balance_coef,
+        z_coef,
+        seed,
+        eval_every,
+        eval_windows
+    );
     set_opt!(s, a, checkpoint_every);
     s.set.extend(a.set.iter().cloned());
     if a.dropout.is_some() {
@@ -196,7 +214,9 @@ struct Progress {
 
 impl Progress {
     fn new(quiet: bool) -> Self {
-        Self { bar: (!quiet).then(ProgressBar::hidden) }
+        Self {
+            bar: (!quiet).then(ProgressBar::hidden),
+        }
     }
     fn finish(&self) {
         if let Some(b) = &self.bar {
@@ -223,8 +243,14 @@ impl Observer for Progress {
     }
     fn on_step(&mut self, m: &Metrics) {
         if let Some(bar) = &self.bar {
-            let val = m.val_loss.map(|v| format!("  val {v:.3}")).unwrap_or_default();
-            bar.set_message(format!("loss {:.3}{val}  {:.0} tok/s", m.train_loss, m.tok_s));
+            let val = m
+                .val_loss
+                .map(|v| format!("  val {v:.3}"))
+                .unwrap_or_default();
+            bar.set_message(format!(
+                "loss {:.3}{val}  {:.0} tok/s",
+                m.train_loss, m.tok_s
+            ));
             bar.set_position(m.step);
         }
     }
@@ -237,13 +263,30 @@ impl Observer for Progress {
 
 fn print_summary(dir: &Path, t: &Trainer, s: &Summary) {
     println!("run: {}", dir.display());
-    println!("params: {}  steps: {}  tokens: {}", s.params, s.steps, s.tokens);
-    println!("wall: {:.1} s  ({:.0} tok/s)  peak RSS: {}", s.wall_s, s.tok_s,
-        s.peak_rss_mib.map_or("n/a".into(), |m| format!("{m:.0} MiB")));
-    let bpb = s.final_val_bpb.map(|b| format!(" = {b:.4} bits/byte")).unwrap_or_default();
-    println!("final validation loss: {:.4} nats/token{bpb}", s.final_val_loss);
+    println!(
+        "params: {}  steps: {}  tokens: {}",
+        s.params, s.steps, s.tokens
+    );
+    println!(
+        "wall: {:.1} s  ({:.0} tok/s)  peak RSS: {}",
+        s.wall_s,
+        s.tok_s,
+        s.peak_rss_mib
+            .map_or("n/a".into(), |m| format!("{m:.0} MiB"))
+    );
+    let bpb = s
+        .final_val_bpb
+        .map(|b| format!(" = {b:.4} bits/byte"))
+        .unwrap_or_default();
+    println!(
+        "final validation loss: {:.4} nats/token{bpb}",
+        s.final_val_loss
+    );
     if let Some(u) = s.unigram_val_loss {
-        println!("unigram baseline: {u:.4} nats/token ({:+.1}% vs model)", 100.0 * (u - s.final_val_loss) / u);
+        println!(
+            "unigram baseline: {u:.4} nats/token ({:+.1}% vs model)",
+            100.0 * (u - s.final_val_loss) / u
+        );
     }
     let _ = t;
 }

@@ -25,7 +25,10 @@ fn ablate_quick(out: &Path) -> String {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "lineage ablate evolution --quick failed:\n{text}");
+    assert!(
+        o.status.success(),
+        "lineage ablate evolution --quick failed:\n{text}"
+    );
     text
 }
 
@@ -46,7 +49,9 @@ fn last_val_loss(run: &Path) -> f64 {
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .filter_map(|v| v.get("val_loss").and_then(Value::as_f64))
         .collect();
-    *evals.last().unwrap_or_else(|| panic!("{}: no val_loss logged", run.display()))
+    *evals
+        .last()
+        .unwrap_or_else(|| panic!("{}: no val_loss logged", run.display()))
 }
 
 /// Two-sided 95% Student-t quantiles for 1..=5 degrees of freedom (NIST table).
@@ -60,7 +65,10 @@ fn mean_ci(xs: &[f64]) -> (f64, f64) {
 }
 
 fn close(a: f64, b: f64, what: &str) {
-    assert!((a - b).abs() <= 1e-3 * b.abs().max(1e-9), "{what}: {a} vs {b}");
+    assert!(
+        (a - b).abs() <= 1e-3 * b.abs().max(1e-9),
+        "{what}: {a} vs {b}"
+    );
 }
 
 #[test]
@@ -69,11 +77,16 @@ fn quick_study_writes_a_report_whose_numbers_come_from_the_runs() {
     ablate_quick(&out);
     let report = json(&out.join("report.json"));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(md.contains("ablate evolution --quick --out"), "report.md opens with the command");
+    assert!(
+        md.contains("ablate evolution --quick --out"),
+        "report.md opens with the command"
+    );
     let pngs = std::fs::read_dir(&out)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "png") && e.metadata().unwrap().len() > 1000)
+        .filter(|e| {
+            e.path().extension().is_some_and(|x| x == "png") && e.metadata().unwrap().len() > 1000
+        })
         .count();
     assert!(pngs >= 5, "{pngs} plots");
 
@@ -87,9 +100,21 @@ fn quick_study_writes_a_report_whose_numbers_come_from_the_runs() {
             let dir = out.join(r["dir"].as_str().unwrap());
             let summary = json(&dir.join("summary.json"));
             let logged = last_val_loss(&dir);
-            close(f(&r["val_loss"]), logged, &format!("{name} seed {} val_loss vs metrics.jsonl", r["seed"]));
-            close(f(&summary["final_val_loss"]), logged, &format!("{name} summary.json"));
-            close(f(&r["tok_s"]), f(&summary["tok_s"]), &format!("{name} tok/s"));
+            close(
+                f(&r["val_loss"]),
+                logged,
+                &format!("{name} seed {} val_loss vs metrics.jsonl", r["seed"]),
+            );
+            close(
+                f(&summary["final_val_loss"]),
+                logged,
+                &format!("{name} summary.json"),
+            );
+            close(
+                f(&r["tok_s"]),
+                f(&summary["tok_s"]),
+                &format!("{name} tok/s"),
+            );
             losses.push(logged);
         }
         assert_eq!(losses.len(), 2, "{name}: --quick trains 2 seeds");
@@ -100,7 +125,10 @@ fn quick_study_writes_a_report_whose_numbers_come_from_the_runs() {
             .lines()
             .find(|l| l.starts_with(&format!("| {name} |")))
             .unwrap_or_else(|| panic!("report.md has no row for {name}"));
-        assert!(row.contains(&format!("{m:.4} ± ")), "{name}: row {row} lacks the mean {m:.4}");
+        assert!(
+            row.contains(&format!("{m:.4} ± ")),
+            "{name}: row {row} lacks the mean {m:.4}"
+        );
         kv.insert(name.to_string(), v["kv_bytes_per_token"].as_u64().unwrap());
     }
     // f32 K and V of 4 layers: 2 x 4 x (KV heads x 16) x 4 bytes.
@@ -110,26 +138,55 @@ fn quick_study_writes_a_report_whose_numbers_come_from_the_runs() {
 
     let claims = report["claims"].as_array().unwrap();
     let ids: Vec<&str> = claims.iter().map(|c| c["id"].as_str().unwrap()).collect();
-    for id in ["norm_placement", "rmsnorm", "positions", "swiglu", "gqa_mqa", "moe_per_flop", "moe_balance", "dropout", "mxfp4", "modern"] {
+    for id in [
+        "norm_placement",
+        "rmsnorm",
+        "positions",
+        "swiglu",
+        "gqa_mqa",
+        "moe_per_flop",
+        "moe_balance",
+        "dropout",
+        "mxfp4",
+        "modern",
+    ] {
         assert!(ids.contains(&id), "claim {id} missing from {ids:?}");
     }
     for c in claims {
         let verdict = c["verdict"].as_str().unwrap();
         assert!(
-            ["holds at this scale", "does not hold", "inconclusive"].iter().any(|v| verdict.starts_with(v)),
+            ["holds at this scale", "does not hold", "inconclusive"]
+                .iter()
+                .any(|v| verdict.starts_with(v)),
             "claim {}: verdict {verdict}",
             c["id"]
         );
-        assert!(!c["evidence"].as_array().unwrap().is_empty(), "claim {} has no numbers", c["id"]);
-        assert!(md.contains(c["quote"].as_str().unwrap()), "report.md lacks the quote of {}", c["id"]);
+        assert!(
+            !c["evidence"].as_array().unwrap().is_empty(),
+            "claim {} has no numbers",
+            c["id"]
+        );
+        assert!(
+            md.contains(c["quote"].as_str().unwrap()),
+            "report.md lacks the quote of {}",
+            c["id"]
+        );
     }
-    let formats: Vec<&str> = report["quantization"].as_array().unwrap().iter().map(|q| q["format"].as_str().unwrap()).collect();
+    let formats: Vec<&str> = report["quantization"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["format"].as_str().unwrap())
+        .collect();
     assert_eq!(formats, ["f32", "q8_0", "q4_0", "q4_k", "mxfp4"]);
     assert!(!report["extrapolation"].as_array().unwrap().is_empty());
     assert!(!report["decode"].as_array().unwrap().is_empty());
 
     // A second run trains nothing: every run comes from the cache.
     let again = ablate_quick(&out);
-    assert!(!again.contains(": ok ("), "the rerun trained again:\n{again}");
+    assert!(
+        !again.contains(": ok ("),
+        "the rerun trained again:\n{again}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }

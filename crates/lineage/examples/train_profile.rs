@@ -13,7 +13,9 @@ impl TokenSource for Random {
         self.0
     }
     fn train_batch(&self, step: u64, _m: u32) -> lineage::Result<Vec<u32>> {
-        Ok((0..self.1).map(|i| ((i as u64 * 2654435761 + step * 97) % self.0 as u64) as u32).collect())
+        Ok((0..self.1)
+            .map(|i| ((i as u64 * 2654435761 + step * 97) % self.0 as u64) as u32)
+            .collect())
     }
     fn val_windows(&self, _: usize) -> lineage::Result<Vec<Vec<u32>>> {
         Ok(vec![])
@@ -30,7 +32,12 @@ fn main() -> lineage::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let name = args.first().map(String::as_str).unwrap_or("llama-tiny");
     let cfg = recipes::resolve(name, &args[1.min(args.len())..], Some(4096))?;
-    let s = TrainSettings { steps: 10, batch: 8, seq_len: 128, ..Default::default() };
+    let s = TrainSettings {
+        steps: 10,
+        batch: 8,
+        seq_len: 128,
+        ..Default::default()
+    };
     let data = Random(4096, 8 * 129);
     let mut t = Trainer::from_scratch(cfg, s)?;
     t.step(&data)?;
@@ -50,8 +57,13 @@ fn main() -> lineage::Result<()> {
     }
     let k = n as f64;
     println!("{name}: {} params", t.n_params());
-    println!("forward {:.0} ms, backward {:.0} ms, full step {:.0} ms (=> optimizer+clip ~{:.0} ms)",
-        1e3 * f / k, 1e3 * b / k, 1e3 * st / k, 1e3 * (st - f - b) / k);
+    println!(
+        "forward {:.0} ms, backward {:.0} ms, full step {:.0} ms (=> optimizer+clip ~{:.0} ms)",
+        1e3 * f / k,
+        1e3 * b / k,
+        1e3 * st / k,
+        1e3 * (st - f - b) / k
+    );
     println!("{:.0} tok/s", 8.0 * 128.0 * k / st);
     Ok(())
 }

@@ -293,7 +293,15 @@ fn decode_past_the_context_is_an_error() {
 fn norm_timing_reports_layernorm_and_rmsnorm() {
     let t = inference::norm_timing(128, 64, 5).unwrap();
     let names: Vec<&str> = t.iter().map(|n| n.norm.as_str()).collect();
-    assert_eq!(names, ["layernorm", "rmsnorm", "layernorm (candle)", "rmsnorm (candle)"]);
+    assert_eq!(
+        names,
+        [
+            "layernorm",
+            "rmsnorm",
+            "layernorm (candle)",
+            "rmsnorm (candle)"
+        ]
+    );
     assert!(t.iter().all(|n| n.samples_us.len() == 5));
     assert!(t
         .iter()
@@ -314,7 +322,13 @@ fn losses_q8_0_stays_close_to_f32_and_bits_per_weight_are_the_formats() {
     // wide, so Q4_K runs its super-blocks across rows (quantize.rs header).
     assert_eq!(
         got,
-        [("f32", 32.0), ("q8_0", 8.5), ("q4_0", 4.5), ("q4_k", 4.5), ("mxfp4", 4.25)]
+        [
+            ("f32", 32.0),
+            ("q8_0", 8.5),
+            ("q4_0", 4.5),
+            ("q4_k", 4.5),
+            ("mxfp4", 4.25)
+        ]
     );
     assert_eq!(out[0].delta_pct, 0.0);
     assert!(out
@@ -547,8 +561,10 @@ fn q4_k_requantizes_exactly_representable_values_to_themselves() {
     let mut blocks = Vec::new();
     for _ in 0..4 {
         let mut b = vec![0u8; 144];
-        b[0..2].copy_from_slice(&half::f16::from_f32(0.002 + next(100) as f32 * 1e-4).to_le_bytes());
-        b[2..4].copy_from_slice(&half::f16::from_f32(0.001 + next(100) as f32 * 1e-4).to_le_bytes());
+        b[0..2]
+            .copy_from_slice(&half::f16::from_f32(0.002 + next(100) as f32 * 1e-4).to_le_bytes());
+        b[2..4]
+            .copy_from_slice(&half::f16::from_f32(0.001 + next(100) as f32 * 1e-4).to_le_bytes());
         for v in &mut b[4..] {
             *v = next(256) as u8;
         }
@@ -557,11 +573,24 @@ fn q4_k_requantizes_exactly_representable_values_to_themselves() {
     let mut x = vec![0f32; 1024];
     dequantize_row("q4k", GgmlType::Q4_K, &blocks, &mut x).unwrap();
     let mut y = vec![0f32; 1024];
-    dequantize_row("q4k", GgmlType::Q4_K, &quantize_row(GgmlType::Q4_K, &x).unwrap(), &mut y).unwrap();
+    dequantize_row(
+        "q4k",
+        GgmlType::Q4_K,
+        &quantize_row(GgmlType::Q4_K, &x).unwrap(),
+        &mut y,
+    )
+    .unwrap();
     for (sb, (xs, ys)) in x.chunks(256).zip(y.chunks(256)).enumerate() {
-        let range = xs.iter().fold(f32::MIN, |m, &v| m.max(v)) - xs.iter().fold(f32::MAX, |m, &v| m.min(v));
-        let err = xs.iter().zip(ys).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(err <= 0.01 * range, "super-block {sb}: max error {err} of range {range}");
+        let range =
+            xs.iter().fold(f32::MIN, |m, &v| m.max(v)) - xs.iter().fold(f32::MAX, |m, &v| m.min(v));
+        let err = xs
+            .iter()
+            .zip(ys)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            err <= 0.01 * range,
+            "super-block {sb}: max error {err} of range {range}"
+        );
     }
 }
 
@@ -581,11 +610,33 @@ fn q4_k_error_is_within_a_step_and_no_worse_than_q4_0() {
             .map(|c| c.iter().fold(0f32, |m, &v| m.max(v)) - c.iter().fold(0f32, |m, &v| m.min(v)))
             .fold(0f32, f32::max)
             / 15.0;
-        let err = xs.iter().zip(ys).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(err <= step, "super-block {sb}: max error {err} above one step {step}");
+        let err = xs
+            .iter()
+            .zip(ys)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            err <= step,
+            "super-block {sb}: max error {err} above one step {step}"
+        );
     }
     let mut z = vec![0f32; x.len()];
-    dequantize_row("q4_0", GgmlType::Q4_0, &quantize_row(GgmlType::Q4_0, &x).unwrap(), &mut z).unwrap();
-    let sq = |a: &[f32]| x.iter().zip(a).map(|(p, q)| ((p - q) as f64).powi(2)).sum::<f64>();
-    assert!(sq(&y) <= sq(&z), "q4_k squared error {} above q4_0's {}", sq(&y), sq(&z));
+    dequantize_row(
+        "q4_0",
+        GgmlType::Q4_0,
+        &quantize_row(GgmlType::Q4_0, &x).unwrap(),
+        &mut z,
+    )
+    .unwrap();
+    let sq = |a: &[f32]| {
+        x.iter()
+            .zip(a)
+            .map(|(p, q)| ((p - q) as f64).powi(2))
+            .sum::<f64>()
+    };
+    assert!(
+        sq(&y) <= sq(&z),
+        "q4_k squared error {} above q4_0's {}",
+        sq(&y),
+        sq(&z)
+    );
 }

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use lineage::ablate::claims::{judge, NO_CLAIM};
+use lineage::ablate::fmt;
 use lineage::ablate::report::{write_report, REPORT_JSON, REPORT_MD};
 use lineage::ablate::results::{
     ClaimResult, ExpertLoad, ExtrapolationCurve, NormTiming, QuantResult, RunResult, Stat,
@@ -14,7 +15,6 @@ use lineage::ablate::results::{
 };
 use lineage::ablate::stats::{diff_ci, stat};
 use lineage::ablate::verdict::{DOES_NOT_HOLD, HOLDS, NO_INTERVAL, OVERLAP};
-use lineage::ablate::fmt;
 
 const END: f64 = 1000.0;
 
@@ -30,7 +30,10 @@ fn curve(knots: &[(f64, f64)]) -> Vec<(f64, f64)> {
     (0..=10)
         .map(|i| {
             let t = i as f64 * 100.0;
-            let w = knots.windows(2).find(|w| t >= w[0].0 && t <= w[1].0).unwrap_or(&knots[knots.len() - 2..]);
+            let w = knots
+                .windows(2)
+                .find(|w| t >= w[0].0 && t <= w[1].0)
+                .unwrap_or(&knots[knots.len() - 2..]);
             let ((t0, l0), (t1, l1)) = (w[0], w[1]);
             (t, l0 + (l1 - l0) * (t - t0) / (t1 - t0))
         })
@@ -41,7 +44,10 @@ fn curve(knots: &[(f64, f64)]) -> Vec<(f64, f64)> {
 /// `via` (tokens, loss) first when given.
 fn run(seed: u64, loss: f64, via: Option<(f64, f64)>, gvar: f64) -> RunResult {
     let diverged = !loss.is_finite();
-    let knots: Vec<(f64, f64)> = std::iter::once((0.0, 8.0)).chain(via).chain([(END, loss)]).collect();
+    let knots: Vec<(f64, f64)> = std::iter::once((0.0, 8.0))
+        .chain(via)
+        .chain([(END, loss)])
+        .collect();
     RunResult {
         seed,
         dir: format!("runs/x-s{seed}"),
@@ -51,7 +57,11 @@ fn run(seed: u64, loss: f64, via: Option<(f64, f64)>, gvar: f64) -> RunResult {
         wall_s: 60.0,
         peak_rss_mib: None,
         diverged,
-        val_curve: if diverged { vec![(0.0, 8.0), (100.0, f64::NAN)] } else { curve(&knots) },
+        val_curve: if diverged {
+            vec![(0.0, 8.0), (100.0, f64::NAN)]
+        } else {
+            curve(&knots)
+        },
         train_curve: vec![(0.0, 8.0)],
         grad_norm_var: if diverged { f64::NAN } else { gvar },
         steps_to_target: None,
@@ -69,9 +79,17 @@ fn variant(name: &str, section: &str, edits: &[&str], runs: Vec<RunResult>) -> V
         edits: edits.iter().map(|s| s.to_string()).collect(),
         overrides: vec![],
         params_total: 1_000_000,
-        params_active: if name.ends_with("_total") { 600_000 } else { 800_000 },
+        params_active: if name.ends_with("_total") {
+            600_000
+        } else {
+            800_000
+        },
         params_non_embedding: 800_000,
-        params_active_non_embedding: if name.ends_with("_total") { 400_000 } else { 600_000 },
+        params_active_non_embedding: if name.ends_with("_total") {
+            400_000
+        } else {
+            600_000
+        },
         kv_bytes_per_token: match name {
             "gqa" => 1024,
             "mqa" => 512,
@@ -88,12 +106,19 @@ fn variant(name: &str, section: &str, edits: &[&str], runs: Vec<RunResult>) -> V
 
 /// Three seeds with these final losses and gradient-norm variances.
 fn simple(name: &str, section: &str, losses: [f64; 3], gvar: [f64; 3]) -> VariantResult {
-    let runs = (0..3).map(|i| run(i as u64, losses[i], None, gvar[i])).collect();
+    let runs = (0..3)
+        .map(|i| run(i as u64, losses[i], None, gvar[i]))
+        .collect();
     variant(name, section, &[], runs)
 }
 
 fn st(mean: f64, ci95: f64) -> Stat {
-    Stat { n: 3, mean, std: ci95, ci95 }
+    Stat {
+        n: 3,
+        mean,
+        std: ci95,
+        ci95,
+    }
 }
 
 fn placement() -> Vec<VariantResult> {
@@ -101,14 +126,39 @@ fn placement() -> Vec<VariantResult> {
     for depth in [4, 16] {
         for warm in ["warmup", "nowarmup"] {
             // Pre-norm falls to the post-norm's final loss (3.9) by 400 tokens.
-            let pre = (0..3).map(|i| run(i, 3.8 + 0.001 * i as f64, Some((400.0 + 10.0 * i as f64, 3.9)), 1.0));
-            out.push(variant(&format!("pre_L{depth}_{warm}_lr1e-3"), "norm_placement", &[], pre.collect()));
+            let pre = (0..3).map(|i| {
+                run(
+                    i,
+                    3.8 + 0.001 * i as f64,
+                    Some((400.0 + 10.0 * i as f64, 3.9)),
+                    1.0,
+                )
+            });
+            out.push(variant(
+                &format!("pre_L{depth}_{warm}_lr1e-3"),
+                "norm_placement",
+                &[],
+                pre.collect(),
+            ));
             let post: Vec<RunResult> = match (depth, warm) {
-                (16, "nowarmup") => vec![run(0, f64::NAN, None, 1.0), run(1, f64::NAN, None, 1.0), run(2, 4.5, None, 1.0)],
-                (4, "nowarmup") => (0..3).map(|i| run(i, 4.2 + 0.001 * i as f64, None, 1.0)).collect(),
-                _ => (0..3).map(|i| run(i, 3.899 + 0.001 * i as f64, None, 1.0)).collect(),
+                (16, "nowarmup") => vec![
+                    run(0, f64::NAN, None, 1.0),
+                    run(1, f64::NAN, None, 1.0),
+                    run(2, 4.5, None, 1.0),
+                ],
+                (4, "nowarmup") => (0..3)
+                    .map(|i| run(i, 4.2 + 0.001 * i as f64, None, 1.0))
+                    .collect(),
+                _ => (0..3)
+                    .map(|i| run(i, 3.899 + 0.001 * i as f64, None, 1.0))
+                    .collect(),
             };
-            out.push(variant(&format!("post_L{depth}_{warm}_lr1e-3"), "norm_placement", &[], post));
+            out.push(variant(
+                &format!("post_L{depth}_{warm}_lr1e-3"),
+                "norm_placement",
+                &[],
+                post,
+            ));
         }
     }
     out
@@ -131,7 +181,14 @@ fn study() -> StudyResults {
         variant("alibi", "ladder", &[], vec![run(0, 3.95, None, 1.0)]),
     ];
     // Modern reaches GPT-2's final loss (4.0) near 710 tokens: ~40% faster.
-    let modern = (0..3).map(|i| run(i, 3.60 + 0.01 * i as f64, Some((700.0 + 10.0 * i as f64, 4.0)), [0.5, 0.55, 0.45][i as usize]));
+    let modern = (0..3).map(|i| {
+        run(
+            i,
+            3.60 + 0.01 * i as f64,
+            Some((700.0 + 10.0 * i as f64, 4.0)),
+            [0.5, 0.55, 0.45][i as usize],
+        )
+    });
     variants.push(variant("modern", "ladder", &[], modern.collect()));
     let moe = |name: &str, edit: &str, l: [f64; 3]| {
         let runs = (0..3).map(|i| run(i as u64, l[i], None, 1.0)).collect();
@@ -183,7 +240,10 @@ fn study() -> StudyResults {
             extra("alibi", "alibi", &[(128, 3.97), (256, 3.96), (1024, 3.95)]),
         ],
         decode: vec![],
-        norm_timing: vec![timing("layernorm", [100.0, 101.0, 99.0]), timing("rmsnorm", [87.0, 88.0, 86.0])],
+        norm_timing: vec![
+            timing("layernorm", [100.0, 101.0, 99.0]),
+            timing("rmsnorm", [87.0, 88.0, 86.0]),
+        ],
         quantization: vec![quant("f32", 1.0), quant("mxfp4", 1.01)],
         expert_load: vec![
             load("moe_top2_active", 0, 0.02),
@@ -198,7 +258,10 @@ fn study() -> StudyResults {
 }
 
 fn find<'a>(claims: &'a [ClaimResult], id: &str) -> &'a ClaimResult {
-    claims.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no claim `{id}`"))
+    claims
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no claim `{id}`"))
 }
 
 fn show(c: &ClaimResult) -> String {
@@ -215,10 +278,19 @@ fn stat_three_seeds_matches_published_t() {
     let s = stat(&[1.0, 2.0, 3.0, f64::NAN]);
     assert_eq!(s.n, 3);
     let want = 4.302_653 / 3f64.sqrt();
-    assert!((s.ci95 - want).abs() < 1e-6, "ci95 {} want {want} (abs err {:e})", s.ci95, (s.ci95 - want).abs());
+    assert!(
+        (s.ci95 - want).abs() < 1e-6,
+        "ci95 {} want {want} (abs err {:e})",
+        s.ci95,
+        (s.ci95 - want).abs()
+    );
     let s5 = stat(&[1.0, 2.0, 3.0, 4.0, 5.0]);
     let want = 2.776_445 * 2.5f64.sqrt() / 5f64.sqrt();
-    assert!((s5.ci95 - want).abs() < 1e-6, "ci95 {} want {want}", s5.ci95);
+    assert!(
+        (s5.ci95 - want).abs() < 1e-6,
+        "ci95 {} want {want}",
+        s5.ci95
+    );
     let (d, h) = diff_ci(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]);
     // Equal variances 1 and n = 3: se = sqrt(2/3), Welch df = 4.
     let want = 2.776_445 * (2.0f64 / 3.0).sqrt();
@@ -237,7 +309,11 @@ fn judge_clear_differences_hold_or_not() {
     expect(&c, "no_bias", HOLDS);
     // MQA keeps exp(-0.2) = 82% < 92%; GQA's part holds.
     expect(&c, "gqa_mqa", DOES_NOT_HOLD);
-    assert!(find(&c, "gqa_mqa").evidence[0].starts_with(&format!("[{HOLDS}]")), "{}", show(find(&c, "gqa_mqa")));
+    assert!(
+        find(&c, "gqa_mqa").evidence[0].starts_with(&format!("[{HOLDS}]")),
+        "{}",
+        show(find(&c, "gqa_mqa"))
+    );
     // Dropout 0.1 is worse than none here.
     expect(&c, "dropout", DOES_NOT_HOLD);
     expect(&c, "parallel", DOES_NOT_HOLD);
@@ -259,13 +335,32 @@ fn judge_overlapping_losses_are_inconclusive() {
 fn judge_missing_variants_are_inconclusive_with_reason() {
     let c = judge(&study());
     expect(&c, "mla", "inconclusive: variant `mla` was not run");
-    expect(&c, "window_corpus", "inconclusive: variant `window` was not run");
-    let empty = StudyResults { variants: vec![], extrapolation: vec![], norm_timing: vec![], quantization: vec![], expert_load: vec![], ..study() };
+    expect(
+        &c,
+        "window_corpus",
+        "inconclusive: variant `window` was not run",
+    );
+    let empty = StudyResults {
+        variants: vec![],
+        extrapolation: vec![],
+        norm_timing: vec![],
+        quantization: vec![],
+        expert_load: vec![],
+        ..study()
+    };
     let all = judge(&empty);
     assert!(all.len() >= 16, "{} claims", all.len());
     for claim in &all {
-        assert!(claim.verdict.starts_with("inconclusive: "), "{}", show(claim));
-        assert!(claim.verdict.len() > "inconclusive: ".len(), "{}", show(claim));
+        assert!(
+            claim.verdict.starts_with("inconclusive: "),
+            "{}",
+            show(claim)
+        );
+        assert!(
+            claim.verdict.len() > "inconclusive: ".len(),
+            "{}",
+            show(claim)
+        );
     }
 }
 
@@ -273,13 +368,39 @@ fn judge_missing_variants_are_inconclusive_with_reason() {
 fn judge_placement_grid_untested_depth_is_inconclusive() {
     let c = judge(&study());
     let p = find(&c, "norm_placement");
-    assert_eq!(p.verdict, "inconclusive: the deepest runs have 16 layers; the claim is about more than ~24", "{}", show(p));
-    let line = |prefix: &str| p.evidence.iter().find(|e| e.contains(prefix)).unwrap_or_else(|| panic!("no `{prefix}` in\n{}", show(p)));
-    assert!(line("pre-norm trains stably").starts_with(&format!("[{HOLDS}]")), "{}", show(p));
-    assert!(line("post-norm needs warmup").starts_with(&format!("[{HOLDS}]")), "{}", show(p));
-    assert!(line("diverged 2/3 without, 0/3 with").contains(HOLDS), "{}", show(p));
+    assert_eq!(
+        p.verdict,
+        "inconclusive: the deepest runs have 16 layers; the claim is about more than ~24",
+        "{}",
+        show(p)
+    );
+    let line = |prefix: &str| {
+        p.evidence
+            .iter()
+            .find(|e| e.contains(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in\n{}", show(p)))
+    };
+    assert!(
+        line("pre-norm trains stably").starts_with(&format!("[{HOLDS}]")),
+        "{}",
+        show(p)
+    );
+    assert!(
+        line("post-norm needs warmup").starts_with(&format!("[{HOLDS}]")),
+        "{}",
+        show(p)
+    );
+    assert!(
+        line("diverged 2/3 without, 0/3 with").contains(HOLDS),
+        "{}",
+        show(p)
+    );
     // Pre-norm reaches 3.9 near 410 tokens, post-norm at 1000: 2.4x.
-    assert!(line("converges 2–3× faster").starts_with(&format!("[{HOLDS}]")), "{}", show(p));
+    assert!(
+        line("converges 2–3× faster").starts_with(&format!("[{HOLDS}]")),
+        "{}",
+        show(p)
+    );
 }
 
 #[test]
@@ -289,13 +410,23 @@ fn judge_single_seed_has_no_interval() {
         v.runs.truncate(1);
         v.val_loss = stat(&[v.runs[0].val_loss]);
     }
-    expect(&judge(&r), "no_bias", &format!("inconclusive: {NO_INTERVAL}"));
+    expect(
+        &judge(&r),
+        "no_bias",
+        &format!("inconclusive: {NO_INTERVAL}"),
+    );
 }
 
 #[test]
 fn write_report_numbers_match_json() {
     let dir = temp_dir("report");
-    let figures = vec![("Validation loss, ladder".to_string(), "curves_ladder.png".to_string()), ("Extrapolation".to_string(), "extrapolation.png".to_string())];
+    let figures = vec![
+        (
+            "Validation loss, ladder".to_string(),
+            "curves_ladder.png".to_string(),
+        ),
+        ("Extrapolation".to_string(), "extrapolation.png".to_string()),
+    ];
     write_report(&dir, &study(), &figures).unwrap();
     let md = std::fs::read_to_string(dir.join(REPORT_MD)).unwrap();
     let json = std::fs::read_to_string(dir.join(REPORT_JSON)).unwrap();
@@ -307,13 +438,31 @@ fn write_report_numbers_match_json() {
     assert!(md.contains("![Extrapolation](extrapolation.png)"));
     assert_eq!(back.claims.len(), judge(&back).len());
     for v in &back.variants {
-        let row = md.lines().find(|l| l.starts_with(&format!("| {} |", v.name))).unwrap_or_else(|| panic!("no row for `{}`", v.name));
-        for want in [fmt::loss_stat(&v.val_loss), fmt::stat(&v.tok_s), fmt::stat(&v.grad_norm_var)] {
-            assert!(row.contains(&want), "`{}` row lacks `{want}`:\n{row}", v.name);
+        let row = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| {} |", v.name)))
+            .unwrap_or_else(|| panic!("no row for `{}`", v.name));
+        for want in [
+            fmt::loss_stat(&v.val_loss),
+            fmt::stat(&v.tok_s),
+            fmt::stat(&v.grad_norm_var),
+        ] {
+            assert!(
+                row.contains(&want),
+                "`{}` row lacks `{want}`:\n{row}",
+                v.name
+            );
         }
     }
     for c in &back.claims {
-        assert!(md.contains(&format!("**{}**: \"{}\" → **{}**", c.id, c.quote, c.verdict)), "{}", show(c));
+        assert!(
+            md.contains(&format!(
+                "**{}**: \"{}\" → **{}**",
+                c.id, c.quote, c.verdict
+            )),
+            "{}",
+            show(c)
+        );
     }
     let alibi = back.variants.iter().find(|v| v.name == "alibi").unwrap();
     assert!(alibi.val_loss.ci95.is_nan());

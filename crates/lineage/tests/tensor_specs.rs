@@ -18,12 +18,21 @@ fn tensor_specs_every_fixture_equal_its_checkpoint_tensors() {
             continue;
         }
         let (cfg, w) = common::load(&case, "config.json");
-        let ours: BTreeMap<String, Vec<usize>> =
-            tensors(&cfg).into_iter().map(|s| (s.name, s.shape)).collect();
+        let ours: BTreeMap<String, Vec<usize>> = tensors(&cfg)
+            .into_iter()
+            .map(|s| (s.name, s.shape))
+            .collect();
         let theirs: BTreeMap<String, Vec<usize>> =
             w.iter().map(|(n, t)| (n.to_string(), t.shape())).collect();
-        assert_eq!(ours, theirs, "{case}: canonical tensor list differs from the checkpoint");
+        assert_eq!(
+            ours, theirs,
+            "{case}: canonical tensor list differs from the checkpoint"
+        );
         checked += 1;
     }
-    assert!(checked >= 20, "only {checked} fixture cases found under {}", root.display());
+    assert!(
+        checked >= 20,
+        "only {checked} fixture cases found under {}",
+        root.display()
+    );
 }

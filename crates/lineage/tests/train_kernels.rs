@@ -16,34 +16,73 @@ fn case(b: usize, t: usize, v: usize, scale: f64, seed: u64, dtype: DType) -> (T
         s ^= s << 17;
         s
     };
-    let x: Vec<f64> = (0..b * t * v).map(|_| ((next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale).collect();
+    let x: Vec<f64> = (0..b * t * v)
+        .map(|_| ((next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale)
+        .collect();
     let y: Vec<u32> = (0..b * t).map(|_| (next() % v as u64) as u32).collect();
-    let logits = Tensor::from_vec(x, (b, t, v), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+    let logits = Tensor::from_vec(x, (b, t, v), &Device::Cpu)
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap();
     (logits, Tensor::from_vec(y, (b, t), &Device::Cpu).unwrap())
 }
 
-fn loss_and_grad(f: fn(&Tensor, &Tensor) -> lineage::Result<Tensor>, x: &Tensor, y: &Tensor) -> (f64, Vec<f64>) {
+fn loss_and_grad(
+    f: fn(&Tensor, &Tensor) -> lineage::Result<Tensor>,
+    x: &Tensor,
+    y: &Tensor,
+) -> (f64, Vec<f64>) {
     let var = Var::from_tensor(x).unwrap();
     let loss = f(var.as_tensor(), y).unwrap();
     let grads = loss.backward().unwrap();
-    let g = grads.get(var.as_tensor()).unwrap().to_dtype(DType::F64).unwrap().flatten_all().unwrap();
-    (loss.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap(), g.to_vec1().unwrap())
+    let g = grads
+        .get(var.as_tensor())
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap();
+    (
+        loss.to_dtype(DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap(),
+        g.to_vec1().unwrap(),
+    )
 }
 
 fn max_diff(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 #[test]
 fn fused_cross_entropy_equals_the_candle_reference() {
-    for (i, &(b, t, v, scale)) in [(1, 1, 2, 1.0), (2, 5, 7, 3.0), (3, 16, 257, 10.0), (2, 64, 1024, 30.0)].iter().enumerate() {
+    for (i, &(b, t, v, scale)) in [
+        (1, 1, 2, 1.0),
+        (2, 5, 7, 3.0),
+        (3, 16, 257, 10.0),
+        (2, 64, 1024, 30.0),
+    ]
+    .iter()
+    .enumerate()
+    {
         for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 2e-5)] {
             let (x, y) = case(b, t, v, scale, i as u64 + 1, dtype);
             let (l0, g0) = loss_and_grad(cross_entropy_reference, &x, &y);
             let (l1, g1) = loss_and_grad(cross_entropy, &x, &y);
-            assert!((l0 - l1).abs() <= tol * l0.abs().max(1.0), "{dtype:?} [{b},{t},{v}]: loss {l1} vs {l0}");
+            assert!(
+                (l0 - l1).abs() <= tol * l0.abs().max(1.0),
+                "{dtype:?} [{b},{t},{v}]: loss {l1} vs {l0}"
+            );
             let gmax = g0.iter().fold(0f64, |m, g| m.max(g.abs()));
-            assert!(max_diff(&g0, &g1) <= tol * gmax.max(1e-3), "{dtype:?} [{b},{t},{v}]: gradient off by {}", max_diff(&g0, &g1));
+            assert!(
+                max_diff(&g0, &g1) <= tol * gmax.max(1e-3),
+                "{dtype:?} [{b},{t},{v}]: gradient off by {}",
+                max_diff(&g0, &g1)
+            );
         }
     }
 }
@@ -63,7 +102,11 @@ fn fused_cross_entropy_gradient_matches_finite_differences() {
         up[i] += h;
         down[i] -= h;
         let fd = (at(&up) - at(&down)) / (2.0 * h);
-        assert!((fd - g[i]).abs() < 1e-8, "element {i}: finite difference {fd}, gradient {}", g[i]);
+        assert!(
+            (fd - g[i]).abs() < 1e-8,
+            "element {i}: finite difference {fd}, gradient {}",
+            g[i]
+        );
     }
 }
 
@@ -72,5 +115,8 @@ fn fused_cross_entropy_rejects_a_target_outside_the_vocabulary() {
     let (x, _) = case(1, 2, 5, 1.0, 3, DType::F32);
     let y = Tensor::new(&[[1u32, 5]], &Device::Cpu).unwrap();
     let err = cross_entropy(&x, &y).unwrap_err().to_string();
-    assert!(err.contains("target id 5 outside the vocabulary of 5"), "{err}");
+    assert!(
+        err.contains("target id 5 outside the vocabulary of 5"),
+        "{err}"
+    );
 }

@@ -14,7 +14,9 @@ use lineage::weights::Weights;
 use serde_json::Value;
 
 fn dir(case: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/train").join(case)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/train")
+        .join(case)
 }
 
 /// The fixture's ten batches, one per step.
@@ -54,7 +56,8 @@ fn case(name: &str, dtype: TrainDtype) -> Case {
     let (_, grads) = lineage::load(&d.join("grads")).unwrap();
     let (_, after) = lineage::load(&d.join("after")).unwrap();
     let steps = candle_core::safetensors::load(d.join("steps.safetensors"), &Device::Cpu).unwrap();
-    let meta: Value = serde_json::from_str(&std::fs::read_to_string(d.join("train.json")).unwrap()).unwrap();
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("train.json")).unwrap()).unwrap();
     let h = &meta["hyperparameters"];
     let f = |k: &str| h[k].as_f64().unwrap();
     let settings = TrainSettings {
@@ -75,17 +78,32 @@ fn case(name: &str, dtype: TrainDtype) -> Case {
         ..Default::default()
     };
     settings.validate().unwrap();
-    Case { cfg, init, grads, after, steps, settings, tol: meta["tolerance_f32_vs_f64"].clone() }
+    Case {
+        cfg,
+        init,
+        grads,
+        after,
+        steps,
+        settings,
+        tol: meta["tolerance_f32_vs_f64"].clone(),
+    }
 }
 
 fn vec64(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+    t.to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
 }
 
 fn batches(c: &Case) -> Batches {
     let b = c.steps["batches"].to_dtype(DType::U32).unwrap();
     let n = b.dim(0).unwrap();
-    let rows = (0..n).map(|s| b.get(s).unwrap().flatten_all().unwrap().to_vec1().unwrap()).collect();
+    let rows = (0..n)
+        .map(|s| b.get(s).unwrap().flatten_all().unwrap().to_vec1().unwrap())
+        .collect();
     Batches(rows, c.cfg.vocab_size)
 }
 
@@ -93,13 +111,20 @@ fn batches(c: &Case) -> Batches {
 fn rel_diff(a: &Tensor, b: &Tensor) -> (f64, f64) {
     let (a, b) = (vec64(a), vec64(b));
     let scale = b.iter().fold(0f64, |m, x| m.max(x.abs())).max(1e-30);
-    let abs = a.iter().zip(&b).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+    let abs = a
+        .iter()
+        .zip(&b)
+        .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
     (abs, abs / scale)
 }
 
 fn check_grads(name: &str, c: &Case, t: &Trainer, data: &Batches, rel_tol: f64) {
     let (grads, ..) = t.gradients(data).unwrap();
-    assert_eq!(grads.len(), c.grads.names().count(), "{name}: gradient count");
+    assert_eq!(
+        grads.len(),
+        c.grads.names().count(),
+        "{name}: gradient count"
+    );
     for (p, g) in t.params().iter().zip(&grads) {
         let want = c.grads.tensor(&p.name, g.dims()).unwrap();
         // A gradient that is zero in exact arithmetic (GPT-2's key bias: softmax ignores a
@@ -107,26 +132,50 @@ fn check_grads(name: &str, c: &Case, t: &Trainer, data: &Batches, rel_tol: f64) 
         let (abs, _) = rel_diff(g, &want);
         let scale = vec64(&want).iter().fold(1e-4f64, |m, x| m.max(x.abs()));
         let rel = abs / scale;
-        assert!(rel <= rel_tol, "{name} grad {}: max|Δ| {abs:.2e} = {rel:.2e} of max|g| (limit {rel_tol:.1e})", p.name);
+        assert!(
+            rel <= rel_tol,
+            "{name} grad {}: max|Δ| {abs:.2e} = {rel:.2e} of max|g| (limit {rel_tol:.1e})",
+            p.name
+        );
     }
 }
 
 /// Runs the 10 steps; returns the max |Δ| of loss and grad norm against torch f64.
 fn run_steps(name: &str, c: &Case, t: &mut Trainer, data: &Batches) -> (f64, f64) {
     let (loss, norm) = (vec64(&c.steps["loss"]), vec64(&c.steps["grad_norm"]));
-    let (ce, aux, z) = (vec64(&c.steps["ce"]), vec64(&c.steps["aux"]), vec64(&c.steps["z"]));
+    let (ce, aux, z) = (
+        vec64(&c.steps["ce"]),
+        vec64(&c.steps["aux"]),
+        vec64(&c.steps["z"]),
+    );
     let lr = vec64(&c.steps["lr"]);
     let (mut worst_loss, mut worst_norm) = (0f64, 0f64);
     for s in 0..loss.len() {
         let r = t.step(data).unwrap();
         let total = r.ce + c.settings.balance_coef * r.balance + c.settings.z_coef * r.z;
-        assert!((r.lr - lr[s]).abs() <= 1e-15, "{name} step {s}: lr {} vs {}", r.lr, lr[s]);
-        for (what, ours, theirs) in [("ce", r.ce, ce[s]), ("aux", r.balance, aux[s]), ("z", r.z, z[s])] {
+        assert!(
+            (r.lr - lr[s]).abs() <= 1e-15,
+            "{name} step {s}: lr {} vs {}",
+            r.lr,
+            lr[s]
+        );
+        for (what, ours, theirs) in [
+            ("ce", r.ce, ce[s]),
+            ("aux", r.balance, aux[s]),
+            ("z", r.z, z[s]),
+        ] {
             worst_loss = worst_loss.max((ours - theirs).abs());
-            assert!((ours - theirs).abs() <= 1e-3, "{name} step {s}: {what} {ours} vs torch {theirs}");
+            assert!(
+                (ours - theirs).abs() <= 1e-3,
+                "{name} step {s}: {what} {ours} vs torch {theirs}"
+            );
         }
         worst_loss = worst_loss.max((total - loss[s]).abs());
-        eprintln!("{name} step {s}: loss Δ {:.2e}, grad-norm Δ {:.2e}", total - loss[s], r.grad_norm - norm[s]);
+        eprintln!(
+            "{name} step {s}: loss Δ {:.2e}, grad-norm Δ {:.2e}",
+            total - loss[s],
+            r.grad_norm - norm[s]
+        );
         worst_norm = worst_norm.max((r.grad_norm - norm[s]).abs() / norm[s]);
     }
     (worst_loss, worst_norm)
@@ -138,7 +187,11 @@ fn check_params(name: &str, c: &Case, t: &Trainer, abs_tol: f64) {
         let ours = w.tensor(&p.name, p.var.as_tensor().dims()).unwrap();
         let want = c.after.tensor(&p.name, ours.dims()).unwrap();
         let (abs, _) = rel_diff(&ours, &want);
-        assert!(abs <= abs_tol, "{name} after 10 steps {}: max|Δ| {abs:.2e} (limit {abs_tol:.1e})", p.name);
+        assert!(
+            abs <= abs_tol,
+            "{name} after 10 steps {}: max|Δ| {abs:.2e} (limit {abs_tol:.1e})",
+            p.name
+        );
     }
 }
 
@@ -150,8 +203,14 @@ fn oracle_f64(name: &str) {
     check_grads(name, &c, &t, &data, 1e-6);
     let (loss, norm) = run_steps(name, &c, &mut t, &data);
     // f64 rounding, amplified by Adam's normalisation over 10 steps (f32 drift: ~6e-7).
-    assert!(loss <= 2e-9, "{name}: f64 loss differs from torch f64 by {loss:.2e}");
-    assert!(norm <= 2e-9, "{name}: f64 grad norm differs from torch f64 by {norm:.2e} (relative)");
+    assert!(
+        loss <= 2e-9,
+        "{name}: f64 loss differs from torch f64 by {loss:.2e}"
+    );
+    assert!(
+        norm <= 2e-9,
+        "{name}: f64 grad norm differs from torch f64 by {norm:.2e} (relative)"
+    );
     check_params(name, &c, &t, 1e-6);
 }
 
@@ -162,8 +221,14 @@ fn oracle_f32(name: &str) {
     let tol = |k: &str| c.tol[k].as_f64().unwrap();
     check_grads(name, &c, &t, &data, 10.0 * tol("grads0_max_rel_diff"));
     let (loss, norm) = run_steps(name, &c, &mut t, &data);
-    assert!(loss <= 10.0 * tol("loss_max_abs_diff"), "{name}: f32 loss off by {loss:.2e}");
-    assert!(norm <= 10.0 * tol("grad_norm_max_rel_diff"), "{name}: f32 grad norm off by {norm:.2e}");
+    assert!(
+        loss <= 10.0 * tol("loss_max_abs_diff"),
+        "{name}: f32 loss off by {loss:.2e}"
+    );
+    assert!(
+        norm <= 10.0 * tol("grad_norm_max_rel_diff"),
+        "{name}: f32 grad norm off by {norm:.2e}"
+    );
     // torch's own f32 run is this far from f64 (Adam amplifies near-zero gradients).
     check_params(name, &c, &t, 5.0 * tol("params_final_max_abs_diff"));
 }

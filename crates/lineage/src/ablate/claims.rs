@@ -92,7 +92,9 @@ pub(crate) fn variant<'a>(r: &'a StudyResults, name: &str) -> Result<&'a Variant
 
 /// Runs that finished with a finite loss.
 pub(crate) fn finished(v: &VariantResult) -> impl Iterator<Item = &RunResult> {
-    v.runs.iter().filter(|x| !x.diverged && x.val_loss.is_finite())
+    v.runs
+        .iter()
+        .filter(|x| !x.diverged && x.val_loss.is_finite())
 }
 
 /// Runs of a variant, finished or not (the runs list, or the counts when it is empty).
@@ -118,8 +120,17 @@ pub(crate) fn loss_diff(a: &VariantResult, b: &VariantResult) -> Result<Est, Ver
 
 /// `` `name` 3.1234 ± 0.0123 nats (n=3, 1 diverged) ``.
 pub(crate) fn loss_line(v: &VariantResult) -> String {
-    let div = if v.diverged_runs > 0 { format!(", {} diverged", v.diverged_runs) } else { String::new() };
-    format!("`{}` {} nats (n={}{div})", v.name, fmt::loss_stat(&v.val_loss), v.val_loss.n)
+    let div = if v.diverged_runs > 0 {
+        format!(", {} diverged", v.diverged_runs)
+    } else {
+        String::new()
+    };
+    format!(
+        "`{}` {} nats (n={}{div})",
+        v.name,
+        fmt::loss_stat(&v.val_loss),
+        v.val_loss.n
+    )
 }
 
 /// `Δ = +0.0123 ± 0.0050 nats (95% CI [.., ..], Welch)`.
@@ -140,7 +151,11 @@ pub(crate) fn est_line(e: &Est, f: fn(f64) -> String) -> String {
 
 /// How an interval sits against a stated value or range (`lo == hi` for one value).
 pub(crate) fn vs_stated(e: &Est, lo: f64, hi: f64, f: fn(f64) -> String) -> String {
-    let stated = if lo == hi { f(lo) } else { format!("{}–{}", f(lo), f(hi)) };
+    let stated = if lo == hi {
+        f(lo)
+    } else {
+        format!("{}–{}", f(lo), f(hi))
+    };
     if !e.has_interval() {
         format!("no interval to compare with the stated {stated}")
     } else if e.hi < lo {
@@ -156,7 +171,11 @@ pub(crate) fn vs_stated(e: &Est, lo: f64, hi: f64, f: fn(f64) -> String) -> Stri
 /// curve that never does counts at its last evaluation (censored). None for an empty
 /// curve. Returns `(tokens, reached)`.
 pub(crate) fn tokens_to(curve: &[(f64, f64)], target: f64) -> Option<(f64, bool)> {
-    let pts: Vec<(f64, f64)> = curve.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+    let pts: Vec<(f64, f64)> = curve
+        .iter()
+        .copied()
+        .filter(|p| p.0.is_finite() && p.1.is_finite())
+        .collect();
     let mut prev: Option<(f64, f64)> = None;
     for &(t, l) in &pts {
         if l <= target {
@@ -173,18 +192,28 @@ pub(crate) fn tokens_to(curve: &[(f64, f64)], target: f64) -> Option<(f64, bool)
 
 /// Tokens to `target` of each finished run of `v` and how many never reached it.
 pub(crate) fn run_tokens(v: &VariantResult, target: f64) -> (Vec<f64>, usize) {
-    let hits: Vec<(f64, bool)> = finished(v).filter_map(|x| tokens_to(&x.val_curve, target)).collect();
+    let hits: Vec<(f64, bool)> = finished(v)
+        .filter_map(|x| tokens_to(&x.val_curve, target))
+        .collect();
     let censored = hits.iter().filter(|h| !h.1).count();
     (hits.into_iter().map(|h| h.0).collect(), censored)
 }
 
 /// Geometric-mean ratio `grad_norm_var(a) / grad_norm_var(b)` over finished runs.
 pub(crate) fn grad_var_ratio(a: &VariantResult, b: &VariantResult) -> Result<Est, Verdict> {
-    let g = |v: &VariantResult| finished(v).map(|x| x.grad_norm_var).filter(|x| *x > 0.0).collect::<Vec<_>>();
+    let g = |v: &VariantResult| {
+        finished(v)
+            .map(|x| x.grad_norm_var)
+            .filter(|x| *x > 0.0)
+            .collect::<Vec<_>>()
+    };
     let (ga, gb) = (g(a), g(b));
     for (v, xs) in [(a, &ga), (b, &gb)] {
         if xs.is_empty() {
-            return Err(Verdict::missing(format!("no gradient-norm variance for `{}`", v.name)));
+            return Err(Verdict::missing(format!(
+                "no gradient-norm variance for `{}`",
+                v.name
+            )));
         }
     }
     let (m, lo, hi) = stats::ratio_ci(&ga, &gb);

@@ -16,10 +16,18 @@ use crate::{Error, Result};
 /// The result of one variant from its run folders under `study`.
 pub fn variant(study: &Path, p: &PlannedVariant, vocab: usize) -> Result<VariantResult> {
     let v = &p.variant;
-    let vocab = if v.data == Data::Recall { p.runs.first().map_or(vocab, |_| vocab) } else { vocab };
+    let vocab = if v.data == Data::Recall {
+        p.runs.first().map_or(vocab, |_| vocab)
+    } else {
+        vocab
+    };
     let cfg = config(&p.edits, vocab)?;
     let params = count(&cfg)?;
-    let runs: Vec<RunResult> = p.runs.iter().map(|r| run(study, r)).collect::<Result<_>>()?;
+    let runs: Vec<RunResult> = p
+        .runs
+        .iter()
+        .map(|r| run(study, r))
+        .collect::<Result<_>>()?;
     let ok: Vec<&RunResult> = runs.iter().filter(|r| !r.diverged).collect();
     let pick = |f: fn(&RunResult) -> f64| stat(&ok.iter().map(|r| f(r)).collect::<Vec<_>>());
     let bpb: Vec<f64> = ok.iter().filter_map(|r| r.val_bpb).collect();
@@ -48,7 +56,10 @@ fn run(study: &Path, r: &PlannedRun) -> Result<RunResult> {
     let m = metrics::read(&dir.join(metrics::METRICS_FILE))?;
     let diverged = !dir.join("summary.json").is_file();
     if diverged && !dir.join("diverged.txt").is_file() {
-        return Err(Error::Train(format!("{}: the run has not finished", dir.display())));
+        return Err(Error::Train(format!(
+            "{}: the run has not finished",
+            dir.display()
+        )));
     }
     let summary: serde_json::Value = if diverged {
         serde_json::Value::Null
@@ -68,7 +79,10 @@ fn run(study: &Path, r: &PlannedRun) -> Result<RunResult> {
         wall_s: f("wall_s").unwrap_or(f64::NAN),
         peak_rss_mib: f("peak_rss_mib"),
         diverged,
-        val_curve: m.iter().filter_map(|x| x.val_loss.map(|v| (x.tokens as f64, v))).collect(),
+        val_curve: m
+            .iter()
+            .filter_map(|x| x.val_loss.map(|v| (x.tokens as f64, v)))
+            .collect(),
         train_curve: m.iter().map(|x| (x.tokens as f64, x.train_loss)).collect(),
         grad_norm_var: variance(&norms[norms.len() / 2..]),
         steps_to_target: None,

@@ -28,7 +28,11 @@ pub fn num(x: f64) -> String {
     if a != 0.0 && !(1e-3..1e6).contains(&a) {
         return format!("{x:.3e}");
     }
-    let digits = if a == 0.0 { 0 } else { 3 - a.log10().floor() as i32 };
+    let digits = if a == 0.0 {
+        0
+    } else {
+        3 - a.log10().floor() as i32
+    };
     format!("{x:.*}", digits.clamp(0, 6) as usize)
 }
 
@@ -97,7 +101,12 @@ mod tests {
 
     #[test]
     fn loss_stat_nan_ci_prints_na() {
-        let s = Stat { n: 1, mean: 3.0, std: f64::NAN, ci95: f64::NAN };
+        let s = Stat {
+            n: 1,
+            mean: 3.0,
+            std: f64::NAN,
+            ci95: f64::NAN,
+        };
         assert_eq!(loss_stat(&s), "3.0000 ± n/a");
     }
 

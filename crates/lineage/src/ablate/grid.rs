@@ -33,7 +33,9 @@ pub struct StudySettings {
 
 impl StudySettings {
     pub fn steps(&self) -> u64 {
-        self.tokens_per_run.div_ceil((self.batch * self.seq_len) as u64).max(1)
+        self.tokens_per_run
+            .div_ceil((self.batch * self.seq_len) as u64)
+            .max(1)
     }
 }
 
@@ -59,17 +61,30 @@ pub struct PlannedVariant {
 pub fn plan(s: &StudySettings, only: &[String]) -> Result<Vec<PlannedVariant>> {
     let all = variants::all();
     let mut out = Vec::new();
-    for v in all.iter().filter(|v| only.is_empty() || only.iter().any(|o| o == v.name)) {
+    for v in all
+        .iter()
+        .filter(|v| only.is_empty() || only.iter().any(|o| o == v.name))
+    {
         let reference = all
             .iter()
             .find(|r| r.name == v.reference)
             .map(|r| r.edits.clone())
             .unwrap_or_default();
-        let vocab = if v.data == Data::Recall { s.recall_vocab } else { s.vocab };
+        let vocab = if v.data == Data::Recall {
+            s.recall_vocab
+        } else {
+            s.vocab
+        };
         let edits = matched_edits(v, &reference, vocab)?;
         config(&edits, vocab)?; // every variant must be a valid model before anything runs
-        let runs = (0..s.seeds as u64).map(|seed| planned_run(s, v, &edits, seed)).collect();
-        out.push(PlannedVariant { variant: v.clone(), edits, runs });
+        let runs = (0..s.seeds as u64)
+            .map(|seed| planned_run(s, v, &edits, seed))
+            .collect();
+        out.push(PlannedVariant {
+            variant: v.clone(),
+            edits,
+            runs,
+        });
     }
     Ok(out)
 }
@@ -91,8 +106,16 @@ fn planned_run(s: &StudySettings, v: &Variant, edits: &[String], seed: u64) -> P
         Data::Corpus => s.corpus.clone(),
         Data::Recall => s.recall.display().to_string(),
     };
-    let mut args: Vec<String> = vec!["train".into(), "--model".into(), variants::BASE_MODEL.into()];
-    for e in variants::BASE_EDITS.iter().map(|e| e.to_string()).chain(edits.iter().cloned()) {
+    let mut args: Vec<String> = vec![
+        "train".into(),
+        "--model".into(),
+        variants::BASE_MODEL.into(),
+    ];
+    for e in variants::BASE_EDITS
+        .iter()
+        .map(|e| e.to_string())
+        .chain(edits.iter().cloned())
+    {
         args.push("--set".into());
         args.push(e);
     }
@@ -115,7 +138,12 @@ fn planned_run(s: &StudySettings, v: &Variant, edits: &[String], seed: u64) -> P
     }
     args.push("--quiet".into());
     let dir = format!("runs/{}-s{seed}-{:016x}", v.name, fnv(&args.join(" ")));
-    PlannedRun { variant: v.name.to_string(), seed, dir, args }
+    PlannedRun {
+        variant: v.name.to_string(),
+        seed,
+        dir,
+        args,
+    }
 }
 
 /// What happened to one run.
@@ -139,15 +167,21 @@ pub fn execute(exe: &Path, study: &Path, r: &PlannedRun) -> Result<Outcome> {
     }
     let mut cmd = Command::new(exe);
     // One thread per run; the grid runs one process per core.
-    cmd.env("RAYON_NUM_THREADS", "1").env("CANDLE_NUM_THREADS", "1");
+    cmd.env("RAYON_NUM_THREADS", "1")
+        .env("CANDLE_NUM_THREADS", "1");
     if dir.join("checkpoint/state.json").is_file() {
         let steps = arg_value(&r.args, "--steps").unwrap_or("1");
-        cmd.arg("train").arg("--resume").arg(&dir).args(["--steps", steps, "--quiet"]);
+        cmd.arg("train")
+            .arg("--resume")
+            .arg(&dir)
+            .args(["--steps", steps, "--quiet"]);
     } else {
         let _ = std::fs::remove_dir_all(&dir);
         cmd.args(&r.args).arg("--out").arg(&dir);
     }
-    let out = cmd.output().map_err(|e| Error::Train(format!("cannot run {}: {e}", exe.display())))?;
+    let out = cmd
+        .output()
+        .map_err(|e| Error::Train(format!("cannot run {}: {e}", exe.display())))?;
     if out.status.success() {
         return Ok(Outcome::Finished);
     }
@@ -157,7 +191,11 @@ pub fn execute(exe: &Path, study: &Path, r: &PlannedRun) -> Result<Outcome> {
         let _ = std::fs::write(dir.join("diverged.txt"), &err);
         return Ok(Outcome::Diverged(err.trim().to_string()));
     }
-    Err(Error::Train(format!("run {} failed: {}", r.dir, err.trim())))
+    Err(Error::Train(format!(
+        "run {} failed: {}",
+        r.dir,
+        err.trim()
+    )))
 }
 
 fn read_divergence(dir: &Path) -> Option<String> {
@@ -165,10 +203,15 @@ fn read_divergence(dir: &Path) -> Option<String> {
 }
 
 fn arg_value<'a>(args: &'a [String], key: &str) -> Option<&'a str> {
-    args.iter().position(|a| a == key).and_then(|i| args.get(i + 1)).map(String::as_str)
+    args.iter()
+        .position(|a| a == key)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
 }
 
 /// FNV-1a 64: the cache key of a run's full argument list.
 fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }

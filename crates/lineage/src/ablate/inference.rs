@@ -17,9 +17,9 @@ use super::trained::{by_variant, TrainedRun};
 use crate::analysis::kv_cache::{self, KvDtype};
 use crate::config::{AttentionKind, ModelConfig, NormConfig, NormKind};
 use crate::engine::RowNorm;
-use crate::weights::Weights;
 use crate::model::ops;
 use crate::runtime::backend::Backend;
+use crate::weights::Weights;
 use crate::{Error, Result};
 
 /// Decode tok/s after a `context`-token prompt, over `new_tokens` greedy tokens, for
@@ -133,7 +133,8 @@ pub fn norm_timing(d_model: usize, rows: usize, reps: usize) -> Result<Vec<NormT
         Ok(x.broadcast_div(&(ms + 1e-5)?.sqrt()?)?
             .broadcast_mul(&gain)?)
     };
-    let (ln_engine, rms_engine) = engine_norm_timing(&x.flatten_all()?.to_vec1::<f32>()?, d_model, reps)?;
+    let (ln_engine, rms_engine) =
+        engine_norm_timing(&x.flatten_all()?.to_vec1::<f32>()?, d_model, reps)?;
     let ln_us = time_us(reps, || layer(&x))?;
     let rms_us = time_us(reps, || rms(&x))?;
     let row = |norm: &str, (microseconds, samples_us): (f64, Vec<f64>)| NormTiming {
@@ -153,13 +154,28 @@ pub fn norm_timing(d_model: usize, rows: usize, reps: usize) -> Result<Vec<NormT
 
 /// The engine's LayerNorm (gain and bias) and RMSNorm (gain) over the rows of `x`, into
 /// a preallocated output as the engine runs them: (median, samples) per norm.
-fn engine_norm_timing(x: &[f32], d_model: usize, reps: usize) -> Result<((f64, Vec<f64>), (f64, Vec<f64>))> {
+fn engine_norm_timing(
+    x: &[f32],
+    d_model: usize,
+    reps: usize,
+) -> Result<((f64, Vec<f64>), (f64, Vec<f64>))> {
     let mut w = Weights::default();
-    w.insert("n.weight", Tensor::ones(d_model, candle_core::DType::F32, &Device::Cpu)?);
-    w.insert("n.bias", Tensor::zeros(d_model, candle_core::DType::F32, &Device::Cpu)?);
+    w.insert(
+        "n.weight",
+        Tensor::ones(d_model, candle_core::DType::F32, &Device::Cpu)?,
+    );
+    w.insert(
+        "n.bias",
+        Tensor::zeros(d_model, candle_core::DType::F32, &Device::Cpu)?,
+    );
     let cfg = |kind| NormConfig { kind, eps: 1e-5 };
     let ln = RowNorm::load(&w, "n", cfg(NormKind::LayerNorm { bias: true }), d_model)?;
-    let rms = RowNorm::load(&w, "n", cfg(NormKind::RmsNorm { offset_one: false }), d_model)?;
+    let rms = RowNorm::load(
+        &w,
+        "n",
+        cfg(NormKind::RmsNorm { offset_one: false }),
+        d_model,
+    )?;
     let mut out = vec![0f32; x.len()];
     let mut time = |n: &RowNorm| {
         n.apply(x, &mut out);

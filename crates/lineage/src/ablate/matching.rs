@@ -44,7 +44,10 @@ pub fn matched_edits(v: &Variant, reference: &[String], vocab: usize) -> Result<
     let (p8, p16) = (at(8)? as f64, at(16)? as f64);
     let slope = (p16 - p8) / 8.0;
     if slope <= 0.0 {
-        return Err(Error::BadInput(format!("{}: {key} does not change the parameter count", v.name)));
+        return Err(Error::BadInput(format!(
+            "{}: {key} does not change the parameter count",
+            v.name
+        )));
     }
     let exact = 8.0 + (target as f64 - p8) / slope;
     let best = [(exact / 8.0).floor() * 8.0, (exact / 8.0).ceil() * 8.0]

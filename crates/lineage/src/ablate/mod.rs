@@ -13,6 +13,7 @@ pub mod fmt;
 pub mod grid;
 pub mod inference;
 pub mod matching;
+mod nan_json;
 pub mod posthoc;
 pub mod quantize;
 pub mod report;
@@ -20,7 +21,6 @@ pub mod results;
 pub mod stats;
 pub mod study;
 pub mod trained;
-mod nan_json;
 pub mod variants;
 pub mod verdict;
 

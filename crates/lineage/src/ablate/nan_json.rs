@@ -33,5 +33,7 @@ pub fn rows<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> 
 /// `(seed, value)` pairs whose values may be `null`.
 pub fn seeded<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(u64, f64)>, D::Error> {
     let v = Vec::<(u64, Option<f64>)>::deserialize(d)?;
-    Ok(v.into_iter().map(|(s, x)| (s, x.unwrap_or(f64::NAN))).collect())
+    Ok(v.into_iter()
+        .map(|(s, x)| (s, x.unwrap_or(f64::NAN)))
+        .collect())
 }

@@ -14,7 +14,12 @@ use crate::Result;
 const LENGTHS: [usize; 4] = [128, 256, 512, 1024];
 
 /// Fills the post-hoc sections of `r` from the runs under `study`.
-pub fn measure(r: &mut StudyResults, study: &Path, s: &StudySettings, log: &mut dyn FnMut(&str)) -> Result<()> {
+pub fn measure(
+    r: &mut StudyResults,
+    study: &Path,
+    s: &StudySettings,
+    log: &mut dyn FnMut(&str),
+) -> Result<()> {
     let corpus = PathBuf::from(&s.corpus);
     let quick = s.eval_windows < 16;
     let runs = |names: &[&str], all_seeds: bool| -> Vec<TrainedRun> {
@@ -24,7 +29,9 @@ pub fn measure(r: &mut StudyResults, study: &Path, s: &StudySettings, log: &mut 
             .flat_map(|v| {
                 let ok = v.runs.iter().filter(|x| !x.diverged);
                 let take = if all_seeds { usize::MAX } else { 1 };
-                ok.take(take).map(|x| TrainedRun::new(v.name.clone(), x.seed, study.join(&x.dir))).collect::<Vec<_>>()
+                ok.take(take)
+                    .map(|x| TrainedRun::new(v.name.clone(), x.seed, study.join(&x.dir)))
+                    .collect::<Vec<_>>()
             })
             .collect()
     };
@@ -44,9 +51,18 @@ pub fn measure(r: &mut StudyResults, study: &Path, s: &StudySettings, log: &mut 
     let modern = runs(&["modern"], true);
     if !modern.is_empty() {
         log("post-hoc: quantization");
-        r.quantization = quantize::losses_over_runs(&modern, &corpus, s.seq_len, s.eval_windows, &QuantFormat::ALL)?;
+        r.quantization = quantize::losses_over_runs(
+            &modern,
+            &corpus,
+            s.seq_len,
+            s.eval_windows,
+            &QuantFormat::ALL,
+        )?;
     }
-    let moe = runs(&["moe_top2_active", "moe_top2_total", "moe_top1_active"], true);
+    let moe = runs(
+        &["moe_top2_active", "moe_top2_total", "moe_top1_active"],
+        true,
+    );
     if !moe.is_empty() {
         log("post-hoc: expert load");
         r.expert_load = experts::load(&moe, &corpus, s.seq_len, s.eval_windows)?;

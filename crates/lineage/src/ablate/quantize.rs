@@ -201,12 +201,21 @@ pub fn losses_over_runs(
         .iter()
         .map(|r| losses(r, data_dir, seq_len, max_windows, formats))
         .collect::<Result<Vec<_>>>()?;
-    let Some(first) = per_run.first() else { return Ok(Vec::new()) };
+    let Some(first) = per_run.first() else {
+        return Ok(Vec::new());
+    };
     let mut out: Vec<QuantResult> = Vec::with_capacity(first.len());
     for (i, row) in first.iter().enumerate() {
-        let seed_losses: Vec<(u64, f64)> = per_run.iter().flat_map(|rows| rows[i].seed_losses.clone()).collect();
+        let seed_losses: Vec<(u64, f64)> = per_run
+            .iter()
+            .flat_map(|rows| rows[i].seed_losses.clone())
+            .collect();
         let means: Vec<f64> = seed_losses.iter().map(|(_, l)| *l).collect();
-        out.push(QuantResult { val_loss: stat(&means), seed_losses, ..row.clone() });
+        out.push(QuantResult {
+            val_loss: stat(&means),
+            seed_losses,
+            ..row.clone()
+        });
     }
     let base = out[0].val_loss.mean;
     for q in &mut out {

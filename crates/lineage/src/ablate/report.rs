@@ -28,14 +28,21 @@ pub fn write_report(dir: &Path, r: &StudyResults, figures: &[(String, String)]) 
     } else {
         r
     };
-    let json = serde_json::to_string_pretty(r)
-        .map_err(|e| Error::bad_file(dir.join(REPORT_JSON), format!("serialising the results: {e}")))?;
+    let json = serde_json::to_string_pretty(r).map_err(|e| {
+        Error::bad_file(
+            dir.join(REPORT_JSON),
+            format!("serialising the results: {e}"),
+        )
+    })?;
     write(&dir.join(REPORT_JSON), &json)?;
     write(&dir.join(REPORT_MD), &markdown(r, figures))
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The whole Markdown report.
@@ -74,7 +81,11 @@ fn header(s: &mut String, r: &StudyResults) {
     let _ = writeln!(s, "- date: {}", r.date);
     let _ = writeln!(s, "- wall time: {}", fmt::duration(r.wall_s));
     let _ = writeln!(s, "- budget: {}", r.budget);
-    let _ = writeln!(s, "- seeds: {}; tokens per run: {}\n", r.seeds, r.tokens_per_run);
+    let _ = writeln!(
+        s,
+        "- seeds: {}; tokens per run: {}\n",
+        r.seeds, r.tokens_per_run
+    );
     let _ = writeln!(
         s,
         "Losses are final validation cross-entropy in nats/token: mean ± half-width of the \
@@ -119,7 +130,10 @@ fn variant_table(s: &mut String, r: &StudyResults, section: &str) {
         s,
         "| variant | description | params total | params active | params non-embedding | KV bytes/token | val loss (nats) | bits/byte | tok/s | wall s | peak RSS MiB | diverged | grad-norm variance |"
     );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for v in r.variants.iter().filter(|v| v.section == section) {
         let _ = writeln!(s, "{}", variant_row(v));
     }
@@ -127,12 +141,24 @@ fn variant_table(s: &mut String, r: &StudyResults, section: &str) {
 }
 
 fn variant_row(v: &VariantResult) -> String {
-    let bpb = v.val_bpb.as_ref().map_or_else(|| "n/a".into(), fmt::loss_stat);
+    let bpb = v
+        .val_bpb
+        .as_ref()
+        .map_or_else(|| "n/a".into(), fmt::loss_stat);
     // Wall time and peak memory: means over every run of the variant (diverged ones too:
     // they cost the time they ran).
     let runs_mean = |f: &dyn Fn(&super::results::RunResult) -> Option<f64>| {
-        let xs: Vec<f64> = v.runs.iter().filter_map(f).filter(|x| x.is_finite()).collect();
-        if xs.is_empty() { "n/a".to_string() } else { fmt::num(xs.iter().sum::<f64>() / xs.len() as f64) }
+        let xs: Vec<f64> = v
+            .runs
+            .iter()
+            .filter_map(f)
+            .filter(|x| x.is_finite())
+            .collect();
+        if xs.is_empty() {
+            "n/a".to_string()
+        } else {
+            fmt::num(xs.iter().sum::<f64>() / xs.len() as f64)
+        }
     };
     format!(
         "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} of {} | {} |",
@@ -157,19 +183,37 @@ fn extrapolation(s: &mut String, r: &StudyResults) {
     if r.extrapolation.is_empty() {
         return;
     }
-    let mut lengths: Vec<usize> = r.extrapolation.iter().flat_map(|c| c.points.iter().map(|p| p.0)).collect();
+    let mut lengths: Vec<usize> = r
+        .extrapolation
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.0))
+        .collect();
     lengths.sort_unstable();
     lengths.dedup();
-    let _ = writeln!(s, "## Extrapolation\n\nValidation loss (nats) by evaluation length.\n");
+    let _ = writeln!(
+        s,
+        "## Extrapolation\n\nValidation loss (nats) by evaluation length.\n"
+    );
     let heads: Vec<String> = lengths.iter().map(|l| l.to_string()).collect();
     let _ = writeln!(s, "| method | variant | {} |", heads.join(" | "));
     let _ = writeln!(s, "|---|---|{}", "---:|".repeat(lengths.len()));
     for c in &r.extrapolation {
         let cells: Vec<String> = lengths
             .iter()
-            .map(|l| c.points.iter().find(|p| p.0 == *l).map_or_else(|| "—".into(), |p| fmt::loss_stat(&p.1)))
+            .map(|l| {
+                c.points
+                    .iter()
+                    .find(|p| p.0 == *l)
+                    .map_or_else(|| "—".into(), |p| fmt::loss_stat(&p.1))
+            })
             .collect();
-        let _ = writeln!(s, "| {} | {} | {} |", c.method, c.variant, cells.join(" | "));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            c.method,
+            c.variant,
+            cells.join(" | ")
+        );
     }
     let _ = writeln!(s);
 }
@@ -182,7 +226,15 @@ fn inference(s: &mut String, r: &StudyResults) {
     if !r.decode.is_empty() {
         let _ = writeln!(s, "### Decode\n\n| variant | attention | context | KV bytes/token | decode tok/s |\n|---|---|---:|---:|---:|");
         for d in &r.decode {
-            let _ = writeln!(s, "| {} | {} | {} | {} | {} |", d.variant, d.attention, d.context, d.kv_bytes_per_token, fmt::num(d.decode_tok_s));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                d.variant,
+                d.attention,
+                d.context,
+                d.kv_bytes_per_token,
+                fmt::num(d.decode_tok_s)
+            );
         }
         let _ = writeln!(s);
     }
@@ -190,7 +242,14 @@ fn inference(s: &mut String, r: &StudyResults) {
         let _ = writeln!(s, "### Norm timing\n\n| norm | rows | d_model | µs | repeats |\n|---|---:|---:|---:|---:|");
         for t in &r.norm_timing {
             let reps = t.samples_us.len().max(1);
-            let _ = writeln!(s, "| {} | {} | {} | {} | {reps} |", t.norm, t.rows, t.d_model, fmt::num(t.microseconds));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {reps} |",
+                t.norm,
+                t.rows,
+                t.d_model,
+                fmt::num(t.microseconds)
+            );
         }
         let _ = writeln!(s);
     }
@@ -215,12 +274,26 @@ fn expert_load(s: &mut String, r: &StudyResults) {
     if r.expert_load.is_empty() {
         return;
     }
-    let _ = writeln!(s, "## Expert load\n\nFraction of routed slots per expert, averaged over layers.\n");
-    let _ = writeln!(s, "| variant | seed | layers | load std | fraction per expert |\n|---|---:|---:|---:|---|");
+    let _ = writeln!(
+        s,
+        "## Expert load\n\nFraction of routed slots per expert, averaged over layers.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| variant | seed | layers | load std | fraction per expert |\n|---|---:|---:|---:|---|"
+    );
     for e in &r.expert_load {
         let mean = mean_over_layers(&e.per_layer);
         let fr: Vec<String> = mean.iter().map(|x| fmt::num(*x)).collect();
-        let _ = writeln!(s, "| {} | {} | {} | {} | {} |", e.variant, e.seed, e.per_layer.len(), fmt::num(e.load_std), fr.join(" "));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            e.variant,
+            e.seed,
+            e.per_layer.len(),
+            fmt::num(e.load_std),
+            fr.join(" ")
+        );
     }
     let _ = writeln!(s);
 }

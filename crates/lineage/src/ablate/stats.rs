@@ -17,9 +17,18 @@ pub const LEVEL: f64 = 0.975;
 pub fn stat(xs: &[f64]) -> Stat {
     let v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
     let n = v.len();
-    let mean = if n == 0 { f64::NAN } else { v.iter().sum::<f64>() / n as f64 };
+    let mean = if n == 0 {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / n as f64
+    };
     if n < 2 {
-        return Stat { n, mean, std: f64::NAN, ci95: f64::NAN };
+        return Stat {
+            n,
+            mean,
+            std: f64::NAN,
+            ci95: f64::NAN,
+        };
     }
     let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
     let std = var.sqrt();
@@ -53,7 +62,12 @@ pub fn welch(a: &Stat, b: &Stat) -> (f64, f64) {
 /// Geometric-mean ratio `a / b` of positive samples with its 95% interval `(ratio, lo,
 /// hi)`: Welch on the logarithms, exponentiated. Non-positive values are excluded.
 pub fn ratio_ci(a: &[f64], b: &[f64]) -> (f64, f64, f64) {
-    let ln = |xs: &[f64]| xs.iter().filter(|x| **x > 0.0).map(|x| x.ln()).collect::<Vec<_>>();
+    let ln = |xs: &[f64]| {
+        xs.iter()
+            .filter(|x| **x > 0.0)
+            .map(|x| x.ln())
+            .collect::<Vec<_>>()
+    };
     let (d, h) = diff_ci(&ln(a), &ln(b));
     (d.exp(), (d - h).exp(), (d + h).exp())
 }
@@ -187,7 +201,11 @@ mod tests {
     use super::*;
 
     fn close(a: f64, b: f64, tol: f64) {
-        assert!((a - b).abs() <= tol, "got {a}, expected {b} (abs err {:e})", (a - b).abs());
+        assert!(
+            (a - b).abs() <= tol,
+            "got {a}, expected {b} (abs err {:e})",
+            (a - b).abs()
+        );
     }
 
     #[test]
@@ -256,7 +274,11 @@ mod tests {
         // df = (5/3)² / ((1/3)²/2 + (4/3)²/2) = 25/9 / (17/18) = 50/17.
         let (d, h) = diff_ci(&[1.0, 2.0, 3.0], &[3.0, 5.0, 7.0]);
         close(d, -3.0, 1e-15);
-        close(h, t_quantile(0.975, 50.0 / 17.0) * (5.0f64 / 3.0).sqrt(), 1e-12);
+        close(
+            h,
+            t_quantile(0.975, 50.0 / 17.0) * (5.0f64 / 3.0).sqrt(),
+            1e-12,
+        );
         // qt(0.975, 50/17) = 3.218759 (numerical integration of the density).
         close(t_quantile(0.975, 50.0 / 17.0), 3.218_759, 1e-6);
     }

@@ -38,7 +38,9 @@ pub fn settings(o: &StudyOptions, corpus: String) -> StudySettings {
     let quick = o.quick;
     StudySettings {
         seeds: o.seeds.unwrap_or(if quick { 2 } else { 3 }),
-        tokens_per_run: o.tokens.unwrap_or(if quick { 4 * 8 * 128 } else { 96 * 16 * 128 }),
+        tokens_per_run: o
+            .tokens
+            .unwrap_or(if quick { 4 * 8 * 128 } else { 96 * 16 * 128 }),
         batch: if quick { 8 } else { 16 },
         seq_len: 128,
         lr: 3e-3,
@@ -61,12 +63,25 @@ pub fn run(o: &StudyOptions, exe: &Path, log: &mut dyn FnMut(&str)) -> Result<St
     recall_data(&s)?;
     let planned = plan(&s, &o.only)?;
     if planned.is_empty() {
-        return Err(Error::BadInput(format!("--only {:?} names no variant", o.only)));
+        return Err(Error::BadInput(format!(
+            "--only {:?} names no variant",
+            o.only
+        )));
     }
     run_all(&planned, exe, &o.out, log)?;
     let variants = planned
         .iter()
-        .map(|p| collect::variant(&o.out, p, if p.variant.data == super::variants::Data::Recall { s.recall_vocab } else { s.vocab }))
+        .map(|p| {
+            collect::variant(
+                &o.out,
+                p,
+                if p.variant.data == super::variants::Data::Recall {
+                    s.recall_vocab
+                } else {
+                    s.vocab
+                },
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut r = StudyResults {
         command: o.command.clone(),
@@ -91,9 +106,16 @@ pub fn run(o: &StudyOptions, exe: &Path, log: &mut dyn FnMut(&str)) -> Result<St
 
 /// Runs every planned run, one process per core at a time (each with one thread: these
 /// small matmuls do not scale past one core, so two runs at once double the throughput).
-fn run_all(planned: &[PlannedVariant], exe: &Path, out: &Path, log: &mut dyn FnMut(&str)) -> Result<()> {
+fn run_all(
+    planned: &[PlannedVariant],
+    exe: &Path,
+    out: &Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<()> {
     let runs: Vec<&PlannedRun> = planned.iter().flat_map(|p| &p.runs).collect();
-    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let jobs = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<Result<String>>();
     std::thread::scope(|scope| {
@@ -109,7 +131,12 @@ fn run_all(planned: &[PlannedVariant], exe: &Path, out: &Path, log: &mut dyn FnM
                         Outcome::Cached => "cached",
                         Outcome::Diverged(_) => "diverged",
                     };
-                    format!("{} seed {}: {what} ({:.1} s)", r.variant, r.seed, t.elapsed().as_secs_f64())
+                    format!(
+                        "{} seed {}: {what} ({:.1} s)",
+                        r.variant,
+                        r.seed,
+                        t.elapsed().as_secs_f64()
+                    )
                 });
                 let failed = line.is_err();
                 if tx.send(line).is_err() || failed {
@@ -166,7 +193,11 @@ fn budget(s: &StudySettings) -> String {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cpu}, {cores} cores")

@@ -67,7 +67,11 @@ pub(crate) fn val_windows(
 }
 
 /// [`val_windows`], where no window is an error naming the data folder.
-pub(crate) fn some_val_windows(data_dir: &Path, len: usize, max_windows: usize) -> Result<Vec<Vec<u32>>> {
+pub(crate) fn some_val_windows(
+    data_dir: &Path,
+    len: usize,
+    max_windows: usize,
+) -> Result<Vec<Vec<u32>>> {
     let windows = val_windows(data_dir, len, max_windows)?;
     if windows.is_empty() {
         return Err(crate::Error::bad_file(

@@ -58,11 +58,19 @@ pub struct Est {
 impl Est {
     /// `value ± half` (NaN half: no interval).
     pub fn pm(value: f64, half: f64) -> Self {
-        Est { value, lo: value - half, hi: value + half }
+        Est {
+            value,
+            lo: value - half,
+            hi: value + half,
+        }
     }
     /// A value known without an interval.
     pub fn point(value: f64) -> Self {
-        Est { value, lo: f64::NAN, hi: f64::NAN }
+        Est {
+            value,
+            lo: f64::NAN,
+            hi: f64::NAN,
+        }
     }
     pub fn has_interval(&self) -> bool {
         self.lo.is_finite() && self.hi.is_finite() && self.value.is_finite()
@@ -70,7 +78,11 @@ impl Est {
     /// The image under a monotone `f` (increasing or decreasing): ends reordered.
     pub fn map(self, f: impl Fn(f64) -> f64) -> Self {
         let (a, b) = (f(self.lo), f(self.hi));
-        Est { value: f(self.value), lo: a.min(b), hi: a.max(b) }
+        Est {
+            value: f(self.value),
+            lo: a.min(b),
+            hi: a.max(b),
+        }
     }
     fn contains(&self, x: f64) -> bool {
         self.lo <= x && x <= self.hi
@@ -107,7 +119,13 @@ pub fn higher(e: &Est, null: f64) -> Verdict {
 
 /// Claim: the value is not worse than `null`, where larger is worse.
 pub fn not_worse(e: &Est, null: f64) -> Verdict {
-    checked(e, |e| if e.lo > null { Verdict::DoesNotHold } else { Verdict::Holds })
+    checked(e, |e| {
+        if e.lo > null {
+            Verdict::DoesNotHold
+        } else {
+            Verdict::Holds
+        }
+    })
 }
 
 /// Claim: the value is about `stated` (an effect, where `null` means none).
@@ -213,7 +231,10 @@ mod tests {
     #[test]
     fn combine_any_failure_does_not_hold() {
         let o = Verdict::overlap();
-        assert_eq!(combine(&[Verdict::Holds, Verdict::DoesNotHold, o.clone()]), Verdict::DoesNotHold);
+        assert_eq!(
+            combine(&[Verdict::Holds, Verdict::DoesNotHold, o.clone()]),
+            Verdict::DoesNotHold
+        );
         assert_eq!(combine(&[Verdict::Holds, o.clone()]), o);
         assert_eq!(combine(&[Verdict::Holds]), Verdict::Holds);
         let mixed = combine_configs(&[Verdict::Holds, o]);

@@ -182,7 +182,10 @@ fn attention(c: &mut ModelConfig, v: &str) -> Result<()> {
     if let Position::Rope(r) = &mut c.position {
         r.rotary_dim = rope;
     } else {
-        return Err(Error::invalid("attention", "MLA needs position=rope (set it first)"));
+        return Err(Error::invalid(
+            "attention",
+            "MLA needs position=rope (set it first)",
+        ));
     }
     Ok(())
 }

@@ -34,7 +34,11 @@ pub fn tensors(c: &ModelConfig) -> Vec<TensorSpec> {
     let (v, d) = (c.vocab_size, c.d_model);
     t.push("token_embd.weight", &[v, d], TensorRole::Embedding);
     if c.position == Position::Learned {
-        t.push("position_embd.weight", &[c.context_len, d], TensorRole::Embedding);
+        t.push(
+            "position_embd.weight",
+            &[c.context_len, d],
+            TensorRole::Embedding,
+        );
     }
     if let Some(n) = &c.embedding.norm {
         t.norm("token_embd_norm", n, d);
@@ -62,7 +66,11 @@ impl Specs {
 
     fn norm(&mut self, name: &str, n: &NormConfig, dim: usize) {
         let offset_one = matches!(n.kind, NormKind::RmsNorm { offset_one: true });
-        self.push(&format!("{name}.weight"), &[dim], TensorRole::NormGain { offset_one });
+        self.push(
+            &format!("{name}.weight"),
+            &[dim],
+            TensorRole::NormGain { offset_one },
+        );
         if matches!(n.kind, NormKind::LayerNorm { bias: true }) {
             self.push(&format!("{name}.bias"), &[dim], TensorRole::Bias);
         }
@@ -118,7 +126,11 @@ fn attention(c: &ModelConfig, p: &str, t: &mut Specs) {
         t.norm(&format!("{p}.attn_k_norm"), &c.block.norm, kn);
     }
     if a.sinks {
-        t.push(&format!("{p}.attn_sinks.weight"), &[a.n_heads], TensorRole::Bias);
+        t.push(
+            &format!("{p}.attn_sinks.weight"),
+            &[a.n_heads],
+            TensorRole::Bias,
+        );
     }
     let m = TensorRole::Matrix;
     t.linear(&format!("{p}.attn_q"), qw, d, a.bias.q, m);
@@ -153,9 +165,21 @@ fn latent(c: &ModelConfig, m: &MlaConfig, p: &str, t: &mut Specs) {
 fn ffn(c: &ModelConfig, p: &str, suffix: &str, d_ff: usize, t: &mut Specs) {
     let (d, bias) = (c.d_model, c.ffn.bias);
     if !matches!(c.ffn.kind, FfnKind::Mlp(_)) {
-        t.linear(&format!("{p}.ffn_gate{suffix}"), d_ff, d, bias, TensorRole::Matrix);
+        t.linear(
+            &format!("{p}.ffn_gate{suffix}"),
+            d_ff,
+            d,
+            bias,
+            TensorRole::Matrix,
+        );
     }
-    t.linear(&format!("{p}.ffn_up{suffix}"), d_ff, d, bias, TensorRole::Matrix);
+    t.linear(
+        &format!("{p}.ffn_up{suffix}"),
+        d_ff,
+        d,
+        bias,
+        TensorRole::Matrix,
+    );
     let o = TensorRole::ResidualOut;
     t.linear(&format!("{p}.ffn_down{suffix}"), d, d_ff, bias, o);
 }

@@ -37,7 +37,13 @@ impl Dropout {
         let mut rng = SplitMix64::new(self.seed ^ call.wrapping_mul(0xD1B5_4A32_D192_ED03));
         let keep = 1.0 / (1.0 - self.p);
         let mask: Vec<f32> = (0..x.elem_count())
-            .map(|_| if rng.next_f64() >= self.p { keep as f32 } else { 0.0 })
+            .map(|_| {
+                if rng.next_f64() >= self.p {
+                    keep as f32
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
         Ok((x * mask)?)

@@ -135,13 +135,19 @@ impl RopeTable {
         let (cos, sin) = if dtype == DType::F64 {
             // f64 runs are the exact reference (gradient checks): angles in f64.
             let (c, s) = angles(&pos, &inv, af);
-            (Tensor::from_vec(c, shape, &Device::Cpu)?, Tensor::from_vec(s, shape, &Device::Cpu)?)
+            (
+                Tensor::from_vec(c, shape, &Device::Cpu)?,
+                Tensor::from_vec(s, shape, &Device::Cpu)?,
+            )
         } else {
             // HF computes the angles in f32; do the same so large positions round alike.
             let inv32: Vec<f32> = inv.iter().map(|&f| f as f32).collect();
             let (c, s) = angles(&pos, &inv32, af as f32);
             let c = Tensor::from_vec(c, shape, &Device::Cpu)?.to_dtype(dtype)?;
-            (c, Tensor::from_vec(s, shape, &Device::Cpu)?.to_dtype(dtype)?)
+            (
+                c,
+                Tensor::from_vec(s, shape, &Device::Cpu)?.to_dtype(dtype)?,
+            )
         };
         Ok(CosSin { cos, sin })
     }

@@ -42,7 +42,11 @@ pub struct Update {
 
 /// Applies `u` to the variable tensor `w` with gradient `g`, updating `m` and `v`.
 pub fn apply(w: &Tensor, g: &Tensor, m: &mut Moment, v: &mut Moment, u: Update) -> Result<()> {
-    let op = Op { m: RefCell::new(m), v: RefCell::new(v), u };
+    let op = Op {
+        m: RefCell::new(m),
+        v: RefCell::new(v),
+        u,
+    };
     w.inplace_op2(&g.contiguous()?, &op)?;
     Ok(())
 }
@@ -58,15 +62,28 @@ impl candle_core::InplaceOp2 for Op<'_> {
         "adamw"
     }
 
-    fn cpu_fwd(&self, w: &mut CpuStorage, wl: &Layout, g: &CpuStorage, gl: &Layout) -> candle_core::Result<()> {
-        let (Some((w0, w1)), Some((g0, g1))) = (wl.contiguous_offsets(), gl.contiguous_offsets()) else {
+    fn cpu_fwd(
+        &self,
+        w: &mut CpuStorage,
+        wl: &Layout,
+        g: &CpuStorage,
+        gl: &Layout,
+    ) -> candle_core::Result<()> {
+        let (Some((w0, w1)), Some((g0, g1))) = (wl.contiguous_offsets(), gl.contiguous_offsets())
+        else {
             candle_core::bail!("adamw: parameter and gradient must be contiguous");
         };
         let (mut m, mut v) = (self.m.borrow_mut(), self.v.borrow_mut());
         match (w, g, &mut **m, &mut **v) {
-            (CpuStorage::F32(w), CpuStorage::F32(g), Moment::F32(m), Moment::F32(v)) => {
-                step(&mut w[w0..w1], &g[g0..g1], m, v, &self.u, |x| x as f32, f32::sqrt)
-            }
+            (CpuStorage::F32(w), CpuStorage::F32(g), Moment::F32(m), Moment::F32(v)) => step(
+                &mut w[w0..w1],
+                &g[g0..g1],
+                m,
+                v,
+                &self.u,
+                |x| x as f32,
+                f32::sqrt,
+            ),
             (CpuStorage::F64(w), CpuStorage::F64(g), Moment::F64(m), Moment::F64(v)) => {
                 step(&mut w[w0..w1], &g[g0..g1], m, v, &self.u, |x| x, f64::sqrt)
             }
@@ -75,12 +92,30 @@ impl candle_core::InplaceOp2 for Op<'_> {
     }
 }
 
-fn step<T>(w: &mut [T], g: &[T], m: &mut [T], v: &mut [T], u: &Update, cast: impl Fn(f64) -> T, sqrt: impl Fn(T) -> T) -> candle_core::Result<()>
+fn step<T>(
+    w: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    u: &Update,
+    cast: impl Fn(f64) -> T,
+    sqrt: impl Fn(T) -> T,
+) -> candle_core::Result<()>
 where
-    T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T> + std::ops::Mul<Output = T> + std::ops::Div<Output = T>,
+    T: Copy
+        + std::ops::Add<Output = T>
+        + std::ops::Sub<Output = T>
+        + std::ops::Mul<Output = T>
+        + std::ops::Div<Output = T>,
 {
     if w.len() != g.len() || w.len() != m.len() || w.len() != v.len() {
-        candle_core::bail!("adamw: {} weights, {} gradients, {} and {} moments", w.len(), g.len(), m.len(), v.len());
+        candle_core::bail!(
+            "adamw: {} weights, {} gradients, {} and {} moments",
+            w.len(),
+            g.len(),
+            m.len(),
+            v.len()
+        );
     }
     let (b1c, b2, b2c) = (cast(1.0 - u.beta1), cast(u.beta2), cast(1.0 - u.beta2));
     let (bias2, eps, neg_step) = (cast(u.bias2_sqrt), cast(u.eps), cast(-u.step_size));
@@ -105,7 +140,9 @@ impl Moment {
         match like.dtype() {
             candle_core::DType::F32 => Ok(Self::F32(vec![0.0; n])),
             candle_core::DType::F64 => Ok(Self::F64(vec![0.0; n])),
-            d => Err(Error::Train(format!("AdamW runs on f32 or f64 parameters, not {d:?}"))),
+            d => Err(Error::Train(format!(
+                "AdamW runs on f32 or f64 parameters, not {d:?}"
+            ))),
         }
     }
 
@@ -124,7 +161,9 @@ impl Moment {
         match like.dtype() {
             candle_core::DType::F32 => Ok(Self::F32(flat.to_vec1()?)),
             candle_core::DType::F64 => Ok(Self::F64(flat.to_vec1()?)),
-            d => Err(Error::Train(format!("AdamW runs on f32 or f64 parameters, not {d:?}"))),
+            d => Err(Error::Train(format!(
+                "AdamW runs on f32 or f64 parameters, not {d:?}"
+            ))),
         }
     }
 }

@@ -17,7 +17,9 @@ use crate::Result;
 /// Mean cross-entropy of `logits` `[N, V]` (f32 or f64) against `targets` `[N]` (u32),
 /// as a scalar of the logits' dtype, differentiable in the logits.
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    Ok(logits.contiguous()?.apply_op2(&targets.contiguous()?, Forward)?)
+    Ok(logits
+        .contiguous()?
+        .apply_op2(&targets.contiguous()?, Forward)?)
 }
 
 struct Forward;
@@ -28,8 +30,14 @@ struct Backward {
 }
 
 /// The rows of `logits` and the targets, checked against each other.
-fn rows<'a, T>(x: &'a [T], xl: &Layout, t: &'a CpuStorage, tl: &Layout) -> candle_core::Result<(Vec<&'a [T]>, &'a [u32])> {
-    let (Some((x0, x1)), Some((t0, t1))) = (xl.contiguous_offsets(), tl.contiguous_offsets()) else {
+fn rows<'a, T>(
+    x: &'a [T],
+    xl: &Layout,
+    t: &'a CpuStorage,
+    tl: &Layout,
+) -> candle_core::Result<(Vec<&'a [T]>, &'a [u32])> {
+    let (Some((x0, x1)), Some((t0, t1))) = (xl.contiguous_offsets(), tl.contiguous_offsets())
+    else {
         candle_core::bail!("cross_entropy: logits and targets must be contiguous");
     };
     let dims = xl.dims();
@@ -46,7 +54,13 @@ fn rows<'a, T>(x: &'a [T], xl: &Layout, t: &'a CpuStorage, tl: &Layout) -> candl
     Ok((x[x0..x1].chunks_exact(*v).collect(), targets))
 }
 
-trait Float: Copy + PartialOrd + std::ops::Sub<Output = Self> + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self> {
+trait Float:
+    Copy
+    + PartialOrd
+    + std::ops::Sub<Output = Self>
+    + std::ops::Add<Output = Self>
+    + std::ops::Mul<Output = Self>
+{
     const ZERO: Self;
     fn exp(self) -> Self;
     fn ln(self) -> Self;
@@ -78,7 +92,10 @@ float!(f64);
 
 /// `(max, ln Σ exp(x - max))` of one row.
 fn row_stats<T: Float>(row: &[T]) -> (T, T) {
-    let max = row.iter().copied().fold(row[0], |m, x| if x > m { x } else { m });
+    let max = row
+        .iter()
+        .copied()
+        .fold(row[0], |m, x| if x > m { x } else { m });
     let s = row.iter().fold(T::ZERO, |s, &x| s + (x - max).exp());
     (max, s.ln())
 }
@@ -107,7 +124,13 @@ impl CustomOp2 for Forward {
         "cross_entropy"
     }
 
-    fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout, t: &CpuStorage, tl: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        t: &CpuStorage,
+        tl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let out = match x {
             CpuStorage::F32(x) => {
                 let (r, t) = rows(x, xl, t, tl)?;
@@ -122,7 +145,13 @@ impl CustomOp2 for Forward {
         Ok((out, Shape::from(())))
     }
 
-    fn bwd(&self, x: &Tensor, t: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        t: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let n = x.dim(0)?.max(1) as f64;
         let g = grad.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
         let dx = x.apply_op2_no_bwd(t, &Backward { scale: g / n })?;
@@ -135,7 +164,13 @@ impl CustomOp2 for Backward {
         "cross_entropy_backward"
     }
 
-    fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout, t: &CpuStorage, tl: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        t: &CpuStorage,
+        tl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let out = match x {
             CpuStorage::F32(x) => {
                 let (r, t) = rows(x, xl, t, tl)?;

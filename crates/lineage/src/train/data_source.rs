@@ -21,14 +21,29 @@ pub struct DataSource {
 
 impl DataSource {
     /// Opens `data` (a folder, or `default`) for windows of `seq_len + 1` tokens.
-    pub fn open(data: &str, seq_len: usize, batch: usize, grad_accum: usize, seed: u64) -> Result<Self> {
-        let dir = if data == "default" { default_data()? } else { PathBuf::from(data) };
+    pub fn open(
+        data: &str,
+        seq_len: usize,
+        batch: usize,
+        grad_accum: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        let dir = if data == "default" {
+            default_data()?
+        } else {
+            PathBuf::from(data)
+        };
         let dataset = Dataset::open(&dir)?;
-        let train = Batcher::new(&dataset.train, seq_len, batch, seed)?
-            .with_micro_steps(grad_accum as u32);
+        let train =
+            Batcher::new(&dataset.train, seq_len, batch, seed)?.with_micro_steps(grad_accum as u32);
         let val = Batcher::new(&dataset.val, seq_len, batch, seed)?;
         let unigram = unigram_loss(&dataset);
-        Ok(Self { dataset, train, val, unigram })
+        Ok(Self {
+            dataset,
+            train,
+            val,
+            unigram,
+        })
     }
 
     pub fn tokenizer_path(&self) -> Option<PathBuf> {
@@ -67,7 +82,10 @@ fn unigram_loss(d: &Dataset) -> Option<f64> {
         return None;
     }
     // Targets are every token after the first, as in training windows.
-    let nll: f64 = val[1..].iter().map(|&id| -(counts[(id as usize).min(v - 1)] / total).ln()).sum();
+    let nll: f64 = val[1..]
+        .iter()
+        .map(|&id| -(counts[(id as usize).min(v - 1)] / total).ln())
+        .sum();
     Some(nll / (val.len() - 1) as f64)
 }
 
@@ -79,7 +97,9 @@ pub fn cache_dir() -> PathBuf {
     }
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+        });
     base.join("lineage")
 }
 
@@ -113,7 +133,10 @@ fn prepare_default(corpus: &Path, dir: &Path, vocab: usize) -> Result<()> {
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| super::run_files::io(&tmp, e))?;
     let text = Corpus::read(&[corpus.to_path_buf()])?;
-    let cfg = BpeConfig { vocab_size: vocab, ..Default::default() };
+    let cfg = BpeConfig {
+        vocab_size: vocab,
+        ..Default::default()
+    };
     let tok = data::train_bpe(&text, &cfg)?;
     let tok_path = tmp.join("bpe.json");
     data::bpe::save_tokenizer(&tok, &tok_path)?;

@@ -24,7 +24,8 @@ pub fn init_weights(cfg: &ModelConfig, scheme: InitScheme, std: f64, seed: u64) 
             TensorRole::NormGain { offset_one } => vec![if offset_one { 0.0 } else { 1.0 }; n],
             TensorRole::Bias => vec![0.0; n],
         };
-        let t = Tensor::from_vec(values, spec.shape.as_slice(), &Device::Cpu)?.to_dtype(DType::F32)?;
+        let t =
+            Tensor::from_vec(values, spec.shape.as_slice(), &Device::Cpu)?.to_dtype(DType::F32)?;
         w.insert(spec.name, t);
     }
     Ok(w)

@@ -82,12 +82,19 @@ impl AdamW {
     }
 
     /// Restores moments saved by [`AdamW::state`]; every parameter must be present.
-    pub fn load_state(&mut self, params: &[Param], map: &HashMap<String, Tensor>, t: u64) -> Result<()> {
+    pub fn load_state(
+        &mut self,
+        params: &[Param],
+        map: &HashMap<String, Tensor>,
+        t: u64,
+    ) -> Result<()> {
         for (i, p) in params.iter().enumerate() {
             let like = p.var.as_tensor();
             let get = |k: String| -> Result<Moment> {
                 let t = map.get(&k).ok_or_else(|| {
-                    Error::BadInput(format!("optimizer state has no `{k}`: checkpoint of another model?"))
+                    Error::BadInput(format!(
+                        "optimizer state has no `{k}`: checkpoint of another model?"
+                    ))
                 })?;
                 if t.dims() != like.dims() {
                     return Err(Error::BadInput(format!(
@@ -110,7 +117,11 @@ impl AdamW {
 pub fn global_norm(grads: &[Tensor]) -> Result<f64> {
     let mut sq = 0f64;
     for g in grads {
-        let n = g.sqr()?.sum_all()?.sqrt()?.to_dtype(candle_core::DType::F64)?;
+        let n = g
+            .sqr()?
+            .sum_all()?
+            .sqrt()?
+            .to_dtype(candle_core::DType::F64)?;
         let n = n.to_scalar::<f64>()?;
         sq += n * n;
     }

@@ -73,7 +73,10 @@ pub fn start(run: &Path, cfg: ModelConfig, settings: TrainSettings) -> Result<Tr
 pub fn resume(run: &Path, steps: Option<u64>) -> Result<Trainer> {
     let path = run.join(SETTINGS_FILE);
     let text = std::fs::read_to_string(&path).map_err(|_| {
-        Error::bad_file(run, "not a training run: no settings.json (give the --out folder of `lineage train`)")
+        Error::bad_file(
+            run,
+            "not a training run: no settings.json (give the --out folder of `lineage train`)",
+        )
     })?;
     let mut settings: TrainSettings = serde_json::from_str(&text)
         .map_err(|e| Error::bad_file(&path, format!("unreadable settings: {e}")))?;

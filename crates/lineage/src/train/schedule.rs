@@ -13,7 +13,9 @@ pub fn lr_at(s: &TrainSettings, step: u64) -> f64 {
     let (hi, lo) = (s.lr, s.min_lr);
     match s.schedule {
         ScheduleKind::Constant => hi,
-        ScheduleKind::Cosine => lo + 0.5 * (hi - lo) * (1.0 + (std::f64::consts::PI * progress).cos()),
+        ScheduleKind::Cosine => {
+            lo + 0.5 * (hi - lo) * (1.0 + (std::f64::consts::PI * progress).cos())
+        }
         ScheduleKind::Linear => lo + (hi - lo) * (1.0 - progress),
         ScheduleKind::Wsd => {
             let decay_steps = (s.decay_fraction * total as f64).round() as u64;

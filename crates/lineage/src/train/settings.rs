@@ -186,7 +186,10 @@ impl TrainSettings {
             nonneg(self.balance_coef) && nonneg(self.z_coef),
             "balance_coef and z_coef must be >= 0",
         );
-        check(finite_pos(self.init_std), "init_std must be a positive number");
+        check(
+            finite_pos(self.init_std),
+            "init_std must be a positive number",
+        );
         check(
             (0.0..=1.0).contains(&self.decay_fraction),
             "decay_fraction must be in [0, 1]",

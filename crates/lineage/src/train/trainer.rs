@@ -74,7 +74,12 @@ impl Trainer {
         Self::build(cfg, settings, w, state)
     }
 
-    fn build(cfg: ModelConfig, settings: TrainSettings, w: &Weights, state: TrainState) -> Result<Self> {
+    fn build(
+        cfg: ModelConfig,
+        settings: TrainSettings,
+        w: &Weights,
+        state: TrainState,
+    ) -> Result<Self> {
         let dtype = match settings.dtype {
             TrainDtype::F32 => DType::F32,
             TrainDtype::F64 => DType::F64,
@@ -123,7 +128,10 @@ impl Trainer {
     }
 
     pub fn n_params(&self) -> usize {
-        self.params.iter().map(|p| p.var.as_tensor().elem_count()).sum()
+        self.params
+            .iter()
+            .map(|p| p.var.as_tensor().elem_count())
+            .sum()
     }
 
     /// One optimizer step over `grad_accum` micro-batches.
@@ -160,11 +168,20 @@ impl Trainer {
             let ids = self.window_tensor(&data.train_batch(step, micro as u32)?, s.batch)?;
             let dropout = (self.cfg.dropout > 0.0)
                 .then(|| Dropout::new(self.cfg.dropout, mask_seed(s.seed, step, micro)));
-            let l = losses(&self.model, &ids, dropout.as_ref(), (s.balance_coef, s.z_coef))?;
+            let l = losses(
+                &self.model,
+                &ids,
+                dropout.as_ref(),
+                (s.balance_coef, s.z_coef),
+            )?;
             if !l.ce.is_finite() {
                 return Err(diverged(step + 1, l.ce, "loss"));
             }
-            let total = if accum > 1 { (l.total / accum as f64)? } else { l.total };
+            let total = if accum > 1 {
+                (l.total / accum as f64)?
+            } else {
+                l.total
+            };
             let store = total.backward()?;
             for (g, p) in grads.iter_mut().zip(&self.params) {
                 if let Some(gi) = store.get(p.var.as_tensor()) {
@@ -190,7 +207,9 @@ impl Trainer {
     pub fn evaluate(&self, data: &dyn TokenSource) -> Result<f64> {
         let windows = data.val_windows(self.settings.eval_windows)?;
         if windows.is_empty() {
-            return Err(Error::Train("the validation split has no full window".into()));
+            return Err(Error::Train(
+                "the validation split has no full window".into(),
+            ));
         }
         let (mut sum, mut n) = (0.0, 0usize);
         for chunk in windows.chunks(self.settings.batch) {
@@ -209,7 +228,10 @@ impl Trainer {
     pub fn weights(&self) -> Result<Weights> {
         let mut w = Weights::default();
         for p in &self.params {
-            w.insert(p.name.clone(), p.var.as_tensor().detach().to_dtype(DType::F32)?);
+            w.insert(
+                p.name.clone(),
+                p.var.as_tensor().detach().to_dtype(DType::F32)?,
+            );
         }
         Ok(w)
     }
@@ -226,9 +248,16 @@ impl Trainer {
     /// Row-major ids `[rows, seq_len + 1]` as a tensor, checked against the vocabulary.
     fn window_tensor(&self, ids: &[u32], rows: usize) -> Result<Tensor> {
         if rows == 0 || ids.len() % rows != 0 {
-            return Err(Error::Train(format!("a batch of {} ids is not {rows} rows", ids.len())));
+            return Err(Error::Train(format!(
+                "a batch of {} ids is not {rows} rows",
+                ids.len()
+            )));
         }
-        Ok(Tensor::from_vec(ids.to_vec(), (rows, ids.len() / rows), &Device::Cpu)?)
+        Ok(Tensor::from_vec(
+            ids.to_vec(),
+            (rows, ids.len() / rows),
+            &Device::Cpu,
+        )?)
     }
 }
 

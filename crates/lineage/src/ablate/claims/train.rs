@@ -4,20 +4,29 @@
 use super::super::results::{ClaimResult, StudyResults, VariantResult};
 use super::super::verdict::{about, lower, Est, Verdict};
 use super::super::{fmt, stats};
-use super::{claim, diff_line, est_line, grad_var_ratio, loss_diff, loss_line, run_tokens, variant, vs_stated, Part};
+use super::{
+    claim, diff_line, est_line, grad_var_ratio, loss_diff, loss_line, run_tokens, variant,
+    vs_stated, Part,
+};
 
 /// `k` of an edit `moe=<experts>:<k>`.
 fn top_k(v: &VariantResult) -> Option<usize> {
-    v.edits.iter().find_map(|e| e.strip_prefix("moe=")?.split(':').nth(1)?.parse().ok())
+    v.edits
+        .iter()
+        .find_map(|e| e.strip_prefix("moe=")?.split(':').nth(1)?.parse().ok())
 }
 
 /// MoE variants matched to the dense model's active parameters (`*_active`).
 fn active_matched(r: &StudyResults) -> Vec<&VariantResult> {
-    r.variants.iter().filter(|v| v.section == "moe" && v.name.ends_with("_active")).collect()
+    r.variants
+        .iter()
+        .filter(|v| v.section == "moe" && v.name.ends_with("_active"))
+        .collect()
 }
 
 pub(super) fn moe_per_flop(r: &StudyResults) -> ClaimResult {
-    const QUOTE: &str = "MoE gives better quality per FLOP than dense, and top-2 is the optimal trade-off.";
+    const QUOTE: &str =
+        "MoE gives better quality per FLOP than dense, and top-2 is the optimal trade-off.";
     let moes = active_matched(r);
     let mut parts: Vec<Part> = moes
         .iter()
@@ -41,14 +50,26 @@ pub(super) fn moe_per_flop(r: &StudyResults) -> ClaimResult {
         })
         .collect();
     if parts.is_empty() {
-        parts.push(Part::new(Verdict::missing("no active-matched MoE variant was run"), "quality per FLOP", ""));
+        parts.push(Part::new(
+            Verdict::missing("no active-matched MoE variant was run"),
+            "quality per FLOP",
+            "",
+        ));
     }
     parts.push(top2_optimal(&moes));
     let notes = r
         .variants
         .iter()
         .filter(|v| v.section == "moe")
-        .map(|v| format!("{}: {} active / {} total parameters, {} tok/s", loss_line(v), v.params_active, v.params_total, fmt::stat(&v.tok_s)))
+        .map(|v| {
+            format!(
+                "{}: {} active / {} total parameters, {} tok/s",
+                loss_line(v),
+                v.params_active,
+                v.params_total,
+                fmt::stat(&v.tok_s)
+            )
+        })
         .collect();
     claim("moe_per_flop", QUOTE, parts, notes)
 }
@@ -56,9 +77,16 @@ pub(super) fn moe_per_flop(r: &StudyResults) -> ClaimResult {
 fn top2_optimal(moes: &[&VariantResult]) -> Part {
     let what = "top-2 is the optimal trade-off (at matched active parameters, top-2's loss below every other top-k's)";
     let Some(two) = moes.iter().find(|m| top_k(m) == Some(2)) else {
-        return Part::new(Verdict::missing("no active-matched top-2 MoE was run"), what, "");
+        return Part::new(
+            Verdict::missing("no active-matched top-2 MoE was run"),
+            what,
+            "",
+        );
     };
-    let others: Vec<&&VariantResult> = moes.iter().filter(|m| top_k(m).is_some_and(|k| k != 2)).collect();
+    let others: Vec<&&VariantResult> = moes
+        .iter()
+        .filter(|m| top_k(m).is_some_and(|k| k != 2))
+        .collect();
     if others.is_empty() {
         return Part::new(Verdict::missing("no other top-k was run"), what, "");
     }
@@ -84,11 +112,16 @@ fn top2_optimal(moes: &[&VariantResult]) -> Part {
             }
         }
     }
-    Part::new(super::super::verdict::combine(&verdicts), what, lines.join("; "))
+    Part::new(
+        super::super::verdict::combine(&verdicts),
+        what,
+        lines.join("; "),
+    )
 }
 
 pub(super) fn modern(r: &StudyResults) -> ClaimResult {
-    const QUOTE: &str = "The modern stack converges ~40% faster than GPT-2's, with lower gradient variance.";
+    const QUOTE: &str =
+        "The modern stack converges ~40% faster than GPT-2's, with lower gradient variance.";
     let faster = Part::from(
         "converges ~40% faster (tokens to GPT-2's final mean loss; speed-up = tokens(gpt2) / tokens(modern) − 1; runs that never reach it count at their last evaluation)",
         || {
@@ -113,10 +146,20 @@ pub(super) fn modern(r: &StudyResults) -> ClaimResult {
             Ok((about(&e, 0.40, 0.0), line))
         },
     );
-    let variance = Part::from("lower gradient variance (ratio of grad-norm variances modern / gpt2 below 1)", || {
-        let e = grad_var_ratio(variant(r, "modern")?, variant(r, "gpt2")?)?;
-        Ok((lower(&e, 1.0), format!("ratio {}", est_line(&e, fmt::ratio))))
-    });
-    let notes = ["modern", "gpt2"].iter().filter_map(|n| variant(r, n).ok()).map(loss_line).collect();
+    let variance = Part::from(
+        "lower gradient variance (ratio of grad-norm variances modern / gpt2 below 1)",
+        || {
+            let e = grad_var_ratio(variant(r, "modern")?, variant(r, "gpt2")?)?;
+            Ok((
+                lower(&e, 1.0),
+                format!("ratio {}", est_line(&e, fmt::ratio)),
+            ))
+        },
+    );
+    let notes = ["modern", "gpt2"]
+        .iter()
+        .filter_map(|n| variant(r, n).ok())
+        .map(loss_line)
+        .collect();
     claim("modern", QUOTE, vec![faster, variance], notes)
 }

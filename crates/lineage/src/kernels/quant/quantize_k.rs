@@ -32,7 +32,13 @@ fn super_block(x: &[f32]) -> [u8; Q4_K_BYTES] {
     let d = half::f16::from_f32(max_scale / 63.0);
     let dmin = half::f16::from_f32(max_min / 63.0);
     let (df, dminf) = (d.to_f32(), dmin.to_f32());
-    let six = |v: f32, unit: f32| if unit > 0.0 { (v / unit).round().clamp(0.0, 63.0) as u8 } else { 0 };
+    let six = |v: f32, unit: f32| {
+        if unit > 0.0 {
+            (v / unit).round().clamp(0.0, 63.0) as u8
+        } else {
+            0
+        }
+    };
     let ls: Vec<u8> = fits.iter().map(|f| six(f.0, df)).collect();
     let lm: Vec<u8> = fits.iter().map(|f| six(f.1, dminf)).collect();
     let mut b = [0u8; Q4_K_BYTES];
@@ -86,7 +92,10 @@ fn fit_sub_block(x: &[f32]) -> (f32, f32) {
     let mut best_err = error(x, best.0, best.1);
     for step in -4..=16 {
         let iscale = (15.0 + 0.1 * step as f32) / (hi - lo);
-        let u: Vec<f32> = x.iter().map(|&v| (iscale * (v - lo)).round().clamp(0.0, 15.0)).collect();
+        let u: Vec<f32> = x
+            .iter()
+            .map(|&v| (iscale * (v - lo)).round().clamp(0.0, 15.0))
+            .collect();
         let Some(fit) = refit(x, &u) else { continue };
         let err = error(x, fit.0, fit.1);
         if err < best_err {
@@ -109,10 +118,16 @@ fn refit(x: &[f32], u: &[f32]) -> Option<(f32, f32)> {
     }
     let scale = (n * sux - su * sx) / det;
     let offset = (suu * sx - su * sux) / det;
-    let (scale, min) = if offset > 0.0 { (sux / suu, 0.0) } else { (scale, -offset) };
+    let (scale, min) = if offset > 0.0 {
+        (sux / suu, 0.0)
+    } else {
+        (scale, -offset)
+    };
     (scale > 0.0).then_some((scale, min))
 }
 
 fn error(x: &[f32], scale: f32, min: f32) -> f32 {
-    x.iter().map(|&v| (scale * code(v, scale, min) as f32 - min - v).powi(2)).sum()
+    x.iter()
+        .map(|&v| (scale * code(v, scale, min) as f32 - min - v).powi(2))
+        .sum()
 }
