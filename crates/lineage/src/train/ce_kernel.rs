@@ -24,7 +24,7 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 
 struct Forward;
 
-/// The gradient for an incoming gradient `scale * N` (so `scale` multiplies each term).
+/// The gradient of the mean loss times an incoming gradient g: `scale = g / N`.
 struct Backward {
     scale: f64,
 }

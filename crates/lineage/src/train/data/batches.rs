@@ -11,8 +11,8 @@
 //! same batches as the uninterrupted run without saving any iterator state.
 
 use super::permute::Permutation;
-use super::rng::mix2;
 use super::token_file::TokenFile;
+use crate::runtime::sampler::rng::mix2;
 use crate::{Error, Result};
 
 /// Draws `[batch, seq_len + 1]` token windows from one file.

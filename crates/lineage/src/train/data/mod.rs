@@ -21,7 +21,6 @@ pub mod docs;
 pub mod meta;
 mod permute;
 pub mod prepare;
-mod rng;
 pub mod synthetic;
 pub mod token_file;
 

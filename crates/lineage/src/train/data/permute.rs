@@ -7,7 +7,7 @@
 //! pseudorandom functions" (SIAM J. Comput. 1988); Black and Rogaway, "Ciphers with
 //! arbitrary finite domains" (CT-RSA 2002) for cycle walking.
 
-use super::rng::{mix2, mix64};
+use crate::runtime::sampler::rng::{mix2, mix64};
 
 const ROUNDS: usize = 4;
 

@@ -21,8 +21,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::meta::{DataMeta, TokenDtype, FORMAT_VERSION, TRAIN_FILE, VAL_FILE};
-use super::rng::{mix2, SplitMix64};
 use super::token_file::TokenWriter;
+use crate::runtime::sampler::rng::{mix2, SplitMix64};
 use crate::{Error, Result};
 
 pub const BOS_ID: u32 = 0;

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use crate::kernels::quant::GgmlType;
 use crate::train::run_files::io;
+use crate::weights::gguf::writer::{put_str, put_value};
 use crate::weights::gguf::{MetaValue, DEFAULT_ALIGNMENT};
 use crate::{Error, Result};
 
@@ -27,33 +28,6 @@ impl TensorSpec {
     pub fn n_bytes(&self) -> u64 {
         let n: u64 = self.ne.iter().product();
         n / self.ty.block_size() as u64 * self.ty.type_size() as u64
-    }
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_value(out: &mut Vec<u8>, v: &MetaValue) {
-    match v {
-        MetaValue::U8(x) => out.push(*x),
-        MetaValue::I8(x) => out.push(*x as u8),
-        MetaValue::U16(x) => out.extend_from_slice(&x.to_le_bytes()),
-        MetaValue::I16(x) => out.extend_from_slice(&x.to_le_bytes()),
-        MetaValue::U32(x) => out.extend_from_slice(&x.to_le_bytes()),
-        MetaValue::I32(x) => out.extend_from_slice(&x.to_le_bytes()),
-        MetaValue::F32(x) => out.extend_from_slice(&x.to_le_bytes()),
-        MetaValue::Bool(x) => out.push(*x as u8),
-        MetaValue::String(s) => put_str(out, s),
-        MetaValue::Array { elem_type, values } => {
-            out.extend_from_slice(&(*elem_type as u32).to_le_bytes());
-            out.extend_from_slice(&(values.len() as u64).to_le_bytes());
-            values.iter().for_each(|e| put_value(out, e));
-        }
-        MetaValue::U64(x) => out.extend_from_slice(&x.to_le_bytes()),
-        MetaValue::I64(x) => out.extend_from_slice(&x.to_le_bytes()),
-        MetaValue::F64(x) => out.extend_from_slice(&x.to_le_bytes()),
     }
 }
 

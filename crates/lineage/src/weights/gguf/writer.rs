@@ -17,12 +17,14 @@ pub struct GgufWriter {
     tensors: Vec<(String, Vec<u64>, GgmlType, Vec<u8>)>,
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+/// A GGUF string: u64 length, then the bytes (shared with the streaming export writer).
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u64).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
 }
 
-fn put_value(out: &mut Vec<u8>, v: &MetaValue) {
+/// One metadata value in GGUF's little-endian encoding.
+pub(crate) fn put_value(out: &mut Vec<u8>, v: &MetaValue) {
     match v {
         MetaValue::U8(x) => out.push(*x),
         MetaValue::I8(x) => out.push(*x as u8),
