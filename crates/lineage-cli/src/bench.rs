@@ -24,6 +24,10 @@ pub struct BenchArgs {
     gen_tokens: usize,
     #[arg(long, value_enum, default_value_t = io::PrecisionArg::Quantized)]
     precision: io::PrecisionArg,
+    /// Overrides a config value after loading (repeatable), e.g. `window=4096` for a
+    /// llama-arch Mistral GGUF; the keys of `inspect --set`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -32,7 +36,7 @@ pub struct BenchArgs {
 pub fn run(a: BenchArgs) -> Result<()> {
     let path = model_source::resolve(a.model.as_deref())?;
     let t0 = Instant::now();
-    let model = io::load_backend(&path, a.precision)?;
+    let model = io::load_backend(&path, a.precision, &a.set)?;
     let load_s = t0.elapsed().as_secs_f64();
     let vocab = model.config().vocab_size as u32;
     // Deterministic ids spread over the vocabulary.

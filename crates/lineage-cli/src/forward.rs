@@ -23,6 +23,10 @@ pub struct ForwardArgs {
     /// Weight numerics (GGUF): quantized (fast) or f32 (exact reference).
     #[arg(long, value_enum, default_value_t = io::PrecisionArg::Quantized)]
     precision: io::PrecisionArg,
+    /// Overrides a config value after loading (repeatable), e.g. `window=4096` for a
+    /// llama-arch Mistral GGUF; the keys of `inspect --set`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Also write `hidden_states` and `last_layer_output`.
     #[arg(long)]
     hidden_states: bool,
@@ -32,7 +36,7 @@ pub struct ForwardArgs {
 }
 
 pub fn run(a: ForwardArgs) -> Result<()> {
-    let model = io::load_model(&a.model, a.precision)?;
+    let model = io::load_model(&a.model, a.precision, &a.set)?;
     let ids = io::read_ids(&a.input)?;
     let out = model.forward_full(&ids, None, a.hidden_states)?;
     let mut t = HashMap::new();

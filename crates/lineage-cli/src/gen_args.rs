@@ -16,6 +16,10 @@ pub struct GenArgs {
     pub model: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = io::PrecisionArg::Quantized)]
     pub precision: io::PrecisionArg,
+    /// Overrides a config value after loading (repeatable), e.g. `window=4096` for a
+    /// llama-arch Mistral GGUF; the keys of `inspect --set`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Most tokens to generate.
     #[arg(long, default_value_t = 256)]
     pub max_tokens: usize,
@@ -80,7 +84,7 @@ impl GenArgs {
     /// The forward (engine or candle model) and the tokenizer.
     pub fn load(&self) -> Result<(Backend, Tokenizer)> {
         let path = model_source::resolve(self.model.as_deref())?;
-        let model = io::load_backend(&path, self.precision)?;
+        let model = io::load_backend(&path, self.precision, &self.set)?;
         let tok = lineage::load_tokenizer(&path)
             .with_context(|| format!("loading the tokenizer of {}", path.display()))?;
         Ok((model, tok))

@@ -26,13 +26,17 @@ pub struct GenerateArgs {
     /// Weight numerics (GGUF): quantized (fast) or f32 (exact reference).
     #[arg(long, value_enum, default_value_t = io::PrecisionArg::Quantized)]
     precision: io::PrecisionArg,
+    /// Overrides a config value after loading (repeatable), e.g. `window=4096` for a
+    /// llama-arch Mistral GGUF; the keys of `inspect --set`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 pub fn run(a: GenerateArgs) -> Result<()> {
     if !a.greedy {
         bail!("`generate` on id files supports --greedy only; use `lineage run` for sampling");
     }
-    let model = io::load_model(&a.model, a.precision)?;
+    let model = io::load_model(&a.model, a.precision, &a.set)?;
     let ids = io::read_ids(&a.input)?;
     let rows = lineage::runtime::generate::greedy(&model, &ids, a.max_new_tokens)?;
     let (b, n) = (rows.len(), rows.first().map_or(0, Vec::len));

@@ -121,12 +121,22 @@ fn load(target: &str) -> anyhow::Result<Loaded> {
         .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
     {
         let config = families::gguf_config(path).with_context(|| format!("reading {target}"))?;
-        return Ok((
-            config,
-            Value::Null,
-            Some("GGUF metadata".into()),
-            Vec::new(),
-        ));
+        let keys = families::gguf_key_report(path)?;
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        let notes = vec![
+            format!("GGUF keys read: {}", list(&keys.read)),
+            format!(
+                "GGUF keys not read (they do not change the function): {}",
+                list(&keys.not_read)
+            ),
+        ];
+        return Ok((config, Value::Null, Some("GGUF metadata".into()), notes));
     }
     if path.exists() {
         let raw = families::read_config_file(path)?;

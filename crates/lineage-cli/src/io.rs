@@ -48,18 +48,25 @@ pub enum PrecisionArg {
     F32,
 }
 
-/// Loads config and weights and prints what was loaded to stderr.
+/// Loads config and weights, applies the `--set` edits (values a GGUF cannot state,
+/// e.g. `window=4096` for a llama-arch Mistral file), and prints what was loaded.
 fn load_weights(
     path: &Path,
     precision: PrecisionArg,
+    sets: &[String],
 ) -> Result<(lineage::ModelConfig, lineage::weights::Weights)> {
     let gguf = match precision {
         PrecisionArg::Quantized => lineage::families::GgufPrecision::Quantized,
         PrecisionArg::F32 => lineage::families::GgufPrecision::F32,
     };
     let opts = lineage::LoadOptions { gguf };
-    let (cfg, w) =
+    let (mut cfg, w) =
         lineage::load_with(path, opts).with_context(|| format!("loading {}", path.display()))?;
+    for s in sets {
+        lineage::analysis::edit::apply_assignment(&mut cfg, s)
+            .with_context(|| format!("--set {s}"))?;
+        eprintln!("set {s}");
+    }
     eprintln!(
         "loaded {} ({}): {}",
         path.display(),
@@ -76,15 +83,15 @@ fn load_weights(
 }
 
 /// Loads the candle model (every op differentiable; hidden states for `forward`).
-pub fn load_model(path: &Path, precision: PrecisionArg) -> Result<Model> {
-    let (cfg, w) = load_weights(path, precision)?;
+pub fn load_model(path: &Path, precision: PrecisionArg, sets: &[String]) -> Result<Model> {
+    let (cfg, w) = load_weights(path, precision, sets)?;
     Ok(Model::new(&cfg, &w)?)
 }
 
 /// Loads the fastest forward for inference: the engine when the config is in its
 /// scope, else the candle model.
-pub fn load_backend(path: &Path, precision: PrecisionArg) -> Result<Backend> {
-    let (cfg, w) = load_weights(path, precision)?;
+pub fn load_backend(path: &Path, precision: PrecisionArg, sets: &[String]) -> Result<Backend> {
+    let (cfg, w) = load_weights(path, precision, sets)?;
     let b = Backend::new(&cfg, &w)?;
     eprintln!("forward: {}", b.name());
     Ok(b)

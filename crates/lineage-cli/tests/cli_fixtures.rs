@@ -151,3 +151,56 @@ fn cli_bad_model_path_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/model"), "{err}");
 }
+
+/// `--set` states what a GGUF cannot and llama.cpp hard-codes: with the HF values of
+/// the window (Mistral in llama's architecture) and of Gemma 3's scale and layer types,
+/// files from llama.cpp's converter reproduce HF's logits; without, they do not.
+#[test]
+fn cli_set_supplies_values_a_gguf_cannot_state() {
+    let cases: &[(&str, &[&str])] = &[
+        ("mistral", &["window=8"]),
+        (
+            "gemma3_text",
+            &[
+                "query_pre_attn_scalar=24",
+                "layer_types=sliding,sliding,full,sliding",
+            ],
+        ),
+    ];
+    for (case, sets) in cases {
+        let exp = load(&fixture(case).join("expected.safetensors"));
+        let input = scratch(&format!("{case}-set-in.safetensors"));
+        let ids: HashMap<_, _> = [("input_ids".to_string(), exp["input_ids"].clone())].into();
+        candle_core::safetensors::save(&ids, &input).unwrap();
+        let gguf = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../lineage/tests/fixtures/gguf_llama_cpp")
+            .join(format!("{case}.f32.gguf"));
+        let run = |extra: &[&str]| {
+            let out = scratch(&format!("{case}-set-out-{}.safetensors", extra.len()));
+            let mut args = vec![
+                "forward",
+                gguf.to_str().unwrap(),
+                "--precision",
+                "f32",
+                "--input",
+                input.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ];
+            for s in extra {
+                args.extend(["--set", s]);
+            }
+            lineage(&args);
+            let d = max_diff(&load(&out)["logits"], &exp["logits"]);
+            std::fs::remove_file(&out).ok();
+            d
+        };
+        let (plain, set) = (run(&[]), run(sets));
+        std::fs::remove_file(&input).ok();
+        assert!(set <= 1e-4, "{case} with --set {sets:?}: {set:.3e}");
+        assert!(
+            plain > 1e-3,
+            "{case} without --set already matches HF: {plain:.3e}"
+        );
+    }
+}

@@ -154,6 +154,11 @@ fn moe(c: &ModelConfig) -> String {
             topk_groups,
             ..
         } => format!("sigmoid, {topk_groups} of {n_groups} groups"),
+        Router::SoftmaxGrouped {
+            n_groups,
+            topk_groups,
+            ..
+        } => format!("softmax, {topk_groups} of {n_groups} groups"),
     };
     let shared = if m.n_shared_experts > 0 {
         format!(" + {} shared", m.n_shared_experts)

@@ -76,7 +76,9 @@ pub fn apply(c: &mut ModelConfig, key: &str, value: &str) -> Result<()> {
             set_mla(c, key, value)?
         }
         _ => {
-            if !super::components::apply(c, key, value)? {
+            if !super::components::apply(c, key, value)?
+                && !super::edit_numerics::apply(c, key, value)?
+            {
                 return Err(unknown(key));
             }
         }
@@ -88,6 +90,7 @@ fn unknown(key: &str) -> Error {
     let names: Vec<&str> = KEYS
         .iter()
         .chain(super::components::KEYS)
+        .chain(super::edit_numerics::KEYS)
         .map(|(k, _)| *k)
         .collect();
     Error::UnknownConfigKey {

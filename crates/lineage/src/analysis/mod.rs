@@ -7,6 +7,7 @@
 pub mod components;
 pub mod describe;
 pub mod edit;
+pub mod edit_numerics;
 pub mod flops;
 pub mod kv_cache;
 pub mod memory;

@@ -278,7 +278,7 @@ fn ffn(c: &ModelConfig, f: u128, bias: bool) -> Wide {
 fn moe_layer(c: &ModelConfig, m: &MoeConfig, p: &mut Acc) {
     let (d, e) = (c.d_model as u128, m.n_experts as u128);
     let mut router = linear(d, e, m.router_bias);
-    if matches!(m.router, Router::SigmoidGrouped { .. }) {
+    if m.router.has_correction_bias() {
         router.vector += e; // e_score_correction_bias
     }
     p.router = p.router.add(router);

@@ -51,6 +51,47 @@ pub enum Router {
         normalize: bool,
         scaling: f64,
     },
+    /// Softmax scores, otherwise as `SigmoidGrouped`: the selection adds the correction
+    /// bias when there is one, groups are scored by their top-2 sum, and the weights are
+    /// the unbiased scores. llama.cpp's deepseek2 without `expert_gating_func`
+    /// (DeepSeek-V2, V2.5).
+    SoftmaxGrouped {
+        n_groups: usize,
+        topk_groups: usize,
+        normalize: bool,
+        scaling: f64,
+        correction_bias: bool,
+    },
+}
+
+impl Router {
+    /// Whether the layer carries `exp_probs_b.bias` (the selection-only correction).
+    pub fn has_correction_bias(&self) -> bool {
+        match self {
+            Router::SigmoidGrouped { .. } => true,
+            Router::SoftmaxGrouped {
+                correction_bias, ..
+            } => *correction_bias,
+            _ => false,
+        }
+    }
+
+    /// `(n_groups, topk_groups)` for the group-limited routers.
+    pub fn groups(&self) -> Option<(usize, usize)> {
+        match self {
+            Router::SigmoidGrouped {
+                n_groups,
+                topk_groups,
+                ..
+            }
+            | Router::SoftmaxGrouped {
+                n_groups,
+                topk_groups,
+                ..
+            } => Some((*n_groups, *topk_groups)),
+            _ => None,
+        }
+    }
 }
 
 /// Mixture-of-experts FFN (Shazeer et al. 2017; Fedus et al. 2021).

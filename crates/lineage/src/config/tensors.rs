@@ -188,7 +188,7 @@ fn moe(c: &ModelConfig, m: &MoeConfig, p: &str, t: &mut Specs) {
     let (d, e, f) = (c.d_model, m.n_experts, m.d_expert);
     let mx = TensorRole::Matrix;
     t.linear(&format!("{p}.ffn_gate_inp"), e, d, m.router_bias, mx);
-    if matches!(m.router, Router::SigmoidGrouped { .. }) {
+    if m.router.has_correction_bias() {
         t.push(&format!("{p}.exp_probs_b.bias"), &[e], TensorRole::Bias);
     }
     let stack = |t: &mut Specs, name: &str, shape: [usize; 3], role| {

@@ -1,6 +1,6 @@
 //! All invariants of a [`ModelConfig`], checked in one place.
 
-use super::{AttentionKind, ModelConfig, Position, RopeScaling, Router};
+use super::{AttentionKind, ModelConfig, Position, RopeScaling};
 use crate::{Error, Result};
 
 pub(super) fn validate(c: &ModelConfig) -> Result<()> {
@@ -131,12 +131,7 @@ fn moe(c: &ModelConfig) -> Result<()> {
             ),
         ));
     }
-    if let Router::SigmoidGrouped {
-        n_groups,
-        topk_groups,
-        ..
-    } = m.router
-    {
+    if let Some((n_groups, topk_groups)) = m.router.groups() {
         if n_groups == 0 || m.n_experts % n_groups != 0 {
             return Err(Error::invalid(
                 "n_group",

@@ -65,6 +65,28 @@ pub fn route(
                 probs: ops::softmax_last(logits)?,
             })
         }
+        Router::SoftmaxGrouped {
+            n_groups,
+            topk_groups,
+            normalize,
+            scaling,
+            ..
+        } => {
+            let scores = ops::softmax_last(logits)?;
+            let experts = rows(&scores)?
+                .iter()
+                .map(|r| grouped_top_k(r, correction, *n_groups, *topk_groups, k))
+                .collect::<Vec<_>>();
+            let mut w = gather(&scores, &experts)?;
+            if *normalize {
+                w = w.broadcast_div(&(w.sum_keepdim(D::Minus1)? + 1e-20)?)?;
+            }
+            Ok(Routing {
+                experts,
+                weights: (w * *scaling)?,
+                probs: scores,
+            })
+        }
         Router::SigmoidGrouped {
             n_groups,
             topk_groups,

@@ -1,7 +1,10 @@
-//! GGUF metadata -> [`ModelConfig`], per `general.architecture`.
+//! GGUF metadata -> [`ModelConfig`], per `general.architecture`. Every `{arch}.*` key is
+//! read through [`Hp`], and the ones no adapter read are audited (see `keys.rs`).
 
+use super::keys::{Hp, KeyReport};
+use super::swa::{apply_pattern, pattern};
 use crate::config::*;
-use crate::weights::gguf::{GgufFile, Metadata};
+use crate::weights::gguf::GgufFile;
 use crate::{Error, Result};
 
 const ARCHS: &[&str] = &[
@@ -9,8 +12,13 @@ const ARCHS: &[&str] = &[
     "qwen2",
     "qwen3",
     "qwen3moe",
+    "gemma2",
     "gemma3",
     "gpt2",
+    "gptneox",
+    "falcon",
+    "bloom",
+    "olmo2",
     "phi3",
     "gpt-oss",
     "deepseek2",
@@ -20,50 +28,12 @@ pub fn supported() -> Vec<&'static str> {
     ARCHS.to_vec()
 }
 
-/// Typed access to `{arch}.{key}`.
-pub(super) struct Hp<'a> {
-    m: &'a Metadata,
-    pub(super) arch: String,
-}
-
-impl Hp<'_> {
-    pub(super) fn key(&self, k: &str) -> String {
-        format!("{}.{k}", self.arch)
-    }
-    pub(super) fn usize(&self, k: &str) -> Result<usize> {
-        self.m.get_usize(&self.key(k))
-    }
-    pub(super) fn opt_usize(&self, k: &str) -> Result<Option<usize>> {
-        if self.m.get(&self.key(k)).is_some() {
-            self.usize(k).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-    pub(super) fn opt_f64(&self, k: &str) -> Result<Option<f64>> {
-        if self.m.get(&self.key(k)).is_some() {
-            self.m.get_f64(&self.key(k)).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-    pub(super) fn opt_str(&self, k: &str) -> Result<Option<&str>> {
-        if self.m.get(&self.key(k)).is_some() {
-            self.m.get_str(&self.key(k)).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-    pub(super) fn opt_bool(&self, k: &str) -> Result<Option<bool>> {
-        if self.m.get(&self.key(k)).is_some() {
-            self.m.get_bool(&self.key(k)).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-}
-
 pub fn config(file: &GgufFile) -> Result<ModelConfig> {
+    config_with_keys(file).map(|(c, _)| c)
+}
+
+/// The config and which `{arch}.*` keys built it.
+pub fn config_with_keys(file: &GgufFile) -> Result<(ModelConfig, KeyReport)> {
     let m = file.metadata();
     let arch = m.get_str("general.architecture")?.to_string();
     if !ARCHS.contains(&arch.as_str()) {
@@ -72,15 +42,17 @@ pub fn config(file: &GgufFile) -> Result<ModelConfig> {
             supported: supported().into_iter().map(String::from).collect(),
         });
     }
-    let hp = Hp {
-        m,
-        arch: arch.clone(),
-    };
+    let hp = Hp::new(m, &arch);
     let mut c = base(&hp, file)?;
     match arch.as_str() {
         "qwen3" | "qwen3moe" => c.attention.qk_norm = Some(QkNormScope::PerHead),
-        "gemma3" => gemma3(&hp, &mut c)?,
+        "gemma2" | "gemma3" => super::arch_gemma::gemma(&hp, &mut c)?,
         "gpt2" => gpt2(&mut c),
+        "gptneox" => super::arch_classic::gptneox(&hp, &mut c)?,
+        "falcon" => super::arch_classic::falcon(file, &mut c),
+        "bloom" => super::arch_classic::bloom(&mut c),
+        "olmo2" => olmo2(&hp, &mut c)?,
+        "phi3" => phi3(&hp)?,
         _ => {}
     }
     // MoE is whatever carries `expert_count` (qwen3moe; llama for Mixtral).
@@ -89,11 +61,12 @@ pub fn config(file: &GgufFile) -> Result<ModelConfig> {
     }
     match arch.as_str() {
         "gpt-oss" => gpt_oss(&hp, &mut c)?,
-        "deepseek2" => super::arch_mla::deepseek2(&hp, &mut c)?,
+        "deepseek2" => super::arch_mla::deepseek2(&hp, &mut c, file)?,
         _ => {}
     }
     detect_biases(file, &mut c);
-    Ok(c)
+    let report = hp.audit()?;
+    Ok((c, report))
 }
 
 fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
@@ -108,6 +81,16 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
         .get(1)
         .copied()
         .unwrap_or(0) as usize;
+    if let Some(v) = hp.opt_usize("vocab_size")? {
+        if v != vocab {
+            let msg = format!("{v}, but token_embd.weight has {vocab} rows");
+            return Err(hp.unsupported("vocab_size", msg));
+        }
+    }
+    hp.expect_bool("attention.causal", true)?;
+    if let Some(p) = hp.opt_usize("pooling_type")?.filter(|&p| p != 0) {
+        return Err(hp.unsupported("pooling_type", format!("{p} (an embedding model)")));
+    }
     let eps = hp.opt_f64("attention.layer_norm_rms_epsilon")?;
     let norm = match eps {
         Some(eps) => NormConfig {
@@ -130,17 +113,24 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
     } else {
         RopePairing::RotateHalf
     };
-    let mut scaling = scaling(hp, context_len)?;
-    if let Some(factors) = rope_freqs(file)? {
-        scaling = RopeScaling::FreqFactors { factors };
-    }
     let rope = Rope {
         theta: hp.opt_f64("rope.freq_base")?.unwrap_or(10000.0),
         rotary_dim,
         pairing,
-        scaling,
+        scaling: super::rope::scaling(hp, file, context_len)?,
     };
     let n_layers = hp.usize("block_count")?;
+    let n_kv_heads = hp.opt_usize("attention.head_count_kv")?.unwrap_or(n_heads);
+    if hp.arch != "deepseek2" {
+        // MLA files say value_length for the absorbed form; arch_mla reads it.
+        if let Some(v) = hp
+            .opt_usize("attention.value_length")?
+            .filter(|&v| v != head_dim)
+        {
+            let msg = format!("{v} (differs from key length {head_dim})");
+            return Err(hp.unsupported("attention.value_length", msg));
+        }
+    }
     Ok(ModelConfig {
         family: format!("{} (gguf)", hp.arch),
         vocab_size: vocab,
@@ -155,7 +145,7 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
         attention: AttentionConfig {
             kind: AttentionKind::Standard,
             n_heads,
-            n_kv_heads: hp.opt_usize("attention.head_count_kv")?.unwrap_or(n_heads),
+            n_kv_heads,
             head_dim,
             bias: ProjBias::default(),
             scale: None,
@@ -190,83 +180,37 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
     })
 }
 
-/// llama.cpp's `rope_freqs.weight`: one divisor per rotated pair (the converter writes it
-/// for llama3 scaling instead of metadata; `ggml_rope_ext`'s freq_factors).
-fn rope_freqs(file: &GgufFile) -> Result<Option<Vec<f64>>> {
-    let Ok(t) = file.tensor("rope_freqs.weight") else {
-        return Ok(None);
-    };
-    let mut f = vec![0f32; t.n_elements() as usize];
-    crate::kernels::quant::dequantize_row(
-        "rope_freqs.weight",
-        t.ggml_type,
-        file.tensor_bytes("rope_freqs.weight")?,
-        &mut f,
-    )?;
-    Ok(Some(f.into_iter().map(f64::from).collect()))
-}
-
-fn scaling(hp: &Hp, context_len: usize) -> Result<RopeScaling> {
-    let factor = hp.opt_f64("rope.scaling.factor")?.unwrap_or(1.0);
-    let orig = hp
-        .opt_usize("rope.scaling.original_context_length")?
-        .unwrap_or(context_len);
-    Ok(match hp.opt_str("rope.scaling.type")? {
-        None | Some("none") => RopeScaling::None,
-        Some("linear") => RopeScaling::Linear { factor },
-        Some("yarn") => RopeScaling::Yarn {
-            factor,
-            original_max: orig,
-            beta_fast: 32.0,
-            beta_slow: 1.0,
-            attention_factor: if factor <= 1.0 {
-                1.0
-            } else {
-                0.1 * factor.ln() + 1.0
-            },
-            truncate: true,
-        },
-        Some(other) => {
-            return Err(Error::UnsupportedValue {
-                family: hp.arch.clone(),
-                key: hp.key("rope.scaling.type"),
-                value: other.into(),
-            })
-        }
-    })
-}
-
-/// Gemma 3: GeGLU, sandwich norms (the converter folded `1+w` into the weights),
-/// sqrt(d) embedding scale, every 6th layer global (llama.cpp `set_swa_pattern(6)`),
-/// local layers with theta 10000.
-fn gemma3(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
-    c.ffn.kind = FfnKind::Glu(Activation::GeluTanh);
-    c.block.placement = NormPlacement::Sandwich;
-    c.embedding.scale = Some(((c.d_model as f64).sqrt() as f32) as f64);
-    c.attention.qk_norm = Some(QkNormScope::PerHead);
-    let window = hp.opt_usize("attention.sliding_window")?;
-    let Position::Rope(global) = c.position.clone() else {
-        unreachable!("set in base")
-    };
-    // llama.cpp: `rope_freq_base_train_swa` is 10000 unless `rope.freq_base_swa` says otherwise.
-    let local = Rope {
-        theta: hp.opt_f64("rope.freq_base_swa")?.unwrap_or(10000.0),
-        scaling: RopeScaling::None,
-        ..global
-    };
-    for (i, l) in c.layers.iter_mut().enumerate() {
-        if is_swa(i, 6) {
-            l.window = window;
-            l.rope = Some(local.clone());
-        }
+/// OLMo 2: norms after each sublayer (before the residual add) and q/k norms over the
+/// full projection width; optional sliding layers (llama.cpp pattern 4, local layers
+/// without rope scaling).
+fn olmo2(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
+    c.block.placement = NormPlacement::PostSublayer;
+    c.attention.qk_norm = Some(QkNormScope::FullWidth);
+    if let Some(w) = hp.opt_usize("attention.sliding_window")?.filter(|&w| w > 0) {
+        let sliding = pattern(hp, c.n_layers(), 4)?;
+        let local = local_rope(hp, c)?;
+        apply_pattern(c, &sliding, w, Some(local));
     }
     Ok(())
 }
 
-/// llama.cpp `set_swa_pattern(period)`: layer `i` is sliding iff `i % period < period - 1`
-/// (the last layer of each period is global).
-fn is_swa(i: usize, period: usize) -> bool {
-    i % period < period - 1
+/// Sliding layers' RoPE: `rope.freq_base_swa` (default: the global base), no scaling.
+pub(super) fn local_rope(hp: &Hp, c: &ModelConfig) -> Result<Rope> {
+    let Position::Rope(global) = &c.position else {
+        unreachable!("set in base")
+    };
+    Ok(Rope {
+        theta: hp.opt_f64("rope.freq_base_swa")?.unwrap_or(global.theta),
+        scaling: RopeScaling::None,
+        ..global.clone()
+    })
+}
+
+/// Phi-3: llama.cpp disables Phi's sliding window ("Phi SWA is currently disabled"), so
+/// a file that states one still runs with full attention; so does lineage.
+fn phi3(hp: &Hp) -> Result<()> {
+    hp.opt_usize("attention.sliding_window")?;
+    Ok(())
 }
 
 /// gpt-oss (llama.cpp `LLM_ARCH_OPENAI_MOE`): attention sinks, every other layer sliding
@@ -280,10 +224,15 @@ fn gpt_oss(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
         alpha: 1.702,
         limit: 7.0,
     };
-    let window = Some(hp.usize("attention.sliding_window")?);
-    for (i, l) in c.layers.iter_mut().enumerate() {
-        l.window = if is_swa(i, 2) { window } else { None };
-    }
+    let window = hp.usize("attention.sliding_window")?;
+    let sliding = pattern(hp, c.n_layers(), 2)?;
+    let local = local_rope(hp, c)?;
+    // Sliding layers share the global RoPE unless the file gives them their own base.
+    let Position::Rope(global) = &c.position else {
+        unreachable!("set in base")
+    };
+    let local = (local.theta != global.theta).then_some(local);
+    apply_pattern(c, &sliding, window, local);
     let Some(moe) = c.ffn.moe.as_mut() else {
         return Err(Error::BadInput(format!(
             "{}: gpt-oss GGUF without `{}`",

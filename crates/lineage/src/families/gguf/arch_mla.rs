@@ -3,25 +3,31 @@
 //! `src/llama-context.cpp` (YaRN attention factor), `convert_hf_to_gguf.py`
 //! `DeepseekV2Model` (keys written). The HF side is `families/deepseek.rs`.
 
-use super::arch::Hp;
+use super::keys::Hp;
 use crate::config::*;
+use crate::weights::gguf::GgufFile;
 use crate::{Error, Result};
 
-/// llama.cpp `LLAMA_EXPERT_GATING_FUNC_TYPE_SIGMOID`.
+/// llama.cpp `LLAMA_EXPERT_GATING_FUNC_TYPE_{SOFTMAX,SIGMOID}`.
+const GATING_SOFTMAX: usize = 1;
 const GATING_SIGMOID: usize = 2;
 
 /// DeepSeek-V2/V3. Files written since llama.cpp's MLA rework store the MQA form
 /// (`key_length` = kv_lora_rank + rope dims) and put the per-head sizes in
 /// `key_length_mla` / `value_length_mla`; older files have only `key_length` /
 /// `value_length` with the per-head sizes.
-pub(super) fn deepseek2(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
+pub(super) fn deepseek2(hp: &Hp, c: &mut ModelConfig, file: &GgufFile) -> Result<()> {
     let head_k = match hp.opt_usize("attention.key_length_mla")? {
         Some(k) => k,
         None => hp.usize("attention.key_length")?,
     };
+    // In the MQA form `value_length` is the latent width (kv_lora_rank): implied.
+    let value_length = hp.opt_usize("attention.value_length")?;
     let head_v = match hp.opt_usize("attention.value_length_mla")? {
         Some(v) => v,
-        None => hp.usize("attention.value_length")?,
+        None => {
+            value_length.ok_or_else(|| hp.unsupported("attention.value_length", "absent".into()))?
+        }
     };
     let rope_dim = hp.usize("rope.dimension_count")?;
     let nope = head_k
@@ -42,7 +48,9 @@ pub(super) fn deepseek2(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
     c.attention.n_kv_heads = c.attention.n_heads; // the file's 1 is the absorbed MQA form
     c.attention.kind = AttentionKind::Latent(mla);
     c.attention.scale = Some((head_k as f64).powf(-0.5) * yarn_mscale(hp, c)?.powi(2));
-    router(hp, c)?;
+    let correction =
+        (0..c.n_layers()).any(|i| file.tensor(&format!("blk.{i}.exp_probs_b.bias")).is_ok());
+    router(hp, c, correction)?;
     let dense = hp.opt_usize("leading_dense_block_count")?.unwrap_or(0);
     for (i, l) in c.layers.iter_mut().enumerate() {
         l.moe = c.ffn.moe.is_some() && i >= dense;
@@ -80,29 +88,40 @@ fn yarn_mscale(hp: &Hp, c: &mut ModelConfig) -> Result<f64> {
     })
 }
 
-fn router(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
+/// The router. llama.cpp reads a missing `expert_gating_func` as softmax: the DeepSeek-V2
+/// and V2.5 files written before the key existed.
+fn router(hp: &Hp, c: &mut ModelConfig, correction_bias: bool) -> Result<()> {
     let Some(moe) = c.ffn.moe.as_mut() else {
         return Ok(());
     };
-    // llama.cpp treats a missing key as softmax (DeepSeek-V2 files); that router (softmax,
-    // group-limited, unnormalised) has no canonical variant yet.
-    match hp.opt_usize("expert_gating_func")? {
-        Some(GATING_SIGMOID) => {}
+    let n_groups = hp.opt_usize("expert_group_count")?.unwrap_or(1).max(1);
+    let topk_groups = hp.opt_usize("expert_group_used_count")?.unwrap_or(1).max(1);
+    let normalize = hp.opt_bool("expert_weights_norm")?.unwrap_or(false);
+    let scaling = hp.opt_f64("expert_weights_scale")?.unwrap_or(1.0);
+    moe.router = match hp
+        .opt_usize("expert_gating_func")?
+        .unwrap_or(GATING_SOFTMAX)
+    {
+        GATING_SOFTMAX => Router::SoftmaxGrouped {
+            n_groups,
+            topk_groups,
+            normalize,
+            scaling,
+            correction_bias,
+        },
+        GATING_SIGMOID => Router::SigmoidGrouped {
+            n_groups,
+            topk_groups,
+            normalize,
+            scaling,
+        },
         other => {
             return Err(Error::UnsupportedValue {
                 family: hp.arch.clone(),
                 key: hp.key("expert_gating_func"),
-                value: other.map_or("absent (softmax)".into(), |v| {
-                    format!("{v} (only 2 = sigmoid is supported)")
-                }),
+                value: format!("{other} (1 = softmax and 2 = sigmoid are supported)"),
             })
         }
-    }
-    moe.router = Router::SigmoidGrouped {
-        n_groups: hp.opt_usize("expert_group_count")?.unwrap_or(1).max(1),
-        topk_groups: hp.opt_usize("expert_group_used_count")?.unwrap_or(1).max(1),
-        normalize: hp.opt_bool("expert_weights_norm")?.unwrap_or(false),
-        scaling: hp.opt_f64("expert_weights_scale")?.unwrap_or(1.0),
     };
     moe.n_shared_experts = hp.opt_usize("expert_shared_count")?.unwrap_or(0);
     Ok(())

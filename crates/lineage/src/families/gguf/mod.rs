@@ -6,9 +6,16 @@
 //! `+1` folded into Gemma norms).
 
 mod arch;
+mod arch_classic;
+mod arch_gemma;
 mod arch_mla;
+mod keys;
+mod rope;
+mod swa;
 mod tensors;
 mod vocab;
+
+pub use keys::KeyReport;
 
 pub use vocab::vocab_spec;
 
@@ -36,6 +43,11 @@ pub fn config_of(path: &Path) -> Result<ModelConfig> {
     let cfg = arch::config(&GgufFile::open(path)?)?;
     cfg.validate()?;
     Ok(cfg)
+}
+
+/// Which `{arch}.*` keys of a GGUF file built its config (and which, neutral, did not).
+pub fn key_report(path: &Path) -> Result<KeyReport> {
+    arch::config_with_keys(&GgufFile::open(path)?).map(|(_, r)| r)
 }
 
 /// Loads a GGUF file: canonical config and weights.

@@ -14,12 +14,20 @@ use crate::Result;
 
 /// GGUF names that differ from the canonical vocabulary. gpt-oss has no `ffn_norm`:
 /// its pre-FFN norm is `post_attention_norm` (llama.cpp `attn_post_norm`, used as the
-/// FFN's input norm); in Gemma it is the sandwich norm after attention.
-fn canonical(name: &str, arch: &str) -> String {
+/// FFN's input norm); in Gemma it is the sandwich norm after attention. Falcon-40B's
+/// converter maps `ln_attn` to `attn_norm_2` and `ln_mlp` to `attn_norm`: llama.cpp feeds
+/// attention from `attn_norm_2` and the MLP from `attn_norm`.
+fn canonical(name: &str, arch: &str, falcon_two_norms: bool) -> String {
     let post_attn = if arch == "gpt-oss" {
         ".ffn_norm."
     } else {
         ".attn_post_norm."
+    };
+    let name = if falcon_two_norms {
+        name.replace(".attn_norm.", ".ffn_norm.")
+            .replace(".attn_norm_2.", ".attn_norm.")
+    } else {
+        name.to_string()
     };
     name.replace(".post_attention_norm.", post_attn)
         .replace(".post_ffw_norm.", ".ffn_post_norm.")
@@ -28,12 +36,13 @@ fn canonical(name: &str, arch: &str) -> String {
 pub fn weights(file: &GgufFile, cfg: &ModelConfig, precision: GgufPrecision) -> Result<Weights> {
     let arch = file.metadata().get_str("general.architecture")?;
     let mut w = Weights::default();
+    let two_norms = arch == "falcon" && file.tensor("blk.0.attn_norm_2.weight").is_ok();
     for t in file.tensors() {
         if t.name.starts_with("rope_") {
-            continue; // llama.cpp's precomputed rope factors duplicate config data
+            continue; // rope factors: read into the config (gguf/rope.rs)
         }
         let weight = load_one(file, &t.name, precision)?;
-        w.insert_weight(canonical(&t.name, arch), weight);
+        w.insert_weight(canonical(&t.name, arch, two_norms), weight);
     }
     split_fused(&mut w, cfg)?;
     join_kv_b(&mut w, cfg)?;
