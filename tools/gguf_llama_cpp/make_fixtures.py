@@ -74,7 +74,9 @@ def byte_tokenizer(vocab_size: int) -> dict:
         "post_processor": None,
         "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
         "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
-                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "vocab": vocab, "merges": []},
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "vocab": vocab,
+                  # llama.cpp refuses a BPE vocabulary without merges; one is enough to load.
+                  "merges": [["\u0120", "\u0120"]]},
     }
 
 

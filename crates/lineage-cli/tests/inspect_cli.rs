@@ -98,3 +98,34 @@ fn inspect_gguf_target_counts_the_file_parameters() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("missing.gguf"), "{}", stderr(&o));
 }
+
+/// A GGUF target lists the `{arch}.*` keys that built its config and the neutral ones
+/// that did not (Falcon's `tensor_data_layout` names a transform already applied).
+#[test]
+fn inspect_gguf_lists_keys_read_and_not_read() {
+    let f = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../lineage/tests/fixtures/gguf_llama_cpp/falcon.f32.gguf"
+    );
+    let o = lineage(&["inspect", f]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let line = |p: &str| {
+        out.lines()
+            .find(|l| l.contains(p))
+            .unwrap_or_else(|| panic!("no `{p}` line in:\n{out}"))
+            .to_string()
+    };
+    let read = line("GGUF keys read:");
+    for k in [
+        "falcon.block_count",
+        "falcon.attention.head_count_kv",
+        "falcon.attention.layer_norm_epsilon",
+    ] {
+        assert!(read.contains(k), "{k} not listed as read: {read}");
+    }
+    assert!(
+        line("GGUF keys not read").contains("falcon.tensor_data_layout"),
+        "{out}"
+    );
+}
