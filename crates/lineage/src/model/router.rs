@@ -71,29 +71,19 @@ pub fn route(
             normalize,
             scaling,
             ..
-        } => {
-            let scores = ops::softmax_last(logits)?;
-            let experts = rows(&scores)?
-                .iter()
-                .map(|r| grouped_top_k(r, correction, *n_groups, *topk_groups, k))
-                .collect::<Vec<_>>();
-            let mut w = gather(&scores, &experts)?;
-            if *normalize {
-                w = w.broadcast_div(&(w.sum_keepdim(D::Minus1)? + 1e-20)?)?;
-            }
-            Ok(Routing {
-                experts,
-                weights: (w * *scaling)?,
-                probs: scores,
-            })
         }
-        Router::SigmoidGrouped {
+        | Router::SigmoidGrouped {
             n_groups,
             topk_groups,
             normalize,
             scaling,
         } => {
-            let scores = ops::sigmoid(logits)?;
+            let softmax = matches!(router, Router::SoftmaxGrouped { .. });
+            let scores = if softmax {
+                ops::softmax_last(logits)?
+            } else {
+                ops::sigmoid(logits)?
+            };
             let experts = rows(&scores)?
                 .iter()
                 .map(|r| grouped_top_k(r, correction, *n_groups, *topk_groups, k))
@@ -102,7 +92,12 @@ pub fn route(
             if *normalize {
                 w = w.broadcast_div(&(w.sum_keepdim(D::Minus1)? + 1e-20)?)?;
             }
-            let probs = scores.broadcast_div(&scores.sum_keepdim(D::Minus1)?)?;
+            // The balancing loss wants a distribution: sigmoid scores are normalised.
+            let probs = if softmax {
+                scores
+            } else {
+                scores.broadcast_div(&scores.sum_keepdim(D::Minus1)?)?
+            };
             Ok(Routing {
                 experts,
                 weights: (w * *scaling)?,

@@ -35,28 +35,16 @@ pub(super) fn scaling(hp: &Hp, file: &GgufFile, context_len: usize) -> Result<Ro
         Some("yarn") => yarn(hp, factor, orig)?,
         Some(other) => return Err(hp.unsupported("rope.scaling.type", other.into())),
     };
+    let mut s = s;
     if let Some(a) = attn_factor.filter(|&a| a != 1.0) {
-        return match s {
-            RopeScaling::Yarn {
-                factor,
-                original_max,
-                beta_fast,
-                beta_slow,
-                attention_factor,
-                truncate,
-            } => Ok(RopeScaling::Yarn {
-                factor,
-                original_max,
-                beta_fast,
-                beta_slow,
-                attention_factor: attention_factor * a,
-                truncate,
-            }),
-            _ => Err(hp.unsupported(
-                "rope.scaling.attn_factor",
-                format!("{a} (only with YaRN or LongRoPE factors)"),
-            )),
+        let RopeScaling::Yarn {
+            attention_factor, ..
+        } = &mut s
+        else {
+            let msg = format!("{a} (only with YaRN or LongRoPE factors)");
+            return Err(hp.unsupported("rope.scaling.attn_factor", msg));
         };
+        *attention_factor *= a;
     }
     Ok(s)
 }
