@@ -56,6 +56,16 @@ fn load(path: &Path) -> lineage::Result<(ModelConfig, lineage::weights::Weights)
     r
 }
 
+/// max|Δ| of the model built from `cfg`/`w` against HF's logits of `case`.
+fn hf_logits_diff(cfg: &ModelConfig, w: &lineage::weights::Weights, case: &str) -> f32 {
+    let exp = expected(case);
+    let got = Model::new(cfg, w)
+        .unwrap()
+        .forward(&exp["input_ids"], None)
+        .unwrap();
+    max_abs_diff(&got, &exp["logits"]).0
+}
+
 fn refused_naming(path: PathBuf, key: &str) {
     let err = load(&path).err().map(|e| e.to_string());
     let err = err.unwrap_or_else(|| panic!("a file with `{key}` loaded"));
@@ -124,12 +134,7 @@ fn a_rope_factor_without_a_type_is_linear_as_in_llama_cpp() {
         panic!("no RoPE")
     };
     assert_eq!(r.scaling, RopeScaling::Linear { factor: 2.0 });
-    let exp = expected("llama_linear");
-    let got = Model::new(&cfg, &w)
-        .unwrap()
-        .forward(&exp["input_ids"], None)
-        .unwrap();
-    let (d, _) = max_abs_diff(&got, &exp["logits"]);
+    let d = hf_logits_diff(&cfg, &w, "llama_linear");
     assert!(d <= 1e-4, "llama_linear without rope.scaling.type: {d:.3e}");
 }
 
@@ -177,12 +182,7 @@ fn deepseek2_with_sigmoid_gating_matches_hf() {
         cfg.ffn.moe.as_ref().unwrap().router,
         Router::SigmoidGrouped { .. }
     ));
-    let exp = expected("deepseek_v3");
-    let got = Model::new(&cfg, &w)
-        .unwrap()
-        .forward(&exp["input_ids"], None)
-        .unwrap();
-    let (d, _) = max_abs_diff(&got, &exp["logits"]);
+    let d = hf_logits_diff(&cfg, &w, "deepseek_v3");
     assert!(d <= 1e-4, "deepseek2 with gating 2 vs HF: {d:.3e}");
 }
 
@@ -223,4 +223,22 @@ fn phi3_longrope_past_its_original_context_matches_hf() {
     let (d, at) = max_abs_diff(&got, &exp["logits"]);
     eprintln!("phi3_longrope, 96 tokens: {d:.3e}");
     assert!(d <= 1e-4, "phi3_longrope long input vs HF: {d:.3e} at {at}");
+}
+
+/// llama.cpp disables Phi-3's sliding window ("Phi SWA is currently disabled"): a phi3
+/// file that states one still runs with full attention, in lineage too.
+#[test]
+fn a_phi3_sliding_window_is_read_and_off_as_in_llama_cpp() {
+    let p = rewrite(
+        "phi3.f32.gguf",
+        &[("phi3.attention.sliding_window", Some(MetaValue::U32(4)))],
+        "phi3swa",
+    );
+    let (cfg, w) = load(&p).unwrap();
+    assert!(cfg.layers.iter().all(|l| l.window.is_none()));
+    let d = hf_logits_diff(&cfg, &w, "phi3");
+    assert!(
+        d <= 1e-4,
+        "phi3 with a stated window vs HF (full attention): {d:.3e}"
+    );
 }

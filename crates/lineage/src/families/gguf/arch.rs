@@ -2,7 +2,7 @@
 //! read through [`Hp`], and the ones no adapter read are audited (see `keys.rs`).
 
 use super::keys::{Hp, KeyReport};
-use super::swa::{apply_pattern, pattern};
+use super::swa::{apply_pattern, local_rope, pattern};
 use crate::config::*;
 use crate::weights::gguf::GgufFile;
 use crate::{Error, Result};
@@ -188,22 +188,10 @@ fn olmo2(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
     c.attention.qk_norm = Some(QkNormScope::FullWidth);
     if let Some(w) = hp.opt_usize("attention.sliding_window")?.filter(|&w| w > 0) {
         let sliding = pattern(hp, c.n_layers(), 4)?;
-        let local = local_rope(hp, c)?;
-        apply_pattern(c, &sliding, w, Some(local));
+        let local = local_rope(hp, c, None, false)?;
+        apply_pattern(c, &sliding, w, local);
     }
     Ok(())
-}
-
-/// Sliding layers' RoPE: `rope.freq_base_swa` (default: the global base), no scaling.
-pub(super) fn local_rope(hp: &Hp, c: &ModelConfig) -> Result<Rope> {
-    let Position::Rope(global) = &c.position else {
-        unreachable!("set in base")
-    };
-    Ok(Rope {
-        theta: hp.opt_f64("rope.freq_base_swa")?.unwrap_or(global.theta),
-        scaling: RopeScaling::None,
-        ..global.clone()
-    })
 }
 
 /// Phi-3: llama.cpp disables Phi's sliding window ("Phi SWA is currently disabled"), so
@@ -226,12 +214,7 @@ fn gpt_oss(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
     };
     let window = hp.usize("attention.sliding_window")?;
     let sliding = pattern(hp, c.n_layers(), 2)?;
-    let local = local_rope(hp, c)?;
-    // Sliding layers share the global RoPE unless the file gives them their own base.
-    let Position::Rope(global) = &c.position else {
-        unreachable!("set in base")
-    };
-    let local = (local.theta != global.theta).then_some(local);
+    let local = local_rope(hp, c, None, true)?;
     apply_pattern(c, &sliding, window, local);
     let Some(moe) = c.ffn.moe.as_mut() else {
         return Err(Error::BadInput(format!(

@@ -11,9 +11,8 @@
 //!   has `attention.sliding_window_pattern`; HF's irregular `layer_types` are not written;
 //! - Gemma 2 always soft-caps (attention 50, final 30 when the keys are absent).
 
-use super::arch::local_rope;
 use super::keys::Hp;
-use super::swa::{apply_pattern, pattern};
+use super::swa::{apply_pattern, local_rope, pattern};
 use crate::config::*;
 use crate::Result;
 
@@ -32,36 +31,16 @@ pub(super) fn gemma(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
         c.attention.softcap = Some(hp.opt_f64("attn_logit_softcapping")?.unwrap_or(50.0));
         c.final_logit_softcap = Some(final_cap.unwrap_or(30.0));
         let window = hp.opt_usize("attention.sliding_window")?.unwrap_or(4096);
-        let local = local_rope(hp, c)?;
-        let global_theta = match &c.position {
-            Position::Rope(r) => r.theta,
-            _ => unreachable!("set in base"),
-        };
-        // Gemma 2's sliding layers keep the global scaling (llama.cpp copies it).
-        let local = (local.theta != global_theta).then(|| Rope {
-            scaling: global_scaling(c),
-            ..local
-        });
+        let local = local_rope(hp, c, None, true)?;
         apply_pattern(c, &pattern(hp, n, 2)?, window, local);
         return Ok(());
     }
     c.final_logit_softcap = final_cap.filter(|&f| f != 0.0);
     c.attention.qk_norm = Some(QkNormScope::PerHead);
     if let Some(w) = hp.opt_usize("attention.sliding_window")?.filter(|&w| w > 0) {
-        // Gemma 3's sliding layers: theta `rope.freq_base_swa` (llama.cpp default 10000),
-        // no scaling.
-        let local = Rope {
-            theta: hp.opt_f64("rope.freq_base_swa")?.unwrap_or(10000.0),
-            ..local_rope(hp, c)?
-        };
-        apply_pattern(c, &pattern(hp, n, 6)?, w, Some(local));
+        // Gemma 3's sliding layers: llama.cpp's default base 10000, no scaling.
+        let local = local_rope(hp, c, Some(10000.0), false)?;
+        apply_pattern(c, &pattern(hp, n, 6)?, w, local);
     }
     Ok(())
-}
-
-fn global_scaling(c: &ModelConfig) -> RopeScaling {
-    match &c.position {
-        Position::Rope(r) => r.scaling.clone(),
-        _ => RopeScaling::None,
-    }
 }

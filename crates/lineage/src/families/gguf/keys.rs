@@ -10,10 +10,9 @@ use std::collections::BTreeSet;
 use crate::weights::gguf::{MetaValue, Metadata};
 use crate::{Error, Result};
 
-/// `{arch}.*` keys that never change the function (informational, or implied by the
-/// tensors): `vocab_size` is the embedding's row count, `tensor_data_layout` names a
-/// converter transform already applied, `rope.scaling.finetuned` records training
-/// history, `context_length`-like limits are read elsewhere.
+/// `{arch}.*` keys that never change the function: `tensor_data_layout` names a converter
+/// transform already applied to the tensors, `rope.scaling.finetuned` records training
+/// history. Everything else is read (and checked, like `vocab_size`) or refused.
 const NEUTRAL: &[&str] = &["rope.scaling.finetuned", "tensor_data_layout"];
 
 /// Which keys of the file were read, and which were not (each of those neutral).

@@ -3,7 +3,7 @@
 //! without it each architecture has its own hard-coded period.
 
 use super::keys::Hp;
-use crate::config::{ModelConfig, Rope};
+use crate::config::{ModelConfig, Position, Rope, RopeScaling};
 use crate::weights::gguf::MetaValue;
 use crate::Result;
 
@@ -50,4 +50,29 @@ pub(super) fn apply_pattern(
         l.window = s.then_some(window);
         l.rope = if s { local.clone() } else { None };
     }
+}
+
+/// The RoPE of the sliding layers, `None` when it is the global one. llama.cpp gives them
+/// the base `rope.freq_base_swa` (default: `default_theta`, else the global base) and
+/// either the global scaling (`keep_scaling`: Gemma 2, gpt-oss) or none (Gemma 3, OLMo 2).
+pub(super) fn local_rope(
+    hp: &Hp,
+    c: &ModelConfig,
+    default_theta: Option<f64>,
+    keep_scaling: bool,
+) -> Result<Option<Rope>> {
+    let Position::Rope(global) = &c.position else {
+        unreachable!("set in base")
+    };
+    let theta = hp.opt_f64("rope.freq_base_swa")?;
+    let local = Rope {
+        theta: theta.or(default_theta).unwrap_or(global.theta),
+        scaling: if keep_scaling {
+            global.scaling.clone()
+        } else {
+            RopeScaling::None
+        },
+        ..global.clone()
+    };
+    Ok((local != *global).then_some(local))
 }
