@@ -2,7 +2,10 @@
 
 use lineage::config::{NormPlacement, Position, Rope, RopePairing, RopeScaling};
 use lineage::families::GgufPrecision;
+use std::path::Path;
+
 use lineage::train::export::{write_gguf, write_hf, GgufDtype};
+use lineage::train::RunModel;
 
 use crate::support::{gguf_fixture, run_of, scratch};
 
@@ -11,6 +14,17 @@ fn err_text(r: lineage::Result<()>) -> String {
         Ok(()) => panic!("export succeeded but should have been refused"),
         Err(e) => e.to_string(),
     }
+}
+
+/// The error of an F32 GGUF export of `run` to `file` (which must be refused).
+fn gguf_refusal(run: &RunModel, tokenizer: Option<&Path>, file: &Path) -> String {
+    err_text(write_gguf(
+        &run.cfg,
+        &run.weights,
+        tokenizer,
+        GgufDtype::F32,
+        file,
+    ))
 }
 
 fn assert_names(msg: &str, what: &[&str]) {
@@ -32,13 +46,7 @@ fn export_hf_gpt2_with_rope_names_the_norm() {
     run.weights.remove("position_embd.weight");
     let msg = err_text(write_hf(&run.cfg, &run.weights, None, &dir.join("hf")));
     assert_names(&msg, &["export --format hf", "block.norm", "LayerNorm"]);
-    let msg = err_text(write_gguf(
-        &run.cfg,
-        &run.weights,
-        None,
-        GgufDtype::F32,
-        &dir.join("m.gguf"),
-    ));
+    let msg = gguf_refusal(&run, None, &dir.join("m.gguf"));
     assert_names(&msg, &["export --format gguf", "block.norm"]);
     assert!(
         !dir.join("hf").exists() && !dir.join("m.gguf").exists(),
@@ -59,13 +67,7 @@ fn export_hf_post_norm_names_the_placement() {
 fn export_gguf_sliding_window_names_the_window() {
     let dir = scratch("ref_window");
     let run = run_of("mistral", &dir, None);
-    let msg = err_text(write_gguf(
-        &run.cfg,
-        &run.weights,
-        None,
-        GgufDtype::F32,
-        &dir.join("m.gguf"),
-    ));
+    let msg = gguf_refusal(&run, None, &dir.join("m.gguf"));
     assert_names(&msg, &["layers[].window", "layer 0"]);
 }
 
@@ -79,13 +81,7 @@ fn export_gguf_dynamic_ntk_names_the_scaling() {
             original_max: 64,
         };
     }
-    let msg = err_text(write_gguf(
-        &run.cfg,
-        &run.weights,
-        None,
-        GgufDtype::F32,
-        &dir.join("m.gguf"),
-    ));
+    let msg = gguf_refusal(&run, None, &dir.join("m.gguf"));
     assert_names(&msg, &["position.scaling", "DynamicNtk"]);
 }
 
@@ -104,21 +100,9 @@ fn export_out_not_empty_is_refused() {
     );
     let file = dir.join("m.gguf");
     std::fs::write(&file, "old").unwrap();
-    let msg = err_text(write_gguf(
-        &run.cfg,
-        &run.weights,
-        None,
-        GgufDtype::F32,
-        &file,
-    ));
+    let msg = gguf_refusal(&run, None, &file);
     assert_names(&msg, &["already exists"]);
-    let msg = err_text(write_gguf(
-        &run.cfg,
-        &run.weights,
-        None,
-        GgufDtype::F32,
-        &out,
-    ));
+    let msg = gguf_refusal(&run, None, &out);
     assert_names(&msg, &["is a folder"]);
     // An empty folder is taken.
     let empty = dir.join("empty");
@@ -160,13 +144,7 @@ fn export_tokenizer_larger_than_vocab_is_refused() {
         .join("tests/fixtures/text/smollm2_tokenizer.json");
     std::fs::copy(src, &tok).unwrap();
     let run = run_of("llama_tied_mqa", &dir, Some(&tok));
-    let msg = err_text(write_gguf(
-        &run.cfg,
-        &run.weights,
-        run.tokenizer.as_deref(),
-        GgufDtype::F32,
-        &dir.join("m.gguf"),
-    ));
+    let msg = gguf_refusal(&run, run.tokenizer.as_deref(), &dir.join("m.gguf"));
     assert_names(&msg, &["tokenizer.json", "288 rows"]);
 }
 
@@ -183,12 +161,6 @@ fn export_gguf_non_byte_level_tokenizer_is_refused() {
     std::fs::write(sub.join("tokenizer.json"), j.to_string()).unwrap();
     let mut run = run_of("llama_tied_mqa", &dir, None);
     run.cfg.vocab_size = 49152;
-    let msg = err_text(write_gguf(
-        &run.cfg,
-        &run.weights,
-        Some(&sub.join("tokenizer.json")),
-        GgufDtype::F32,
-        &dir.join("m.gguf"),
-    ));
+    let msg = gguf_refusal(&run, Some(&sub.join("tokenizer.json")), &dir.join("m.gguf"));
     assert_names(&msg, &["pre_tokenizer", "Metaspace"]);
 }
