@@ -120,8 +120,8 @@ fn load(target: &str) -> anyhow::Result<Loaded> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
     {
-        let config = families::gguf_config(path).with_context(|| format!("reading {target}"))?;
-        let keys = families::gguf_key_report(path)?;
+        let (config, keys) =
+            families::gguf_key_report(path).with_context(|| format!("reading {target}"))?;
         let list = |v: &[String]| {
             if v.is_empty() {
                 "none".to_string()

@@ -196,7 +196,7 @@ fn every_key_of_the_converter_files_is_accounted_for() {
         if p.extension().is_none_or(|x| x != "gguf") {
             continue;
         }
-        let r = lineage::families::gguf_key_report(&p)
+        let (_, r) = lineage::families::gguf_key_report(&p)
             .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         let file = lineage::weights::gguf::GgufFile::open(&p).unwrap();
         let arch = file.metadata().get_str("general.architecture").unwrap();

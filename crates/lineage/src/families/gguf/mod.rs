@@ -40,14 +40,15 @@ pub enum GgufPrecision {
 
 /// The canonical config of a GGUF file, without materialising any weight.
 pub fn config_of(path: &Path) -> Result<ModelConfig> {
-    let cfg = arch::config(&GgufFile::open(path)?)?;
-    cfg.validate()?;
-    Ok(cfg)
+    key_report(path).map(|(cfg, _)| cfg)
 }
 
-/// Which `{arch}.*` keys of a GGUF file built its config (and which, neutral, did not).
-pub fn key_report(path: &Path) -> Result<KeyReport> {
-    arch::config_with_keys(&GgufFile::open(path)?).map(|(_, r)| r)
+/// The canonical config of a GGUF file and which `{arch}.*` keys built it (and which,
+/// neutral, did not).
+pub fn key_report(path: &Path) -> Result<(ModelConfig, KeyReport)> {
+    let (cfg, keys) = arch::config_with_keys(&GgufFile::open(path)?)?;
+    cfg.validate()?;
+    Ok((cfg, keys))
 }
 
 /// Loads a GGUF file: canonical config and weights.
