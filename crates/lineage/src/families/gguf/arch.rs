@@ -64,6 +64,7 @@ pub fn config_with_keys(file: &GgufFile) -> Result<(ModelConfig, KeyReport)> {
         "deepseek2" => super::arch_mla::deepseek2(&hp, &mut c, file)?,
         _ => {}
     }
+    value_length(&hp, &c)?;
     detect_biases(file, &mut c);
     let report = hp.audit()?;
     Ok((c, report))
@@ -121,16 +122,6 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
     };
     let n_layers = hp.usize("block_count")?;
     let n_kv_heads = hp.opt_usize("attention.head_count_kv")?.unwrap_or(n_heads);
-    if hp.arch != "deepseek2" {
-        // MLA files say value_length for the absorbed form; arch_mla reads it.
-        if let Some(v) = hp
-            .opt_usize("attention.value_length")?
-            .filter(|&v| v != head_dim)
-        {
-            let msg = format!("{v} (differs from key length {head_dim})");
-            return Err(hp.unsupported("attention.value_length", msg));
-        }
-    }
     Ok(ModelConfig {
         family: format!("{} (gguf)", hp.arch),
         vocab_size: vocab,
@@ -178,6 +169,21 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
         precision: Precision::Quantized,
         unknown_keys: Vec::new(),
     })
+}
+
+/// Standard attention has one head width for keys and values; MLA reads its own.
+fn value_length(hp: &Hp, c: &ModelConfig) -> Result<()> {
+    if c.attention.kind != AttentionKind::Standard {
+        return Ok(());
+    }
+    let k = c.attention.head_dim;
+    match hp.opt_usize("attention.value_length")? {
+        Some(v) if v != k => Err(hp.unsupported(
+            "attention.value_length",
+            format!("{v} (differs from key length {k})"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// OLMo 2: norms after each sublayer (before the residual add) and q/k norms over the
