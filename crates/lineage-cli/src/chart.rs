@@ -26,47 +26,16 @@ pub struct Chart<'a> {
 
 /// Draws `c` to `path` (1100 x 700).
 pub fn draw(path: &Path, c: &Chart) -> anyhow::Result<()> {
-    let fonts = crate::inspect::plot::load_font();
     let pts = || c.series.iter().flat_map(|s| s.points.iter());
     let finite = |v: f64| v.is_finite();
     let x_max = pts()
         .map(|p| p.0)
         .filter(|v| finite(*v))
         .fold(1.0, f64::max);
-    let ys = pts()
-        .map(|p| p.1)
-        .chain(c.hline.iter().map(|h| h.1))
-        .filter(|v| finite(*v));
-    let (y_min, y_max) = ys.fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
-    let (y_min, y_max) = if y_min > y_max {
-        (0.0, 1.0)
-    } else {
-        (y_min, y_max)
-    };
-    let pad = ((y_max - y_min) * 0.05).max(1e-6);
-    let err = |e: String| anyhow!("drawing {}: {e}", path.display());
+    let y = span(pts().map(|p| p.1).chain(c.hline.iter().map(|h| h.1)));
     let root = BitMapBackend::new(path, (1100, 700)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let mut builder = ChartBuilder::on(&root);
-    builder.margin(20);
-    if fonts {
-        builder
-            .caption(c.title, ("sans-serif", 24))
-            .x_label_area_size(50)
-            .y_label_area_size(70);
-    }
-    let mut chart = builder
-        .build_cartesian_2d(0f64..x_max, (y_min - pad)..(y_max + pad))
-        .map_err(|e| err(e.to_string()))?;
-    let mut mesh = chart.configure_mesh();
-    if fonts {
-        mesh.x_desc(c.x_desc)
-            .y_desc(c.y_desc)
-            .label_style(("sans-serif", 16));
-    } else {
-        mesh.x_labels(0).y_labels(0);
-    }
-    mesh.draw().map_err(|e| err(e.to_string()))?;
+    let descs = (c.x_desc, c.y_desc);
+    let (mut chart, fonts) = frame(&root, path, c.title, descs, (0.0, x_max), y, false)?;
     for s in &c.series {
         let color = Palette99::pick(s.color).to_rgba();
         let line = s
@@ -76,7 +45,7 @@ pub fn draw(path: &Path, c: &Chart) -> anyhow::Result<()> {
             .filter(|p| finite(p.0) && finite(p.1));
         let drawn = chart
             .draw_series(LineSeries::new(line, color.stroke_width(s.width)))
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(path, e))?;
         if fonts {
             let w = s.width;
             drawn.label(s.name.clone()).legend(move |(x, y)| {
@@ -90,25 +59,16 @@ pub fn draw(path: &Path, c: &Chart) -> anyhow::Result<()> {
                 vec![(0.0, *y), (x_max, *y)],
                 BLACK.stroke_width(1),
             ))
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(path, e))?;
         if fonts {
             drawn
                 .label(name.clone())
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
         }
     }
-    if fonts {
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
-    }
+    legend(&mut chart, path, fonts)?;
     root.present()
-        .map_err(|e| err(e.to_string()))
+        .map_err(|e| err(path, e))
         .context("writing the PNG")?;
     Ok(())
 }
