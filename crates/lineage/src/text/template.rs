@@ -19,6 +19,22 @@ const TEMPLATE_NAME: &str = "chat_template";
 /// Marks errors raised by the template itself, to map them to `Error::TemplateException`.
 const RAISE_MARKER: &str = "raise_exception: ";
 
+/// A template is code from the model file's author, so every render is bounded.
+/// Fuel is minijinja's budget: one unit per instruction and per ~64 bytes of data created,
+/// so it bounds loop iterations, time and memory at once. Real templates spend a few
+/// thousand units on a short chat; the budget grows with the conversation.
+const BASE_FUEL: u64 = 2_000_000;
+/// Fuel allowed per byte of message text (each byte may be copied, escaped and output a
+/// few times: 64 bytes cost ~1 unit, so 1 unit/byte is ~64 passes over the input).
+const FUEL_PER_INPUT_BYTE: u64 = 1;
+/// Nesting of macro calls, includes and blocks (minijinja counts several levels per macro
+/// call, ~40 calls here); HF templates nest a few, minijinja's own ceiling is 500.
+const RECURSION_LIMIT: usize = 200;
+/// The rendered prompt may be this much larger than the messages it holds, plus a fixed
+/// allowance for the template's own text.
+const OUTPUT_PER_INPUT_BYTE: usize = 8;
+const BASE_OUTPUT: usize = 1 << 20;
+
 /// One chat turn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChatMessage {
@@ -63,6 +79,7 @@ impl ChatTemplate {
             .build()
             .map_err(template_err)?;
         env.set_syntax(syntax);
+        env.set_recursion_limit(RECURSION_LIMIT);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_filter("tojson", tojson);
@@ -86,8 +103,12 @@ impl ChatTemplate {
     }
 
     /// Renders the conversation; `add_generation_prompt` opens an assistant turn.
+    /// Refused with `Error::Template` when the template exceeds its budget (`limits`).
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        let tmpl = self.env.get_template(TEMPLATE_NAME).map_err(template_err)?;
+        let input: usize = messages.iter().map(|m| m.role.len() + m.content.len()).sum();
+        let mut env = self.env.clone();
+        env.set_fuel(Some(BASE_FUEL + FUEL_PER_INPUT_BYTE * input as u64));
+        let tmpl = env.get_template(TEMPLATE_NAME).map_err(template_err)?;
         let ctx = minijinja::context! {
             messages => Value::from(Serde(messages)),
             add_generation_prompt => add_generation_prompt,
@@ -95,7 +116,15 @@ impl ChatTemplate {
             eos_token => self.eos_token.as_str(),
             tools => Value::from(()),
         };
-        tmpl.render(ctx).map_err(template_err)
+        let out = tmpl.render(ctx).map_err(template_err)?;
+        let max_out = BASE_OUTPUT + OUTPUT_PER_INPUT_BYTE * input;
+        if out.len() > max_out {
+            return Err(Error::Template(format!(
+                "the chat template's output is {} bytes, more than the {max_out} allowed for {input} bytes of messages",
+                out.len()
+            )));
+        }
+        Ok(out)
     }
 }
 
@@ -120,7 +149,14 @@ fn template_err(e: minijinja::Error) -> Error {
         source = s.source();
     }
     let line = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
-    Error::Template(format!("{}{line}", e))
+    let limit = match e.kind() {
+        ErrorKind::OutOfFuel => {
+            " — the template exceeded its work budget (loop iterations, time or memory); a chat template should not loop or build large strings"
+        }
+        _ if e.to_string().contains("recursion") => " — the template nests deeper than the limit",
+        _ => "",
+    };
+    Error::Template(format!("{}{line}{limit}", e))
 }
 
 /// Python `json.dumps(value, ensure_ascii=False, indent=indent)`; indent positional or keyword.
