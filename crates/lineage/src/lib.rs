@@ -11,6 +11,7 @@ pub mod engine;
 mod error;
 pub mod families;
 pub mod kernels;
+pub mod limits;
 mod load;
 pub mod model;
 pub mod runtime;

@@ -10,7 +10,7 @@ use common::{expected, max_abs_diff};
 use lineage::config::{Position, RopeScaling, Router};
 use lineage::families::GgufPrecision;
 use lineage::model::Model;
-use lineage::weights::gguf::{GgufFile, GgufWriter, MetaType, MetaValue};
+use lineage::weights::gguf::{GgufFile, GgufWriter, MetaArray, MetaValue};
 use lineage::{LoadOptions, ModelConfig};
 
 fn fixture(file: &str) -> PathBuf {
@@ -109,10 +109,7 @@ fn unsupported_values_of_known_keys_are_refused_by_name() {
         (
             "gemma2.f32.gguf",
             "gemma2.attention.sliding_window_pattern",
-            MetaValue::Array {
-                elem_type: MetaType::Bool,
-                values: vec![MetaValue::Bool(true)],
-            },
+            MetaValue::Array(MetaArray::bools([true])),
         ),
     ];
     for (i, (file, key, v)) in cases.iter().enumerate() {
@@ -145,16 +142,9 @@ fn a_sliding_window_pattern_array_sets_each_layer() {
     let hf = lineage::families::load_hf_dir(&common::fixture_dir("gemma3_text"))
         .unwrap()
         .0;
-    let flags = hf
-        .layers
-        .iter()
-        .map(|l| MetaValue::Bool(l.window.is_some()))
-        .collect();
+    let flags = hf.layers.iter().map(|l| l.window.is_some());
     let key = "gemma3.attention.sliding_window_pattern";
-    let arr = MetaValue::Array {
-        elem_type: MetaType::Bool,
-        values: flags,
-    };
+    let arr = MetaValue::Array(MetaArray::bools(flags));
     let p = rewrite("gemma3_text.f32.gguf", &[(key, Some(arr))], "swa");
     let (cfg, _) = load(&p).unwrap();
     let windows = |c: &ModelConfig| c.layers.iter().map(|l| l.window).collect::<Vec<_>>();
@@ -241,4 +231,24 @@ fn a_phi3_sliding_window_is_read_and_off_as_in_llama_cpp() {
         d <= 1e-4,
         "phi3 with a stated window vs HF (full attention): {d:.3e}"
     );
+}
+
+/// The quantized path splits a fused `attn_qkv` by byte ranges: rows that do not add up
+/// to the tensor's (4 KV heads stated, 2 stored) are an error naming it, not a panic.
+#[test]
+fn fused_qkv_rows_are_checked_on_the_quantized_path() {
+    let p = rewrite(
+        "phi3.q8_0.gguf",
+        &[("phi3.attention.head_count_kv", Some(MetaValue::U32(4)))],
+        "qkv-rows",
+    );
+    let r = lineage::load_with(
+        &p,
+        LoadOptions {
+            gguf: GgufPrecision::Quantized,
+        },
+    );
+    std::fs::remove_file(&p).ok();
+    let e = r.err().expect("a fused tensor of the wrong rows loaded").to_string();
+    assert!(e.contains("blk.0.attn_qkv.weight") && e.contains("fused"), "{e}");
 }

@@ -98,10 +98,7 @@ pub fn read_config_file(path: &Path) -> Result<Value> {
     } else {
         path.to_path_buf()
     };
-    let text = std::fs::read_to_string(&file).map_err(|e| Error::Io {
-        path: file.clone(),
-        source: e,
-    })?;
+    let text = crate::limits::read_json_text(&file)?;
     serde_json::from_str(&text).map_err(|e| Error::bad_file(&file, format!("invalid JSON: {e}")))
 }
 

@@ -21,10 +21,7 @@ pub struct HfTokenizerConfig {
 
 impl HfTokenizerConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })?;
+        let text = crate::limits::read_json_text(path)?;
         let json: Value =
             serde_json::from_str(&text).map_err(|e| Error::bad_file(path, e.to_string()))?;
         Ok(Self::from_json(&json))

@@ -72,6 +72,13 @@ impl ChatTemplate {
         bos_token: impl Into<String>,
         eos_token: impl Into<String>,
     ) -> Result<Self> {
+        if source.len() > crate::limits::MAX_TEMPLATE_BYTES {
+            return Err(Error::Template(format!(
+                "the chat template is {} bytes, more than the {} allowed",
+                source.len(),
+                crate::limits::MAX_TEMPLATE_BYTES
+            )));
+        }
         let mut env = Environment::new();
         let syntax = SyntaxConfig::builder()
             .trim_blocks(true)
@@ -105,7 +112,10 @@ impl ChatTemplate {
     /// Renders the conversation; `add_generation_prompt` opens an assistant turn.
     /// Refused with `Error::Template` when the template exceeds its budget (`limits`).
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        let input: usize = messages.iter().map(|m| m.role.len() + m.content.len()).sum();
+        let input: usize = messages
+            .iter()
+            .map(|m| m.role.len() + m.content.len())
+            .sum();
         let mut env = self.env.clone();
         env.set_fuel(Some(BASE_FUEL + FUEL_PER_INPUT_BYTE * input as u64));
         let tmpl = env.get_template(TEMPLATE_NAME).map_err(template_err)?;

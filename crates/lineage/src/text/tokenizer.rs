@@ -75,8 +75,10 @@ impl Tokenizer {
     /// Loads `tokenizer.json`, and `tokenizer_config.json` when given, for BOS/EOS and
     /// the chat template. Whether BOS/EOS are added follows the tokenizer's post-processor.
     pub fn from_files(tokenizer_json: &Path, config_json: Option<&Path>) -> Result<Self> {
-        let tok = tokenizers::Tokenizer::from_file(tokenizer_json)
-            .map_err(|e| Error::bad_file(tokenizer_json, e.to_string()))?;
+        let text = crate::limits::read_json_text(tokenizer_json)?;
+        let tok: tokenizers::Tokenizer = text
+            .parse()
+            .map_err(|e: tokenizers::Error| Error::bad_file(tokenizer_json, e.to_string()))?;
         let config = match config_json {
             Some(p) => HfTokenizerConfig::load(p)?,
             None => HfTokenizerConfig::default(),

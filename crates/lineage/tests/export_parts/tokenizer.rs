@@ -64,7 +64,7 @@ fn to_json(v: &MetaValue) -> Value {
     match v {
         MetaValue::String(s) => Value::from(s.clone()),
         MetaValue::Bool(b) => Value::from(*b),
-        MetaValue::Array { values, .. } => Value::Array(values.iter().map(to_json).collect()),
+        MetaValue::Array(a) => Value::Array(a.iter().map(|v| to_json(&v)).collect()),
         other => Value::from(other.as_i128().expect("integer") as i64),
     }
 }

@@ -12,11 +12,11 @@ pub(super) fn pattern(hp: &Hp, n_layers: usize, default_period: usize) -> Result
     let key = "attention.sliding_window_pattern";
     let period = match hp.raw(key) {
         None => default_period,
-        Some(MetaValue::Array { values, .. }) => {
+        Some(MetaValue::Array(values)) => {
             let flags: Option<Vec<bool>> = values
                 .iter()
                 .map(|v| match v {
-                    MetaValue::Bool(b) => Some(*b),
+                    MetaValue::Bool(b) => Some(b),
                     _ => None,
                 })
                 .collect();

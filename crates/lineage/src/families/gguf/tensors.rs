@@ -80,7 +80,8 @@ fn split_fused(w: &mut Weights, cfg: &ModelConfig) -> Result<()> {
     for i in 0..cfg.n_layers() {
         for suffix in ["weight", "bias"] {
             if let Some(fused) = w.remove(&format!("blk.{i}.attn_qkv.{suffix}")) {
-                let parts = split_rows(fused, &[q, kv, kv])?;
+                let name = format!("blk.{i}.attn_qkv.{suffix}");
+                let parts = split_rows(&name, fused, &[q, kv, kv])?;
                 for (p, n) in parts.into_iter().zip(["attn_q", "attn_k", "attn_v"]) {
                     w.insert_weight(format!("blk.{i}.{n}.{suffix}"), p);
                 }
@@ -91,7 +92,7 @@ fn split_fused(w: &mut Weights, cfg: &ModelConfig) -> Result<()> {
             && !w.contains(&format!("blk.{i}.ffn_gate.weight"))
         {
             let fused = w.remove(&up).expect("checked");
-            let parts = split_rows(fused, &[cfg.ffn.d_ff, cfg.ffn.d_ff])?;
+            let parts = split_rows(&up, fused, &[cfg.ffn.d_ff, cfg.ffn.d_ff])?;
             for (p, n) in parts.into_iter().zip(["ffn_gate", "ffn_up"]) {
                 w.insert_weight(format!("blk.{i}.{n}.weight"), p);
             }
@@ -127,7 +128,9 @@ fn join_kv_b(w: &mut Weights, cfg: &ModelConfig) -> Result<()> {
     Ok(())
 }
 
-fn split_rows(w: Weight, rows: &[usize]) -> Result<Vec<Weight>> {
+/// Splits by rows, which must add up to the tensor's rows (the dense path checks this in
+/// `TensorMap::split_rows`; a hostile file must not make the byte slicing panic).
+fn split_rows(name: &str, w: Weight, rows: &[usize]) -> Result<Vec<Weight>> {
     match w {
         Weight::Dense(t) => Ok(
             crate::families::tensor_map::TensorMap::split_rows(&t, rows)?
@@ -136,13 +139,21 @@ fn split_rows(w: Weight, rows: &[usize]) -> Result<Vec<Weight>> {
                 .collect(),
         ),
         Weight::Quant(q) => {
+            let want: usize = rows.iter().sum();
+            if want != q.rows() {
+                return Err(crate::Error::ShapeMismatch {
+                    name: format!("{name} (fused, split into rows {rows:?})"),
+                    expected: vec![want, q.cols()],
+                    found: vec![q.rows(), q.cols()],
+                });
+            }
             let rb = q.row_bytes();
             let mut start = 0;
             let mut out = Vec::new();
             for &r in rows {
                 let bytes = q.bytes()[start * rb..(start + r) * rb].to_vec();
                 out.push(Weight::Quant(QMatrix::from_vec(
-                    "fused split",
+                    name,
                     q.ggml_type(),
                     r,
                     q.cols(),

@@ -1,13 +1,20 @@
 //! GGUF `tokenizer.*` metadata -> [`VocabSpec`], the plain description the tokenizer
 //! is built from.
 
+use crate::limits::{self, MAX_VOCAB};
 use crate::text::VocabSpec;
-use crate::weights::gguf::{GgufFile, Metadata};
+use crate::weights::gguf::{GgufFile, MetaValue, Metadata};
 use crate::Result;
 
 pub fn vocab_spec(file: &GgufFile) -> Result<VocabSpec> {
     let m = file.metadata();
     let key = |k: &str| format!("tokenizer.ggml.{k}");
+    for k in ["tokens", "merges", "scores", "token_type"] {
+        if let Some(MetaValue::Array(a)) = m.get(&key(k)) {
+            let what = format!("`tokenizer.ggml.{k}` entries");
+            limits::check_count(file.path(), &what, a.len() as u64, MAX_VOCAB as u64)?;
+        }
+    }
     Ok(VocabSpec {
         model: m.get_str(&key("model"))?.to_string(),
         pre: opt(m, &key("pre"), |m, k| m.get_str(k).map(String::from))?,

@@ -4,14 +4,11 @@
 //! `none` (convert_hf_to_gguf `_set_vocab_none`).
 
 use super::tokenizer_json::TokenizerInfo;
-use crate::weights::gguf::{MetaType, MetaValue};
+use crate::weights::gguf::{MetaArray, MetaValue};
 use crate::Result;
 
 fn strings(v: &[String]) -> MetaValue {
-    MetaValue::Array {
-        elem_type: MetaType::String,
-        values: v.iter().map(|s| MetaValue::String(s.clone())).collect(),
-    }
+    MetaValue::Array(MetaArray::strings(v))
 }
 
 /// The tokenizer pairs for a model of `vocab_size` rows.
@@ -30,10 +27,7 @@ pub fn vocab_kvs(
         (key("tokens"), strings(&v.tokens)),
         (
             key("token_type"),
-            MetaValue::Array {
-                elem_type: MetaType::I32,
-                values: v.token_types.iter().map(|&t| MetaValue::I32(t)).collect(),
-            },
+            MetaValue::Array(MetaArray::i32s(v.token_types.iter().copied())),
         ),
         (key("merges"), strings(&v.merges)),
     ];

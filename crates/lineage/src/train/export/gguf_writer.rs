@@ -106,7 +106,7 @@ pub fn write_gguf_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::weights::gguf::{GgufFile, GgufWriter, MetaType};
+    use crate::weights::gguf::{GgufFile, GgufWriter, MetaArray};
 
     #[test]
     fn write_gguf_file_matches_in_memory_writer_and_pads_the_end() {
@@ -117,10 +117,7 @@ mod tests {
             ),
             (
                 "a.list".to_string(),
-                MetaValue::Array {
-                    elem_type: MetaType::I32,
-                    values: vec![MetaValue::I32(-1), MetaValue::I32(7)],
-                },
+                MetaValue::Array(MetaArray::i32s([-1, 7])),
             ),
             ("a.f".to_string(), MetaValue::F32(0.5)),
         ];

@@ -48,6 +48,11 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// The bytes read since position `start`.
+    pub fn since(&self, start: usize) -> &'a [u8] {
+        &self.buf[start.min(self.pos)..self.pos]
+    }
+
     pub fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8]> {
         if n > self.remaining() as u64 {
             return Err(self.error(format!(

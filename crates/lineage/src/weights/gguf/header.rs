@@ -5,6 +5,7 @@
 //! on little-endian machines.
 
 use super::cursor::Cursor;
+use super::meta_array::MetaArray;
 use super::metadata::{MetaType, MetaValue, Metadata};
 use crate::Result;
 
@@ -13,6 +14,8 @@ pub const MAGIC: &[u8; 4] = b"GGUF";
 const MAX_ARRAY_DEPTH: usize = 8;
 /// Smallest possible key-value pair: empty key (8) + type (4) + a 1-byte value.
 const MIN_KV_SIZE: u64 = 13;
+/// Metadata pairs: real files have 20-60; 10^5 would be a hostile index to build.
+const MAX_KV: u64 = 1 << 16;
 
 /// Counts from the fixed header.
 pub(crate) struct Header {
@@ -52,7 +55,12 @@ fn read_type(c: &mut Cursor<'_>, key: &str) -> Result<MetaType> {
         .ok_or_else(|| c.error(format!("metadata `{key}`: unknown value type {id}")))
 }
 
-fn read_value(c: &mut Cursor<'_>, ty: MetaType, key: &str, depth: usize) -> Result<MetaValue> {
+pub(super) fn read_value(
+    c: &mut Cursor<'_>,
+    ty: MetaType,
+    key: &str,
+    depth: usize,
+) -> Result<MetaValue> {
     Ok(match ty {
         MetaType::U8 => MetaValue::U8(c.u8(key)?),
         MetaType::I8 => MetaValue::I8(c.u8(key)? as i8),
@@ -74,7 +82,19 @@ fn read_value(c: &mut Cursor<'_>, ty: MetaType, key: &str, depth: usize) -> Resu
     })
 }
 
+/// An array is walked and checked here but kept encoded (`MetaArray`): its memory is its
+/// bytes in the file, whatever the element count.
 fn read_array(c: &mut Cursor<'_>, key: &str, depth: usize) -> Result<MetaValue> {
+    let (elem_type, n) = read_array_head(c, key, depth)?;
+    let start = c.pos();
+    skip_elements(c, elem_type, n, key, depth)?;
+    let bytes = c.since(start).to_vec();
+    Ok(MetaValue::Array(MetaArray::from_checked(
+        elem_type, n, bytes,
+    )))
+}
+
+fn read_array_head(c: &mut Cursor<'_>, key: &str, depth: usize) -> Result<(MetaType, usize)> {
     if depth >= MAX_ARRAY_DEPTH {
         return Err(c.error(format!(
             "metadata `{key}`: arrays nested deeper than {MAX_ARRAY_DEPTH}"
@@ -82,20 +102,40 @@ fn read_array(c: &mut Cursor<'_>, key: &str, depth: usize) -> Result<MetaValue> 
     }
     let elem_type = read_type(c, key)?;
     let count = c.u64(key)?;
-    let n = c.check_fits(
-        count,
-        elem_type.min_size(),
-        &format!("metadata `{key}` array"),
-    )?;
-    let mut values = Vec::with_capacity(n);
-    for _ in 0..n {
-        values.push(read_value(c, elem_type, key, depth + 1)?);
+    let what = format!("metadata `{key}` array");
+    Ok((elem_type, c.check_fits(count, elem_type.min_size(), &what)?))
+}
+
+/// Moves past `n` elements, checking each as `read_value` would, allocating nothing.
+fn skip_elements(
+    c: &mut Cursor<'_>,
+    ty: MetaType,
+    n: usize,
+    key: &str,
+    depth: usize,
+) -> Result<()> {
+    match ty {
+        MetaType::String => (0..n).try_for_each(|_| {
+            let len = c.u64(key)?;
+            c.take(len, key).map(drop)
+        }),
+        MetaType::Array => (0..n).try_for_each(|_| {
+            let (inner, m) = read_array_head(c, key, depth + 1)?;
+            skip_elements(c, inner, m, key, depth + 1)
+        }),
+        MetaType::Bool => (0..n).try_for_each(|_| read_value(c, ty, key, depth).map(drop)),
+        // Fixed-size numbers: any bytes are a value (`check_fits` bounded the count).
+        _ => c.take(n as u64 * ty.min_size(), key).map(drop),
     }
-    Ok(MetaValue::Array { elem_type, values })
 }
 
 /// Reads `n_kv` pairs; duplicate keys are an error (which one would win is unclear).
 pub(crate) fn read_metadata(c: &mut Cursor<'_>, n_kv: u64) -> Result<Metadata> {
+    if n_kv > MAX_KV {
+        return Err(c.error(format!(
+            "{n_kv} metadata pairs, more than the {MAX_KV} allowed"
+        )));
+    }
     let n = c.check_fits(n_kv, MIN_KV_SIZE, "metadata")?;
     let mut meta = Metadata::new(c.path().to_path_buf());
     for _ in 0..n {

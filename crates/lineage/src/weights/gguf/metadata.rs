@@ -3,9 +3,11 @@
 //! Reference: ggml `docs/gguf.md` (`gguf_metadata_value_type`, ids 0..=12) and
 //! llama.cpp `gguf.cpp` (`gguf_get_val_*`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use super::meta_array::MetaArray;
 use crate::{Error, Result};
 
 /// The value type ids of GGUF metadata.
@@ -61,11 +63,8 @@ pub enum MetaValue {
     F32(f32),
     Bool(bool),
     String(String),
-    /// A typed array: every element has type `elem_type` (arrays may nest).
-    Array {
-        elem_type: MetaType,
-        values: Vec<MetaValue>,
-    },
+    /// A typed array (arrays may nest), kept encoded: see `MetaArray`.
+    Array(MetaArray),
     U64(u64),
     I64(i64),
     F64(f64),
@@ -83,7 +82,7 @@ impl MetaValue {
             MetaValue::F32(_) => MetaType::F32,
             MetaValue::Bool(_) => MetaType::Bool,
             MetaValue::String(_) => MetaType::String,
-            MetaValue::Array { .. } => MetaType::Array,
+            MetaValue::Array(_) => MetaType::Array,
             MetaValue::U64(_) => MetaType::U64,
             MetaValue::I64(_) => MetaType::I64,
             MetaValue::F64(_) => MetaType::F64,
@@ -213,54 +212,39 @@ impl Metadata {
         }
     }
 
-    /// The elements of an array of type `want`.
-    pub fn get_array(&self, key: &str, want: MetaType) -> Result<&[MetaValue]> {
+    /// The array at `key`, whose elements must be of type `want`.
+    pub fn get_array(&self, key: &str, want: MetaType) -> Result<&MetaArray> {
         match self.require(key)? {
-            MetaValue::Array { elem_type, values } if *elem_type == want => Ok(values),
-            MetaValue::Array { elem_type, .. } => Err(self.err(
+            MetaValue::Array(a) if a.elem_type() == want => Ok(a),
+            MetaValue::Array(a) => Err(self.err(
                 key,
-                format!("should be an array of {want:?}, found one of {elem_type:?}"),
+                format!(
+                    "should be an array of {want:?}, found one of {:?}",
+                    a.elem_type()
+                ),
             )),
             v => Err(self.wrong(key, "array", v)),
         }
     }
 
-    pub fn get_string_array(&self, key: &str) -> Result<Vec<&str>> {
-        let values = self.get_array(key, MetaType::String)?;
-        Ok(values
-            .iter()
-            .filter_map(|v| {
-                if let MetaValue::String(s) = v {
-                    Some(s.as_str())
-                } else {
-                    None
-                }
-            })
-            .collect())
+    pub fn get_string_array(&self, key: &str) -> Result<Vec<Cow<'_, str>>> {
+        Ok(self.get_array(key, MetaType::String)?.strs().collect())
     }
     pub fn get_f32_array(&self, key: &str) -> Result<Vec<f32>> {
-        let values = self.get_array(key, MetaType::F32)?;
-        Ok(values
-            .iter()
-            .filter_map(|v| {
-                if let MetaValue::F32(x) = v {
-                    Some(*x)
-                } else {
-                    None
-                }
+        let a = self.get_array(key, MetaType::F32)?;
+        Ok(a.iter()
+            .filter_map(|v| match v {
+                MetaValue::F32(x) => Some(x),
+                _ => None,
             })
             .collect())
     }
     pub fn get_i32_array(&self, key: &str) -> Result<Vec<i32>> {
-        let values = self.get_array(key, MetaType::I32)?;
-        Ok(values
-            .iter()
-            .filter_map(|v| {
-                if let MetaValue::I32(x) = v {
-                    Some(*x)
-                } else {
-                    None
-                }
+        let a = self.get_array(key, MetaType::I32)?;
+        Ok(a.iter()
+            .filter_map(|v| match v {
+                MetaValue::I32(x) => Some(x),
+                _ => None,
             })
             .collect())
     }

@@ -7,6 +7,7 @@
 
 mod cursor;
 mod header;
+mod meta_array;
 mod metadata;
 mod tensor_info;
 pub mod writer;
@@ -18,6 +19,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use meta_array::MetaArray;
 pub use metadata::{MetaType, MetaValue, Metadata};
 pub use tensor_info::TensorInfo;
 pub use writer::GgufWriter;

@@ -6,6 +6,7 @@
 
 use super::cursor::Cursor;
 use crate::kernels::quant::GgmlType;
+use crate::limits::{MAX_TENSORS, MAX_TENSOR_ELEMENTS};
 use crate::{Error, Result};
 
 /// ggml's GGML_MAX_DIMS.
@@ -51,6 +52,11 @@ fn read_one(c: &mut Cursor<'_>, alignment: u64) -> Result<TensorInfo> {
     })?;
     let offset = c.u64("tensor offset")?;
     let n_elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+    if n_elements.is_none_or(|n| n > MAX_TENSOR_ELEMENTS) {
+        return Err(c.error(format!(
+            "tensor `{name}`: dims {dims:?} make more than the {MAX_TENSOR_ELEMENTS} elements any real model has"
+        )));
+    }
     let size = n_elements
         .filter(|_| {
             dims.first()
@@ -82,6 +88,11 @@ pub(crate) fn read_tensor_infos(
     n: u64,
     alignment: u64,
 ) -> Result<Vec<TensorInfo>> {
+    if n > MAX_TENSORS as u64 {
+        return Err(c.error(format!(
+            "{n} tensors, more than the {MAX_TENSORS} any real model has"
+        )));
+    }
     let n = c.check_fits(n, MIN_INFO_SIZE, "tensor")?;
     let mut infos = Vec::with_capacity(n);
     let mut seen = std::collections::HashSet::with_capacity(n);

@@ -20,23 +20,13 @@ fn sample() -> GgufWriter {
         .add_kv("a.f64", MetaValue::F64(0.25))
         .add_kv(
             "tokenizer.ggml.tokens",
-            MetaValue::Array {
-                elem_type: MetaType::String,
-                values: ["<s>", "hi", "é"]
-                    .iter()
-                    .map(|s| MetaValue::String(s.to_string()))
-                    .collect(),
-            },
+            MetaValue::Array(MetaArray::strings(["<s>", "hi", "é"])),
         )
         .add_kv(
             "a.nested",
-            MetaValue::Array {
-                elem_type: MetaType::Array,
-                values: vec![MetaValue::Array {
-                    elem_type: MetaType::I32,
-                    values: vec![MetaValue::I32(3)],
-                }],
-            },
+            MetaValue::Array(
+                MetaArray::new(MetaType::Array, &[MetaValue::Array(MetaArray::i32s([3]))]).unwrap(),
+            ),
         );
     let f32s: Vec<u8> = (0..8).flat_map(|i| (i as f32).to_le_bytes()).collect();
     w.add_tensor("t.f32", &[4, 2], GgmlType::F32, f32s);
@@ -186,10 +176,7 @@ fn gguf_huge_counts_error_without_allocating() {
     let mut w = GgufWriter::new();
     w.add_kv(
         "k",
-        MetaValue::Array {
-            elem_type: MetaType::U64,
-            values: vec![MetaValue::U64(1)],
-        },
+        MetaValue::Array(MetaArray::new(MetaType::U64, &[MetaValue::U64(1)]).unwrap()),
     );
     let mut bytes = w.to_bytes();
     let count_at = 24 + 8 + 1 + 4 + 4; // header, key "k", value type, elem type

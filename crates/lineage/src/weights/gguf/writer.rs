@@ -35,10 +35,10 @@ pub(crate) fn put_value(out: &mut Vec<u8>, v: &MetaValue) {
         MetaValue::F32(x) => out.extend_from_slice(&x.to_le_bytes()),
         MetaValue::Bool(x) => out.push(*x as u8),
         MetaValue::String(s) => put_str(out, s),
-        MetaValue::Array { elem_type, values } => {
-            out.extend_from_slice(&(*elem_type as u32).to_le_bytes());
-            out.extend_from_slice(&(values.len() as u64).to_le_bytes());
-            values.iter().for_each(|e| put_value(out, e));
+        MetaValue::Array(a) => {
+            out.extend_from_slice(&(a.elem_type() as u32).to_le_bytes());
+            out.extend_from_slice(&(a.len() as u64).to_le_bytes());
+            out.extend_from_slice(a.encoded());
         }
         MetaValue::U64(x) => out.extend_from_slice(&x.to_le_bytes()),
         MetaValue::I64(x) => out.extend_from_slice(&x.to_le_bytes()),

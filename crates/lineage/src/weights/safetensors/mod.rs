@@ -11,6 +11,11 @@ use candle_core::{DType, Device, Tensor};
 use memmap2::Mmap;
 use serde_json::Value;
 
+mod header;
+
+use crate::limits::{
+    self, MAX_SAFETENSORS_HEADER, MAX_TENSORS, MAX_TENSOR_DIMS, MAX_TENSOR_ELEMENTS,
+};
 use crate::{Error, Result};
 
 /// Location and type of one tensor inside a file.
@@ -73,8 +78,16 @@ impl Checkpoint {
             })?;
             let idx = ck.files.len();
             for (name, info) in parse_header(p, &mmap, idx)? {
+                if ck.tensors.contains_key(&name) {
+                    let msg = format!(
+                        "tensor `{name}` is stored twice (in this file or an earlier shard)"
+                    );
+                    return Err(Error::bad_file(p, msg));
+                }
                 ck.tensors.insert(name, info);
             }
+            let n = ck.tensors.len() as u64;
+            limits::check_count(p, "tensor count of the checkpoint", n, MAX_TENSORS as u64)?;
             ck.files.push((p.clone(), mmap));
         }
         Ok(ck)
@@ -109,10 +122,7 @@ impl Checkpoint {
 }
 
 fn shard_paths(index: &Path) -> Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string(index).map_err(|e| Error::Io {
-        path: index.into(),
-        source: e,
-    })?;
+    let text = crate::limits::read_json_text(index)?;
     let v: Value =
         serde_json::from_str(&text).map_err(|e| Error::bad_file(index, e.to_string()))?;
     let map = v
@@ -155,23 +165,21 @@ fn parse_header(path: &Path, buf: &[u8], file: usize) -> Result<Vec<(String, Ten
             buf.len()
         )));
     }
-    let n = u64::from_le_bytes(buf[..8].try_into().expect("8 bytes")) as usize;
+    let n = u64::from_le_bytes(buf[..8].try_into().expect("8 bytes"));
+    limits::check_count(path, "header bytes", n, MAX_SAFETENSORS_HEADER as u64)?;
+    let n = n as usize;
     if n > buf.len() - 8 {
         return Err(bad(format!(
             "truncated: header of {n} bytes but file has {}",
             buf.len()
         )));
     }
-    let header: Value =
+    let header: header::Header =
         serde_json::from_slice(&buf[8..8 + n]).map_err(|e| bad(format!("corrupt header: {e}")))?;
-    let obj = header
-        .as_object()
-        .ok_or_else(|| bad("header is not a JSON object".into()))?;
     let data_len = buf.len() - 8 - n;
-    let mut out = Vec::new();
-    for (name, v) in obj.iter().filter(|(k, _)| *k != "__metadata__") {
-        let entry = parse_entry(path, name, v)?;
-        let (dtype, shape, (s, e)) = entry;
+    let mut out = Vec::with_capacity(header.0.len());
+    for (name, raw) in header.0 {
+        let (dtype, shape, (s, e)) = check_entry(path, &name, raw)?;
         let need = shape
             .iter()
             .product::<usize>()
@@ -182,7 +190,7 @@ fn parse_header(path: &Path, buf: &[u8], file: usize) -> Result<Vec<(String, Ten
             )));
         }
         out.push((
-            name.clone(),
+            name,
             TensorInfo {
                 dtype,
                 shape,
@@ -197,40 +205,20 @@ fn parse_header(path: &Path, buf: &[u8], file: usize) -> Result<Vec<(String, Ten
 
 type Entry = (DType, Vec<usize>, (usize, usize));
 
-fn parse_entry(path: &Path, name: &str, v: &Value) -> Result<Entry> {
-    let bad = || {
-        Error::bad_file(
-            path,
-            format!("tensor `{name}` has a malformed header entry"),
-        )
+fn check_entry(path: &Path, name: &str, raw: header::RawEntry) -> Result<Entry> {
+    let dtype = parse_dtype(path, name, &raw.dtype)?;
+    let what = format!("tensor `{name}` dims");
+    limits::check_count(path, &what, raw.shape.len() as u64, MAX_TENSOR_DIMS as u64)?;
+    let elements = raw.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+    let elements = elements.unwrap_or(u64::MAX);
+    let what = format!("tensor `{name}` elements");
+    limits::check_count(path, &what, elements, MAX_TENSOR_ELEMENTS)?;
+    let shape = raw.shape.iter().map(|&d| d as usize).collect();
+    let [s, e] = raw.data_offsets;
+    let offset = |o: u64| {
+        usize::try_from(o).map_err(|_| {
+            Error::bad_file(path, format!("tensor `{name}`: offset {o} is out of range"))
+        })
     };
-    let dtype = parse_dtype(
-        path,
-        name,
-        v.get("dtype").and_then(Value::as_str).ok_or_else(bad)?,
-    )?;
-    let shape = v
-        .get("shape")
-        .and_then(Value::as_array)
-        .ok_or_else(bad)?
-        .iter()
-        .map(|d| d.as_u64().map(|d| d as usize).ok_or_else(bad))
-        .collect::<Result<Vec<_>>>()?;
-    let offs = v
-        .get("data_offsets")
-        .and_then(Value::as_array)
-        .ok_or_else(bad)?;
-    if offs.len() != 2 {
-        return Err(bad());
-    }
-    let s = offs[0].as_u64().ok_or_else(bad)? as usize;
-    let e = offs[1].as_u64().ok_or_else(bad)? as usize;
-    if shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .is_none()
-    {
-        return Err(bad());
-    }
-    Ok((dtype, shape, (s, e)))
+    Ok((dtype, shape, (offset(s)?, offset(e)?)))
 }
