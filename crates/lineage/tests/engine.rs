@@ -234,23 +234,15 @@ fn engine_bad_ids_and_overflow_are_typed_errors() {
     assert!(eng.forward(&mut st, &[]).is_err());
 }
 
-fn smollm2_path() -> Option<PathBuf> {
-    let p = PathBuf::from(std::env::var("HOME").unwrap_or_default())
-        .join(".cache/lineage/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIP: {} not found; run scripts/fetch-models.sh",
-            p.display()
-        );
-        None
-    }
+fn smollm2_path(test: &str) -> Option<PathBuf> {
+    lineage::cache::test_model(lineage::cache::SMOLLM2_Q4_1, test)
 }
 
 #[test]
 fn smollm2_engine_matches_model_on_anchor_prompts() {
-    let Some(path) = smollm2_path() else { return };
+    let Some(path) = smollm2_path("smollm2_engine_matches_model_on_anchor_prompts") else {
+        return;
+    };
     let (cfg, w) = lineage::load(&path).unwrap();
     let eng = Engine::new(&cfg, &w, 4096).unwrap();
     let model = Model::new(&cfg, &w).unwrap();

@@ -14,22 +14,8 @@ use candle_core::{Device, Tensor};
 use lineage::model::{ops, Model};
 use serde_json::Value;
 
-fn model_path() -> Option<PathBuf> {
-    let cache = std::env::var("LINEAGE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/lineage")
-        });
-    let p = cache.join("gemma-3-270m-q4_k_m.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIP: {} not found; run scripts/fetch-models.sh",
-            p.display()
-        );
-        None
-    }
+fn model_path(test: &str) -> Option<PathBuf> {
+    lineage::cache::test_model(lineage::cache::GEMMA3_270M_Q4_K_M, test)
 }
 
 fn refs() -> Value {
@@ -51,7 +37,9 @@ fn ids(v: &Value) -> Vec<u32> {
 
 #[test]
 fn gemma3_token_ids_equal_llama_cpp() {
-    let Some(path) = model_path() else { return };
+    let Some(path) = model_path("gemma3_token_ids_equal_llama_cpp") else {
+        return;
+    };
     let tok = lineage::load_tokenizer(&path).unwrap();
     for p in refs()["prompts"].as_array().unwrap() {
         let got = tok.encode(p["prompt"].as_str().unwrap(), true).unwrap();
@@ -61,7 +49,9 @@ fn gemma3_token_ids_equal_llama_cpp() {
 
 #[test]
 fn gemma3_top1_and_greedy_match_llama_cpp() {
-    let Some(path) = model_path() else { return };
+    let Some(path) = model_path("gemma3_top1_and_greedy_match_llama_cpp") else {
+        return;
+    };
     let (cfg, w) = lineage::load(&path).unwrap();
     let model = Model::new(&cfg, &w).unwrap();
     let mut compared = 0;

@@ -249,6 +249,12 @@ fn fused_qkv_rows_are_checked_on_the_quantized_path() {
         },
     );
     std::fs::remove_file(&p).ok();
-    let e = r.err().expect("a fused tensor of the wrong rows loaded").to_string();
-    assert!(e.contains("blk.0.attn_qkv.weight") && e.contains("fused"), "{e}");
+    let e = r
+        .err()
+        .expect("a fused tensor of the wrong rows loaded")
+        .to_string();
+    assert!(
+        e.contains("blk.0.attn_qkv.weight") && e.contains("fused"),
+        "{e}"
+    );
 }

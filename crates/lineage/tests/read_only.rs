@@ -72,7 +72,11 @@ fn a_read_only_gguf_is_mapped_read_only_loads_and_is_not_changed() {
         let ids = candle_core::Tensor::new(&[[1u32, 2, 3]], &candle_core::Device::Cpu).unwrap();
         Model::new(&cfg, &w).unwrap().forward(&ids, None).unwrap();
     }
-    assert_eq!(std::fs::read(&file).unwrap(), before, "the GGUF file changed");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "the GGUF file changed"
+    );
     remove(&dir);
 }
 
@@ -93,6 +97,10 @@ fn a_read_only_checkpoint_folder_is_mapped_read_only_and_loads() {
         let ids = candle_core::Tensor::new(&[[1u32, 2, 3]], &candle_core::Device::Cpu).unwrap();
         Model::new(&cfg, &w).unwrap().forward(&ids, None).unwrap();
     }
-    assert_eq!(std::fs::read(&st).unwrap(), before, "the safetensors file changed");
+    assert_eq!(
+        std::fs::read(&st).unwrap(),
+        before,
+        "the safetensors file changed"
+    );
     remove(&dir);
 }

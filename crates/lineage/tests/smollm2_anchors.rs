@@ -11,26 +11,8 @@ use lineage::model::{ops, Model};
 use lineage::runtime::generate::greedy;
 use serde_json::Value;
 
-fn model_path() -> Option<PathBuf> {
-    let p = std::env::var("LINEAGE_SMOLLM2_GGUF")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let cache = std::env::var("LINEAGE_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| {
-                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/lineage")
-                });
-            cache.join("SmolLM2-135M-Instruct.Q4_1.gguf")
-        });
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIP: {} not found; run scripts/fetch-models.sh",
-            p.display()
-        );
-        None
-    }
+fn model_path(test: &str) -> Option<PathBuf> {
+    lineage::cache::test_model(lineage::cache::SMOLLM2_Q4_1, test)
 }
 
 fn anchors(name: &str) -> Value {
@@ -40,8 +22,8 @@ fn anchors(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
-fn load(precision: GgufPrecision) -> Option<Model> {
-    let path = model_path()?;
+fn load(precision: GgufPrecision, test: &str) -> Option<Model> {
+    let path = model_path(test)?;
     let (cfg, w) = lineage::load_with(&path, lineage::LoadOptions { gguf: precision }).unwrap();
     Some(Model::new(&cfg, &w).unwrap())
 }
@@ -104,7 +86,10 @@ fn prompts() -> Vec<(Value, Value)> {
 
 #[test]
 fn smollm2_f32_mode_matches_exact_reference() {
-    let Some(m) = load(GgufPrecision::F32) else {
+    let Some(m) = load(
+        GgufPrecision::F32,
+        "smollm2_f32_mode_matches_exact_reference",
+    ) else {
         return;
     };
     for (lc, ex) in prompts() {
@@ -127,7 +112,10 @@ fn smollm2_f32_mode_matches_exact_reference() {
 
 #[test]
 fn smollm2_fast_path_at_least_as_close_as_llama_cpp() {
-    let Some(m) = load(GgufPrecision::Quantized) else {
+    let Some(m) = load(
+        GgufPrecision::Quantized,
+        "smollm2_fast_path_at_least_as_close_as_llama_cpp",
+    ) else {
         return;
     };
     for (lc, ex) in prompts() {
@@ -148,6 +136,38 @@ fn smollm2_fast_path_at_least_as_close_as_llama_cpp() {
         assert!(
             agree >= need,
             "{}: greedy agrees with exact for {agree} steps, llama.cpp for {need}",
+            ex["name"]
+        );
+    }
+}
+
+/// The default fast path (Q4_1 kept packed, exact f32 activations) computes the same
+/// function as the exactly dequantised f32 model, up to summation order: every logit at
+/// the last position of each anchor prompt within 1e-5 of max|logit|.
+#[test]
+fn smollm2_fast_path_equals_dequantised_model() {
+    let test = "smollm2_fast_path_equals_dequantised_model";
+    let (Some(fast), Some(exact)) = (
+        load(GgufPrecision::Quantized, test),
+        load(GgufPrecision::F32, test),
+    ) else {
+        return;
+    };
+    for (lc, ex) in prompts() {
+        let ids = ids_of(&lc, "prompt_token_ids");
+        let (a, b) = (last_logits(&fast, &ids), last_logits(&exact, &ids));
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = a
+            .iter()
+            .zip(&b)
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        eprintln!(
+            "{}: fast vs dequantised max|Δ| {d:.3e}, max|logit| {scale:.1}",
+            ex["name"]
+        );
+        assert!(
+            d <= 1e-5 * scale,
+            "{}: max|Δ| {d:.3e} > 1e-5 x {scale:.1}",
             ex["name"]
         );
     }

@@ -89,19 +89,7 @@ fn unigram_loss(d: &Dataset) -> Option<f64> {
     Some(nll / (val.len() - 1) as f64)
 }
 
-/// The lineage cache folder (`LINEAGE_CACHE`, else `XDG_CACHE_HOME/lineage`, else
-/// `~/.cache/lineage`), as `scripts/fetch-*.sh` use it.
-pub fn cache_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("LINEAGE_CACHE") {
-        return PathBuf::from(p);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
-        });
-    base.join("lineage")
-}
+use crate::cache::cache_dir;
 
 /// The prepared default data folder, made from the fetched corpus on first use.
 pub fn default_data() -> Result<PathBuf> {

@@ -200,9 +200,9 @@ fn gguf_custom_alignment_respected() {
 }
 
 #[test]
-fn gguf_smollm2_file_when_configured_checks_metadata_and_ranges() {
-    let Ok(path) = std::env::var("LINEAGE_SMOLLM2_GGUF") else {
-        eprintln!("skipped: set LINEAGE_SMOLLM2_GGUF to SmolLM2-135M-Instruct.Q4_1.gguf to run");
+fn gguf_smollm2_file_checks_metadata_and_ranges() {
+    let test = "gguf_smollm2_file_checks_metadata_and_ranges";
+    let Some(path) = crate::cache::test_model(crate::cache::SMOLLM2_Q4_1, test) else {
         return;
     };
     let f = GgufFile::open(&path).unwrap();
