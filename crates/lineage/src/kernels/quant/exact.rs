@@ -63,9 +63,17 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
     let Some(k) = kernels(m.ggml_type(), simd) else {
         return;
     };
+    if x.is_empty() {
+        // No activation rows: nothing to write (and the decode kernels need >= 1 row).
+        return;
+    }
     let rows = m.rows();
-    // A multiple of the panel height, about four tasks per thread.
-    let per_task = rows.div_ceil(pool.n_threads() * 4).next_multiple_of(PANEL);
+    // A multiple of the panel height, about four tasks per thread (never 0: rows = 0
+    // would divide by it below).
+    let per_task = rows
+        .div_ceil(pool.n_threads() * 4)
+        .next_multiple_of(PANEL)
+        .max(PANEL);
     let job = Job {
         w: m.bytes(),
         row_bytes: m.row_bytes(),

@@ -300,3 +300,20 @@ fn qmatrix_matmul_f32act_one_hot_rows_read_back_weights_exactly() {
         }
     }
 }
+
+/// No activation rows, or a matrix without rows, is a valid empty product on every path.
+/// Both used to panic on the exact path: the AVX2 decode kernel indexed a missing
+/// activation row, and a zero task size divided `rows.div_ceil(per_task)`.
+#[test]
+fn qmatrix_matmul_no_rows_is_an_empty_product() {
+    let m = QMatrix::from_vec("w", GgmlType::Q4_0, 8, 64, vec![0; 8 * 2 * 18]).unwrap();
+    for act in [ActPrecision::F32, ActPrecision::Int8] {
+        for simd in [true, false] {
+            m.matmul_opts(&[], &mut [], act, simd).unwrap();
+        }
+    }
+    let empty = QMatrix::from_vec("w", GgmlType::Q8_0, 0, 32, Vec::new()).unwrap();
+    empty
+        .matmul_opts(&[0.5; 32], &mut [], ActPrecision::F32, true)
+        .unwrap();
+}
