@@ -6,7 +6,12 @@
 //! products `d * q` are exact in f32 (f16 scale times a code of at most 8 bits, or
 //! a 17-bit K-quant sub-scale times a 4-bit code), so `fma(q, d, m)` rounds once,
 //! exactly where `d * q + m` rounds. Q6_K's `dl * (u - 32)` may round, and is a
-//! plain multiply there as in the scalar code.
+//! plain multiply there as in the scalar code. Two exceptions, both from Q4_0/Q5_0's
+//! offset folded into the fma, `fma(q, d, -8 d)` for the scalar `d * (q - 8)`: the
+//! midpoint code with `d < 0` gives +0 where the scalar gives -0, and an infinite `d`
+//! gives NaN where the scalar gives ±inf. Neither changes a dot product of finite values
+//! beyond the sign of an exact zero; a `sub` before the multiply would cost an
+//! instruction per 8 values in the decode loop (prop_tests.rs allows exactly the zero).
 //! Layouts: see q4.rs, q5.rs, q8.rs and k_unpack.rs (ggml-common.h block structs).
 //! Offsets use `wrapping_add` (see exact.rs): no debug-build precondition checks.
 //!

@@ -66,6 +66,13 @@ fn kernels(ty: GgmlType, simd: bool) -> Option<Kernels> {
     Some(k)
 }
 
+/// The AVX2 row dequantizer of `ty`, where the type and this CPU have one: the property
+/// tests compare it with the scalar [`dequantizer`] bit for bit.
+#[cfg(test)]
+pub(crate) fn simd_dequantizer(ty: GgmlType) -> Option<RowDeq> {
+    kernels(ty, true).filter(|k| k.dot.is_some()).map(|k| k.deq)
+}
+
 /// `out[n, rows] = x[n, cols] · Wᵀ` with f32 activations; shapes were checked by the caller.
 pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Pool) {
     let Some(k) = kernels(m.ggml_type(), simd) else {

@@ -10,7 +10,7 @@ const FIXTURE: &str = concat!(
     "/tests/fixtures/quant/quant_fixtures.safetensors"
 );
 
-const ALL: [GgmlType; 14] = [
+pub(super) const ALL: [GgmlType; 14] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -75,7 +75,7 @@ impl Rng {
 }
 
 /// Byte offsets of f16 scale fields per block (random bytes there could be inf/NaN).
-fn scale_fields(ty: GgmlType) -> &'static [usize] {
+pub(super) fn scale_fields(ty: GgmlType) -> &'static [usize] {
     use GgmlType::*;
     match ty {
         Q4_0 | Q5_0 | Q8_0 => &[0],
