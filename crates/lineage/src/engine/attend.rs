@@ -32,20 +32,38 @@ pub struct AttnIo<'a> {
 
 /// Writes `[n, H*hd]` into `out`; `scores` holds `H * ctx` values of scratch.
 pub fn attend(spec: &AttnSpec, io: &AttnIo, scores: &mut [f32], out: &mut [f32]) {
+    attend_opts(spec, io, scores, out, true)
+}
+
+/// [`attend`] with the AVX2 build of the head loop allowed or not (`simd`; the property
+/// tests compare both). AVX2 runs only where the CPU has it.
+pub(super) fn attend_opts(
+    spec: &AttnSpec,
+    io: &AttnIo,
+    scores: &mut [f32],
+    out: &mut [f32],
+    simd: bool,
+) {
     let ctx = scores.len() / spec.n_heads;
-    assert!(out.len() >= io.n * spec.n_heads * spec.head_dim && ctx > io.q0 + io.n - 1);
+    // The raw score rows and output columns below rely on these two bounds.
+    assert!(out.len() >= io.n * spec.n_heads * spec.head_dim && ctx >= io.q0 + io.n);
+    let simd = simd && crate::kernels::quant::simd::avx2_available();
     let (out_p, sc_p) = (SyncPtr(out.as_mut_ptr()), SyncPtr(scores.as_mut_ptr()));
     let head = |h: usize| {
         let sp = sc_p;
-        // SAFETY: head h touches only its own score row (and, in `one_head`, its own
-        // hd-wide columns of `out`); `run` joins before anyone reads them.
+        debug_assert!(h < spec.n_heads);
+        // SAFETY: h < n_heads (a task index), so `h * ctx + ctx <= scores.len()`; head h
+        // alone touches this row, and `run` joins before `scores` is used again.
         let sc = unsafe { std::slice::from_raw_parts_mut(sp.0.add(h * ctx), ctx) };
         #[cfg(target_arch = "x86_64")]
-        if crate::kernels::quant::simd::avx2_available() {
-            // SAFETY: AVX2 and FMA were detected on this CPU.
+        if simd {
+            // SAFETY: `simd` implies `avx2_available()` (AVX2+FMA); `out` as asserted
+            // above, head h writes only its own columns.
             return unsafe { one_head_avx2(spec, io, h, sc, out_p) };
         }
-        one_head(spec, io, h, sc, out_p);
+        let _ = simd;
+        // SAFETY: as for `one_head_avx2`, without the CPU features.
+        unsafe { one_head(spec, io, h, sc, out_p) };
     };
     let work = io.n * (io.q0 + io.n) * spec.n_heads;
     if work < 1 << 14 {
@@ -58,15 +76,19 @@ pub fn attend(spec: &AttnSpec, io: &AttnIo, scores: &mut [f32], out: &mut [f32])
 /// [`one_head`] compiled for AVX2 (8-wide dot/axpy after inlining); same arithmetic
 /// order, so the same results.
 /// # Safety
-/// AVX2 and FMA are available.
+/// AVX2 and FMA are available, and as [`one_head`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn one_head_avx2(spec: &AttnSpec, io: &AttnIo, h: usize, sc: &mut [f32], out: SyncPtr) {
     one_head(spec, io, h, sc, out)
 }
 
+/// One query head over the chunk: scores into `sc`, then `out[i, h*hd..(h+1)*hd]`.
+/// # Safety
+/// `h < n_heads`; `out` points at `io.n * n_heads * head_dim` writable values that no
+/// one else reads or writes during the call, except other heads' `hd`-wide columns.
 #[inline(always)]
-fn one_head(spec: &AttnSpec, io: &AttnIo, h: usize, sc: &mut [f32], out: SyncPtr) {
+unsafe fn one_head(spec: &AttnSpec, io: &AttnIo, h: usize, sc: &mut [f32], out: SyncPtr) {
     let hd = spec.head_dim;
     let (qw, kvw) = (spec.n_heads * hd, spec.n_kv_heads * hd);
     let g = h / (spec.n_heads / spec.n_kv_heads);
@@ -95,7 +117,9 @@ fn one_head(spec: &AttnSpec, io: &AttnIo, h: usize, sc: &mut [f32], out: SyncPtr
         if let Some(sk) = sink {
             z += (sk - m).exp();
         }
-        // SAFETY: in bounds (checked in `attend`); only head h writes these columns.
+        // SAFETY: i < n and h < n_heads, so `i * qw + h * hd + hd <= n * qw`, inside
+        // `out` by this function's contract; only head h writes these columns.
+        debug_assert!(i < io.n && h < spec.n_heads);
         let o = unsafe { std::slice::from_raw_parts_mut(out.0.add(i * qw + h * hd), hd) };
         o.fill(0.0);
         let inv = 1.0 / z;

@@ -23,8 +23,11 @@ pub enum Mat {
 /// A raw pointer that threads may share to write disjoint parts of one buffer.
 #[derive(Clone, Copy)]
 pub(crate) struct SyncPtr(pub *mut f32);
-// SAFETY: every user writes disjoint index ranges and joins before the buffer is read.
+// SAFETY: a bare address; every user (dense_matmul, attend) derives it from a `&mut`
+// buffer it holds for the whole pool job, writes disjoint index ranges per task, and
+// `pool::run` joins every task before the buffer is read.
 unsafe impl Send for SyncPtr {}
+// SAFETY: as for `Send`: shared only among the tasks of one joined pool job.
 unsafe impl Sync for SyncPtr {}
 
 /// A dense tensor of any float dtype as f32 values.
@@ -104,6 +107,13 @@ impl Mat {
 const ROW_BLOCK: usize = 64;
 
 fn dense_matmul(w: &[f32], rows: usize, cols: usize, x: &[f32], n: usize, out: &mut [f32]) {
+    // The raw writes below rely on this (one compare per matmul); `w` and `x` are read
+    // through checked slices.
+    assert!(
+        out.len() >= n * rows,
+        "out: {} values for [{n}, {rows}]",
+        out.len()
+    );
     let ptr = SyncPtr(out.as_mut_ptr());
     let task = |t: usize| {
         let p = ptr;
@@ -112,7 +122,9 @@ fn dense_matmul(w: &[f32], rows: usize, cols: usize, x: &[f32], n: usize, out: &
             let wr = &w[r * cols..(r + 1) * cols];
             for i in 0..n {
                 let v = dot(wr, &x[i * cols..(i + 1) * cols]);
-                // SAFETY: (i, r) is written by this task only; `run` joins before reads.
+                // SAFETY: i < n and r < rows, so i * rows + r < out.len() (asserted
+                // above); r is in this task's row block alone, and `run` joins every task
+                // before `out` is read.
                 unsafe { *p.0.add(i * rows + r) = v };
             }
         }

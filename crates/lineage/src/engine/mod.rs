@@ -11,6 +11,8 @@
 mod attend;
 mod layer;
 mod mat;
+#[cfg(test)]
+mod prop_tests;
 mod rows;
 mod state;
 

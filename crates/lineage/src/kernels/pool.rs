@@ -7,10 +7,13 @@
 //! than the matmul's second half.
 //! Reference: the fork-join shape of ggml's `ggml_graph_compute` thread pool, kept minimal.
 //! Threads: `LINEAGE_THREADS`, else `available_parallelism()`.
+//! A task that panics on a worker is re-raised on the caller of `run` once all tasks
+//! have been joined, as if the caller had run it.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::any::Any;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,7 +28,9 @@ struct Job {
     n_tasks: usize,
 }
 
-// SAFETY: the pointees are `Sync` and outlive the job (see `Job`).
+// SAFETY: `f` points at a `dyn Fn + Sync` and `next` at an `AtomicUsize`, both `Sync`,
+// so workers may use them through shared references; `run` keeps both alive until every
+// worker has released the job (its `JoinGuard` waits for `busy == 0`, also on unwind).
 unsafe impl Send for Job {}
 
 struct Slot {
@@ -33,6 +38,8 @@ struct Slot {
     epoch: u64,
     busy: usize,
     shutdown: bool,
+    /// The first panic payload of a task run on a worker during the current job.
+    panic: Option<Box<dyn Any + Send>>,
 }
 
 /// How long a worker spins for the next job, and the caller for workers, before sleeping.
@@ -95,13 +102,18 @@ fn worker(shared: Arc<Shared>) {
             seen = slot.epoch;
             slot.job
         };
-        if let Some(job) = job {
-            // SAFETY: the caller of `run` keeps `f` and `next` alive until `busy == 0`.
+        let panicked = job.and_then(|job| {
+            // SAFETY: `run` published this job and its JoinGuard keeps `f` and `next`
+            // alive until `busy == 0`; this worker decrements `busy` only below, after
+            // `drain` has returned.
             let (f, next) = unsafe { (&*job.f, &*job.next) };
-            let _ = catch_unwind(AssertUnwindSafe(|| drain(f, next, job.n_tasks)));
-        }
+            catch_unwind(AssertUnwindSafe(|| drain(f, next, job.n_tasks))).err()
+        });
         shared.busy_hint.fetch_sub(1, Ordering::Release);
         let mut slot = shared.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = panicked {
+            slot.panic.get_or_insert(p);
+        }
         slot.busy -= 1;
         if slot.busy == 0 {
             shared.done.notify_all();
@@ -109,7 +121,8 @@ fn worker(shared: Arc<Shared>) {
     }
 }
 
-/// Waits (also while unwinding) until no worker still uses the published job.
+/// Waits (also while unwinding) until no worker still uses the published job, then
+/// re-raises a worker's panic unless the caller is already unwinding.
 struct JoinGuard<'a>(&'a Shared);
 
 impl Drop for JoinGuard<'_> {
@@ -120,6 +133,11 @@ impl Drop for JoinGuard<'_> {
             slot = self.0.done.wait(slot).unwrap_or_else(|e| e.into_inner());
         }
         slot.job = None;
+        let panic = slot.panic.take();
+        drop(slot);
+        if let Some(p) = panic.filter(|_| !std::thread::panicking()) {
+            resume_unwind(p);
+        }
     }
 }
 
@@ -134,6 +152,7 @@ impl Pool {
                 epoch: 0,
                 busy: 0,
                 shutdown: false,
+                panic: None,
             }),
             wake: Condvar::new(),
             done: Condvar::new(),
@@ -161,13 +180,22 @@ impl Pool {
 
     /// Calls `f(t)` for every `t in 0..n_tasks`, spread over the pool; returns when all
     /// calls have returned. A nested or concurrent call runs on the calling thread alone.
+    /// A panicking task panics here, after every other task has finished.
     pub fn run(&self, n_tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        // A panic that went through an earlier `run` poisons the lock; the pool is fine.
         let guard = match self.busy_lock.try_lock() {
-            Ok(g) if !self.workers.is_empty() && n_tasks > 1 => g,
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        let guard = match guard {
+            Some(g) if !self.workers.is_empty() && n_tasks > 1 => g,
             _ => return (0..n_tasks).for_each(f),
         };
         let next = AtomicUsize::new(0);
-        // SAFETY: only the lifetime is erased; JoinGuard keeps `f` borrowed until done.
+        // SAFETY: the same fat pointer with its lifetime erased, so that `Slot` can hold
+        // it; `join` (dropped before this frame ends, also on unwind) waits until no
+        // worker holds it, so it is never used after the borrow of `f` ends.
         let f_static: *const TaskFn<'static> =
             unsafe { std::mem::transmute(f as *const TaskFn<'_>) };
         {
@@ -235,6 +263,42 @@ mod tests {
                 (0..17).sum::<u64>() + 17 * round
             );
         }
+    }
+
+    /// A worker's panic used to be swallowed: `run` returned with that task's outputs
+    /// never written. The caller blocks in its first task until a worker has panicked,
+    /// so the panic is certainly a worker's.
+    #[test]
+    fn pool_run_worker_panic_reaches_the_caller() {
+        use std::sync::atomic::AtomicBool;
+        let pool = Pool::new(2);
+        let hit = AtomicBool::new(false);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            pool.run(2, &|_| {
+                let on_worker = std::thread::current()
+                    .name()
+                    .is_some_and(|n| n.starts_with("lineage-kernel"));
+                if on_worker {
+                    hit.store(true, Ordering::Release);
+                    panic!("task panicked on a worker");
+                }
+                let start = Instant::now();
+                while !hit.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(5) {
+                    std::thread::yield_now();
+                }
+            })
+        }));
+        assert!(hit.load(Ordering::Acquire), "no worker ran a task");
+        assert!(r.is_err(), "the worker's panic did not reach the caller");
+        let sum = AtomicU64::new(0);
+        pool.run(8, &|t| {
+            sum.fetch_add(t as u64, Ordering::Relaxed);
+        });
+        assert_eq!(
+            sum.load(Ordering::Relaxed),
+            28,
+            "the pool still works afterwards"
+        );
     }
 
     #[test]

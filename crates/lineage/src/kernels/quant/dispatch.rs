@@ -10,10 +10,18 @@ use super::{float, k_quants, mxfp4, q4, q5, q8};
 pub(crate) type Dequant = fn(&[u8], &mut [f32]);
 /// Row of weight blocks · row of Q8 activation blocks. `unsafe` because the AVX2
 /// variants need the CPU features that [`avx2_available`] checked.
+/// # Safety
+/// The CPU supports AVX2, FMA and F16C, which [`kernel`] checked before handing out an
+/// AVX2 variant. Lengths are no safety condition: every kernel stops at the shorter of
+/// the weight blocks and the activation blocks.
 pub(crate) type Q8Dot = unsafe fn(&[u8], &[Q8Block]) -> f32;
 /// Row of weight blocks · four rows of Q8 activation blocks (the prefill tile).
+/// # Safety
+/// As [`Q8Dot`].
 pub(crate) type Q8Dot4 = unsafe fn(&[u8], [&[Q8Block]; 4]) -> [f32; 4];
 /// Unpacked K-quant row · row of Q8_K activation blocks.
+/// # Safety
+/// As [`Q8Dot`] (the blocks are fixed-size arrays, zipped).
 pub(crate) type KDot = unsafe fn(&[KBlock], &[Q8KBlock]) -> f32;
 
 /// How a matmul treats a weight type.

@@ -30,8 +30,16 @@ const TILE: usize = 3;
 const X_BLOCK_BYTES: usize = 192 * 1024;
 
 /// Row of weight blocks · up to [`DECODE_MAX_ROWS`] activation rows -> `out[..xs.len()]`.
+/// # Safety
+/// The CPU has the features the kernel was picked for (AVX2+FMA+F16C, see [`kernels`]);
+/// `w` is whole blocks, `xs` holds 1..=3 rows each at least as long as `w`'s values, and
+/// `out` has a slot per row.
 pub(crate) type RowDot = unsafe fn(&[u8], &[&[f32]], &mut [f32]);
 /// Whole blocks of one weight row -> f32.
+/// # Safety
+/// The CPU has the features the kernel was picked for (see [`kernels`]). Lengths are no
+/// safety condition (the kernels stop at the shorter of `w`'s blocks and `out`'s
+/// values); debug builds assert that they match.
 pub(crate) type RowDeq = unsafe fn(&[u8], &mut [f32]);
 
 struct Kernels {
@@ -58,14 +66,29 @@ fn kernels(ty: GgmlType, simd: bool) -> Option<Kernels> {
     Some(k)
 }
 
+/// The AVX2 row dequantizer of `ty`, where the type and this CPU have one: the property
+/// tests compare it with the scalar [`dequantizer`] bit for bit.
+#[cfg(test)]
+pub(crate) fn simd_dequantizer(ty: GgmlType) -> Option<RowDeq> {
+    kernels(ty, true).filter(|k| k.dot.is_some()).map(|k| k.deq)
+}
+
 /// `out[n, rows] = x[n, cols] · Wᵀ` with f32 activations; shapes were checked by the caller.
 pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Pool) {
     let Some(k) = kernels(m.ggml_type(), simd) else {
         return;
     };
+    if x.is_empty() {
+        // No activation rows: nothing to write (and the decode kernels need >= 1 row).
+        return;
+    }
     let rows = m.rows();
-    // A multiple of the panel height, about four tasks per thread.
-    let per_task = rows.div_ceil(pool.n_threads() * 4).next_multiple_of(PANEL);
+    // A multiple of the panel height, about four tasks per thread (never 0: rows = 0
+    // would divide by it below).
+    let per_task = rows
+        .div_ceil(pool.n_threads() * 4)
+        .next_multiple_of(PANEL)
+        .max(PANEL);
     let job = Job {
         w: m.bytes(),
         row_bytes: m.row_bytes(),
@@ -73,7 +96,7 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
         cols: m.cols(),
         n: x.len() / m.cols(),
         per_task,
-        out: OutPtr(out.as_mut_ptr()),
+        out: OutPtr::new(out),
     };
     let n_tasks = rows.div_ceil(per_task);
     if job.n <= DECODE_MAX_ROWS {
@@ -96,11 +119,14 @@ fn run_decode(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
         for r in job.task_rows(t) {
             let wr = job.w_row(r);
             match k.dot {
-                // SAFETY: `dot` was picked for this CPU; `xs` has 1..=3 rows of `cols`.
+                // SAFETY: `dot` is only set by `kernels` after `avx2_available()`; `wr` is
+                // one row of whole blocks (`cols` values), `xs` has `n` in 1..=3 rows of
+                // `cols` (`run` returned on n = 0) and `v` has 3 slots.
                 Some(dot) => unsafe { dot(wr, xs, &mut v) },
                 None => {
                     wf.resize(job.cols, 0.0);
-                    // SAFETY: the scalar dequantizer, or an AVX2 one picked for this CPU.
+                    // SAFETY: the scalar dequantizer, or an AVX2 one that `kernels` picked
+                    // after `avx2_available()`; it writes at most `wf.len()` values.
                     unsafe { (k.deq)(wr, &mut wf) };
                     for (vi, xr) in v.iter_mut().zip(xs) {
                         *vi = dot_f32(&wf, xr);
@@ -108,7 +134,7 @@ fn run_decode(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
                 }
             }
             for (i, &vi) in v.iter().enumerate().take(job.n) {
-                // SAFETY: (i, r) belongs to this task.
+                // SAFETY: i < n and r is in this task's disjoint row range.
                 unsafe { job.put(i, r, vi) };
             }
         }
@@ -127,7 +153,7 @@ fn run_panels(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
                 let h = PANEL.min(rows.end - r0);
                 for (p, dst) in panel.chunks_exact_mut(cols).enumerate() {
                     match p < h {
-                        // SAFETY: as in `run_decode`.
+                        // SAFETY: as in `run_decode`; `dst` is one `cols`-wide panel row.
                         true => unsafe { (k.deq)(job.w_row(r0 + p), dst) },
                         false => dst.fill(0.0),
                     }
@@ -137,7 +163,8 @@ fn run_panels(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
                     let acc = tile(k.simd, &panel, &x[i * cols..(i + m) * cols], cols);
                     for (p, accp) in acc.iter().enumerate().take(h) {
                         for (q, &v) in accp.iter().enumerate().take(m) {
-                            // SAFETY: (i + q, r0 + p) belongs to this task.
+                            // SAFETY: i + q < i1 <= n, and r0 + p < rows.end (p < h) is in
+                            // this task's disjoint row range.
                             unsafe { job.put(i + q, r0 + p, v) };
                         }
                     }
@@ -149,11 +176,17 @@ fn run_panels(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
 
 /// `acc[p][q] = panel row p · x row q` for the `x.len() / cols <= TILE` rows of `x`.
 fn tile(simd: bool, panel: &[f32], x: &[f32], cols: usize) -> [[f32; TILE]; PANEL] {
+    // The AVX2 micro-kernel reads PANEL x cols and m x cols values unchecked: one compare
+    // per tile (12 * cols FMAs) keeps this safe function sound for any slices.
+    let m = x.len() / cols;
+    assert!(panel.len() >= PANEL * cols && (1..=TILE).contains(&m));
     #[cfg(target_arch = "x86_64")]
     if simd {
-        // SAFETY: `simd` is only set where AVX2+FMA were detected; sizes as documented.
+        // SAFETY: `simd` is only set by `kernels` after `avx2_available()`; the assert
+        // above gives `panel.len() >= PANEL * cols` and `x.len() >= M * cols` for the
+        // `M = m` chosen below.
         return unsafe {
-            match x.len() / cols {
+            match m {
                 3 => avx2::tile::<3>(panel, x, cols),
                 2 => avx2::tile::<2>(panel, x, cols),
                 _ => avx2::tile::<1>(panel, x, cols),
@@ -208,6 +241,11 @@ mod avx2 {
     /// One weight row against `N` activation rows with `A` accumulators each (so that
     /// FMA latency, not the chain, bounds n = 1); each group of 8 weights is
     /// dequantized once into a register and used `N` times.
+    /// # Safety
+    /// AVX2, FMA and F16C are available; `w` is whole `T` blocks, `xs` has `N` rows of at
+    /// least `w`'s `nb * VALS` values, `out` has `N` slots. Then block `j` is
+    /// `w[j * BYTES..][..BYTES]` and every `load_ps` reads `xs[k][j * VALS + 8 g..][..8]`
+    /// with `g < VALS / 8`: all in bounds.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn dot_rows<T: Deq, const N: usize, const A: usize>(
@@ -216,6 +254,9 @@ mod avx2 {
         out: &mut [f32],
     ) {
         let nb = w.len() / T::BYTES;
+        debug_assert!(w.len() % T::BYTES == 0 && (T::VALS / 8) % A == 0);
+        debug_assert!(xs.len() == N && out.len() >= N);
+        debug_assert!(xs.iter().all(|x| x.len() >= nb * T::VALS));
         let mut acc = [[_mm256_setzero_ps(); A]; N];
         let mut xp = [std::ptr::null::<f32>(); N];
         for k in 0..N {
@@ -248,6 +289,7 @@ mod avx2 {
     /// AVX2, FMA and F16C are available; `xs` holds 1..=3 rows of the row's length.
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn dot_any<T: Deq>(w: &[u8], xs: &[&[f32]], out: &mut [f32]) {
+        debug_assert!((1..=3).contains(&xs.len()));
         match xs.len() {
             1 => dot_rows::<T, 1, 4>(w, xs, out),
             2 => dot_rows::<T, 2, 2>(w, xs, out),
@@ -256,10 +298,13 @@ mod avx2 {
     }
 
     /// # Safety
-    /// AVX2, FMA and F16C are available; `out` holds the values of `w`'s whole blocks.
+    /// AVX2, FMA and F16C are available. Any lengths: `nb` whole blocks that fit both `w`
+    /// and `out`, so block `j` reads `w[j * BYTES..][..BYTES]` and its 8-value groups
+    /// store into `out[j * VALS..][..VALS]`.
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn deq_row<T: Deq>(w: &[u8], out: &mut [f32]) {
         let nb = (w.len() / T::BYTES).min(out.len() / T::VALS);
+        debug_assert!(w.len() % T::BYTES == 0 && out.len() == nb * T::VALS);
         let o = out.as_mut_ptr();
         for j in 0..nb {
             let b = w.as_ptr().wrapping_add(j * T::BYTES);
@@ -273,12 +318,15 @@ mod avx2 {
     /// The 4 x `M` micro-kernel: 4 panel rows (stride `cols`) against `M` rows of `x`.
     /// # Safety
     /// AVX2 and FMA are available; `panel` holds `PANEL * cols`, `x` `M * cols` values.
+    /// The vector loop reads `[p * cols + c..][..8]` with `c + 8 <= k8 <= cols`, the tail
+    /// `[p * cols + c]` with `c < cols`: inside those lengths.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn tile<const M: usize>(
         panel: &[f32],
         x: &[f32],
         cols: usize,
     ) -> [[f32; TILE]; PANEL] {
+        debug_assert!(panel.len() >= PANEL * cols && x.len() >= M * cols && M <= TILE);
         let (pp, xp) = (panel.as_ptr(), x.as_ptr());
         let mut acc = [[_mm256_setzero_ps(); M]; PANEL];
         let k8 = cols / 8 * 8;

@@ -69,6 +69,9 @@ pub(crate) mod avx2 {
     use std::arch::x86_64::*;
 
     /// `sum_g scales[g] * S_g` for one block: codes `u <= 63` keep `maddubs` exact.
+    /// # Safety
+    /// AVX2, FMA and F16C are available. The loads read `[32 j..][..32]`, `j < 8`, of
+    /// the two 256-byte arrays: in bounds by their types.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn scaled_sum(u: &[u8; 256], scales: &[i16; 16], y: &[i8; 256]) -> i32 {
@@ -87,9 +90,11 @@ pub(crate) mod avx2 {
     }
 
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
+    /// The CPU must support AVX2, FMA and F16C (dispatch.rs checks `avx2_available`).
+    /// Any lengths: the rows are zipped.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot_k(w: &[KBlock], x: &[Q8KBlock]) -> f32 {
+        debug_assert_eq!(w.len(), x.len());
         let mut acc = 0f32;
         for (k, y) in w.iter().zip(x) {
             acc += finish(k, y, scaled_sum(&k.u, &k.scales, &y.qs));

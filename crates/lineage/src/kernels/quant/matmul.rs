@@ -12,16 +12,30 @@ use super::QMatrix;
 use crate::kernels::pool::Pool;
 
 /// The output buffer shared by tasks that write disjoint elements.
-pub(super) struct OutPtr(pub(super) *mut f32);
-// SAFETY: every task writes a disjoint set of `out` elements (its own weight rows).
+pub(super) struct OutPtr {
+    ptr: *mut f32,
+    /// Length of the buffer, for the debug-build bound check in [`OutPtr::write`].
+    len: usize,
+}
+// SAFETY: tasks only write through `write`, whose contract makes every element written
+// by one task alone; the pool joins every task before the `&mut` buffer is used again.
 unsafe impl Sync for OutPtr {}
 
 impl OutPtr {
+    /// Borrows `out` for the tasks; the caller keeps `out` unused until they are joined.
+    pub(super) fn new(out: &mut [f32]) -> Self {
+        Self {
+            ptr: out.as_mut_ptr(),
+            len: out.len(),
+        }
+    }
+
     /// # Safety
-    /// `at` is in bounds and no other task writes it.
+    /// `at < len` and no other task writes element `at`.
     #[inline(always)]
     unsafe fn write(&self, at: usize, v: f32) {
-        *self.0.add(at) = v;
+        debug_assert!(at < self.len, "output index {at} out of {}", self.len);
+        *self.ptr.add(at) = v;
     }
 }
 
@@ -60,8 +74,11 @@ impl Job<'_> {
         &self.w[r * self.row_bytes..(r + 1) * self.row_bytes]
     }
     /// # Safety
-    /// `(i, r)` belongs to the calling task and `i < n`, `r < rows`.
+    /// `i < n`, and `r` is in the calling task's [`Job::task_rows`] (so `r < rows` and no
+    /// other task writes `(i, r)`); `out` holds `n * rows` values (checked by
+    /// `QMatrix::matmul_opts`), so `i * rows + r` is in bounds.
     pub(super) unsafe fn put(&self, i: usize, r: usize, v: f32) {
+        debug_assert!(i < self.n && r < self.rows);
         self.out.write(i * self.rows + r, v)
     }
 }
@@ -80,7 +97,7 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
         cols,
         n: x.len() / cols,
         per_task,
-        out: OutPtr(out.as_mut_ptr()),
+        out: OutPtr::new(out),
     };
     let n_tasks = rows.div_ceil(per_task);
     match kernel {
@@ -105,16 +122,19 @@ fn run_q8(job: &Job<'_>, x: &[f32], dot: Q8Dot, dot4: Option<Q8Dot4>, n_tasks: u
             let wr = job.w_row(r);
             if let Some(dot4) = dot4 {
                 for i in (0..tiled).step_by(4) {
-                    // SAFETY: `dot4` was picked for this CPU; rows i..i+4 are < n.
+                    // SAFETY: `dot4` is an AVX2 kernel only where `kernel()` saw
+                    // `avx2_available()`; it reads at most min(blocks of `wr`, `nb`)
+                    // blocks of each row, so lengths cannot overrun.
                     let v = unsafe { dot4(wr, [act(i), act(i + 1), act(i + 2), act(i + 3)]) };
                     for (k, v) in v.into_iter().enumerate() {
-                        // SAFETY: (i + k, r) belongs to this task.
+                        // SAFETY: i + k < tiled <= n; r is in this task's rows.
                         unsafe { job.put(i + k, r, v) };
                     }
                 }
             }
             for i in tiled..job.n {
-                // SAFETY: `dot` was picked for this CPU; (i, r) belongs to this task.
+                // SAFETY: `dot` is scalar or AVX2 after `avx2_available()` (as `dot4`);
+                // i < n and r is in this task's rows.
                 unsafe { job.put(i, r, dot(wr, act(i))) };
             }
         }
@@ -130,7 +150,9 @@ fn run_q8k(job: &Job<'_>, x: &[f32], unpack: Unpack, dot: KDot, n_tasks: usize, 
             // Unpacked once per weight row, reused for all n activation rows.
             unpack_row(unpack, job.row_bytes / nb.max(1), job.w_row(r), &mut ks);
             for i in 0..job.n {
-                // SAFETY: `dot` was picked for this CPU; (i, r) belongs to this task.
+                // SAFETY: `dot` is scalar or AVX2 after `avx2_available()`; it zips
+                // the two block slices, so lengths cannot overrun; i < n and r is in
+                // this task's rows.
                 unsafe { job.put(i, r, dot(&ks, &acts[i * nb..(i + 1) * nb])) };
             }
         }
@@ -143,7 +165,7 @@ fn run_float(job: &Job<'_>, x: &[f32], deq: Dequant, n_tasks: usize, pool: &Pool
         for r in job.task_rows(t) {
             deq(job.w_row(r), &mut wf);
             for (i, xr) in x.chunks_exact(job.cols).enumerate() {
-                // SAFETY: (i, r) belongs to this task.
+                // SAFETY: i < n (chunks of `cols` in `n * cols`); r is in this task's rows.
                 unsafe { job.put(i, r, dot_f32(&wf, xr)) };
             }
         }

@@ -26,6 +26,8 @@ pub mod simd;
 mod types;
 
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod tests;
 
 pub(crate) use float::dot_f32;

@@ -59,9 +59,12 @@ pub(crate) mod avx2 {
     use std::arch::x86_64::*;
 
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
+    /// The CPU must support AVX2, FMA and F16C (dispatch.rs checks `avx2_available`).
+    /// Any lengths: blocks are `chunks_exact(17)` zipped with `x`; the loads read the 16
+    /// bytes of `KVALUES` and bytes 1..17 of each 17-byte block.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot_mxfp4(w: &[u8], x: &[Q8Block]) -> f32 {
+        debug_assert!(w.len() % 17 == 0 && x.len() == w.len() / 17);
         let t = _mm_loadu_si128(KVALUES.as_ptr() as *const __m128i);
         let table = _mm256_set_m128i(t, t);
         let mut acc = _mm256_setzero_ps();

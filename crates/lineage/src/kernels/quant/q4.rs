@@ -70,6 +70,11 @@ pub(crate) mod avx2 {
     /// One weight row against `N` activation rows: each block is unpacked once and
     /// reused `N` times (the prefill tile), with `N` independent accumulators.
     /// Per block: `d * sum(q y)` in SIMD plus `m * s_y` (Q4_0: `m = -8 d`).
+    /// # Safety
+    /// AVX2, FMA and F16C are available; `bsize` is the block size of the layout (`d` at
+    /// 0..2, `m` at 2..4 if `has_min`, 16 code bytes at `qoff`, so `qoff + 16 <= bsize`).
+    /// Block `j < nb <= w.len() / bsize` is `w[j * bsize..][..bsize]`, and
+    /// `get_unchecked(j)` has `j < nb <= xs[k].len()`.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn dot_nibbles<const N: usize>(
@@ -81,6 +86,8 @@ pub(crate) mod avx2 {
         let mut acc = [_mm256_setzero_ps(); N];
         let mut offs = [0f32; N];
         let qoff = if has_min { 4 } else { 2 };
+        debug_assert!(qoff + 16 <= bsize && w.len() % bsize == 0);
+        debug_assert!(xs.iter().all(|x| x.len() == w.len() / bsize));
         let nb = xs.iter().map(|x| x.len()).fold(w.len() / bsize, usize::min);
         for j in 0..nb {
             let b = w.as_ptr().add(j * bsize);
@@ -109,28 +116,32 @@ pub(crate) mod avx2 {
     }
 
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
+    /// The CPU must support AVX2, FMA and F16C (dispatch.rs checks `avx2_available`).
+    /// Any lengths: the kernel reads `min(w.len() / BYTES, x.len())` blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot_q4_0(w: &[u8], x: &[Q8Block]) -> f32 {
         dot_nibbles::<1>(w, [x], 18, false)[0]
     }
 
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
+    /// The CPU must support AVX2, FMA and F16C (dispatch.rs checks `avx2_available`).
+    /// Any lengths: the kernel reads `min(w.len() / BYTES, x.len())` blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot_q4_1(w: &[u8], x: &[Q8Block]) -> f32 {
         dot_nibbles::<1>(w, [x], 20, true)[0]
     }
 
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
+    /// The CPU must support AVX2, FMA and F16C (dispatch.rs checks `avx2_available`).
+    /// Any lengths: the kernel reads `min(w.len() / BYTES, x.len())` blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot4_q4_0(w: &[u8], xs: [&[Q8Block]; 4]) -> [f32; 4] {
         dot_nibbles::<4>(w, xs, 18, false)
     }
 
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
+    /// The CPU must support AVX2, FMA and F16C (dispatch.rs checks `avx2_available`).
+    /// Any lengths: the kernel reads `min(w.len() / BYTES, x.len())` blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot4_q4_1(w: &[u8], xs: [&[Q8Block]; 4]) -> [f32; 4] {
         dot_nibbles::<4>(w, xs, 20, true)

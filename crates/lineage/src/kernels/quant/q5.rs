@@ -78,6 +78,11 @@ pub(crate) mod avx2 {
 
     /// One weight row against `N` activation rows (see `q4::avx2::dot_nibbles`);
     /// the fifth bits come from `qh` spread to bytes.
+    /// # Safety
+    /// AVX2, FMA and F16C are available; `bsize` is the block size of the layout (`d` at
+    /// 0..2, `m` at 2..4 if `has_min`, `qh` at `qh_at..+4`, 16 code bytes after it, so
+    /// `qh_at + 20 <= bsize`). Block `j < nb <= w.len() / bsize` is
+    /// `w[j * bsize..][..bsize]`, and `get_unchecked(j)` has `j < nb <= xs[k].len()`.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn dot_codes<const N: usize>(
@@ -90,6 +95,8 @@ pub(crate) mod avx2 {
         let mut offs = [0f32; N];
         let qh_at = if has_min { 4 } else { 2 };
         let bit4 = _mm256_set1_epi8(0x10);
+        debug_assert!(qh_at + 20 <= bsize && w.len() % bsize == 0);
+        debug_assert!(xs.iter().all(|x| x.len() == w.len() / bsize));
         let nb = xs.iter().map(|x| x.len()).fold(w.len() / bsize, usize::min);
         for j in 0..nb {
             let b = w.as_ptr().add(j * bsize);
@@ -119,28 +126,32 @@ pub(crate) mod avx2 {
     }
 
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
+    /// The CPU must support AVX2, FMA and F16C (dispatch.rs checks `avx2_available`).
+    /// Any lengths: the kernel reads `min(w.len() / BYTES, x.len())` blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot_q5_0(w: &[u8], x: &[Q8Block]) -> f32 {
         dot_codes::<1>(w, [x], 22, false)[0]
     }
 
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
+    /// The CPU must support AVX2, FMA and F16C (dispatch.rs checks `avx2_available`).
+    /// Any lengths: the kernel reads `min(w.len() / BYTES, x.len())` blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot_q5_1(w: &[u8], x: &[Q8Block]) -> f32 {
         dot_codes::<1>(w, [x], 24, true)[0]
     }
 
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
+    /// The CPU must support AVX2, FMA and F16C (dispatch.rs checks `avx2_available`).
+    /// Any lengths: the kernel reads `min(w.len() / BYTES, x.len())` blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot4_q5_0(w: &[u8], xs: [&[Q8Block]; 4]) -> [f32; 4] {
         dot_codes::<4>(w, xs, 22, false)
     }
 
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
+    /// The CPU must support AVX2, FMA and F16C (dispatch.rs checks `avx2_available`).
+    /// Any lengths: the kernel reads `min(w.len() / BYTES, x.len())` blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot4_q5_1(w: &[u8], xs: [&[Q8Block]; 4]) -> [f32; 4] {
         dot_codes::<4>(w, xs, 24, true)

@@ -36,10 +36,15 @@ pub(crate) mod avx2 {
     use std::arch::x86_64::*;
 
     /// One weight row against `N` activation rows (see `q4::avx2::dot_nibbles`).
+    /// # Safety
+    /// AVX2, FMA and F16C are available. Block `j < nb <= w.len() / 34` is
+    /// `w[j * 34..][..34]` (`d` at 0..2, the 32 codes loaded from 2..34), and
+    /// `get_unchecked(j)` has `j < nb <= xs[k].len()`.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn dot_q8<const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
         let mut acc = [_mm256_setzero_ps(); N];
+        debug_assert!(w.len() % 34 == 0 && xs.iter().all(|x| x.len() == w.len() / 34));
         let nb = xs.iter().map(|x| x.len()).fold(w.len() / 34, usize::min);
         for j in 0..nb {
             let b = w.as_ptr().add(j * 34);
@@ -61,14 +66,16 @@ pub(crate) mod avx2 {
     }
 
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
+    /// The CPU must support AVX2, FMA and F16C (dispatch.rs checks `avx2_available`).
+    /// Any lengths: the kernel reads `min(w.len() / BYTES, x.len())` blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot_q8_0(w: &[u8], x: &[Q8Block]) -> f32 {
         dot_q8::<1>(w, [x])[0]
     }
 
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
+    /// The CPU must support AVX2, FMA and F16C (dispatch.rs checks `avx2_available`).
+    /// Any lengths: the kernel reads `min(w.len() / BYTES, x.len())` blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn vec_dot4_q8_0(w: &[u8], xs: [&[Q8Block]; 4]) -> [f32; 4] {
         dot_q8::<4>(w, xs)

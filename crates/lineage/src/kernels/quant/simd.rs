@@ -3,6 +3,10 @@
 //! Reference: the AVX2 helpers at the top of ggml-cpu `arch/x86/quants.c`
 //! (`bytes_from_nibbles_32`, `bytes_from_bits_32`, `hsum_float_8`). Every function here
 //! needs AVX2+FMA+F16C; callers check [`avx2_available`] first.
+//!
+//! Safety, for every function in [`x86`]: the CPU supports AVX2, FMA and F16C (the
+//! dispatch in dispatch.rs / exact.rs only hands these kernels out after
+//! [`avx2_available`]); the pointer helpers also need the bytes they name readable.
 
 /// Whether the AVX2 kernels can run on this CPU (checked at run time, cached by std).
 #[inline]
@@ -24,6 +28,8 @@ pub(crate) mod x86 {
     use std::arch::x86_64::*;
 
     /// Sum of the 8 lanes.
+    /// # Safety
+    /// AVX2, FMA and F16C are available (register-only otherwise).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn hsum_ps(v: __m256) -> f32 {
@@ -34,6 +40,8 @@ pub(crate) mod x86 {
     }
 
     /// Sum of the 8 i32 lanes.
+    /// # Safety
+    /// AVX2, FMA and F16C are available (register-only otherwise).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn hsum_epi32(v: __m256i) -> i32 {
@@ -44,6 +52,8 @@ pub(crate) mod x86 {
     }
 
     /// The f16 at `p` (unaligned), widened exactly.
+    /// # Safety
+    /// AVX2, FMA and F16C are available; `p .. p + 2` is readable.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn f16_to_f32(p: *const u8) -> f32 {
@@ -52,6 +62,8 @@ pub(crate) mod x86 {
     }
 
     /// 16 packed bytes -> 32 nibbles: low nibbles in bytes 0..16, high nibbles in 16..32.
+    /// # Safety
+    /// AVX2, FMA and F16C are available; `p .. p + 16` is readable (any alignment).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn nibbles_32(p: *const u8) -> __m256i {
@@ -63,6 +75,8 @@ pub(crate) mod x86 {
     }
 
     /// 32 bits (little-endian at `p`) -> 32 bytes, 0xFF where the bit is set.
+    /// # Safety
+    /// AVX2, FMA and F16C are available; `p .. p + 4` is readable.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn bytes_from_bits_32(p: *const u8) -> __m256i {
@@ -80,6 +94,8 @@ pub(crate) mod x86 {
 
     /// Unsigned bytes `u` times signed bytes `s`, summed in groups of 4 -> 8 x i32.
     /// No saturation while `2 * max(u) * 128 < 32768`, i.e. `u <= 127`.
+    /// # Safety
+    /// AVX2, FMA and F16C are available (register-only otherwise).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_u8_i8(u: __m256i, s: __m256i) -> __m256i {
@@ -87,6 +103,8 @@ pub(crate) mod x86 {
     }
 
     /// Signed bytes times signed bytes (`|a| <= 128`, `|b| <= 127`: no saturation).
+    /// # Safety
+    /// AVX2, FMA and F16C are available (register-only otherwise).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_i8_i8(a: __m256i, b: __m256i) -> __m256i {

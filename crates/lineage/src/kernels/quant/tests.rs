@@ -10,7 +10,7 @@ const FIXTURE: &str = concat!(
     "/tests/fixtures/quant/quant_fixtures.safetensors"
 );
 
-const ALL: [GgmlType; 14] = [
+pub(super) const ALL: [GgmlType; 14] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -75,7 +75,7 @@ impl Rng {
 }
 
 /// Byte offsets of f16 scale fields per block (random bytes there could be inf/NaN).
-fn scale_fields(ty: GgmlType) -> &'static [usize] {
+pub(super) fn scale_fields(ty: GgmlType) -> &'static [usize] {
     use GgmlType::*;
     match ty {
         Q4_0 | Q5_0 | Q8_0 => &[0],
@@ -299,4 +299,21 @@ fn qmatrix_matmul_f32act_one_hot_rows_read_back_weights_exactly() {
             }
         }
     }
+}
+
+/// No activation rows, or a matrix without rows, is a valid empty product on every path.
+/// Both used to panic on the exact path: the AVX2 decode kernel indexed a missing
+/// activation row, and a zero task size divided `rows.div_ceil(per_task)`.
+#[test]
+fn qmatrix_matmul_no_rows_is_an_empty_product() {
+    let m = QMatrix::from_vec("w", GgmlType::Q4_0, 8, 64, vec![0; 8 * 2 * 18]).unwrap();
+    for act in [ActPrecision::F32, ActPrecision::Int8] {
+        for simd in [true, false] {
+            m.matmul_opts(&[], &mut [], act, simd).unwrap();
+        }
+    }
+    let empty = QMatrix::from_vec("w", GgmlType::Q8_0, 0, 32, Vec::new()).unwrap();
+    empty
+        .matmul_opts(&[0.5; 32], &mut [], ActPrecision::F32, true)
+        .unwrap();
 }
