@@ -1,8 +1,9 @@
 //! Text: tokenizers (HF `tokenizer.json` or GGUF vocabulary metadata), streaming
-//! detokenization and chat templates (Jinja, plus the gpt-oss harmony format).
+//! detokenization and chat templates (Jinja, plus the gpt-oss harmony format, rendered and parsed).
 
 mod gguf;
 pub mod harmony;
+mod harmony_parse;
 mod hf_config;
 mod special;
 mod spm;
@@ -13,6 +14,7 @@ mod tokenizer;
 mod vocab;
 
 pub use harmony::{HarmonyRenderer, ReasoningEffort};
+pub use harmony_parse::{parse_completion, parse_conversation, HarmonyEnd, HarmonyMessage};
 pub use hf_config::HfTokenizerConfig;
 pub use stream::TokenStream;
 pub use template::{ChatMessage, ChatTemplate};

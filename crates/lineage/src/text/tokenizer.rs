@@ -76,13 +76,18 @@ impl Tokenizer {
     /// the chat template. Whether BOS/EOS are added follows the tokenizer's post-processor.
     pub fn from_files(tokenizer_json: &Path, config_json: Option<&Path>) -> Result<Self> {
         let text = crate::limits::read_json_text(tokenizer_json)?;
-        let tok: tokenizers::Tokenizer = text
-            .parse()
-            .map_err(|e: tokenizers::Error| Error::bad_file(tokenizer_json, e.to_string()))?;
         let config = match config_json {
             Some(p) => HfTokenizerConfig::load(p)?,
             None => HfTokenizerConfig::default(),
         };
+        Self::from_json(tokenizer_json, &text, config)
+    }
+
+    /// A `tokenizer.json` already read (`path` labels errors), with its config.
+    pub fn from_json(path: &Path, tokenizer_json: &str, config: HfTokenizerConfig) -> Result<Self> {
+        let tok: tokenizers::Tokenizer = tokenizer_json
+            .parse()
+            .map_err(|e: tokenizers::Error| Error::bad_file(path, e.to_string()))?;
         let lookup = |t: &Option<String>| t.as_deref().and_then(|t| tok.token_to_id(t));
         let bos_id = lookup(&config.bos_token);
         let eos_id = lookup(&config.eos_token);

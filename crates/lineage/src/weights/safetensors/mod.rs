@@ -122,17 +122,39 @@ impl Checkpoint {
 }
 
 fn shard_paths(index: &Path) -> Result<Vec<PathBuf>> {
-    let text = crate::limits::read_json_text(index)?;
-    let v: Value =
-        serde_json::from_str(&text).map_err(|e| Error::bad_file(index, e.to_string()))?;
+    shard_files(index, &crate::limits::read_json_text(index)?)
+}
+
+/// The shard files that `model.safetensors.index.json` (read from `index`, text `text`)
+/// lists, each once, beside the index. A shard name that leaves the folder is refused.
+pub fn shard_files(index: &Path, text: &str) -> Result<Vec<PathBuf>> {
+    let v: Value = serde_json::from_str(text).map_err(|e| Error::bad_file(index, e.to_string()))?;
     let map = v
         .get("weight_map")
         .and_then(Value::as_object)
         .ok_or_else(|| Error::bad_file(index, "missing `weight_map` object"))?;
-    let mut files: Vec<String> = map
-        .values()
-        .filter_map(|f| f.as_str().map(String::from))
-        .collect();
+    let mut files = Vec::new();
+    for (tensor, f) in map {
+        let f = f.as_str().ok_or_else(|| {
+            Error::bad_file(
+                index,
+                format!("`weight_map` entry `{tensor}` is not a file name"),
+            )
+        })?;
+        let p = Path::new(f);
+        let plain = p
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !plain || f.is_empty() {
+            return Err(Error::bad_file(
+                index,
+                format!(
+                    "shard `{f}` of `{tensor}` is not a file name inside the checkpoint folder"
+                ),
+            ));
+        }
+        files.push(f.to_string());
+    }
     files.sort();
     files.dedup();
     let dir = index.parent().unwrap_or(Path::new("."));
@@ -155,6 +177,11 @@ fn parse_dtype(path: &Path, name: &str, s: &str) -> Result<DType> {
             ))
         }
     })
+}
+
+/// The tensors a safetensors file's bytes describe, each checked to lie in the data.
+pub fn read_header(path: &Path, buf: &[u8]) -> Result<Vec<(String, TensorInfo)>> {
+    parse_header(path, buf, 0)
 }
 
 fn parse_header(path: &Path, buf: &[u8], file: usize) -> Result<Vec<(String, TensorInfo)>> {
