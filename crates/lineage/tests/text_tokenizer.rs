@@ -342,3 +342,29 @@ fn gguf_bpe_wrong_pre_variant_changes_ids() {
         .count();
     assert!(differing >= 5, "only {differing} cases differ");
 }
+
+/// Found by the GGUF fuzz seeds (llama.cpp's converter output for the tiny fixtures):
+/// a merge whose result is no token made the `tokenizers` crate panic when that result
+/// was longer than every token. Such merges are not applied, as llama.cpp spells the
+/// symbol out in bytes; the text still round-trips.
+#[test]
+fn gguf_bpe_merge_making_an_unknown_token_is_not_applied() {
+    let tokens: Vec<String> = ["Ġ", "h", "i", "Ġh", "ĠĠ"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let spec = VocabSpec {
+        model: "gpt2".into(),
+        tokens,
+        merges: vec!["Ġ h".into(), "Ġh i".into(), "ĠĠ ĠĠ".into()],
+        ..VocabSpec::default()
+    };
+    let tok = Tokenizer::from_vocab(&spec).unwrap();
+    let ids = tok.encode(" hi", false).unwrap();
+    assert_eq!(
+        ids,
+        [3, 2],
+        "`Ġ h` applies, `Ġh i` (no token `Ġhi`) does not"
+    );
+    assert_eq!(tok.decode(&ids).unwrap(), " hi");
+}

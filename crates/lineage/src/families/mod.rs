@@ -12,8 +12,9 @@ mod gpt2;
 mod gpt_neox;
 mod gpt_oss;
 pub use gguf::{
-    config_of as gguf_config, key_report as gguf_key_report, load_gguf,
-    supported as gguf_supported, vocab_spec as gguf_vocab_spec, GgufPrecision, KeyReport,
+    config_of as gguf_config, key_report as gguf_key_report, key_report_of as gguf_key_report_of,
+    load_file as load_gguf_file, load_gguf, supported as gguf_supported,
+    vocab_spec as gguf_vocab_spec, GgufPrecision, KeyReport,
 };
 pub mod hf_config;
 mod llama;

@@ -213,6 +213,32 @@ fn spm_scores(spec: &VocabSpec) -> Result<Vec<f32>> {
     }
 }
 
+/// The merges whose parts and result are all tokens. `tokenizers` refuses a merge that
+/// makes an unknown token (and panics when that token is longer than every token); llama.cpp
+/// accepts it and spells such a symbol out in byte tokens, which is what never applying
+/// the merge gives too, unless a later merge builds on it (not seen in real vocabularies).
+fn usable_merges(
+    merges: Vec<(String, String)>,
+    token_to_id: &HashMap<String, u32>,
+) -> Vec<(String, String)> {
+    let n = merges.len();
+    let kept: Vec<_> = merges
+        .into_iter()
+        .filter(|(a, b)| {
+            token_to_id.contains_key(a)
+                && token_to_id.contains_key(b)
+                && token_to_id.contains_key(&format!("{a}{b}"))
+        })
+        .collect();
+    if kept.len() < n {
+        tracing::warn!(
+            "tokenizer.ggml.merges: {} of {n} merges make or use a token not in the vocabulary; they are not applied",
+            n - kept.len()
+        );
+    }
+    kept
+}
+
 fn build_bpe(
     spec: &VocabSpec,
     token_to_id: &HashMap<String, u32>,
@@ -232,6 +258,7 @@ fn build_bpe(
                 })
         })
         .collect::<Result<Vec<_>>>()?;
+    let merges = usable_merges(merges, token_to_id);
     let bpe = BPE::builder()
         .vocab_and_merges(
             token_to_id

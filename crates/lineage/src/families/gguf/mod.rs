@@ -46,7 +46,12 @@ pub fn config_of(path: &Path) -> Result<ModelConfig> {
 /// The canonical config of a GGUF file and which `{arch}.*` keys built it (and which,
 /// neutral, did not).
 pub fn key_report(path: &Path) -> Result<(ModelConfig, KeyReport)> {
-    let (cfg, keys) = arch::config_with_keys(&GgufFile::open(path)?)?;
+    key_report_of(&GgufFile::open(path)?)
+}
+
+/// [`key_report`] of a file already opened (or parsed from bytes).
+pub fn key_report_of(file: &GgufFile) -> Result<(ModelConfig, KeyReport)> {
+    let (cfg, keys) = arch::config_with_keys(file)?;
     cfg.validate()?;
     Ok((cfg, keys))
 }
@@ -57,8 +62,14 @@ pub fn load_gguf(
     precision: GgufPrecision,
 ) -> Result<(ModelConfig, Weights, GgufFile)> {
     let file = GgufFile::open(path)?;
-    let cfg = arch::config(&file)?;
-    cfg.validate()?;
-    let weights = tensors::weights(&file, &cfg, precision)?;
+    let (cfg, weights) = load_file(&file, precision)?;
     Ok((cfg, weights, file))
+}
+
+/// Config and weights of a file already opened (or parsed from bytes).
+pub fn load_file(file: &GgufFile, precision: GgufPrecision) -> Result<(ModelConfig, Weights)> {
+    let cfg = arch::config(file)?;
+    cfg.validate()?;
+    let weights = tensors::weights(file, &cfg, precision)?;
+    Ok((cfg, weights))
 }

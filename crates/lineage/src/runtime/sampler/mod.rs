@@ -58,7 +58,7 @@ impl Sampler {
         Ok(self.draw(&candidates))
     }
 
-    /// The candidates left after top-k, top-p and min-p, as (id, logit / temperature).
+    /// The candidates left after top-k, top-p and min-p, as (id, logit), never empty.
     /// Only top-p needs them sorted; otherwise the vocabulary is never sorted.
     fn filter(&self, logits: &[f32]) -> Result<Vec<(u32, f32)>> {
         let mut c = candidates(logits, self.config.top_k)?;
@@ -72,12 +72,16 @@ impl Sampler {
             let max = max_logit(&c);
             c.retain(|&(_, l)| ((l - max) as f64).exp() >= self.config.min_p as f64);
         }
-        let t = self.config.temperature;
-        Ok(c.into_iter().map(|(id, l)| (id, l / t)).collect())
+        if c.is_empty() {
+            return Err(Error::BadInput(
+                "sampler: no candidate token is left".into(),
+            ));
+        }
+        Ok(c)
     }
 
     fn draw(&mut self, candidates: &[(u32, f32)]) -> u32 {
-        let probs = softmax(candidates);
+        let probs = softmax_at(candidates, self.config.temperature as f64);
         let u = self.rng.next_f64();
         let mut acc = 0.0;
         for (p, &(id, _)) in probs.iter().zip(candidates) {
@@ -151,15 +155,26 @@ fn candidates(logits: &[f32], top_k: usize) -> Result<Vec<(u32, f32)>> {
             "sampler: no finite logit to sample from".into(),
         ));
     }
+    // +inf logits hold all the probability, shared equally: keep only them, as equals
+    // (their differences would be inf - inf = NaN).
+    if max_logit(&c) == f32::INFINITY {
+        c.retain(|&(_, l)| l == f32::INFINITY);
+        c.iter_mut().for_each(|x| x.1 = 0.0);
+    }
     Ok(c)
 }
 
 /// Probabilities of candidates in their order, computed in f64.
 fn softmax(candidates: &[(u32, f32)]) -> Vec<f64> {
+    softmax_at(candidates, 1.0)
+}
+
+/// Softmax of logit / temperature, in f64 so that neither step overflows.
+fn softmax_at(candidates: &[(u32, f32)], temperature: f64) -> Vec<f64> {
     let max = max_logit(candidates) as f64;
     let exps: Vec<f64> = candidates
         .iter()
-        .map(|&(_, l)| (l as f64 - max).exp())
+        .map(|&(_, l)| ((l as f64 - max) / temperature).exp())
         .collect();
     let sum: f64 = exps.iter().sum();
     exps.into_iter().map(|e| e / sum).collect()

@@ -339,3 +339,36 @@ fn stop_max_tokens_reached_stops_with_all_text() {
     );
     assert_eq!(c.n_tokens(), 2);
 }
+
+/// Found by the sampler fuzz target: a +inf logit made every candidate NaN under min-p
+/// and the draw indexed an empty list. +inf logits now share all the mass equally.
+#[test]
+fn sample_infinite_logits_share_all_the_mass() {
+    let logits = [
+        1.0,
+        f32::INFINITY,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+    ];
+    let config = SamplerConfig {
+        min_p: 0.05,
+        top_p: 0.9,
+        ..SamplerConfig::default()
+    };
+    let n = 4000;
+    let f = frequencies(config, &logits, n);
+    assert_close_to(&f, &[0.0, 0.5, 0.0, 0.5, 0.0], n);
+}
+
+/// Logits near f32::MAX divided by a small temperature overflowed f32; the softmax now
+/// divides in f64.
+#[test]
+fn sample_huge_logits_at_low_temperature_stay_finite() {
+    let logits = [3e38, -3e38, 2.9e38];
+    let config = SamplerConfig {
+        temperature: 1e-3,
+        ..SamplerConfig::default()
+    };
+    assert_eq!(frequencies(config, &logits, 200), [1.0, 0.0, 0.0]);
+}
