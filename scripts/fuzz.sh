@@ -4,8 +4,8 @@
 # (fuzz/seeds/) plus a scratch corpus (fuzz/corpus/, not committed).
 #   scripts/fuzz.sh [target...]          the full budget (all targets: ~10-60 min)
 #   scripts/fuzz.sh --smoke [target...]  20 s per target (CI, via scripts/test.sh)
-# Any crash fails the run and leaves its input in fuzz/artifacts/<target>/; turn it into
-# a regression test in the normal suite.
+# Any crash fails the run and leaves its input in fuzz/artifacts/<target>/. Once fixed,
+# copy it to fuzz/regressions/<target>/: tests/fuzz_regressions.rs replays it forever.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=1000000 secs=600

@@ -17,7 +17,7 @@ use lineage::text::{
 use lineage::weights::gguf::{GgufFile, MetaValue};
 use lineage::weights::safetensors::{read_header, shard_files};
 
-use super::support::{padded, vocab_spec_json, Bytes};
+use super::support::{byte_token, padded, vocab_spec_json, Bytes};
 
 // --- gguf_parse ---
 fn visit(v: &MetaValue) {
@@ -218,7 +218,13 @@ pub fn gguf_vocab(data: &[u8]) {
     let text = String::from_utf8_lossy(b.rest());
     let ids = tok.encode(&text, false).expect("any text encodes");
     let back = tok.decode(&ids).expect("its own ids decode");
-    if *exact {
+    // Byte-level BPE gives every byte back that has a byte token (SmolLM2 has none for
+    // some control bytes, and drops them, as HF's tokenizer and llama.cpp do).
+    if *exact
+        && text
+            .bytes()
+            .all(|b| tok.token_to_id(&byte_token(b)).is_some())
+    {
         assert_eq!(back, text, "byte-level BPE round trip");
     }
 }

@@ -83,3 +83,16 @@ pub fn vocab_spec_json(json: &str) -> VocabSpec {
         chat_template: None,
     }
 }
+
+/// GPT-2's byte-level alphabet: the token text of byte `b` (printable bytes stand for
+/// themselves, the others for U+0100 + their rank).
+pub fn byte_token(b: u8) -> String {
+    let printable = |c: u8| (b'!'..=b'~').contains(&c) || (0xA1..=0xAC).contains(&c) || c >= 0xAE;
+    if printable(b) {
+        return char::from(b).to_string();
+    }
+    let rank = (0..b).filter(|&c| !printable(c)).count() as u32;
+    char::from_u32(0x100 + rank)
+        .map(String::from)
+        .unwrap_or_default()
+}

@@ -85,9 +85,7 @@ impl Tokenizer {
 
     /// A `tokenizer.json` already read (`path` labels errors), with its config.
     pub fn from_json(path: &Path, tokenizer_json: &str, config: HfTokenizerConfig) -> Result<Self> {
-        let tok: tokenizers::Tokenizer = tokenizer_json
-            .parse()
-            .map_err(|e: tokenizers::Error| Error::bad_file(path, e.to_string()))?;
+        let tok = parse_tokenizer_json(path, tokenizer_json)?;
         let lookup = |t: &Option<String>| t.as_deref().and_then(|t| tok.token_to_id(t));
         let bos_id = lookup(&config.bos_token);
         let eos_id = lookup(&config.eos_token);
@@ -249,5 +247,27 @@ impl Tokenizer {
         self.eos_id
             .and_then(|id| self.id_to_token(id))
             .unwrap_or_default()
+    }
+}
+
+/// `tokenizers` parses tokenizer.json, and on some malformed input it panics (an
+/// `expect` in its decoder deserializer, found by the tokenizer_json fuzz target): the
+/// panic is caught and reported as a bad file like any other parse error.
+fn parse_tokenizer_json(path: &Path, json: &str) -> Result<tokenizers::Tokenizer> {
+    let parsed = std::panic::catch_unwind(|| json.parse::<tokenizers::Tokenizer>());
+    match parsed {
+        Ok(Ok(tok)) => Ok(tok),
+        Ok(Err(e)) => Err(Error::bad_file(path, e.to_string())),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("no message");
+            Err(Error::bad_file(
+                path,
+                format!("malformed tokenizer.json (the tokenizers crate failed: {why})"),
+            ))
+        }
     }
 }
