@@ -26,4 +26,6 @@ if [ "$skipped" -gt 0 ]; then
   sed 's/^/  /' "$LINEAGE_SKIP_LOG"
 fi
 rm -f "$log" "$LINEAGE_SKIP_LOG"
+# Every fuzz target briefly (20 s each; the full budget is scripts/fuzz.sh on its own).
+scripts/fuzz.sh --smoke || status=$?
 exit $status
