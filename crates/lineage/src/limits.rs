@@ -15,6 +15,9 @@ pub const MAX_TENSORS: usize = 1 << 18;
 pub const MAX_TENSOR_ELEMENTS: u64 = 1 << 36;
 /// Dimensions of one tensor (ggml allows 4; safetensors files use up to 5 in practice).
 pub const MAX_TENSOR_DIMS: usize = 8;
+/// Transformer layers (the deepest published models have ~130): a config claiming more
+/// would have lineage build per-layer tables of that length before anything else.
+pub const MAX_LAYERS: usize = 1 << 12;
 /// Vocabulary entries (tokens, merges). Real vocabularies stop near 2.6·10^5.
 pub const MAX_VOCAB: usize = 1 << 22;
 /// JSON side files: config.json, tokenizer_config.json, the shard index, tokenizer.json
@@ -34,6 +37,17 @@ pub fn check_count(path: &Path, what: &str, count: u64, max: u64) -> Result<()> 
         ));
     }
     Ok(())
+}
+
+/// The layer count of a config, refused past `MAX_LAYERS` before any per-layer table.
+pub fn layer_count(n: usize) -> Result<usize> {
+    if n > MAX_LAYERS {
+        return Err(Error::invalid(
+            "n_layers",
+            format!("{n} layers, more than the {MAX_LAYERS} any real model has"),
+        ));
+    }
+    Ok(n)
 }
 
 /// Reads a text file of at most `MAX_JSON_BYTES`, refusing a larger one before reading.

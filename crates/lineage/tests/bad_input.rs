@@ -343,3 +343,19 @@ fn gguf_unsupported_tensor_type_names_the_tensor() {
         "{e:?}"
     );
 }
+
+/// Found by the gguf_config fuzz target: a layer count of ~10^9 built a per-layer table
+/// of 1.9 GB before any check. Both adapters now refuse it first.
+#[test]
+fn absurd_layer_counts_are_refused_before_per_layer_tables() {
+    let e = config_error("llama", |v| {
+        v["num_hidden_layers"] = 1_000_000_000u64.into()
+    });
+    assert!(e.to_string().contains("n_layers"), "{e}");
+    let p = patched_gguf("llama.f32", "layers", |b| {
+        let at = after_gguf_string(b, "llama.block_count") + 4;
+        b[at..at + 4].copy_from_slice(&1_000_000_000u32.to_le_bytes());
+    });
+    let e = gguf_error(&p, families::GgufPrecision::F32).to_string();
+    assert!(e.contains("n_layers"), "{e}");
+}

@@ -21,6 +21,7 @@ pub fn activation(hf: &HfConfig, key: &str, value: &str) -> Result<Activation> {
 /// Per-layer sliding windows from `layer_types` + `sliding_window`, or a window on every
 /// layer when only `sliding_window` is set (Mistral).
 pub fn layer_windows(hf: &HfConfig, n_layers: usize) -> Result<Vec<Option<usize>>> {
+    let n_layers = crate::limits::layer_count(n_layers)?;
     let window = hf.opt_usize("sliding_window")?;
     if let Some(types) = hf.value("layer_types") {
         let types = types
@@ -65,6 +66,7 @@ pub fn skeleton(
     position: Position,
     ffn: FfnKind,
 ) -> Result<ModelConfig> {
+    crate::limits::layer_count(d.n_layers)?;
     Ok(ModelConfig {
         family: hf.family.clone(),
         vocab_size: d.vocab_size,

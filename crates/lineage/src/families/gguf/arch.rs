@@ -120,7 +120,7 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
         pairing,
         scaling: super::rope::scaling(hp, file, context_len)?,
     };
-    let n_layers = hp.usize("block_count")?;
+    let n_layers = crate::limits::layer_count(hp.usize("block_count")?)?;
     let n_kv_heads = hp.opt_usize("attention.head_count_kv")?.unwrap_or(n_heads);
     Ok(ModelConfig {
         family: format!("{} (gguf)", hp.arch),
