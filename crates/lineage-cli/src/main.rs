@@ -17,6 +17,7 @@ mod malloc;
 mod model_source;
 mod plot;
 mod run;
+mod serve;
 mod tokenizer_cmd;
 mod train;
 
@@ -43,6 +44,8 @@ enum Command {
     Run(run::RunArgs),
     /// Interactive chat with history and the model's chat template.
     Chat(chat::ChatArgs),
+    /// Serve the model over an OpenAI-compatible HTTP API, with a chat page at `/`.
+    Serve(serve::ServeArgs),
     /// Measure load, prefill and decode speed.
     Bench(bench::BenchArgs),
     /// Parameter, KV-cache, FLOP and memory accounting of a model, preset or config.
@@ -70,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Run(a) => run::run(a),
         Command::Chat(a) => chat::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Tokenizer(a) => tokenizer_cmd::run(a),
         Command::Data(a) => data_cmd::run(a),

@@ -1,6 +1,7 @@
 //! Text: tokenizers (HF `tokenizer.json` or GGUF vocabulary metadata), streaming
 //! detokenization and chat templates (Jinja, plus the gpt-oss harmony format, rendered and parsed).
 
+mod chat_prompt;
 mod gguf;
 pub mod harmony;
 mod harmony_parse;
@@ -13,6 +14,7 @@ mod template;
 mod tokenizer;
 mod vocab;
 
+pub use chat_prompt::{encode_rendered, render_chat};
 pub use harmony::{HarmonyRenderer, ReasoningEffort};
 pub use harmony_parse::{parse_completion, parse_conversation, HarmonyEnd, HarmonyMessage};
 pub use hf_config::HfTokenizerConfig;

@@ -1,0 +1,123 @@
+//! The `/v1` endpoints: parse, render the prompt, queue one job per choice, then answer
+//! whole or as a stream.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+use crate::error::ApiError;
+use crate::request::{self, ChatRequest, CompletionRequest, Sampling};
+use crate::response::{Head, Kind};
+use crate::scheduler::{Event, Job, Usage};
+use crate::AppState;
+
+/// The body, or the error that reading it gave (413 past the size limit).
+fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    b.map_err(|r| ApiError {
+        status: r.status(),
+        kind: "invalid_request_error",
+        message: format!("could not read the request body: {}", r.body_text()),
+        param: None,
+    })
+}
+
+pub async fn chat(
+    State(s): State<Arc<AppState>>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: ChatRequest = request::parse(&body(b)?)?;
+    req.sampling.refuse_unsupported()?;
+    let msgs = request::messages(req.messages)?;
+    let text = lineage::text::render_chat(&s.tok, &s.family, &msgs)?;
+    let prompt = lineage::text::encode_rendered(&s.tok, &text)?;
+    run(&s, Kind::Chat, prompt, req.sampling).await
+}
+
+pub async fn completions(
+    State(s): State<Arc<AppState>>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: CompletionRequest = request::parse(&body(b)?)?;
+    req.sampling.refuse_unsupported()?;
+    let prompts = req.prompt.into_vec();
+    let [text] = prompts.as_slice() else {
+        return Err(ApiError::bad_request(
+            "send one prompt per request (a list of several is not supported)",
+            Some("prompt"),
+        ));
+    };
+    let prompt = s.tok.encode(text, true)?;
+    run(&s, Kind::Completion, prompt, req.sampling).await
+}
+
+pub async fn models(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(json!({"object": "list", "data": [{
+        "id": s.model_name, "object": "model", "created": 0, "owned_by": "lineage",
+    }]}))
+}
+
+async fn run(
+    s: &AppState,
+    kind: Kind,
+    prompt: Vec<u32>,
+    sampling: Sampling,
+) -> Result<Response, ApiError> {
+    if prompt.len() >= s.ctx {
+        return Err(lineage::Error::ContextOverflow {
+            len: prompt.len(),
+            context_len: s.ctx,
+        }
+        .into());
+    }
+    let n = sampling.n()?;
+    let mut rxs = Vec::with_capacity(n);
+    for i in 0..n {
+        let opts = sampling.options(i, prompt.len(), s.ctx)?;
+        let (tx, rx) = unbounded_channel();
+        let job = Job {
+            prompt: prompt.clone(),
+            opts,
+            events: tx,
+        };
+        if !s.sched.submit(job) {
+            // The choices already queued see their receivers dropped and are cancelled.
+            return Err(ApiError::queue_full(s.sched.queue));
+        }
+        rxs.push(rx);
+    }
+    let head = Head::new(
+        kind,
+        s.next_id.fetch_add(1, Ordering::Relaxed),
+        &s.model_name,
+    );
+    if sampling.stream {
+        return Ok(crate::stream::respond(head, rxs, sampling.include_usage()));
+    }
+    let mut choices = Vec::with_capacity(n);
+    for rx in rxs {
+        choices.push(collect(rx).await?);
+    }
+    Ok(Json(head.body(&choices)).into_response())
+}
+
+/// The whole text of one choice and its usage.
+async fn collect(mut rx: UnboundedReceiver<Event>) -> Result<(String, Usage), ApiError> {
+    let mut text = String::new();
+    while let Some(e) = rx.recv().await {
+        match e {
+            Event::Text(t) => text.push_str(&t),
+            Event::Done(u) => return Ok((text, u)),
+            Event::Failed(msg) => return Err(ApiError::internal(msg)),
+        }
+    }
+    Err(ApiError::internal(
+        "the scheduler stopped before the answer was complete",
+    ))
+}

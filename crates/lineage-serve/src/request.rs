@@ -1,0 +1,241 @@
+//! OpenAI request bodies (`/v1/chat/completions`, `/v1/completions`) and the
+//! generation settings they ask for, checked in one place with errors naming the field.
+//! Unknown fields are ignored, as OpenAI's own server does for most of them.
+
+use lineage::runtime::sampler::SamplerConfig;
+use lineage::runtime::session::GenerateOptions;
+use lineage::text::ChatMessage;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// Most choices per request (`n`).
+pub const MAX_N: i64 = 16;
+/// Most stop strings per request.
+const MAX_STOP: usize = 16;
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+/// The sampling and length fields both endpoints share.
+#[derive(Debug, Deserialize, Default)]
+pub struct Sampling {
+    pub max_tokens: Option<i64>,
+    pub max_completion_tokens: Option<i64>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub top_k: Option<i64>,
+    pub min_p: Option<f32>,
+    pub seed: Option<u64>,
+    pub stop: Option<OneOrMany>,
+    pub presence_penalty: Option<f32>,
+    pub frequency_penalty: Option<f32>,
+    pub repetition_penalty: Option<f32>,
+    pub n: Option<i64>,
+    #[serde(default)]
+    pub stream: bool,
+    pub stream_options: Option<StreamOptions>,
+    pub logprobs: Option<Value>,
+    pub response_format: Option<Value>,
+    pub tools: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChatRequest {
+    pub messages: Vec<WireMessage>,
+    #[serde(flatten)]
+    pub sampling: Sampling,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WireMessage {
+    pub role: String,
+    #[serde(default)]
+    pub content: Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CompletionRequest {
+    pub prompt: OneOrMany,
+    #[serde(flatten)]
+    pub sampling: Sampling,
+}
+
+/// A body as `T`, or a 400 naming what is wrong with it.
+pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}"), None))
+}
+
+/// Chat messages with their text: a string, or the text parts of a content array.
+pub fn messages(wire: Vec<WireMessage>) -> Result<Vec<ChatMessage>, ApiError> {
+    if wire.is_empty() {
+        return Err(ApiError::bad_request(
+            "`messages` is empty",
+            Some("messages"),
+        ));
+    }
+    wire.into_iter()
+        .enumerate()
+        .map(|(i, m)| Ok(ChatMessage::new(m.role, content_text(&m.content, i)?)))
+        .collect()
+}
+
+fn content_text(v: &Value, i: usize) -> Result<String, ApiError> {
+    let bad = || {
+        ApiError::bad_request(
+            format!("messages[{i}].content must be a string or an array of text parts"),
+            Some("messages"),
+        )
+    };
+    match v {
+        Value::Null => Ok(String::new()),
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(parts) => parts
+            .iter()
+            .map(
+                |p| match (p.get("type").and_then(Value::as_str), p.get("text")) {
+                    (Some("text"), Some(Value::String(t))) => Ok(t.as_str()),
+                    _ => Err(bad()),
+                },
+            )
+            .collect::<Result<Vec<_>, _>>()
+            .map(|t| t.concat()),
+        _ => Err(bad()),
+    }
+}
+
+impl Sampling {
+    /// Choices requested (`n`), 1..=MAX_N.
+    pub fn n(&self) -> Result<usize, ApiError> {
+        match self.n.unwrap_or(1) {
+            n @ 1..=MAX_N => Ok(n as usize),
+            n => Err(ApiError::bad_request(
+                format!("n = {n}: must be between 1 and {MAX_N}"),
+                Some("n"),
+            )),
+        }
+    }
+
+    pub fn include_usage(&self) -> bool {
+        self.stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage)
+    }
+
+    /// Features lineage does not serve yet are refused, never silently ignored.
+    pub fn refuse_unsupported(&self) -> Result<(), ApiError> {
+        let unsupported = |field: &str| {
+            Err(ApiError::bad_request(
+                format!("`{field}` is not supported by this server yet"),
+                Some(field),
+            ))
+        };
+        if self
+            .logprobs
+            .as_ref()
+            .is_some_and(|v| v != &Value::Bool(false) && !v.is_null())
+        {
+            return unsupported("logprobs");
+        }
+        if self.tools.as_ref().is_some_and(|v| !v.is_null()) {
+            return unsupported("tools");
+        }
+        match self
+            .response_format
+            .as_ref()
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str)
+        {
+            None | Some("text") => Ok(()),
+            Some(_) => unsupported("response_format"),
+        }
+    }
+
+    /// Generation settings for choice `index` of a prompt of `prompt_len` tokens; the
+    /// length budget is clamped to what the context has left.
+    pub fn options(
+        &self,
+        index: usize,
+        prompt_len: usize,
+        ctx: usize,
+    ) -> Result<GenerateOptions, ApiError> {
+        let left = ctx.saturating_sub(prompt_len);
+        let max_tokens = match self.max_completion_tokens.or(self.max_tokens) {
+            None => left,
+            Some(m) if m < 0 => {
+                return Err(ApiError::bad_request(
+                    format!("max_tokens = {m}: must be >= 0"),
+                    Some("max_tokens"),
+                ))
+            }
+            Some(m) => (m as u64).min(left as u64) as usize,
+        };
+        let stop = self.stop_strings()?;
+        let base = self.seed.unwrap_or_else(clock_seed);
+        let sampler = SamplerConfig {
+            temperature: self.temperature.unwrap_or(1.0),
+            top_k: self.top_k.map_or(Ok(0), |k| {
+                usize::try_from(k)
+                    .map_err(|_| ApiError::bad_request("top_k must be >= 0", Some("top_k")))
+            })?,
+            top_p: self.top_p.unwrap_or(1.0),
+            min_p: self.min_p.unwrap_or(0.0),
+            repetition_penalty: self.repetition_penalty.unwrap_or(1.0),
+            presence_penalty: self.presence_penalty.unwrap_or(0.0),
+            frequency_penalty: self.frequency_penalty.unwrap_or(0.0),
+            penalty_last_n: None,
+            // Choice i of n draws its own stream, reproducibly for a given seed.
+            seed: base.wrapping_add(index as u64),
+        };
+        sampler
+            .validate()
+            .map_err(|e| ApiError::bad_request(e.to_string(), None))?;
+        Ok(GenerateOptions {
+            max_tokens,
+            sampler,
+            stop,
+        })
+    }
+
+    fn stop_strings(&self) -> Result<Vec<String>, ApiError> {
+        let stop = match &self.stop {
+            None => Vec::new(),
+            Some(OneOrMany::One(s)) => vec![s.clone()],
+            Some(OneOrMany::Many(v)) => v.clone(),
+        };
+        if stop.len() > MAX_STOP {
+            return Err(ApiError::bad_request(
+                format!("{} stop strings: at most {MAX_STOP}", stop.len()),
+                Some("stop"),
+            ));
+        }
+        Ok(stop)
+    }
+}
+
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}

@@ -1,0 +1,179 @@
+//! One sequence's generation as resumable steps: a chunk of prompt prefill, or one
+//! sampled token. `session::generate` runs the steps to the end for one caller; the
+//! server's scheduler interleaves the steps of many sequences. Both share this code, so
+//! a request served over HTTP gives the tokens `lineage run` gives.
+
+use std::time::{Duration, Instant};
+
+use super::backend::{Backend, Sequence};
+use super::sampler::{Sampler, StopChecker, StopReason};
+use super::session::{Finish, GenerateOptions};
+use crate::text::{TokenStream, Tokenizer};
+use crate::{Error, Result};
+
+/// What one step produced.
+#[derive(Debug, Default)]
+pub struct Step {
+    /// Prompt tokens prefilled by this step.
+    pub prefilled: usize,
+    /// The token sampled by this step.
+    pub token: Option<u32>,
+    /// Text completed by this step (may be empty while a stop string or UTF-8 is held).
+    pub text: String,
+}
+
+pub struct Decoder<'a> {
+    seq: Sequence<'a>,
+    sampler: Sampler,
+    stop: StopChecker,
+    stream: TokenStream<'a>,
+    context_len: usize,
+    max_tokens: usize,
+    prompt_len: usize,
+    /// Prompt ids not yet fed to the model.
+    pending: Vec<u32>,
+    history: Vec<u32>,
+    generated: Vec<u32>,
+    logits: Vec<f32>,
+    finish: Option<Finish>,
+    prefill_time: Duration,
+    decode_start: Option<Instant>,
+    decode_time: Duration,
+}
+
+impl<'a> Decoder<'a> {
+    /// Checks the prompt against the context and the sampler settings.
+    pub fn new(
+        model: &'a Backend,
+        tok: &'a Tokenizer,
+        prompt_ids: &[u32],
+        opts: &GenerateOptions,
+    ) -> Result<Self> {
+        let context_len = model.config().context_len;
+        if prompt_ids.is_empty() {
+            return Err(Error::BadInput("empty prompt".into()));
+        }
+        if prompt_ids.len() >= context_len {
+            return Err(Error::ContextOverflow {
+                len: prompt_ids.len(),
+                context_len,
+            });
+        }
+        Ok(Self {
+            seq: model.start(),
+            sampler: Sampler::new(opts.sampler.clone())?,
+            stop: StopChecker::new(
+                opts.stop.clone(),
+                tok.eos_ids().to_vec(),
+                Some(opts.max_tokens),
+            ),
+            stream: TokenStream::new(tok, true),
+            context_len,
+            max_tokens: opts.max_tokens,
+            prompt_len: prompt_ids.len(),
+            pending: prompt_ids.to_vec(),
+            history: prompt_ids.to_vec(),
+            generated: Vec::new(),
+            logits: Vec::new(),
+            finish: None,
+            prefill_time: Duration::ZERO,
+            decode_start: None,
+            decode_time: Duration::ZERO,
+        })
+    }
+
+    /// Why generation ended, once it has.
+    pub fn finish(&self) -> Option<&Finish> {
+        self.finish.as_ref()
+    }
+    pub fn prompt_len(&self) -> usize {
+        self.prompt_len
+    }
+    pub fn generated(&self) -> &[u32] {
+        &self.generated
+    }
+    /// Prompt tokens not yet prefilled.
+    pub fn pending_prompt(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Prefills up to `chunk` prompt tokens or, once the prompt is in, samples one token.
+    pub fn step(&mut self, chunk: usize) -> Result<Step> {
+        if self.finish.is_some() {
+            return Ok(Step::default());
+        }
+        if !self.pending.is_empty() {
+            return self.prefill(chunk.max(1));
+        }
+        let t = Instant::now();
+        let step = self.decode_one();
+        self.decode_time += t.elapsed();
+        self.decode_start.get_or_insert(t);
+        step
+    }
+
+    fn prefill(&mut self, chunk: usize) -> Result<Step> {
+        let n = chunk.min(self.pending.len());
+        let t = Instant::now();
+        self.logits = self.seq.forward(&self.pending[..n])?.to_vec();
+        self.prefill_time += t.elapsed();
+        self.pending.drain(..n);
+        Ok(Step {
+            prefilled: n,
+            ..Step::default()
+        })
+    }
+
+    fn decode_one(&mut self) -> Result<Step> {
+        if self.max_tokens == 0 {
+            self.finish = Some(Finish::Stop(StopReason::MaxTokens));
+            return Ok(Step::default());
+        }
+        let id = self.sampler.sample(&mut self.logits, &self.history)?;
+        self.history.push(id);
+        self.generated.push(id);
+        let piece = self.stream.push(id)?;
+        let s = self.stop.push(id, &piece);
+        let mut step = Step {
+            token: Some(id),
+            text: s.text,
+            ..Step::default()
+        };
+        if let Some(reason) = s.stop {
+            self.finish = Some(Finish::Stop(reason));
+        } else if self.history.len() >= self.context_len {
+            step.text += &self.end(Finish::Context)?;
+        } else {
+            self.logits.copy_from_slice(self.seq.forward(&[id])?);
+        }
+        Ok(step)
+    }
+
+    /// Ends generation for a reason outside the stop checker; returns the held text.
+    fn end(&mut self, finish: Finish) -> Result<String> {
+        self.finish = Some(finish);
+        Ok(self.stream.finish()? + &self.stop.finish())
+    }
+
+    /// Stops now (the caller cancelled); returns the text still held back.
+    pub fn cancel(&mut self) -> Result<String> {
+        if self.finish.is_some() {
+            return Ok(String::new());
+        }
+        self.end(Finish::Cancelled)
+    }
+
+    /// Prefill and decode speeds so far (tokens per second).
+    pub fn speeds(&self) -> (f64, f64) {
+        let n_decoded = self.generated.len().saturating_sub(1).max(1);
+        let decode_s = self.decode_time.as_secs_f64();
+        (
+            self.prompt_len as f64 / self.prefill_time.as_secs_f64().max(1e-9),
+            n_decoded as f64 / decode_s.max(1e-9),
+        )
+    }
+
+    pub fn prompt_ids(&self) -> &[u32] {
+        &self.history[..self.prompt_len]
+    }
+}

@@ -1,0 +1,30 @@
+//! Messages to prompt ids with the model's own chat template (Jinja with HF semantics, or
+//! harmony for gpt-oss): what `lineage run`/`chat` and `lineage serve` feed the model.
+
+use super::{ChatMessage, ChatTemplate, HarmonyRenderer, Tokenizer};
+use crate::{Error, Result};
+
+/// Renders `messages` (ending with the user's turn) with the generation prompt.
+pub fn render_chat(tok: &Tokenizer, family: &str, messages: &[ChatMessage]) -> Result<String> {
+    if family.starts_with("gpt_oss") || family.starts_with("gpt-oss") {
+        return HarmonyRenderer::default().render(messages, true);
+    }
+    let src = tok.chat_template().ok_or_else(|| {
+        Error::BadInput("this model has no chat template: send raw text instead".into())
+    })?;
+    ChatTemplate::new(src, tok.bos_text(), tok.eos_text())?.render(messages, true)
+}
+
+/// Token ids of a rendered chat prompt: BOS is added only when the template did not
+/// already write it.
+pub fn encode_rendered(tok: &Tokenizer, text: &str) -> Result<Vec<u32>> {
+    let bos = tok.bos_text();
+    let add_special = tok.add_bos() && !(bos.is_empty() || text.starts_with(&bos));
+    let mut ids = tok.encode(text, false)?;
+    if add_special {
+        if let Some(b) = tok.bos_id() {
+            ids.insert(0, b);
+        }
+    }
+    Ok(ids)
+}
