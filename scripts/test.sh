@@ -12,6 +12,13 @@ fi
 if [ -x scripts/fetch-corpus.sh ]; then
   scripts/fetch-corpus.sh || echo "note: corpus not fetched; the ablation test will fail"
 fi
+# The official openai client (PyPI) for lineage-serve's client test, in a venv of its own.
+venv=target/venv-openai
+if ! "$venv/bin/python" -c "import openai" 2>/dev/null; then
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check openai \
+    || echo "note: the openai client could not be installed; its test will skip (fail in CI)"
+fi
+export LINEAGE_SERVE_PYTHON="$PWD/$venv/bin/python"
 log="$(mktemp)"
 export LINEAGE_SKIP_LOG="$(mktemp)"
 status=0
