@@ -19,6 +19,15 @@ if ! "$venv/bin/python" -c "import openai" 2>/dev/null; then
     || echo "note: the openai client could not be installed; its test will skip (fail in CI)"
 fi
 export LINEAGE_SERVE_PYTHON="$PWD/$venv/bin/python"
+# Debian's Chromium and playwright-core (npm) for the chat page test; no browser download.
+if [ ! -x /usr/bin/chromium ]; then
+  (apt-get install -y -q chromium >/dev/null 2>&1 || sudo apt-get install -y -q chromium >/dev/null 2>&1) \
+    || echo "note: chromium not installed; the chat page test will skip (fail in CI)"
+fi
+if [ ! -d tools/serve_check/node_modules/playwright-core ]; then
+  (cd tools/serve_check && npm ci --silent --no-audit --no-fund) \
+    || echo "note: playwright-core not installed; the chat page test will skip (fail in CI)"
+fi
 log="$(mktemp)"
 export LINEAGE_SKIP_LOG="$(mktemp)"
 status=0

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 
 fn python() -> Option<String> {
@@ -14,23 +13,9 @@ fn python() -> Option<String> {
         .args(["-c", "import openai"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(py);
-    }
     let why =
         format!("openai_client: `{py}` cannot import openai; scripts/test.sh makes a venv with it");
-    if std::env::var_os("LINEAGE_REQUIRE_MODELS").is_some_and(|v| v == "1") {
-        panic!("LINEAGE_REQUIRE_MODELS=1 and {why}");
-    }
-    eprintln!("SKIP: {why}");
-    if let Some(log) = std::env::var_os("LINEAGE_SKIP_LOG") {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log);
-        let _ = f.and_then(|mut f| f.write_all(format!("{why}\n").as_bytes()));
-    }
-    None
+    common::peer_present(ok, &why).then_some(py)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,28 @@ use lineage_serve::{router, AppState, ServeConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// `true` if a peer the test needs (a client, a browser) is there; otherwise the skip is
+/// printed and logged like a missing model's, and under LINEAGE_REQUIRE_MODELS=1 (CI)
+/// the test fails.
+pub fn peer_present(present: bool, why: &str) -> bool {
+    use std::io::Write;
+    if present {
+        return true;
+    }
+    if std::env::var_os("LINEAGE_REQUIRE_MODELS").is_some_and(|v| v == "1") {
+        panic!("LINEAGE_REQUIRE_MODELS=1 and {why}");
+    }
+    eprintln!("SKIP: {why}");
+    if let Some(log) = std::env::var_os("LINEAGE_SKIP_LOG") {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log);
+        let _ = f.and_then(|mut f| f.write_all(format!("{why}\n").as_bytes()));
+    }
+    false
+}
+
 pub fn config() -> ServeConfig {
     ServeConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
