@@ -267,6 +267,9 @@ impl Layer {
             }
         }
         let (kc, vc) = (&mut st.k_cache[li], &mut st.v_cache[li]);
+        let most = dm.max_ctx * kvw;
+        grow_cache(kc, (q0 + n) * kvw, most);
+        grow_cache(vc, (q0 + n) * kvw, most);
         kc[q0 * kvw..(q0 + n) * kvw].copy_from_slice(k);
         vc[q0 * kvw..(q0 + n) * kvw].copy_from_slice(v);
         let spec = AttnSpec {
@@ -305,4 +308,14 @@ impl Layer {
 
 fn add(x: &mut [f32], y: &[f32]) {
     x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+}
+
+/// The cache grows with the sequence (doubling, so appends stay amortised O(1)): a
+/// sequence costs memory for the positions it holds, not for the whole context, whatever
+/// the allocator does with freed memory (glibc reuses and re-zeroes it, so a cache sized
+/// for the context up front was resident in full for every sequence a server ran).
+fn grow_cache(cache: &mut Vec<f32>, len: usize, most: usize) {
+    if cache.len() < len {
+        cache.resize(len.max((cache.len() * 2).min(most)), 0.0);
+    }
 }

@@ -1,7 +1,7 @@
-//! Everything a forward writes: the KV cache `[layers][max_ctx][kv_heads*head_dim]` for K
-//! and V, and scratch buffers sized once for a chunk of `max_batch` tokens, so a decode
-//! step allocates nothing. Buffers are zero-initialised with `vec!`, which the allocator
-//! maps lazily: a long context costs memory only as far as it is used.
+//! Everything a forward writes: the KV cache `[layers][positions][kv_heads*head_dim]` for
+//! K and V, grown as the sequence is (doubling: a decode step allocates only when it
+//! crosses a power of two), and scratch buffers sized once for a chunk of `max_batch`
+//! tokens.
 
 use super::Dims;
 
@@ -66,7 +66,8 @@ impl State {
             sin: dm.rope_half.iter().map(|h| z(b * h)).collect(),
             logits: z(dm.vocab),
         };
-        let cache = || (0..n_layers).map(|_| z(dm.max_ctx * kvw)).collect();
+        // Grown per layer as positions arrive (layer.rs `grow_cache`), at most max_ctx.
+        let cache = || (0..n_layers).map(|_| Vec::new()).collect();
         Self {
             pos: 0,
             s,
