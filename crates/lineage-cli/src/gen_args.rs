@@ -78,6 +78,7 @@ impl GenArgs {
             max_tokens: self.max_tokens,
             sampler: self.sampler(),
             stop: self.stop.clone(),
+            logprobs: None,
         }
     }
 

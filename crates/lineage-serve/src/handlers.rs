@@ -17,6 +17,7 @@ use crate::request::{self, ChatRequest, CompletionRequest, Sampling};
 use crate::response::{Head, Kind};
 use crate::scheduler::{Event, Job, Usage};
 use crate::AppState;
+use lineage::runtime::decoder::TokenLogprob;
 
 /// The body, or the error that reading it gave (413 past the size limit).
 fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -77,9 +78,10 @@ async fn run(
         .into());
     }
     let n = sampling.n()?;
+    let logprobs = sampling.logprobs(kind == Kind::Chat)?;
     let mut rxs = Vec::with_capacity(n);
     for i in 0..n {
-        let opts = sampling.options(i, prompt.len(), s.ctx)?;
+        let opts = sampling.options(i, prompt.len(), s.ctx, logprobs)?;
         let (tx, rx) = unbounded_channel();
         let job = Job {
             prompt: prompt.clone(),
@@ -98,22 +100,33 @@ async fn run(
         &s.model_name,
     );
     if sampling.stream {
-        return Ok(crate::stream::respond(head, rxs, sampling.include_usage()));
+        let tok = logprobs.map(|_| Arc::clone(&s.tok));
+        return Ok(crate::stream::respond(
+            head,
+            rxs,
+            sampling.include_usage(),
+            tok,
+        ));
     }
     let mut choices = Vec::with_capacity(n);
     for rx in rxs {
-        choices.push(collect(rx).await?);
+        let (text, usage, lps) = collect(rx).await?;
+        let lp = logprobs.map(|_| crate::logprobs::field(kind, &s.tok, &lps));
+        choices.push((text, usage, lp));
     }
     Ok(Json(head.body(&choices)).into_response())
 }
 
-/// The whole text of one choice and its usage.
-async fn collect(mut rx: UnboundedReceiver<Event>) -> Result<(String, Usage), ApiError> {
-    let mut text = String::new();
+/// The whole text of one choice, its usage and its tokens' log-probabilities.
+async fn collect(
+    mut rx: UnboundedReceiver<Event>,
+) -> Result<(String, Usage, Vec<TokenLogprob>), ApiError> {
+    let (mut text, mut lps) = (String::new(), Vec::new());
     while let Some(e) = rx.recv().await {
         match e {
+            Event::Logprob(lp) => lps.push(lp),
             Event::Text(t) => text.push_str(&t),
-            Event::Done(u) => return Ok((text, u)),
+            Event::Done(u) => return Ok((text, u, lps)),
             Event::Failed(msg) => return Err(ApiError::internal(msg)),
         }
     }

@@ -8,6 +8,7 @@
 mod app;
 mod error;
 mod handlers;
+mod logprobs;
 mod metrics;
 mod request;
 mod response;

@@ -12,6 +12,8 @@ use crate::error::ApiError;
 
 /// Most choices per request (`n`).
 pub const MAX_N: i64 = 16;
+/// Most alternatives per token in `top_logprobs` (OpenAI's limit).
+const MAX_TOP_LOGPROBS: i64 = 20;
 /// Most stop strings per request.
 const MAX_STOP: usize = 16;
 
@@ -56,6 +58,7 @@ pub struct Sampling {
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
     pub logprobs: Option<Value>,
+    pub top_logprobs: Option<i64>,
     pub response_format: Option<Value>,
     pub tools: Option<Value>,
 }
@@ -151,13 +154,6 @@ impl Sampling {
                 Some(field),
             ))
         };
-        if self
-            .logprobs
-            .as_ref()
-            .is_some_and(|v| v != &Value::Bool(false) && !v.is_null())
-        {
-            return unsupported("logprobs");
-        }
         if self.tools.as_ref().is_some_and(|v| !v.is_null()) {
             return unsupported("tools");
         }
@@ -172,6 +168,30 @@ impl Sampling {
         }
     }
 
+    /// How many alternatives to report per token, if log-probabilities are asked for:
+    /// chat sends `logprobs: true` and `top_logprobs: k`, completions `logprobs: k`.
+    pub fn logprobs(&self, chat: bool) -> Result<Option<usize>, ApiError> {
+        let bad = |m: &str| Err(ApiError::bad_request(m, Some("logprobs")));
+        let asked = self.logprobs.as_ref().unwrap_or(&Value::Null);
+        let top = match (chat, asked) {
+            (_, Value::Null) | (true, Value::Bool(false)) if self.top_logprobs.is_none() => {
+                return Ok(None)
+            }
+            (true, Value::Bool(true)) => self.top_logprobs.unwrap_or(0),
+            (true, _) => return bad("`top_logprobs` needs `logprobs: true`"),
+            (false, v) => match v.as_i64() {
+                Some(k) => k,
+                None => return bad("`logprobs` must be a number of alternatives"),
+            },
+        };
+        match top {
+            0..=MAX_TOP_LOGPROBS => Ok(Some(top as usize)),
+            k => bad(&format!(
+                "{k} alternatives per token: at most {MAX_TOP_LOGPROBS}"
+            )),
+        }
+    }
+
     /// Generation settings for choice `index` of a prompt of `prompt_len` tokens; the
     /// length budget is clamped to what the context has left.
     pub fn options(
@@ -179,6 +199,7 @@ impl Sampling {
         index: usize,
         prompt_len: usize,
         ctx: usize,
+        logprobs: Option<usize>,
     ) -> Result<GenerateOptions, ApiError> {
         let left = ctx.saturating_sub(prompt_len);
         let max_tokens = match self.max_completion_tokens.or(self.max_tokens) {
@@ -215,6 +236,7 @@ impl Sampling {
             max_tokens,
             sampler,
             stop,
+            logprobs,
         })
     }
 

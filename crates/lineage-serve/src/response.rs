@@ -59,19 +59,32 @@ impl Head {
         v
     }
 
-    /// The whole answer: one choice per `(text, usage)`.
-    pub fn body(&self, choices: &[(String, Usage)]) -> Value {
+    /// The whole answer: one choice per `(text, usage, logprobs)`.
+    pub fn body(&self, choices: &[(String, Usage, Option<Value>)]) -> Value {
         let list = choices
             .iter()
             .enumerate()
-            .map(|(i, (text, u))| self.choice(i, Some(text), Some(u.finish_reason), false))
+            .map(|(i, (text, u, lp))| {
+                let mut c = self.choice(i, Some(text), Some(u.finish_reason), false);
+                c["logprobs"] = lp.clone().unwrap_or(Value::Null);
+                c
+            })
             .collect();
         self.wrap(false, list, Some(usage_json(choices.iter().map(|c| c.1))))
     }
 
-    /// A stream chunk of choice `index`: new text, and the finish reason on the last.
-    pub fn chunk(&self, index: usize, text: Option<&str>, finish: Option<&str>) -> Value {
-        self.wrap(true, vec![self.choice(index, text, finish, true)], None)
+    /// A stream chunk of choice `index`: new text (and its tokens' log-probabilities),
+    /// and the finish reason on the last.
+    pub fn chunk(
+        &self,
+        index: usize,
+        text: Option<&str>,
+        finish: Option<&str>,
+        logprobs: Option<Value>,
+    ) -> Value {
+        let mut c = self.choice(index, text, finish, true);
+        c["logprobs"] = logprobs.unwrap_or(Value::Null);
+        self.wrap(true, vec![c], None)
     }
 
     /// The chat stream's first chunk of a choice, which names the role.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lineage::runtime::backend::Backend;
-use lineage::runtime::decoder::Decoder;
+use lineage::runtime::decoder::{Decoder, TokenLogprob};
 use lineage::runtime::sampler::StopReason;
 use lineage::runtime::session::{Finish, GenerateOptions};
 use lineage::text::Tokenizer;
@@ -31,9 +31,12 @@ pub struct Job {
     pub events: UnboundedSender<Event>,
 }
 
-/// What a job reports back, in order: text pieces, then exactly one `Done` or `Failed`.
+/// What a job reports back, in order: text pieces (each after its tokens' log-probabilities
+/// when asked for), then exactly one `Done` or `Failed`.
 #[derive(Debug)]
 pub enum Event {
+    /// The log-probabilities of a token, sent before the text it completes.
+    Logprob(TokenLogprob),
     Text(String),
     Done(Usage),
     Failed(String),
@@ -155,6 +158,9 @@ fn step(a: &mut Active, m: &Metrics) {
             if s.token.is_some() {
                 Metrics::add(&m.generated_tokens, 1);
                 Metrics::add(&m.decode_us, us);
+            }
+            if let Some(lp) = s.logprob {
+                let _ = a.events.send(Event::Logprob(lp));
             }
             if !s.text.is_empty() {
                 let _ = a.events.send(Event::Text(s.text));

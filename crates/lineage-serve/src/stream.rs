@@ -11,6 +11,11 @@ use futures_util::stream::{self, select_all, BoxStream, StreamExt};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
+use std::sync::Arc;
+
+use lineage::runtime::decoder::TokenLogprob;
+use lineage::text::Tokenizer;
+
 use crate::response::{Head, Kind};
 use crate::scheduler::{Event, Usage};
 
@@ -21,9 +26,17 @@ struct State {
     usages: Vec<Option<Usage>>,
     include_usage: bool,
     done: bool,
+    /// Set when log-probabilities were asked for: each choice's not yet sent.
+    tok: Option<Arc<Tokenizer>>,
+    pending: Vec<Vec<TokenLogprob>>,
 }
 
-pub fn respond(head: Head, rxs: Vec<UnboundedReceiver<Event>>, include_usage: bool) -> Response {
+pub fn respond(
+    head: Head,
+    rxs: Vec<UnboundedReceiver<Event>>,
+    include_usage: bool,
+    tok: Option<Arc<Tokenizer>>,
+) -> Response {
     let n = rxs.len();
     let merged = select_all(rxs.into_iter().enumerate().map(|(i, rx)| {
         UnboundedReceiverStream::new(rx)
@@ -41,6 +54,8 @@ pub fn respond(head: Head, rxs: Vec<UnboundedReceiver<Event>>, include_usage: bo
         usages: vec![None; n],
         include_usage,
         done: false,
+        tok,
+        pending: vec![Vec::new(); n],
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
@@ -61,14 +76,21 @@ pub fn respond(head: Head, rxs: Vec<UnboundedReceiver<Event>>, include_usage: bo
 /// Turns the next scheduler event into chunks, or ends the stream.
 async fn next_events(st: &mut State) {
     match st.events.next().await {
-        Some((i, Event::Text(t))) => st
-            .out
-            .push_back(st.head.chunk(i, Some(&t), None).to_string()),
+        Some((i, Event::Logprob(lp))) => st.pending[i].push(lp),
+        Some((i, Event::Text(t))) => {
+            let lp = take_logprobs(st, i);
+            st.out
+                .push_back(st.head.chunk(i, Some(&t), None, lp).to_string())
+        }
         Some((i, Event::Done(u))) => {
             st.usages[i] = Some(u);
             let text = (st.head.kind == Kind::Completion).then_some("");
-            st.out
-                .push_back(st.head.chunk(i, text, Some(u.finish_reason)).to_string());
+            let lp = take_logprobs(st, i);
+            st.out.push_back(
+                st.head
+                    .chunk(i, text, Some(u.finish_reason), lp)
+                    .to_string(),
+            );
         }
         Some((_, Event::Failed(msg))) => {
             let err = crate::error::ApiError::internal(msg);
@@ -77,6 +99,13 @@ async fn next_events(st: &mut State) {
         }
         None => finish(st, st.include_usage),
     }
+}
+
+/// The log-probabilities of choice `i` not yet sent, for its next chunk.
+fn take_logprobs(st: &mut State, i: usize) -> Option<serde_json::Value> {
+    let tok = st.tok.as_ref()?;
+    let lps = std::mem::take(&mut st.pending[i]);
+    Some(crate::logprobs::field(st.head.kind, tok, &lps))
 }
 
 fn finish(st: &mut State, usage: bool) {

@@ -33,6 +33,7 @@ fn direct(content: &str, max_tokens: usize) -> String {
         max_tokens,
         sampler: SamplerConfig::greedy(),
         stop: vec![],
+        logprobs: None,
     };
     generate(
         &model,
@@ -173,4 +174,110 @@ async fn models_health_metrics_and_the_chat_page() {
     ] {
         assert!(metrics.contains(name), "{name} missing from\n{metrics}");
     }
+}
+
+/// Log-probabilities: the first token's equal a log-softmax of the model's own logits,
+/// greedy picks the top alternative, and the completions API gets its list shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logprobs_match_the_model_and_both_shapes() {
+    let Some(addr) = start(config(), "logprobs_match_the_model_and_both_shapes").await else {
+        return;
+    };
+    let q = "Name a colour.";
+    let body = chat(
+        q,
+        json!({"max_tokens": 6, "temperature": 0, "logprobs": true, "top_logprobs": 3}),
+    );
+    let v = post(addr, "/v1/chat/completions", &body).await.json();
+    let content = v["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        content.len() as u64,
+        v["usage"]["completion_tokens"].as_u64().unwrap()
+    );
+    for e in &content {
+        let top = e["top_logprobs"].as_array().unwrap();
+        assert_eq!(top.len(), 3);
+        assert_eq!(
+            top[0]["token"], e["token"],
+            "greedy took another token than the top one"
+        );
+        assert_eq!(top[0]["logprob"], e["logprob"]);
+        assert!(top
+            .windows(2)
+            .all(|w| w[0]["logprob"].as_f64() >= w[1]["logprob"].as_f64()));
+    }
+    // The model's own distribution at the first position.
+    let (model, tok) = common::model("logprobs_reference").unwrap();
+    let text =
+        lineage::text::render_chat(&tok, &model.config().family, &[ChatMessage::new("user", q)])
+            .unwrap();
+    let ids = lineage::text::encode_rendered(&tok, &text).unwrap();
+    let logits = model.start().forward(&ids).unwrap().to_vec();
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let lse = max
+        + logits
+            .iter()
+            .map(|&l| (l as f64 - max).exp())
+            .sum::<f64>()
+            .ln();
+    let best = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64 - lse;
+    let got = content[0]["logprob"].as_f64().unwrap();
+    assert!(
+        (got - best).abs() < 1e-5,
+        "first token logprob {got} vs the model's {best}"
+    );
+
+    let c = post(
+        addr,
+        "/v1/completions",
+        &json!({"prompt": "Red, green and", "max_tokens": 4, "temperature": 0, "logprobs": 2}),
+    )
+    .await
+    .json();
+    let lp = &c["choices"][0]["logprobs"];
+    let n = lp["tokens"].as_array().unwrap().len();
+    assert!(
+        n > 0 && lp["token_logprobs"].as_array().unwrap().len() == n,
+        "{lp}"
+    );
+    assert!(lp["top_logprobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m.as_object().unwrap().len() <= 2));
+    let offsets: Vec<u64> = lp["text_offset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_u64().unwrap())
+        .collect();
+    assert!(offsets.windows(2).all(|w| w[0] <= w[1]) && offsets[0] == 0);
+
+    let streamed = post(addr, "/v1/chat/completions", &chat(q, json!({"max_tokens": 6, "temperature": 0, "logprobs": true, "top_logprobs": 3, "stream": true}))).await;
+    let entries: Vec<serde_json::Value> = streamed
+        .events()
+        .iter()
+        .filter(|e| e.starts_with('{'))
+        .flat_map(|e| {
+            serde_json::from_str::<serde_json::Value>(e).unwrap()["choices"][0]["logprobs"]
+                ["content"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        entries, content,
+        "streamed log-probabilities differ from the whole answer's"
+    );
+    let r = post(
+        addr,
+        "/v1/chat/completions",
+        &chat(q, json!({"logprobs": true, "top_logprobs": 50})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
 }

@@ -20,6 +20,49 @@ pub struct Step {
     pub token: Option<u32>,
     /// Text completed by this step (may be empty while a stop string or UTF-8 is held).
     pub text: String,
+    /// The sampled token's log-probability and the top alternatives, when asked for.
+    pub logprob: Option<TokenLogprob>,
+}
+
+/// Log-probabilities under the model's distribution (log-softmax of the raw logits,
+/// before penalties, temperature and filters), as OpenAI reports them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    pub id: u32,
+    pub logprob: f32,
+    /// The most likely tokens, most likely first (ties: lower id first).
+    pub top: Vec<(u32, f32)>,
+}
+
+impl TokenLogprob {
+    fn of(logits: &[f32], id: u32, top_n: usize) -> Self {
+        let finite = || logits.iter().copied().filter(|l| !l.is_nan());
+        let max = finite().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let lse = max + finite().map(|l| (l as f64 - max).exp()).sum::<f64>().ln();
+        let lp = |l: f32| (l as f64 - lse) as f32;
+        let by_logit = |a: &u32, b: &u32| {
+            logits[*b as usize]
+                .total_cmp(&logits[*a as usize])
+                .then(a.cmp(b))
+        };
+        let mut idx: Vec<u32> = (0..logits.len() as u32)
+            .filter(|&i| !logits[i as usize].is_nan())
+            .collect();
+        let top_n = top_n.min(idx.len());
+        if top_n > 0 && top_n < idx.len() {
+            idx.select_nth_unstable_by(top_n - 1, by_logit);
+        }
+        idx.truncate(top_n);
+        idx.sort_by(by_logit);
+        Self {
+            id,
+            logprob: lp(logits[id as usize]),
+            top: idx
+                .into_iter()
+                .map(|i| (i, lp(logits[i as usize])))
+                .collect(),
+        }
+    }
 }
 
 pub struct Decoder<'a> {
@@ -29,6 +72,7 @@ pub struct Decoder<'a> {
     stream: TokenStream<'a>,
     context_len: usize,
     max_tokens: usize,
+    logprobs: Option<usize>,
     prompt_len: usize,
     /// Prompt ids not yet fed to the model.
     pending: Vec<u32>,
@@ -70,6 +114,7 @@ impl<'a> Decoder<'a> {
             stream: TokenStream::new(tok, true),
             context_len,
             max_tokens: opts.max_tokens,
+            logprobs: opts.logprobs,
             prompt_len: prompt_ids.len(),
             pending: prompt_ids.to_vec(),
             history: prompt_ids.to_vec(),
@@ -129,7 +174,10 @@ impl<'a> Decoder<'a> {
             self.finish = Some(Finish::Stop(StopReason::MaxTokens));
             return Ok(Step::default());
         }
+        // Before sampling: penalties change the logits in place.
+        let raw = self.logprobs.map(|_| self.logits.clone());
         let id = self.sampler.sample(&mut self.logits, &self.history)?;
+        let logprob = raw.map(|l| TokenLogprob::of(&l, id, self.logprobs.unwrap_or(0)));
         self.history.push(id);
         self.generated.push(id);
         let piece = self.stream.push(id)?;
@@ -137,6 +185,7 @@ impl<'a> Decoder<'a> {
         let mut step = Step {
             token: Some(id),
             text: s.text,
+            logprob,
             ..Step::default()
         };
         if let Some(reason) = s.stop {

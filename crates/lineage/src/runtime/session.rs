@@ -17,6 +17,9 @@ pub struct GenerateOptions {
     pub sampler: SamplerConfig,
     /// Strings that end generation (not included in the text).
     pub stop: Vec<String>,
+    /// Report each sampled token's log-probability and this many most likely
+    /// alternatives (`None`: no log-probabilities are computed).
+    pub logprobs: Option<usize>,
 }
 
 /// Why generation ended, beyond the stop checker's reasons.
