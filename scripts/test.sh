@@ -21,7 +21,7 @@ fi
 export LINEAGE_SERVE_PYTHON="$PWD/$venv/bin/python"
 # Debian's Chromium and playwright-core (npm) for the chat page test; no browser download.
 if [ ! -x /usr/bin/chromium ]; then
-  (apt-get install -y -q chromium >/dev/null 2>&1 || sudo apt-get install -y -q chromium >/dev/null 2>&1) \
+  (apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) >/dev/null 2>&1 \
     || echo "note: chromium not installed; the chat page test will skip (fail in CI)"
 fi
 if [ ! -d tools/serve_check/node_modules/playwright-core ]; then
