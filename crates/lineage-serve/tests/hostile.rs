@@ -204,9 +204,7 @@ async fn sixteen_concurrent_streams_give_the_tokens_each_gives_alone() {
     let body = |i: u64| json!({"prompt": format!("Story {i}: once upon a time"), "max_tokens": 12, "temperature": 0.9, "seed": i, "stop": ["@@"], "logprobs": 2});
     let mut alone = Vec::new();
     for i in 0..16 {
-        alone.push(
-            post(addr, "/v1/completions", &body(i)).await.json()["choices"][0].clone(),
-        );
+        alone.push(post(addr, "/v1/completions", &body(i)).await.json()["choices"][0].clone());
     }
     let tasks: Vec<_> = (0..16)
         .map(|i| {

@@ -29,19 +29,23 @@ pub fn model_file(file: &str) -> PathBuf {
 }
 
 /// For test suites: the cached model `file`, or `None` once the skip is recorded.
-///
-/// A skip is never silent: it is printed, and appended to `$LINEAGE_SKIP_LOG` (which
-/// `scripts/test.sh` sets and summarises). Under `LINEAGE_REQUIRE_MODELS=1`, which
-/// `.ci/run` sets, a missing model fails the test instead.
 pub fn test_model(file: &str, test: &str) -> Option<PathBuf> {
     let p = model_file(file);
-    if p.is_file() {
-        return Some(p);
-    }
     let why = format!(
         "{test}: {} not found; run scripts/fetch-models.sh",
         p.display()
     );
+    test_needs(p.is_file(), &why).then_some(p)
+}
+
+/// For test suites: `true` when what a test needs (a model, a client, a browser) is
+/// there. A skip is never silent: it is printed, and appended to `$LINEAGE_SKIP_LOG`
+/// (which `scripts/test.sh` sets and summarises). Under `LINEAGE_REQUIRE_MODELS=1`,
+/// which `.ci/run` sets, the test fails instead.
+pub fn test_needs(present: bool, why: &str) -> bool {
+    if present {
+        return true;
+    }
     if std::env::var_os("LINEAGE_REQUIRE_MODELS").is_some_and(|v| v == "1") {
         panic!("LINEAGE_REQUIRE_MODELS=1 and {why}");
     }
@@ -54,5 +58,5 @@ pub fn test_model(file: &str, test: &str) -> Option<PathBuf> {
         // One short write per line: O_APPEND keeps lines from parallel tests whole.
         let _ = f.and_then(|mut f| f.write_all(format!("{why}\n").as_bytes()));
     }
-    None
+    false
 }

@@ -11,25 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// `true` if a peer the test needs (a client, a browser) is there; otherwise the skip is
-/// printed and logged like a missing model's, and under LINEAGE_REQUIRE_MODELS=1 (CI)
-/// the test fails.
+/// recorded like a missing model's (`lineage::cache::test_needs`).
 pub fn peer_present(present: bool, why: &str) -> bool {
-    use std::io::Write;
-    if present {
-        return true;
-    }
-    if std::env::var_os("LINEAGE_REQUIRE_MODELS").is_some_and(|v| v == "1") {
-        panic!("LINEAGE_REQUIRE_MODELS=1 and {why}");
-    }
-    eprintln!("SKIP: {why}");
-    if let Some(log) = std::env::var_os("LINEAGE_SKIP_LOG") {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log);
-        let _ = f.and_then(|mut f| f.write_all(format!("{why}\n").as_bytes()));
-    }
-    false
+    lineage::cache::test_needs(present, why)
 }
 
 pub fn config() -> ServeConfig {
