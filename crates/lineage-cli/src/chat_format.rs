@@ -6,7 +6,7 @@ use lineage::text::{ChatMessage, Tokenizer};
 
 /// Renders `messages` (ending with the user's turn) with the generation prompt.
 pub fn render(tok: &Tokenizer, family: &str, messages: &[ChatMessage]) -> Result<String> {
-    if tok.chat_template().is_none() && !family.starts_with("gpt_oss") {
+    if tok.chat_template().is_none() && !lineage::text::uses_harmony(family) {
         anyhow::bail!("this model has no chat template; use --raw");
     }
     Ok(lineage::text::render_chat(tok, family, messages)?)

@@ -47,7 +47,7 @@ pub async fn completions(
 ) -> Result<Response, ApiError> {
     let req: CompletionRequest = request::parse(&body(b)?)?;
     req.sampling.refuse_unsupported()?;
-    let prompts = req.prompt.into_vec();
+    let prompts = req.prompt.to_vec();
     let [text] = prompts.as_slice() else {
         return Err(ApiError::bad_request(
             "send one prompt per request (a list of several is not supported)",

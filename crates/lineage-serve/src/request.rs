@@ -25,10 +25,10 @@ pub enum OneOrMany {
 }
 
 impl OneOrMany {
-    pub fn into_vec(self) -> Vec<String> {
+    pub fn to_vec(&self) -> Vec<String> {
         match self {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
         }
     }
 }
@@ -241,11 +241,7 @@ impl Sampling {
     }
 
     fn stop_strings(&self) -> Result<Vec<String>, ApiError> {
-        let stop = match &self.stop {
-            None => Vec::new(),
-            Some(OneOrMany::One(s)) => vec![s.clone()],
-            Some(OneOrMany::Many(v)) => v.clone(),
-        };
+        let stop = self.stop.as_ref().map_or_else(Vec::new, OneOrMany::to_vec);
         if stop.len() > MAX_STOP {
             return Err(ApiError::bad_request(
                 format!("{} stop strings: at most {MAX_STOP}", stop.len()),

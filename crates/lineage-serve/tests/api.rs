@@ -146,7 +146,16 @@ async fn models_health_metrics_and_the_chat_page() {
     let Some(addr) = start(config(), "models_health_metrics_and_the_chat_page").await else {
         return;
     };
-    let m = request(addr, "GET", "/v1/models", &[], b"").await.json();
+    let models = request(addr, "GET", "/v1/models", &[], b"").await;
+    assert!(
+        models
+            .headers
+            .to_ascii_lowercase()
+            .contains("x-request-id: "),
+        "{}",
+        models.headers
+    );
+    let m = models.json();
     assert_eq!(m["data"][0]["id"], "smollm2");
     assert_eq!(
         request(addr, "GET", "/health", &[], b"").await.json()["status"],

@@ -4,9 +4,14 @@
 use super::{ChatMessage, ChatTemplate, HarmonyRenderer, Tokenizer};
 use crate::{Error, Result};
 
+/// gpt-oss speaks harmony, rendered by `HarmonyRenderer` rather than its Jinja template.
+pub fn uses_harmony(family: &str) -> bool {
+    family.starts_with("gpt_oss") || family.starts_with("gpt-oss")
+}
+
 /// Renders `messages` (ending with the user's turn) with the generation prompt.
 pub fn render_chat(tok: &Tokenizer, family: &str, messages: &[ChatMessage]) -> Result<String> {
-    if family.starts_with("gpt_oss") || family.starts_with("gpt-oss") {
+    if uses_harmony(family) {
         return HarmonyRenderer::default().render(messages, true);
     }
     let src = tok.chat_template().ok_or_else(|| {

@@ -14,7 +14,7 @@ mod template;
 mod tokenizer;
 mod vocab;
 
-pub use chat_prompt::{encode_rendered, render_chat};
+pub use chat_prompt::{encode_rendered, render_chat, uses_harmony};
 pub use harmony::{HarmonyRenderer, ReasoningEffort};
 pub use harmony_parse::{parse_completion, parse_conversation, HarmonyEnd, HarmonyMessage};
 pub use hf_config::HfTokenizerConfig;
