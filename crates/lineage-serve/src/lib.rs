@@ -81,14 +81,11 @@ pub async fn serve(cfg: ServeConfig, model: Backend, tok: Tokenizer) -> anyhow::
         .try_init();
     let state = AppState::new(&cfg, model, tok);
     let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
-    tracing::info!(
-        "lineage serve: http://{} (model {})",
+    // Printed, not only logged: scripts and tests wait for this line.
+    eprintln!(
+        "lineage serve: listening on http://{} (model {})",
         listener.local_addr()?,
         cfg.model_name
-    );
-    eprintln!(
-        "lineage serve: listening on http://{}",
-        listener.local_addr()?
     );
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
