@@ -7,7 +7,13 @@
 //!
 //! The result is "dequantize, then f32 matmul" up to f32 summation order: no
 //! activation rounding (unlike [`super::matmul`], which mirrors llama.cpp's 8-bit
-//! activations). Reference: the panel/micro-kernel split of BLIS and of llamafile's
+//! activations).
+//!
+//! Batch invariance: every path sums one output in the same order (the AVX2 order:
+//! 8-wide groups dealt round-robin to 4 FMA chains, joined `((a0 + a1) + a2) + a3`, then
+//! [`hsum_ps`](super::simd::x86::hsum_ps); the scalar build: `dot_f32` everywhere). So
+//! an activation row gets bit-identical outputs whatever other rows share the call, and
+//! the decode kernels, the prefill panels and the batched decode of a server agree. Reference: the panel/micro-kernel split of BLIS and of llamafile's
 //! `tinyBLAS` (sgemm.cpp), with the dequantization folded into the panel packing.
 
 use super::dispatch::dequantizer;
@@ -129,7 +135,7 @@ fn run_decode(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
                     // after `avx2_available()`; it writes at most `wf.len()` values.
                     unsafe { (k.deq)(wr, &mut wf) };
                     for (vi, xr) in v.iter_mut().zip(xs) {
-                        *vi = dot_f32(&wf, xr);
+                        *vi = dot_dequantized(k.simd, &wf, xr);
                     }
                 }
             }
@@ -172,6 +178,18 @@ fn run_panels(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
             }
         }
     });
+}
+
+/// A dequantized row · an activation row in the module's one summation order.
+fn dot_dequantized(simd: bool, w: &[f32], x: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: `simd` is only set by `kernels` after `avx2_available()`; the kernel
+        // reads the shorter length of the two slices.
+        return unsafe { avx2::dot_chains(w, x) };
+    }
+    let _ = simd;
+    dot_f32(w, x)
 }
 
 /// `acc[p][q] = panel row p · x row q` for the `x.len() / cols <= TILE` rows of `x`.
@@ -217,6 +235,38 @@ mod avx2 {
     use super::super::deq_avx2::{self as d, load_ps, Deq};
     use super::super::simd::x86::hsum_ps;
     use super::{GgmlType, RowDeq, RowDot, PANEL, TILE};
+
+    /// FMA chains per output: enough to hide FMA latency at n = 1, and the one order
+    /// every kernel here sums in.
+    const CHAINS: usize = 4;
+
+    /// The chains of one output joined in the fixed order, then summed across lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn join(acc: [__m256; CHAINS]) -> f32 {
+        let s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), acc[2]), acc[3]);
+        hsum_ps(s)
+    }
+
+    /// `w · x` over their shorter length: 8-wide group `g` goes to chain `g % 4` (as in
+    /// `dot_rows`), the last `len % 8` values are added one by one (as in `tile`).
+    /// # Safety
+    /// AVX2 and FMA are available. Any lengths: loads stay below the shorter one.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_chains(w: &[f32], x: &[f32]) -> f32 {
+        let n = w.len().min(x.len());
+        let (wp, xp, groups) = (w.as_ptr(), x.as_ptr(), n / 8);
+        let mut acc = [_mm256_setzero_ps(); CHAINS];
+        for g in 0..groups {
+            let (wv, xv) = (load_ps(wp.wrapping_add(8 * g)), load_ps(xp.wrapping_add(8 * g)));
+            acc[g % CHAINS] = _mm256_fmadd_ps(wv, xv, acc[g % CHAINS]);
+        }
+        let mut s = join(acc);
+        for c in groups * 8..n {
+            s += w[c] * x[c];
+        }
+        s
+    }
 
     // Pointer arithmetic here is `wrapping_add`: every offset stays inside the slices
     // (sizes checked by the callers), and unlike `add` it carries no debug-build
@@ -283,6 +333,7 @@ mod avx2 {
             }
             out[k] = hsum_ps(s);
         }
+        debug_assert!(A == CHAINS, "the batch-invariant order has {CHAINS} chains");
     }
 
     /// # Safety
@@ -290,10 +341,11 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn dot_any<T: Deq>(w: &[u8], xs: &[&[f32]], out: &mut [f32]) {
         debug_assert!((1..=3).contains(&xs.len()));
+        // Four chains for every row count: the batch-invariant order (module doc).
         match xs.len() {
-            1 => dot_rows::<T, 1, 4>(w, xs, out),
-            2 => dot_rows::<T, 2, 2>(w, xs, out),
-            _ => dot_rows::<T, 3, 2>(w, xs, out),
+            1 => dot_rows::<T, 1, CHAINS>(w, xs, out),
+            2 => dot_rows::<T, 2, CHAINS>(w, xs, out),
+            _ => dot_rows::<T, 3, CHAINS>(w, xs, out),
         }
     }
 
@@ -315,7 +367,10 @@ mod avx2 {
         }
     }
 
-    /// The 4 x `M` micro-kernel: 4 panel rows (stride `cols`) against `M` rows of `x`.
+    /// The 4 x `M` micro-kernel: 4 panel rows (stride `cols`) against `M` rows of `x`,
+    /// in [`CHAINS`] passes: pass `a` sums the 8-wide groups `g` with `g % 4 == a`, so
+    /// each output is summed as `dot_rows` and [`dot_chains`] sum it (the register
+    /// tile stays 4 x 3; the panel and the rows are in L1 across the passes).
     /// # Safety
     /// AVX2 and FMA are available; `panel` holds `PANEL * cols`, `x` `M * cols` values.
     /// The vector loop reads `[p * cols + c..][..8]` with `c + 8 <= k8 <= cols`, the tail
@@ -328,26 +383,34 @@ mod avx2 {
     ) -> [[f32; TILE]; PANEL] {
         debug_assert!(panel.len() >= PANEL * cols && x.len() >= M * cols && M <= TILE);
         let (pp, xp) = (panel.as_ptr(), x.as_ptr());
-        let mut acc = [[_mm256_setzero_ps(); M]; PANEL];
+        let mut parts = [[[_mm256_setzero_ps(); CHAINS]; M]; PANEL];
         let k8 = cols / 8 * 8;
-        let mut c = 0;
-        while c < k8 {
-            let mut wv = [_mm256_setzero_ps(); PANEL];
-            for p in 0..PANEL {
-                wv[p] = load_ps(pp.wrapping_add(p * cols + c));
-            }
-            for q in 0..M {
-                let xv = load_ps(xp.wrapping_add(q * cols + c));
+        for a in 0..CHAINS {
+            let mut acc = [[_mm256_setzero_ps(); M]; PANEL];
+            let mut c = 8 * a;
+            while c + 8 <= k8 {
+                let mut wv = [_mm256_setzero_ps(); PANEL];
                 for p in 0..PANEL {
-                    acc[p][q] = _mm256_fmadd_ps(wv[p], xv, acc[p][q]);
+                    wv[p] = load_ps(pp.wrapping_add(p * cols + c));
+                }
+                for q in 0..M {
+                    let xv = load_ps(xp.wrapping_add(q * cols + c));
+                    for p in 0..PANEL {
+                        acc[p][q] = _mm256_fmadd_ps(wv[p], xv, acc[p][q]);
+                    }
+                }
+                c += 8 * CHAINS;
+            }
+            for p in 0..PANEL {
+                for q in 0..M {
+                    parts[p][q][a] = acc[p][q];
                 }
             }
-            c += 8;
         }
         let mut out = [[0f32; TILE]; PANEL];
         for p in 0..PANEL {
             for q in 0..M {
-                let mut s = hsum_ps(acc[p][q]);
+                let mut s = join(parts[p][q]);
                 for c in k8..cols {
                     s += *pp.wrapping_add(p * cols + c) * *xp.wrapping_add(q * cols + c);
                 }

@@ -317,3 +317,29 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Batch invariance: each activation row's outputs are bit-identical whether the row
+    /// is multiplied alone (the n = 1 decode kernel) or among `n` rows (the n <= 3 decode
+    /// kernels, the 4-row int8 tiles, the 4 x 3 f32 panels), on both precisions, AVX2 and
+    /// scalar. The server's batched decode and chunked prefill rest on this.
+    #[test]
+    fn matmul_rows_are_bit_identical_alone_and_in_a_batch(c in case()) {
+        for act in [ActPrecision::F32, ActPrecision::Int8] {
+            for simd in [true, false] {
+                let all = run(&c, act, simd);
+                for (i, xr) in c.x.chunks_exact(c.cols).enumerate() {
+                    let mut alone = vec![f32::NAN; c.rows];
+                    c.matrix().matmul_opts(xr, &mut alone, act, simd).unwrap();
+                    let batched = &all[i * c.rows..(i + 1) * c.rows];
+                    let bad = alone.iter().zip(batched).position(|(a, b)| a.to_bits() != b.to_bits());
+                    prop_assert!(bad.is_none(),
+                        "{} {act:?} simd={simd} [{} x {}] n={}: row {i} col {:?}: alone {} vs batched {}",
+                        c.ty, c.rows, c.cols, c.n, bad, alone[bad.unwrap_or(0)], batched[bad.unwrap_or(0)]);
+                }
+            }
+        }
+    }
+}
