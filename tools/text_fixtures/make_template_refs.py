@@ -22,7 +22,7 @@ class TemplateError(Exception):
 FIXED_NOW = 1751114096
 
 
-def render(template, messages, add_generation_prompt, bos, eos):
+def render(template, messages, add_generation_prompt, bos, eos, tools=None):
     def raise_exception(msg):
         raise TemplateError(msg)
 
@@ -35,7 +35,7 @@ def render(template, messages, add_generation_prompt, bos, eos):
     env.globals["strftime_now"] = lambda fmt: datetime.fromtimestamp(FIXED_NOW, timezone.utc).strftime(fmt)
     try:
         return {"expected": env.from_string(template).render(
-            messages=messages, tools=None, add_generation_prompt=add_generation_prompt, bos_token=bos, eos_token=eos)}
+            messages=messages, tools=tools, add_generation_prompt=add_generation_prompt, bos_token=bos, eos_token=eos)}
     except TemplateError as e:
         return {"expected_error": str(e)}
 

@@ -11,13 +11,24 @@ pub fn uses_harmony(family: &str) -> bool {
 
 /// Renders `messages` (ending with the user's turn) with the generation prompt.
 pub fn render_chat(tok: &Tokenizer, family: &str, messages: &[ChatMessage]) -> Result<String> {
+    render_chat_with_tools(tok, family, messages, &[])
+}
+
+/// As `render_chat`, with function `tools` (OpenAI's `{"type": "function", ...}` each)
+/// given to the template as its `tools` variable, or to harmony's developer message.
+pub fn render_chat_with_tools(
+    tok: &Tokenizer,
+    family: &str,
+    messages: &[ChatMessage],
+    tools: &[serde_json::Value],
+) -> Result<String> {
     if uses_harmony(family) {
-        return HarmonyRenderer::default().render(messages, true);
+        return HarmonyRenderer::default().render_with_tools(messages, tools, true);
     }
     let src = tok.chat_template().ok_or_else(|| {
         Error::BadInput("this model has no chat template: send raw text instead".into())
     })?;
-    ChatTemplate::new(src, tok.bos_text(), tok.eos_text())?.render(messages, true)
+    ChatTemplate::new(src, tok.bos_text(), tok.eos_text())?.render_with_tools(messages, tools, true)
 }
 
 /// Token ids of a rendered chat prompt: BOS is added only when the template did not

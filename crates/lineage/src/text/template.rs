@@ -2,18 +2,18 @@
 //! tokenizer_config.json `chat_template`) the way transformers' `apply_chat_template` does.
 //!
 //! HF semantics kept: `trim_blocks` and `lstrip_blocks` on, no trailing-newline keeping;
-//! variables `messages`, `add_generation_prompt`, `bos_token`, `eos_token`, `tools` (none);
+//! variables `messages`, `add_generation_prompt`, `bos_token`, `eos_token`, `tools` (the
+//! OpenAI/HF tool list, or none when there are no tools);
 //! `raise_exception(msg)`; `strftime_now(fmt)` (UTC); Python string/dict methods (`.strip()`, `.startswith()`,
 //! `.items()`, ...) through minijinja-contrib's pycompat; `tojson` as Python's
 //! `json.dumps(ensure_ascii=False)` (", " and ": " separators, no HTML escaping).
 //! Reference: transformers `utils/chat_template_utils.py` (`_compile_jinja_template`).
 
+use super::ChatMessage;
+use crate::{Error, Result};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Kwargs, Serde, Value, ValueKind};
 use minijinja::{Environment, ErrorKind};
-use serde::Serialize;
-
-use crate::{Error, Result};
 
 const TEMPLATE_NAME: &str = "chat_template";
 /// Marks errors raised by the template itself, to map them to `Error::TemplateException`.
@@ -34,23 +34,6 @@ const RECURSION_LIMIT: usize = 200;
 /// allowance for the template's own text.
 const OUTPUT_PER_INPUT_BYTE: usize = 8;
 const BASE_OUTPUT: usize = 1 << 20;
-
-/// One chat turn.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChatMessage {
-    /// "system", "developer", "user", "assistant" or "tool".
-    pub role: String,
-    pub content: String,
-}
-
-impl ChatMessage {
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
-}
 
 /// A compiled chat template plus the special-token texts it may print.
 pub struct ChatTemplate {
@@ -112,19 +95,33 @@ impl ChatTemplate {
     /// Renders the conversation; `add_generation_prompt` opens an assistant turn.
     /// Refused with `Error::Template` when the template exceeds its budget (`limits`).
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        let input: usize = messages
-            .iter()
-            .map(|m| m.role.len() + m.content.len())
-            .sum();
+        self.render_with_tools(messages, &[], add_generation_prompt)
+    }
+
+    /// As `render`, with `tools` (`{"type": "function", "function": {...}}` each, as
+    /// transformers' `apply_chat_template(tools=...)` takes them) in the `tools` variable;
+    /// an empty list is passed as none, since templates test `tools is not none`.
+    pub fn render_with_tools(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[serde_json::Value],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        let tools_len: usize = tools.iter().map(|t| t.to_string().len()).sum();
+        let input = messages.iter().map(ChatMessage::text_len).sum::<usize>() + tools_len;
         let mut env = self.env.clone();
         env.set_fuel(Some(BASE_FUEL + FUEL_PER_INPUT_BYTE * input as u64));
         let tmpl = env.get_template(TEMPLATE_NAME).map_err(template_err)?;
+        let tools = match tools {
+            [] => Value::from(()),
+            t => Value::from(Serde(t)),
+        };
         let ctx = minijinja::context! {
             messages => Value::from(Serde(messages)),
             add_generation_prompt => add_generation_prompt,
             bos_token => self.bos_token.as_str(),
             eos_token => self.eos_token.as_str(),
-            tools => Value::from(()),
+            tools => tools,
         };
         let out = tmpl.render(ctx).map_err(template_err)?;
         let max_out = BASE_OUTPUT + OUTPUT_PER_INPUT_BYTE * input;
@@ -167,6 +164,15 @@ fn template_err(e: minijinja::Error) -> Error {
         _ => "",
     };
     Error::Template(format!("{}{line}{limit}", e))
+}
+
+/// `value` as Python's `json.dumps(value, ensure_ascii=False)` writes it (", " and ": "
+/// separators), the form templates give tool arguments; the harmony renderer uses it too.
+pub(crate) fn python_json(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    // Writing a plain JSON value cannot fail: every kind it holds has a JSON form.
+    let _ = write_json(&Value::from(Serde(value)), None, 0, &mut out);
+    out
 }
 
 /// Python `json.dumps(value, ensure_ascii=False, indent=indent)`; indent positional or keyword.
