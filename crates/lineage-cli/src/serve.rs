@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Largest request body in bytes (larger: 413).
     #[arg(long, default_value_t = 2 << 20)]
     max_body: usize,
+    /// Positions of earlier prompts kept for reuse by requests that start the same way
+    /// (default: one context's worth; 0 turns prefix caching off).
+    #[arg(long)]
+    prefix_cache: Option<usize>,
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
@@ -54,6 +58,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         queue: a.queue,
         ctx_size: a.ctx_size,
         max_body: a.max_body,
+        prefix_cache: a.prefix_cache,
         model_name,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

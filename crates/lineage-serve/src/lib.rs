@@ -38,6 +38,8 @@ pub struct ServeConfig {
     pub ctx_size: Option<usize>,
     /// Largest request body in bytes; larger gets 413.
     pub max_body: usize,
+    /// Positions of earlier prompts the prefix cache keeps (`None`: one context's worth).
+    pub prefix_cache: Option<usize>,
     pub model_name: String,
 }
 
@@ -60,7 +62,8 @@ impl AppState {
             c.min(model.config().context_len)
         });
         let tok = Arc::new(tok);
-        let sched = Scheduler::start(model, Arc::clone(&tok), cfg.parallel, cfg.queue);
+        let cache = cfg.prefix_cache.unwrap_or(ctx);
+        let sched = Scheduler::start(model, Arc::clone(&tok), cfg.parallel, cfg.queue, cache);
         Arc::new(Self {
             sched,
             tok,

@@ -13,6 +13,15 @@ pub struct Metrics {
     pub active: AtomicU64,
     /// Positions held in the KV caches of active sequences.
     pub kv_tokens: AtomicU64,
+    /// KV blocks alive (active sequences and the prefix cache).
+    pub kv_blocks: AtomicU64,
+    /// Blocks held by the prefix cache.
+    pub cache_blocks: AtomicU64,
+    /// Prompt positions taken from the prefix cache instead of prefilled.
+    pub cached_tokens: AtomicU64,
+    /// Batched forwards run, and the rows (tokens) they held.
+    pub batches: AtomicU64,
+    pub batch_rows: AtomicU64,
     /// Time spent in prefill and decode steps, in microseconds.
     pub prefill_us: AtomicU64,
     pub decode_us: AtomicU64,
@@ -77,6 +86,36 @@ impl Metrics {
                 "gauge",
                 "positions held in the KV caches of active sequences",
                 g(&self.kv_tokens) as f64,
+            ),
+            (
+                "lineage_kv_blocks_used",
+                "gauge",
+                "KV cache blocks of 16 positions alive (sequences and prefix cache)",
+                g(&self.kv_blocks) as f64,
+            ),
+            (
+                "lineage_prefix_cache_blocks",
+                "gauge",
+                "KV blocks kept by the prefix cache",
+                g(&self.cache_blocks) as f64,
+            ),
+            (
+                "lineage_prefix_cache_hit_tokens_total",
+                "counter",
+                "prompt positions reused from the prefix cache",
+                g(&self.cached_tokens) as f64,
+            ),
+            (
+                "lineage_batches_total",
+                "counter",
+                "batched forwards run",
+                g(&self.batches) as f64,
+            ),
+            (
+                "lineage_batch_rows_total",
+                "counter",
+                "tokens run in batched forwards (rows / batches = mean batch size)",
+                g(&self.batch_rows) as f64,
             ),
             (
                 "lineage_prefill_tokens_per_second",

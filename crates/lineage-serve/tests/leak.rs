@@ -1,6 +1,8 @@
 //! 1,000 mixed requests (valid, malformed, oversized, streamed, abandoned mid-stream):
 //! the server's resident memory after them is within 10% of what it was after the first
-//! 100. Alone in its test binary, so the process's RSS is this server's.
+//! 100. Alone in its test binary, so the process's RSS is this server's. The prefix
+//! cache is bounded (16 blocks here, full within the first 100 requests: the abandoned
+//! streams' 50 tokens publish new blocks), and the test checks that bound too.
 
 mod common;
 
@@ -40,7 +42,9 @@ async fn mixed(addr: std::net::SocketAddr, i: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_mixed_requests_leak_nothing() {
-    let Some(addr) = start(common::config(), "a_thousand_mixed_requests_leak_nothing").await else {
+    let mut cfg = common::config();
+    cfg.prefix_cache = Some(16 * 16);
+    let Some(addr) = start(cfg, "a_thousand_mixed_requests_leak_nothing").await else {
         return;
     };
     for i in 0..100 {
@@ -60,4 +64,14 @@ async fn a_thousand_mixed_requests_leak_nothing() {
     );
     let m = request(addr, "GET", "/metrics", &[], b"").await.body;
     assert!(m.contains("lineage_active_sequences 0"), "{m}");
+    let gauge = |name: &str| -> f64 {
+        let line = m
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap();
+        line[name.len() + 1..].parse().unwrap()
+    };
+    assert_eq!(gauge("lineage_prefix_cache_blocks"), 16.0, "{m}");
+    // Nothing but the cache holds blocks once every sequence has ended.
+    assert_eq!(gauge("lineage_kv_blocks_used"), 16.0, "{m}");
 }

@@ -24,6 +24,7 @@ pub fn config() -> ServeConfig {
         queue: 64,
         ctx_size: Some(2048),
         max_body: 2 << 20,
+        prefix_cache: None,
         model_name: "smollm2".into(),
     }
 }

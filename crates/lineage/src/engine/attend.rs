@@ -1,8 +1,13 @@
-//! Attention of a chunk of queries over the KV cache, one head at a time: scaled scores,
-//! soft-cap, causal / sliding-window visibility, sinks, softmax, weighted values.
-//! Numerics follow `crate::model::attend` (HF `eager_attention_forward`). Heads run on
-//! the kernel pool when the chunk is large enough to pay for the fork-join.
+//! Attention of a batch's queries over their sequences' paged KV caches, one (sequence,
+//! head) pair per task: scaled scores, soft-cap, causal / sliding-window visibility,
+//! sinks, softmax, weighted values. Numerics follow `crate::model::attend` (HF
+//! `eager_attention_forward`), and a query's result depends only on its own sequence:
+//! the same arithmetic whatever else is in the batch. Tasks run on the kernel pool when
+//! the batch is large enough to pay for the fork-join.
 
+use std::cell::RefCell;
+
+use super::kv::SeqKv;
 use super::mat::{axpy, SyncPtr};
 use crate::kernels::pool;
 use crate::kernels::quant::dot_f32 as dot;
@@ -20,56 +25,67 @@ pub struct AttnSpec<'a> {
     pub sinks: Option<&'a [f32]>,
 }
 
-/// The chunk: queries `[n, H*hd]` at positions `q0..q0+n`, the cache rows `[ctx, Hkv*hd]`
-/// (already holding this chunk's keys and values).
+/// One sequence's queries `[n, H*hd]` at positions `q0..q0+n`, its cache (already
+/// holding these positions' keys and values) and the layer to read.
 pub struct AttnIo<'a> {
     pub q: &'a [f32],
-    pub k_cache: &'a [f32],
-    pub v_cache: &'a [f32],
+    pub kv: &'a SeqKv,
+    pub layer: usize,
     pub q0: usize,
     pub n: usize,
 }
 
-/// Writes `[n, H*hd]` into `out`; `scores` holds `H * ctx` values of scratch.
-pub fn attend(spec: &AttnSpec, io: &AttnIo, scores: &mut [f32], out: &mut [f32]) {
-    attend_opts(spec, io, scores, out, true)
+thread_local! {
+    /// Score row of the task running on this thread: grown to the longest context seen,
+    /// then reused, so decode steps allocate nothing.
+    static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes each sequence's `[n, H*hd]` into `out`, sequences one after another.
+pub fn attend(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32]) {
+    attend_opts(spec, ios, out, true)
 }
 
 /// [`attend`] with the AVX2 build of the head loop allowed or not (`simd`; the property
 /// tests compare both). AVX2 runs only where the CPU has it.
-pub(super) fn attend_opts(
-    spec: &AttnSpec,
-    io: &AttnIo,
-    scores: &mut [f32],
-    out: &mut [f32],
-    simd: bool,
-) {
-    let ctx = scores.len() / spec.n_heads;
-    // The raw score rows and output columns below rely on these two bounds.
-    assert!(out.len() >= io.n * spec.n_heads * spec.head_dim && ctx >= io.q0 + io.n);
+pub(super) fn attend_opts(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd: bool) {
+    let qw = spec.n_heads * spec.head_dim;
+    let rows: usize = ios.iter().map(|io| io.n).sum();
+    // The raw output columns below rely on this bound.
+    assert!(out.len() >= rows * qw && ios.iter().all(|io| io.q.len() >= io.n * qw));
     let simd = simd && crate::kernels::quant::simd::avx2_available();
-    let (out_p, sc_p) = (SyncPtr(out.as_mut_ptr()), SyncPtr(scores.as_mut_ptr()));
-    let head = |h: usize| {
-        let sp = sc_p;
+    let out_p = SyncPtr(out.as_mut_ptr());
+    // First output row of each sequence (a handful of sequences: a linear scan).
+    let row0 = |s: usize| ios[..s].iter().map(|io| io.n).sum::<usize>();
+    let task = |t: usize| {
+        let op = out_p; // the whole wrapper, not its raw field (closures capture fields)
+        let (s, h) = (t / spec.n_heads, t % spec.n_heads);
+        let io = &ios[s];
         debug_assert!(h < spec.n_heads);
-        // SAFETY: h < n_heads (a task index), so `h * ctx + ctx <= scores.len()`; head h
-        // alone touches this row, and `run` joins before `scores` is used again.
-        let sc = unsafe { std::slice::from_raw_parts_mut(sp.0.add(h * ctx), ctx) };
-        #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: `simd` implies `avx2_available()` (AVX2+FMA); `out` as asserted
-            // above, head h writes only its own columns.
-            return unsafe { one_head_avx2(spec, io, h, sc, out_p) };
-        }
-        let _ = simd;
-        // SAFETY: as for `one_head_avx2`, without the CPU features.
-        unsafe { one_head(spec, io, h, sc, out_p) };
+        // SAFETY: rows `row0(s)..row0(s) + io.n` are sequence s's alone and inside `out`
+        // (asserted above); head h writes only its own columns of them.
+        let o = SyncPtr(unsafe { op.0.add(row0(s) * qw) });
+        SCORES.with(|sc| {
+            let mut sc = sc.borrow_mut();
+            if sc.len() < io.q0 + io.n {
+                sc.resize(io.q0 + io.n, 0.0);
+            }
+            #[cfg(target_arch = "x86_64")]
+            if simd {
+                // SAFETY: `simd` implies `avx2_available()` (AVX2+FMA); `o` as above.
+                return unsafe { one_head_avx2(spec, io, h, &mut sc, o) };
+            }
+            let _ = simd;
+            // SAFETY: as for `one_head_avx2`, without the CPU features.
+            unsafe { one_head(spec, io, h, &mut sc, o) };
+        });
     };
-    let work = io.n * (io.q0 + io.n) * spec.n_heads;
+    let n_tasks = ios.len() * spec.n_heads;
+    let work: usize = ios.iter().map(|io| io.n * (io.q0 + io.n)).sum::<usize>() * spec.n_heads;
     if work < 1 << 14 {
-        (0..spec.n_heads).for_each(head);
+        (0..n_tasks).for_each(task);
     } else {
-        pool::global().run(spec.n_heads, &head);
+        pool::global().run(n_tasks, &task);
     }
 }
 
@@ -83,14 +99,15 @@ unsafe fn one_head_avx2(spec: &AttnSpec, io: &AttnIo, h: usize, sc: &mut [f32], 
     one_head(spec, io, h, sc, out)
 }
 
-/// One query head over the chunk: scores into `sc`, then `out[i, h*hd..(h+1)*hd]`.
+/// One query head over one sequence's queries: scores into `sc` (at least `q0 + n`
+/// values), then `out[i, h*hd..(h+1)*hd]`.
 /// # Safety
 /// `h < n_heads`; `out` points at `io.n * n_heads * head_dim` writable values that no
 /// one else reads or writes during the call, except other heads' `hd`-wide columns.
 #[inline(always)]
 unsafe fn one_head(spec: &AttnSpec, io: &AttnIo, h: usize, sc: &mut [f32], out: SyncPtr) {
     let hd = spec.head_dim;
-    let (qw, kvw) = (spec.n_heads * hd, spec.n_kv_heads * hd);
+    let qw = spec.n_heads * hd;
     let g = h / (spec.n_heads / spec.n_kv_heads);
     for i in 0..io.n {
         let p = io.q0 + i;
@@ -98,7 +115,7 @@ unsafe fn one_head(spec: &AttnSpec, io: &AttnIo, h: usize, sc: &mut [f32], out: 
         let q = &io.q[i * qw + h * hd..i * qw + (h + 1) * hd];
         let s = &mut sc[..p + 1 - lo];
         for (j, sj) in (lo..=p).zip(s.iter_mut()) {
-            let mut v = dot(q, &io.k_cache[j * kvw + g * hd..j * kvw + (g + 1) * hd]) * spec.scale;
+            let mut v = dot(q, &io.kv.k(io.layer, j)[g * hd..(g + 1) * hd]) * spec.scale;
             if let Some(cap) = spec.softcap {
                 v = (v / cap).tanh() * cap;
             }
@@ -124,11 +141,7 @@ unsafe fn one_head(spec: &AttnSpec, io: &AttnIo, h: usize, sc: &mut [f32], out: 
         o.fill(0.0);
         let inv = 1.0 / z;
         for (j, &e) in (lo..=p).zip(s.iter()) {
-            axpy(
-                o,
-                e * inv,
-                &io.v_cache[j * kvw + g * hd..j * kvw + (g + 1) * hd],
-            );
+            axpy(o, e * inv, &io.kv.v(io.layer, j)[g * hd..(g + 1) * hd]);
         }
     }
 }

@@ -3,9 +3,10 @@
 //! reading the sublayer input from `Scratch::xn` and writing its output to `Scratch::o`.
 
 use super::attend::{attend, AttnIo, AttnSpec};
+use super::kv::SeqKv;
 use super::mat::{dense_vec, Mat};
 use super::rows::{add_bias, ffn_act, rope_head, RowNorm};
-use super::state::{Scratch, State};
+use super::state::Scratch;
 use super::Dims;
 use crate::config::{FfnKind, ModelConfig, NormPlacement, QkNormScope, Residual};
 use crate::weights::Weights;
@@ -88,6 +89,16 @@ impl Stack {
             }
         }
     }
+}
+
+/// One sequence's rows in a forward: scratch rows `row0..row0 + n`, positions
+/// `q0..q0 + n` of the sequence whose cache is `kv`. The rows of a forward's segments
+/// follow each other in order.
+pub(crate) struct Seg<'a> {
+    pub kv: &'a mut SeqKv,
+    pub q0: usize,
+    pub row0: usize,
+    pub n: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -181,27 +192,26 @@ impl Layer {
         })
     }
 
-    /// Runs the block on `st.s.x` rows `0..n` (positions `q0..q0+n`) for layer `li`.
-    pub fn forward(&self, dm: &Dims, st: &mut State, li: usize, q0: usize, n: usize) -> Result<()> {
+    /// Runs layer `li` on the scratch rows `x[..n]` of the segments (`n` rows in all).
+    pub fn forward(&self, dm: &Dims, s: &mut Scratch, segs: &mut [Seg], li: usize) -> Result<()> {
+        let n: usize = segs.iter().map(|g| g.n).sum();
         let nd = n * dm.d;
         match self.residual {
             Residual::Sequential => {
-                self.sublayer_in(&self.attn_norm, &mut st.s, nd);
-                self.attention(dm, st, li, q0, n)?;
-                self.join(&self.attn_post_norm, &self.attn_norm, &mut st.s, nd);
-                self.sublayer_in(&self.ffn_norm, &mut st.s, nd);
-                self.ffn(dm, &mut st.s, n)?;
-                self.join(&self.ffn_post_norm, &self.ffn_norm, &mut st.s, nd);
+                self.sublayer_in(&self.attn_norm, s, nd);
+                self.attention(dm, s, segs, li, n)?;
+                self.join(&self.attn_post_norm, &self.attn_norm, s, nd);
+                self.sublayer_in(&self.ffn_norm, s, nd);
+                self.ffn(dm, s, n)?;
+                self.join(&self.ffn_post_norm, &self.ffn_norm, s, nd);
             }
             Residual::Parallel { .. } => {
-                self.sublayer_in(&self.attn_norm, &mut st.s, nd);
-                let s = &mut st.s;
+                self.sublayer_in(&self.attn_norm, s, nd);
                 match &self.ffn_norm {
                     Some(fnorm) => fnorm.apply(&s.x[..nd], &mut s.f_in[..nd]),
                     None => s.f_in[..nd].copy_from_slice(&s.xn[..nd]),
                 }
-                self.attention(dm, st, li, q0, n)?;
-                let s = &mut st.s;
+                self.attention(dm, s, segs, li, n)?;
                 add(&mut s.x[..nd], &s.o[..nd]);
                 s.xn[..nd].copy_from_slice(&s.f_in[..nd]);
                 self.ffn(dm, s, n)?;
@@ -234,13 +244,19 @@ impl Layer {
         add(&mut s.x[..nd], &s.o[..nd]);
     }
 
-    fn attention(&self, dm: &Dims, st: &mut State, li: usize, q0: usize, n: usize) -> Result<()> {
+    fn attention(
+        &self,
+        dm: &Dims,
+        s: &mut Scratch,
+        segs: &mut [Seg],
+        li: usize,
+        n: usize,
+    ) -> Result<()> {
         let (hd, qw, kvw) = (
             dm.head_dim,
             dm.n_heads * dm.head_dim,
             dm.n_kv_heads * dm.head_dim,
         );
-        let s = &mut st.s;
         let (q, k, v) = (&mut s.q[..n * qw], &mut s.k[..n * kvw], &mut s.v[..n * kvw]);
         self.qkv
             .apply(&s.xn, n, &mut s.tmp, &mut [&mut *q, &mut *k, &mut *v])?;
@@ -266,12 +282,14 @@ impl Layer {
                     .for_each(|h| rope_head(h, c, sn, pairing));
             }
         }
-        let (kc, vc) = (&mut st.k_cache[li], &mut st.v_cache[li]);
-        let most = dm.max_ctx * kvw;
-        grow_cache(kc, (q0 + n) * kvw, most);
-        grow_cache(vc, (q0 + n) * kvw, most);
-        kc[q0 * kvw..(q0 + n) * kvw].copy_from_slice(k);
-        vc[q0 * kvw..(q0 + n) * kvw].copy_from_slice(v);
+        for g in segs.iter_mut() {
+            g.kv.reserve(g.q0 + g.n);
+            for i in 0..g.n {
+                let r = g.row0 + i;
+                let (kr, vr) = (&k[r * kvw..(r + 1) * kvw], &v[r * kvw..(r + 1) * kvw]);
+                g.kv.write(li, g.q0 + i, kr, vr);
+            }
+        }
         let spec = AttnSpec {
             n_heads: dm.n_heads,
             n_kv_heads: dm.n_kv_heads,
@@ -281,14 +299,16 @@ impl Layer {
             window: self.window,
             sinks: self.sinks.as_deref(),
         };
-        let io = AttnIo {
-            q,
-            k_cache: kc,
-            v_cache: vc,
-            q0,
-            n,
-        };
-        attend(&spec, &io, &mut s.scores, &mut s.att[..n * qw]);
+        let q: &[f32] = q;
+        let att = &mut s.att[..n * qw];
+        match segs {
+            // One sequence (every `lineage run` step): no list to build.
+            [g] => attend(&spec, &[io_of(g, q, qw, li)], att),
+            _ => {
+                let ios: Vec<AttnIo> = segs.iter().map(|g| io_of(g, q, qw, li)).collect();
+                attend(&spec, &ios, att)
+            }
+        }
         self.o.apply(&s.att, n, &mut s.o)
     }
 
@@ -306,16 +326,17 @@ impl Layer {
     }
 }
 
-fn add(x: &mut [f32], y: &[f32]) {
-    x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+/// Segment `g`'s queries and cache for layer `li`.
+fn io_of<'s>(g: &'s Seg<'_>, q: &'s [f32], qw: usize, li: usize) -> AttnIo<'s> {
+    AttnIo {
+        q: &q[g.row0 * qw..(g.row0 + g.n) * qw],
+        kv: &*g.kv,
+        layer: li,
+        q0: g.q0,
+        n: g.n,
+    }
 }
 
-/// The cache grows with the sequence (doubling, so appends stay amortised O(1)): a
-/// sequence costs memory for the positions it holds, not for the whole context, whatever
-/// the allocator does with freed memory (glibc reuses and re-zeroes it, so a cache sized
-/// for the context up front was resident in full for every sequence a server ran).
-fn grow_cache(cache: &mut Vec<f32>, len: usize, most: usize) {
-    if cache.len() < len {
-        cache.resize(len.max((cache.len() * 2).min(most)), 0.0);
-    }
+fn add(x: &mut [f32], y: &[f32]) {
+    x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
 }

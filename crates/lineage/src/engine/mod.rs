@@ -9,8 +9,10 @@
 //! which is also the oracle the engine is tested against (tests/engine.rs).
 
 mod attend;
+pub mod kv;
 mod layer;
 mod mat;
+pub mod prefix;
 #[cfg(test)]
 mod prop_tests;
 mod rows;
@@ -18,10 +20,14 @@ mod state;
 
 pub use mat::Mat;
 pub use rows::RowNorm;
-pub use state::State;
+pub use state::{Batch, State};
 
-use layer::Layer;
+use std::sync::Arc;
+
+use kv::BlockCounter;
+use layer::{Layer, Seg};
 use rows::softcap;
+use state::Scratch;
 
 use crate::config::{AttentionKind, ModelConfig, Position, Rope, RopePairing, RopeScaling};
 use crate::model::rope::RopeTable;
@@ -110,6 +116,8 @@ pub struct Engine {
     head: Mat,
     final_softcap: Option<f32>,
     ropes: Vec<RopeFreqs>,
+    /// KV blocks alive in this engine's sequences.
+    live: Arc<BlockCounter>,
 }
 
 /// Why a config is outside the engine's scope, if it is.
@@ -195,6 +203,7 @@ impl Engine {
             head,
             final_softcap: cfg.final_logit_softcap.map(|c| c as f32),
             ropes: distinct.iter().map(RopeFreqs::new).collect(),
+            live: Arc::default(),
         })
     }
 
@@ -212,52 +221,120 @@ impl Engine {
     }
 
     pub fn new_state(&self) -> State {
-        State::new(&self.dm, self.layers.len())
+        State::new(&self.dm, self.layers.len(), &self.live)
+    }
+
+    /// Scratch for [`Engine::forward_batch`].
+    pub fn new_batch(&self) -> Batch {
+        Batch {
+            s: Box::new(Scratch::new(&self.dm)),
+        }
+    }
+
+    /// KV blocks held by all of this engine's sequences (and prefix caches).
+    pub fn live_blocks(&self) -> usize {
+        self.live.get()
+    }
+
+    /// Whether a sequence's keys and values depend only on its own tokens and positions,
+    /// so that a cached prefix can be reused: not under RoPE scalings whose frequencies
+    /// follow the forward's length (dynamic NTK, LongRoPE).
+    pub fn prefix_cacheable(&self) -> bool {
+        !self.ropes.iter().any(|r| r.by_len)
     }
 
     /// Appends `ids` to the sequence; logits `[vocab]` of its last position.
     pub fn forward<'s>(&self, st: &'s mut State, ids: &[u32]) -> Result<&'s [f32]> {
-        self.check(st, ids)?;
+        self.check(st.pos, ids)?;
+        let mut s =
+            st.s.take()
+                .unwrap_or_else(|| Box::new(Scratch::new(&self.dm)));
         let end = st.pos + ids.len();
-        for chunk in ids.chunks(self.dm.max_batch) {
-            self.run_chunk(st, chunk, end)?;
-        }
-        let (d, last) = (self.dm.d, (ids.len() - 1) % self.dm.max_batch);
-        let s = &mut st.s;
-        self.final_norm
-            .apply(&s.x[last * d..(last + 1) * d], &mut s.xn[..d]);
-        self.head.matmul(&s.xn[..d], 1, &mut s.logits)?;
-        if let Some(cap) = self.final_softcap {
-            softcap(&mut s.logits, cap);
-        }
-        Ok(&st.s.logits)
+        let run = ids
+            .chunks(self.dm.max_batch)
+            .try_for_each(|chunk| self.run_one(&mut s, st, chunk, end))
+            .and_then(|()| self.logits_of(&mut s, &[(ids.len() - 1) % self.dm.max_batch]));
+        let s = st.s.insert(s);
+        run?;
+        Ok(&s.logits[..self.dm.vocab])
     }
 
     /// Appends `ids`; logits of every position, `[n, vocab]` row-major (allocates them).
     pub fn forward_all(&self, st: &mut State, ids: &[u32]) -> Result<Vec<f32>> {
-        self.check(st, ids)?;
-        let (d, v, end) = (self.dm.d, self.dm.vocab, st.pos + ids.len());
+        self.check(st.pos, ids)?;
+        let mut s =
+            st.s.take()
+                .unwrap_or_else(|| Box::new(Scratch::new(&self.dm)));
+        let (v, end) = (self.dm.vocab, st.pos + ids.len());
         let mut out = vec![0f32; ids.len() * v];
-        for (c, chunk) in ids.chunks(self.dm.max_batch).enumerate() {
-            self.run_chunk(st, chunk, end)?;
-            let (n, s) = (chunk.len(), &mut st.s);
-            self.final_norm.apply(&s.x[..n * d], &mut s.xn[..n * d]);
-            let o = &mut out[c * self.dm.max_batch * v..][..n * v];
-            self.head.matmul(&s.xn[..n * d], n, o)?;
-            if let Some(cap) = self.final_softcap {
-                softcap(o, cap);
+        let mut run = || -> Result<()> {
+            for (c, chunk) in ids.chunks(self.dm.max_batch).enumerate() {
+                self.run_one(&mut s, st, chunk, end)?;
+                let rows: Vec<usize> = (0..chunk.len()).collect();
+                let o = &mut out[c * self.dm.max_batch * v..][..chunk.len() * v];
+                self.logits_into(&mut s, &rows, o)?;
             }
-        }
-        Ok(out)
+            Ok(())
+        };
+        let r = run();
+        st.s = Some(s);
+        r.map(|()| out)
     }
 
-    fn check(&self, st: &State, ids: &[u32]) -> Result<()> {
+    /// One forward over several sequences: each item's ids are appended to its sequence,
+    /// and every weight is read once for all of them. Returns `[items, vocab]`: the
+    /// logits of each item's last position. Each sequence gets bit-identical results to
+    /// a forward of its own (the kernels are batch-invariant, attention reads only the
+    /// sequence's own cache). At most `max_batch` ids in all.
+    pub fn forward_batch<'b>(
+        &self,
+        b: &'b mut Batch,
+        items: &mut [(&mut State, &[u32])],
+    ) -> Result<&'b [f32]> {
+        let total: usize = items.iter().map(|(_, ids)| ids.len()).sum();
+        if items.is_empty() || total > self.dm.max_batch {
+            return Err(Error::BadInput(format!(
+                "engine batch: {} sequences with {total} ids (at most {} ids, at least one sequence)",
+                items.len(),
+                self.dm.max_batch
+            )));
+        }
+        for (st, ids) in items.iter() {
+            self.check(st.pos, ids)?;
+        }
+        let mut row0 = 0;
+        let mut ends = Vec::with_capacity(items.len());
+        let mut segs: Vec<Seg> = Vec::with_capacity(items.len());
+        let mut ids_of: Vec<&[u32]> = Vec::with_capacity(items.len());
+        for (st, ids) in items.iter_mut() {
+            let n = ids.len();
+            ends.push(st.pos + n);
+            ids_of.push(ids);
+            segs.push(Seg {
+                kv: &mut st.kv,
+                q0: st.pos,
+                row0,
+                n,
+            });
+            row0 += n;
+        }
+        self.run_segs(&mut b.s, &mut segs, &ids_of, &ends)?;
+        let last: Vec<usize> = segs.iter().map(|g| g.row0 + g.n - 1).collect();
+        drop(segs);
+        for (st, ids) in items.iter_mut() {
+            st.pos += ids.len();
+        }
+        self.logits_of(&mut b.s, &last)?;
+        Ok(&b.s.logits[..last.len() * self.dm.vocab])
+    }
+
+    fn check(&self, pos: usize, ids: &[u32]) -> Result<()> {
         if ids.is_empty() {
             return Err(Error::BadInput("engine forward: no token ids".into()));
         }
-        if st.pos + ids.len() > self.dm.max_ctx {
+        if pos + ids.len() > self.dm.max_ctx {
             return Err(Error::ContextOverflow {
-                len: st.pos + ids.len(),
+                len: pos + ids.len(),
                 context_len: self.dm.max_ctx,
             });
         }
@@ -270,23 +347,78 @@ impl Engine {
         }
     }
 
-    /// Runs one chunk (≤ max_batch tokens) through every layer; leaves `x` in scratch.
-    fn run_chunk(&self, st: &mut State, ids: &[u32], end: usize) -> Result<()> {
-        let (q0, n) = (st.pos, ids.len());
-        self.embed(st, ids)?;
-        for (r, rope) in self.ropes.iter().enumerate() {
-            rope.fill(q0, n, end, &mut st.s.cos[r], &mut st.s.sin[r]);
-        }
-        for (li, layer) in self.layers.iter().enumerate() {
-            layer.forward(&self.dm, st, li, q0, n)?;
-        }
+    /// One chunk (<= max_batch ids) of one sequence, in a forward ending at `end`.
+    fn run_one(&self, s: &mut Scratch, st: &mut State, ids: &[u32], end: usize) -> Result<()> {
+        let n = ids.len();
+        let mut seg = [Seg {
+            kv: &mut st.kv,
+            q0: st.pos,
+            row0: 0,
+            n,
+        }];
+        self.run_segs(s, &mut seg, &[ids], &[end])?;
         st.pos += n;
         Ok(())
     }
 
-    fn embed(&self, st: &mut State, ids: &[u32]) -> Result<()> {
-        let (d, q0) = (self.dm.d, st.pos);
-        let x = &mut st.s.x;
+    /// Embeds each segment's ids into its rows and runs every layer; leaves `x` in the
+    /// scratch. `ends[i]`: where segment i's forward ends (length-dependent RoPE).
+    fn run_segs(
+        &self,
+        s: &mut Scratch,
+        segs: &mut [Seg],
+        ids: &[&[u32]],
+        ends: &[usize],
+    ) -> Result<()> {
+        for ((g, ids), &end) in segs.iter().zip(ids).zip(ends) {
+            debug_assert_eq!(g.n, ids.len());
+            self.embed(s, g.row0, g.q0, ids)?;
+            for (r, rope) in self.ropes.iter().enumerate() {
+                let half = self.dm.rope_half[r];
+                let (cos, sin) = (
+                    &mut s.cos[r][g.row0 * half..],
+                    &mut s.sin[r][g.row0 * half..],
+                );
+                rope.fill(g.q0, g.n, end, cos, sin);
+            }
+        }
+        for (li, layer) in self.layers.iter().enumerate() {
+            layer.forward(&self.dm, s, segs, li)?;
+        }
+        Ok(())
+    }
+
+    /// Logits `[rows.len(), vocab]` of the scratch rows `rows` into `s.logits` (grown to
+    /// the most rows asked for: one per sequence of a batch).
+    fn logits_of(&self, s: &mut Scratch, rows: &[usize]) -> Result<()> {
+        let mut out = std::mem::take(&mut s.logits);
+        let need = rows.len() * self.dm.vocab;
+        if out.len() < need {
+            out.resize(need, 0.0);
+        }
+        let r = self.logits_into(s, rows, &mut out[..need]);
+        s.logits = out;
+        r
+    }
+
+    /// Logits of the scratch rows `rows` into `out` (`[rows.len(), vocab]`).
+    fn logits_into(&self, s: &mut Scratch, rows: &[usize], out: &mut [f32]) -> Result<()> {
+        let (d, k) = (self.dm.d, rows.len());
+        for (i, &r) in rows.iter().enumerate() {
+            let (x, xn) = (&s.x[r * d..(r + 1) * d], &mut s.xn[i * d..(i + 1) * d]);
+            self.final_norm.apply(x, xn);
+        }
+        self.head.matmul(&s.xn[..k * d], k, out)?;
+        if let Some(cap) = self.final_softcap {
+            softcap(out, cap);
+        }
+        Ok(())
+    }
+
+    /// Rows `row0..row0 + ids.len()` of `x`: the embeddings of `ids` at positions `q0..`.
+    fn embed(&self, s: &mut Scratch, row0: usize, q0: usize, ids: &[u32]) -> Result<()> {
+        let d = self.dm.d;
+        let x = &mut s.x[row0 * d..(row0 + ids.len()) * d];
         for (i, &id) in ids.iter().enumerate() {
             let row = &mut x[i * d..(i + 1) * d];
             self.embd.row_into(id as usize, row)?;
@@ -300,7 +432,7 @@ impl Engine {
             }
         }
         if let Some(nm) = &self.embd_norm {
-            nm.apply_inplace(&mut x[..ids.len() * d]);
+            nm.apply_inplace(x);
         }
         Ok(())
     }

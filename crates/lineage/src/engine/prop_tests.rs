@@ -10,6 +10,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use super::attend::{attend_opts, AttnIo, AttnSpec};
+use super::kv::{BlockCounter, SeqKv};
 use super::mat::Mat;
 
 /// A dense `[rows, cols]` matrix and `n` activation rows. Up to 150 x 70 x 9 crosses the
@@ -99,16 +100,23 @@ impl Attn {
             window: self.window,
             sinks: self.sinks.as_deref(),
         };
+        // The rows in a paged cache (blocks of 16: the longer cases cross several).
+        let kvw = self.n_kv_heads * self.head_dim;
+        let mut kv = SeqKv::new(1, kvw, &Arc::new(BlockCounter::default()));
+        kv.reserve(self.ctx());
+        for j in 0..self.ctx() {
+            let at = j * kvw..(j + 1) * kvw;
+            kv.write(0, j, &self.k[at.clone()], &self.v[at]);
+        }
         let io = AttnIo {
             q: &self.q,
-            k_cache: &self.k,
-            v_cache: &self.v,
+            kv: &kv,
+            layer: 0,
             q0: self.q0,
             n: self.n,
         };
-        let mut scores = vec![f32::NAN; self.n_heads * self.ctx()];
         let mut out = vec![f32::NAN; self.n * self.n_heads * self.head_dim];
-        attend_opts(&spec, &io, &mut scores, &mut out, simd);
+        attend_opts(&spec, &[io], &mut out, simd);
         out
     }
 

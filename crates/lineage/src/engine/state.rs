@@ -1,8 +1,11 @@
-//! Everything a forward writes: the KV cache `[layers][positions][kv_heads*head_dim]` for
-//! K and V, grown as the sequence is (doubling: a decode step allocates only when it
-//! crosses a power of two), and scratch buffers sized once for a chunk of `max_batch`
-//! tokens.
+//! Everything a forward writes: each sequence's paged KV cache ([`SeqKv`], a block per
+//! 16 positions, allocated as the sequence fills it), and scratch buffers sized once
+//! for a chunk of `max_batch` rows. A [`State`] holds one sequence; a [`Batch`] holds
+//! the scratch that a forward over many sequences shares.
 
+use std::sync::Arc;
+
+use super::kv::{BlockCounter, SeqKv};
 use super::Dims;
 
 /// Per-chunk scratch; row-major `[rows, width]`.
@@ -25,27 +28,15 @@ pub struct Scratch {
     /// Output of a stacked projection (q|k|v or gate|up) before the split.
     pub tmp: Vec<f32>,
     pub up: Vec<f32>,
-    /// Attention scores `[H, max_ctx]`.
-    pub scores: Vec<f32>,
     /// Per distinct RoPE: cos and sin `[B, rotary_dim/2]` of the chunk's positions.
     pub cos: Vec<Vec<f32>>,
     pub sin: Vec<Vec<f32>>,
-    /// Last position's logits `[vocab]`.
+    /// Logits `[rows, vocab]` of the positions asked for (grown to the most rows asked).
     pub logits: Vec<f32>,
 }
 
-/// One sequence's cache and scratch; make it with `Engine::new_state`.
-#[derive(Debug, Clone)]
-pub struct State {
-    /// Positions processed so far.
-    pub(crate) pos: usize,
-    pub(crate) s: Scratch,
-    pub(crate) k_cache: Vec<Vec<f32>>,
-    pub(crate) v_cache: Vec<Vec<f32>>,
-}
-
-impl State {
-    pub(crate) fn new(dm: &Dims, n_layers: usize) -> Self {
+impl Scratch {
+    pub(crate) fn new(dm: &Dims) -> Self {
         let b = dm.max_batch;
         let (qw, kvw) = (dm.n_heads * dm.head_dim, dm.n_kv_heads * dm.head_dim);
         let z = |n: usize| vec![0f32; n];
@@ -61,19 +52,44 @@ impl State {
             gate: z(b * dm.d_ff),
             tmp: z(b * (qw + 2 * kvw).max(2 * dm.d_ff)),
             up: z(b * dm.d_ff),
-            scores: z(dm.n_heads * dm.max_ctx),
             cos: dm.rope_half.iter().map(|h| z(b * h)).collect(),
             sin: dm.rope_half.iter().map(|h| z(b * h)).collect(),
             logits: z(dm.vocab),
         };
-        // Grown per layer as positions arrive (layer.rs `grow_cache`), at most max_ctx.
-        let cache = || (0..n_layers).map(|_| Vec::new()).collect();
+        s
+    }
+}
+
+/// Scratch for forwards over many sequences at once (`Engine::forward_batch`); make it
+/// with `Engine::new_batch`, one per thread that runs batches.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub(crate) s: Box<Scratch>,
+}
+
+/// One sequence: its position and its cache. The scratch of a one-sequence forward is
+/// made on its first use, so sequences that only run in batches stay small.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// Positions processed so far.
+    pub(crate) pos: usize,
+    pub(crate) kv: SeqKv,
+    pub(crate) s: Option<Box<Scratch>>,
+}
+
+impl State {
+    pub(crate) fn new(dm: &Dims, n_layers: usize, live: &Arc<BlockCounter>) -> Self {
+        let kvw = dm.n_kv_heads * dm.head_dim;
         Self {
             pos: 0,
-            s,
-            k_cache: cache(),
-            v_cache: cache(),
+            kv: SeqKv::new(n_layers, kvw, live),
+            s: None,
         }
+    }
+
+    /// The paged cache.
+    pub fn kv(&self) -> &SeqKv {
+        &self.kv
     }
 
     /// Positions processed so far (the next token's position).
@@ -81,8 +97,9 @@ impl State {
         self.pos
     }
 
-    /// Forgets the sequence; the buffers are kept.
+    /// Forgets the sequence: its blocks are released, the scratch is kept.
     pub fn reset(&mut self) {
         self.pos = 0;
+        self.kv.clear();
     }
 }

@@ -1,13 +1,16 @@
-//! One sequence's generation as resumable steps: a chunk of prompt prefill, or one
-//! sampled token. `session::generate` runs the steps to the end for one caller; the
-//! server's scheduler interleaves the steps of many sequences. Both share this code, so
-//! a request served over HTTP gives the tokens `lineage run` gives.
+//! One sequence's generation as resumable steps: feed the model a chunk of the prompt or
+//! the last sampled token, then (once the prompt is in) sample from the logits that
+//! came back. `session::generate` runs the steps to the end for one caller
+//! ([`Decoder::step`]); the server's scheduler feeds many decoders in one batched
+//! forward ([`Decoder::input`], then [`Decoder::fed`]). Both share this code, so a
+//! request served over HTTP gives the tokens `lineage run` gives.
 
 use std::time::{Duration, Instant};
 
 use super::backend::{Backend, Sequence};
 use super::sampler::{Sampler, StopChecker, StopReason};
 use super::session::{Finish, GenerateOptions};
+use crate::engine::prefix::PrefixCache;
 use crate::text::{TokenStream, Tokenizer};
 use crate::{Error, Result};
 
@@ -76,6 +79,10 @@ pub struct Decoder<'a> {
     prompt_len: usize,
     /// Prompt ids not yet fed to the model.
     pending: Vec<u32>,
+    /// The sampled token the model has not seen yet.
+    feed: Option<u32>,
+    /// Prompt positions taken from a prefix cache.
+    cached: usize,
     history: Vec<u32>,
     generated: Vec<u32>,
     logits: Vec<f32>,
@@ -117,6 +124,8 @@ impl<'a> Decoder<'a> {
             logprobs: opts.logprobs,
             prompt_len: prompt_ids.len(),
             pending: prompt_ids.to_vec(),
+            feed: None,
+            cached: 0,
             history: prompt_ids.to_vec(),
             generated: Vec::new(),
             logits: Vec::new(),
@@ -142,34 +151,93 @@ impl<'a> Decoder<'a> {
         self.pending.len()
     }
 
-    /// Prefills up to `chunk` prompt tokens or, once the prompt is in, samples one token.
+    /// Prompt positions reused from a prefix cache.
+    pub fn cached_prompt(&self) -> usize {
+        self.cached
+    }
+
+    /// Takes the longest cached prefix of the prompt from `cache` (before any step).
+    pub fn attach_prefix(&mut self, cache: &mut PrefixCache) {
+        if self.pending.len() == self.prompt_len && self.cached == 0 {
+            let n = self.seq.attach_prefix(cache, &self.pending);
+            self.pending.drain(..n);
+            self.cached = n;
+        }
+    }
+
+    /// Offers the sequence's computed full blocks to `cache` (for later requests that
+    /// share this prompt, or this conversation so far).
+    pub fn publish_prefix(&self, cache: &mut PrefixCache) {
+        let fed = self.history.len() - self.pending.len() - self.feed.is_some() as usize;
+        self.seq.publish_prefix(cache, &self.history[..fed]);
+    }
+
+    /// What the model must see next: up to `chunk` prompt ids, or the sampled token;
+    /// `None` once generation has ended. Feed them, then call [`Decoder::fed`].
+    pub fn input(&mut self, chunk: usize) -> Option<(&mut Sequence<'a>, &[u32])> {
+        if self.finish.is_some() {
+            return None;
+        }
+        if !self.pending.is_empty() {
+            let n = chunk.max(1).min(self.pending.len());
+            return Some((&mut self.seq, &self.pending[..n]));
+        }
+        match &self.feed {
+            Some(id) => Some((&mut self.seq, std::slice::from_ref(id))),
+            None => None,
+        }
+    }
+
+    /// Prefills one chunk of up to `chunk` prompt tokens or feeds the last sampled token,
+    /// then samples the next token once the prompt is in.
     pub fn step(&mut self, chunk: usize) -> Result<Step> {
         if self.finish.is_some() {
             return Ok(Step::default());
         }
+        let ids: &[u32] = match (&self.feed, self.pending.is_empty()) {
+            (_, false) => &self.pending[..chunk.max(1).min(self.pending.len())],
+            (Some(id), true) => std::slice::from_ref(id),
+            // Nothing to feed and not finished: `new` refuses empty prompts.
+            (None, true) => return Err(Error::BadInput("decoder: nothing to feed".into())),
+        };
+        let (t, n) = (Instant::now(), ids.len());
+        let logits = self.seq.forward(ids)?;
+        self.logits.clear();
+        self.logits.extend_from_slice(logits);
+        self.after_forward(n, t.elapsed())
+    }
+
+    /// The model has seen the `n` ids [`Decoder::input`] gave, and `logits` are those of
+    /// the last one (`elapsed`: the forward's time, for the speed report).
+    pub fn fed(&mut self, n: usize, logits: &[f32], elapsed: Duration) -> Result<Step> {
+        self.logits.clear();
+        self.logits.extend_from_slice(logits);
+        self.after_forward(n, elapsed)
+    }
+
+    fn after_forward(&mut self, n: usize, elapsed: Duration) -> Result<Step> {
         if !self.pending.is_empty() {
-            return self.prefill(chunk.max(1));
+            self.pending.drain(..n.min(self.pending.len()));
+            self.prefill_time += elapsed;
+            if !self.pending.is_empty() {
+                return Ok(Step {
+                    prefilled: n,
+                    ..Step::default()
+                });
+            }
+            let mut step = self.sample()?;
+            step.prefilled = n;
+            return Ok(step);
         }
+        self.feed = None;
+        self.decode_time += elapsed;
+        self.sample()
+    }
+
+    /// Samples the next token from `self.logits` (the prompt is in).
+    fn sample(&mut self) -> Result<Step> {
         let t = Instant::now();
-        let step = self.decode_one();
-        self.decode_time += t.elapsed();
         self.decode_start.get_or_insert(t);
-        step
-    }
-
-    fn prefill(&mut self, chunk: usize) -> Result<Step> {
-        let n = chunk.min(self.pending.len());
-        let t = Instant::now();
-        self.logits = self.seq.forward(&self.pending[..n])?.to_vec();
-        self.prefill_time += t.elapsed();
-        self.pending.drain(..n);
-        Ok(Step {
-            prefilled: n,
-            ..Step::default()
-        })
-    }
-
-    fn decode_one(&mut self) -> Result<Step> {
         if self.max_tokens == 0 {
             self.finish = Some(Finish::Stop(StopReason::MaxTokens));
             return Ok(Step::default());
@@ -193,8 +261,9 @@ impl<'a> Decoder<'a> {
         } else if self.history.len() >= self.context_len {
             step.text += &self.end(Finish::Context)?;
         } else {
-            self.logits.copy_from_slice(self.seq.forward(&[id])?);
+            self.feed = Some(id);
         }
+        self.decode_time += t.elapsed();
         Ok(step)
     }
 

@@ -258,7 +258,10 @@ mod avx2 {
         let (wp, xp, groups) = (w.as_ptr(), x.as_ptr(), n / 8);
         let mut acc = [_mm256_setzero_ps(); CHAINS];
         for g in 0..groups {
-            let (wv, xv) = (load_ps(wp.wrapping_add(8 * g)), load_ps(xp.wrapping_add(8 * g)));
+            let (wv, xv) = (
+                load_ps(wp.wrapping_add(8 * g)),
+                load_ps(xp.wrapping_add(8 * g)),
+            );
             acc[g % CHAINS] = _mm256_fmadd_ps(wv, xv, acc[g % CHAINS]);
         }
         let mut s = join(acc);
