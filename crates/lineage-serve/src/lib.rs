@@ -14,6 +14,7 @@ mod request;
 mod response;
 mod scheduler;
 mod stream;
+mod tools;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;

@@ -201,11 +201,19 @@ async fn sixteen_concurrent_streams_give_the_tokens_each_gives_alone() {
     else {
         return;
     };
-    let body = |i: u64| json!({"prompt": format!("Story {i}: once upon a time"), "max_tokens": 12, "temperature": 0.9, "seed": i, "stop": ["@@"], "logprobs": 2});
+    // A shared opening (prefix-cache hits after the first request), then a per-request
+    // part; every fourth prompt is long enough to be prefilled in several chunks.
+    const OPENING: &str = "The following is a collection of short stories written for children, each one about an animal who learns something new about the world. ";
+    let prompt = move |i: u64| {
+        let tail = if i % 4 == 0 { "and then it went on and on, ".repeat(30) } else { String::new() };
+        format!("{OPENING}Story {i}: once upon a time {tail}")
+    };
+    let body = move |i: u64| json!({"prompt": prompt(i), "max_tokens": 12, "temperature": 0.9, "seed": i, "stop": ["@@"], "logprobs": 2});
     let mut alone = Vec::new();
     for i in 0..16 {
         alone.push(post(addr, "/v1/completions", &body(i)).await.json()["choices"][0].clone());
     }
+    let before = metrics(addr).await;
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             tokio::spawn(async move {
@@ -220,4 +228,22 @@ async fn sixteen_concurrent_streams_give_the_tokens_each_gives_alone() {
             "request {i} differs when run among 15 others"
         );
     }
+    // They really ran together, and the shared opening came from the prefix cache.
+    let after = metrics(addr).await;
+    let d = |k: &str| after[k] - before[k];
+    let rows_per_batch = d("lineage_batch_rows_total") / d("lineage_batches_total");
+    assert!(rows_per_batch > 4.0, "mean batch {rows_per_batch:.1} rows");
+    assert!(d("lineage_prefix_cache_hit_tokens_total") >= 16.0 * 16.0, "{after:?}");
+}
+
+/// The numeric lines of /metrics by name.
+async fn metrics(addr: std::net::SocketAddr) -> std::collections::HashMap<String, f64> {
+    let body = request(addr, "GET", "/metrics", &[], b"").await.body;
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
 }
