@@ -14,8 +14,9 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use crate::error::ApiError;
 use crate::request::{self, ChatRequest, CompletionRequest, Sampling};
-use crate::response::{Head, Kind};
+use crate::response::{Answer, Head, Kind};
 use crate::scheduler::{Event, Job, Usage};
+use crate::tools::{self, ToolFormat, Tools};
 use crate::AppState;
 use lineage::runtime::decoder::TokenLogprob;
 
@@ -35,10 +36,13 @@ pub async fn chat(
 ) -> Result<Response, ApiError> {
     let req: ChatRequest = request::parse(&body(b)?)?;
     req.sampling.refuse_unsupported()?;
+    let format = tools::detect(&s.family, s.tok.chat_template());
+    let tools = Tools::new(req.tools.as_ref(), req.tool_choice.as_ref(), format)?;
     let msgs = request::messages(req.messages)?;
-    let text = lineage::text::render_chat(&s.tok, &s.family, &msgs)?;
+    let text =
+        lineage::text::render_chat_with_tools(&s.tok, &s.family, &msgs, tools.prompt_tools())?;
     let prompt = lineage::text::encode_rendered(&s.tok, &text)?;
-    run(&s, Kind::Chat, prompt, req.sampling).await
+    run(&s, Kind::Chat, prompt, req.sampling, tools.parser()).await
 }
 
 pub async fn completions(
@@ -47,6 +51,12 @@ pub async fn completions(
 ) -> Result<Response, ApiError> {
     let req: CompletionRequest = request::parse(&body(b)?)?;
     req.sampling.refuse_unsupported()?;
+    if req.tools.as_ref().is_some_and(|t| !t.is_null()) {
+        return Err(ApiError::bad_request(
+            "`tools` is for /v1/chat/completions; plain completions have none",
+            Some("tools"),
+        ));
+    }
     let prompts = req.prompt.to_vec();
     let [text] = prompts.as_slice() else {
         return Err(ApiError::bad_request(
@@ -55,7 +65,7 @@ pub async fn completions(
         ));
     };
     let prompt = s.tok.encode(text, true)?;
-    run(&s, Kind::Completion, prompt, req.sampling).await
+    run(&s, Kind::Completion, prompt, req.sampling, None).await
 }
 
 pub async fn models(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
@@ -69,6 +79,7 @@ async fn run(
     kind: Kind,
     prompt: Vec<u32>,
     sampling: Sampling,
+    parser: Option<ToolFormat>,
 ) -> Result<Response, ApiError> {
     if prompt.len() >= s.ctx {
         return Err(lineage::Error::ContextOverflow {
@@ -100,19 +111,18 @@ async fn run(
         &s.model_name,
     );
     if sampling.stream {
-        let tok = logprobs.map(|_| Arc::clone(&s.tok));
-        return Ok(crate::stream::respond(
-            head,
-            rxs,
-            sampling.include_usage(),
-            tok,
-        ));
+        let opts = crate::stream::Options {
+            include_usage: sampling.include_usage(),
+            tok: logprobs.map(|_| Arc::clone(&s.tok)),
+            parser,
+        };
+        return Ok(crate::stream::respond(head, rxs, opts));
     }
     let mut choices = Vec::with_capacity(n);
     for rx in rxs {
         let (text, usage, lps) = collect(rx).await?;
         let lp = logprobs.map(|_| crate::logprobs::field(kind, &s.tok, &lps));
-        choices.push((text, usage, lp));
+        choices.push(Answer::new(text, usage, lp, parser));
     }
     Ok(Json(head.body(&choices)).into_response())
 }

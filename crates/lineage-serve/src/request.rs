@@ -60,12 +60,14 @@ pub struct Sampling {
     pub logprobs: Option<Value>,
     pub top_logprobs: Option<i64>,
     pub response_format: Option<Value>,
-    pub tools: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct ChatRequest {
     pub messages: Vec<WireMessage>,
+    /// Checked by `tools::Tools::new`.
+    pub tools: Option<Value>,
+    pub tool_choice: Option<Value>,
     #[serde(flatten)]
     pub sampling: Sampling,
 }
@@ -75,11 +77,17 @@ pub struct WireMessage {
     pub role: String,
     #[serde(default)]
     pub content: Value,
+    /// An assistant turn's calls (`[{id, type, function: {name, arguments}}]`).
+    pub tool_calls: Option<Value>,
+    /// The call a `tool` turn answers.
+    pub tool_call_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct CompletionRequest {
     pub prompt: OneOrMany,
+    /// Refused: plain completions have no tools (chat completions do).
+    pub tools: Option<Value>,
     #[serde(flatten)]
     pub sampling: Sampling,
 }
@@ -90,7 +98,8 @@ pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}"), None))
 }
 
-/// Chat messages with their text: a string, or the text parts of a content array.
+/// Chat messages with their text (a string, or the text parts of a content array) and,
+/// for tool use, an assistant's `tool_calls` and a tool result's `tool_call_id`.
 pub fn messages(wire: Vec<WireMessage>) -> Result<Vec<ChatMessage>, ApiError> {
     if wire.is_empty() {
         return Err(ApiError::bad_request(
@@ -100,7 +109,13 @@ pub fn messages(wire: Vec<WireMessage>) -> Result<Vec<ChatMessage>, ApiError> {
     }
     wire.into_iter()
         .enumerate()
-        .map(|(i, m)| Ok(ChatMessage::new(m.role, content_text(&m.content, i)?)))
+        .map(|(i, m)| {
+            let calls = crate::tools::message_calls(m.tool_calls.as_ref(), &m.role, i)?;
+            let mut msg = ChatMessage::new(m.role, content_text(&m.content, i)?);
+            msg.tool_calls = calls;
+            msg.tool_call_id = m.tool_call_id;
+            Ok(msg)
+        })
         .collect()
 }
 
@@ -154,9 +169,6 @@ impl Sampling {
                 Some(field),
             ))
         };
-        if self.tools.as_ref().is_some_and(|v| !v.is_null()) {
-            return unsupported("tools");
-        }
         match self
             .response_format
             .as_ref()

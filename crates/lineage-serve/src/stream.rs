@@ -1,6 +1,9 @@
 //! Server-sent events as OpenAI streams them: for chat a role chunk per choice, then one
 //! chunk per text piece, a final chunk per choice with its finish reason, the usage
 //! chunk when asked for, and `data: [DONE]`. Choices of `n > 1` interleave.
+//! When the reply may hold tool calls, each choice's text is held back until it ends
+//! (a call is only known whole), then sent as one content chunk and one chunk per call,
+//! with `finish_reason: "tool_calls"`.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -16,8 +19,9 @@ use std::sync::Arc;
 use lineage::runtime::decoder::TokenLogprob;
 use lineage::text::Tokenizer;
 
-use crate::response::{Head, Kind};
+use crate::response::{Answer, Head, Kind};
 use crate::scheduler::{Event, Usage};
+use crate::tools::ToolFormat;
 
 struct State {
     head: Head,
@@ -29,14 +33,20 @@ struct State {
     /// Set when log-probabilities were asked for: each choice's not yet sent.
     tok: Option<Arc<Tokenizer>>,
     pending: Vec<Vec<TokenLogprob>>,
+    /// Set when tool calls are parsed: each choice's text held back until it ends.
+    parser: Option<ToolFormat>,
+    held: Vec<String>,
 }
 
-pub fn respond(
-    head: Head,
-    rxs: Vec<UnboundedReceiver<Event>>,
-    include_usage: bool,
-    tok: Option<Arc<Tokenizer>>,
-) -> Response {
+/// What a stream sends besides the events: usage at the end, log-probabilities, tools.
+pub struct Options {
+    pub include_usage: bool,
+    /// Set when log-probabilities were asked for.
+    pub tok: Option<Arc<Tokenizer>>,
+    pub parser: Option<ToolFormat>,
+}
+
+pub fn respond(head: Head, rxs: Vec<UnboundedReceiver<Event>>, opts: Options) -> Response {
     let n = rxs.len();
     let merged = select_all(rxs.into_iter().enumerate().map(|(i, rx)| {
         UnboundedReceiverStream::new(rx)
@@ -52,10 +62,12 @@ pub fn respond(
         events: merged.boxed(),
         out,
         usages: vec![None; n],
-        include_usage,
+        include_usage: opts.include_usage,
         done: false,
-        tok,
+        tok: opts.tok,
         pending: vec![Vec::new(); n],
+        parser: opts.parser,
+        held: vec![String::new(); n],
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
@@ -77,6 +89,7 @@ pub fn respond(
 async fn next_events(st: &mut State) {
     match st.events.next().await {
         Some((i, Event::Logprob(lp))) => st.pending[i].push(lp),
+        Some((i, Event::Text(t))) if st.parser.is_some() => st.held[i].push_str(&t),
         Some((i, Event::Text(t))) => {
             let lp = take_logprobs(st, i);
             st.out
@@ -84,13 +97,14 @@ async fn next_events(st: &mut State) {
         }
         Some((i, Event::Done(u))) => {
             st.usages[i] = Some(u);
+            let finish = match st.parser {
+                Some(f) => release(st, i, u, f),
+                None => u.finish_reason,
+            };
             let text = (st.head.kind == Kind::Completion).then_some("");
             let lp = take_logprobs(st, i);
-            st.out.push_back(
-                st.head
-                    .chunk(i, text, Some(u.finish_reason), lp)
-                    .to_string(),
-            );
+            st.out
+                .push_back(st.head.chunk(i, text, Some(finish), lp).to_string());
         }
         Some((_, Event::Failed(msg))) => {
             let err = crate::error::ApiError::internal(msg);
@@ -99,6 +113,21 @@ async fn next_events(st: &mut State) {
         }
         None => finish(st, st.include_usage),
     }
+}
+
+/// Sends choice `i`'s held text as its content and calls; its finish reason.
+fn release(st: &mut State, i: usize, u: Usage, f: ToolFormat) -> &'static str {
+    let answer = Answer::new(std::mem::take(&mut st.held[i]), u, None, Some(f));
+    if let Some(text) = answer.content.as_deref().filter(|t| !t.is_empty()) {
+        let lp = take_logprobs(st, i);
+        st.out
+            .push_back(st.head.chunk(i, Some(text), None, lp).to_string());
+    }
+    for (k, call) in answer.calls.iter().enumerate() {
+        st.out
+            .push_back(st.head.tool_call_chunk(i, k, call).to_string());
+    }
+    answer.finish_reason()
 }
 
 /// The log-probabilities of choice `i` not yet sent, for its next chunk.
