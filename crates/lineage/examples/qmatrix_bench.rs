@@ -4,7 +4,7 @@
 //! decode (n = 1) and prefill (n = 128); then Q4_0, Q8_0, Q4_K and Q6_K at 576 x 1536.
 //!
 //! Run: `CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo run -p lineage --example qmatrix_bench`
-//! (`LINEAGE_BENCH_QUICK=1`: only the SmolLM2 shapes)
+//! (`LINEAGE_BENCH_QUICK=1`: only the SmolLM2 shapes; `LINEAGE_BENCH_N=1,16,128`: row counts)
 //! (threads: `LINEAGE_THREADS`, default all cores).
 //! GB/s counts weight bytes streamed per call; GFLOP/s counts 2 * rows * cols * n.
 
@@ -92,7 +92,12 @@ fn main() -> lineage::Result<()> {
             cols,
             random_blocks(ty, rows, cols, &mut seed),
         )?;
-        for n in [1usize, 128] {
+        // LINEAGE_BENCH_N=1,16,128: the row counts (16: a server's batched decode).
+        let ns: Vec<usize> = std::env::var("LINEAGE_BENCH_N")
+            .ok()
+            .and_then(|v| v.split(',').map(|x| x.trim().parse().ok()).collect())
+            .unwrap_or_else(|| vec![1, 128]);
+        for &n in &ns {
             let x: Vec<f32> = (0..n * cols)
                 .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
                 .collect();

@@ -27,10 +27,10 @@ use crate::kernels::pool::Pool;
 /// Up to this many activation rows share one register pass over the weights (decode).
 pub(crate) const DECODE_MAX_ROWS: usize = 3;
 /// Weight rows per prefill panel: the micro-kernel's height.
-const PANEL: usize = 4;
+pub(super) const PANEL: usize = 4;
 /// Activation rows per micro-kernel tile (4 x 3 = 12 accumulators + 4 weight vectors
 /// fill the 16 AVX2 registers).
-const TILE: usize = 3;
+pub(super) const TILE: usize = 3;
 /// Activation bytes per prefill block: a block stays in L2 (512 KiB here) while every
 /// panel of the task streams past it; panels are dequantized again per block.
 const X_BLOCK_BYTES: usize = 192 * 1024;
@@ -199,6 +199,18 @@ fn tile(simd: bool, panel: &[f32], x: &[f32], cols: usize) -> [[f32; TILE]; PANE
     let m = x.len() / cols;
     assert!(panel.len() >= PANEL * cols && (1..=TILE).contains(&m));
     #[cfg(target_arch = "x86_64")]
+    if simd && super::exact_avx512::available() {
+        // SAFETY: `simd` implies `avx2_available()`, `available()` checked AVX-512F; the
+        // assert above gives the lengths the kernel reads.
+        return unsafe {
+            match m {
+                3 => super::exact_avx512::tile::<3>(panel, x, cols),
+                2 => super::exact_avx512::tile::<2>(panel, x, cols),
+                _ => super::exact_avx512::tile::<1>(panel, x, cols),
+            }
+        };
+    }
+    #[cfg(target_arch = "x86_64")]
     if simd {
         // SAFETY: `simd` is only set by `kernels` after `avx2_available()`; the assert
         // above gives `panel.len() >= PANEL * cols` and `x.len() >= M * cols` for the
@@ -228,6 +240,14 @@ mod avx2 {
     }
 }
 
+/// The AVX2 chains' fixed join, for the AVX-512 kernel (which must end the same way).
+/// # Safety
+/// AVX2 and FMA are available.
+#[cfg(target_arch = "x86_64")]
+pub(super) unsafe fn avx2_join(acc: [std::arch::x86_64::__m256; 4]) -> f32 {
+    avx2::join(acc)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
@@ -243,7 +263,7 @@ mod avx2 {
     /// The chains of one output joined in the fixed order, then summed across lanes.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn join(acc: [__m256; CHAINS]) -> f32 {
+    pub(super) unsafe fn join(acc: [__m256; CHAINS]) -> f32 {
         let s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), acc[2]), acc[3]);
         hsum_ps(s)
     }

@@ -11,6 +11,8 @@ pub mod act;
 mod deq_avx2;
 mod dispatch;
 mod exact;
+#[cfg(target_arch = "x86_64")]
+mod exact_avx512;
 mod float;
 mod k_quants;
 mod k_unpack;

@@ -1,0 +1,79 @@
+//! The AVX-512 build of the exact-activation prefill micro-kernel (`exact.rs`), chosen at
+//! run time where the CPU has AVX-512F. It sums every output in the same order as the
+//! AVX2 kernels, lane for lane, so results stay bit-identical across the decode kernels
+//! (AVX2), these panels and any batch: a 512-bit accumulator holds two of the AVX2
+//! path's 8-wide chains side by side (`lo`: chains 0 and 1, the groups `4m` and `4m+1`,
+//! which are the 16 contiguous values at `32m`; `hi`: chains 2 and 3), and the chains
+//! are split back out for the leftover groups and the fixed join. Half the instructions
+//! of the AVX2 tile, and on cores with 512-bit FMA units twice the arithmetic per cycle.
+
+use std::arch::x86_64::*;
+
+use super::exact::{avx2_join, PANEL, TILE};
+
+/// Whether this CPU runs the AVX-512 micro-kernel (checked at run time, cached by std;
+/// `LINEAGE_NO_AVX512=1` turns it off, for comparisons).
+pub(crate) fn available() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        is_x86_feature_detected!("avx512f") && std::env::var_os("LINEAGE_NO_AVX512").is_none()
+    })
+}
+
+/// 4 panel rows (stride `cols`) against `M` rows of `x`, in the AVX2 chain order.
+/// # Safety
+/// AVX-512F, AVX2, FMA and F16C are available; `panel` holds `PANEL * cols` values and `x`
+/// `M * cols`. Full rounds read `[r * cols + c..][..32]` with `c + 32 <= cols`, leftover
+/// groups `[r * cols + c..][..8]` with `c + 8 <= cols`, the tail single values below
+/// `cols`: all inside those lengths.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+pub(super) unsafe fn tile<const M: usize>(
+    panel: &[f32],
+    x: &[f32],
+    cols: usize,
+) -> [[f32; TILE]; PANEL] {
+    debug_assert!(panel.len() >= PANEL * cols && x.len() >= M * cols && M <= TILE);
+    let (pp, xp) = (panel.as_ptr(), x.as_ptr());
+    let (k32, k8) = (cols / 32 * 32, cols / 8 * 8);
+    let mut lo = [[_mm512_setzero_ps(); M]; PANEL];
+    let mut hi = [[_mm512_setzero_ps(); M]; PANEL];
+    let mut c = 0;
+    while c < k32 {
+        for (half, acc) in [(0, &mut lo), (16, &mut hi)] {
+            let mut wv = [_mm512_setzero_ps(); PANEL];
+            for p in 0..PANEL {
+                wv[p] = _mm512_loadu_ps(pp.wrapping_add(p * cols + c + half));
+            }
+            for q in 0..M {
+                let xv = _mm512_loadu_ps(xp.wrapping_add(q * cols + c + half));
+                for p in 0..PANEL {
+                    acc[p][q] = _mm512_fmadd_ps(wv[p], xv, acc[p][q]);
+                }
+            }
+        }
+        c += 32;
+    }
+    let mut out = [[0f32; TILE]; PANEL];
+    for p in 0..PANEL {
+        for q in 0..M {
+            let mut chains = [
+                _mm512_castps512_ps256(lo[p][q]),
+                _mm512_extractf32x8_ps::<1>(lo[p][q]),
+                _mm512_castps512_ps256(hi[p][q]),
+                _mm512_extractf32x8_ps::<1>(hi[p][q]),
+            ];
+            // Groups past the last full round: group k32/8 + r goes to chain r.
+            for (r, g) in (k32..k8).step_by(8).enumerate() {
+                let w = _mm256_loadu_ps(pp.wrapping_add(p * cols + g));
+                let xv = _mm256_loadu_ps(xp.wrapping_add(q * cols + g));
+                chains[r] = _mm256_fmadd_ps(w, xv, chains[r]);
+            }
+            let mut s = avx2_join(chains);
+            for c in k8..cols {
+                s += *pp.wrapping_add(p * cols + c) * *xp.wrapping_add(q * cols + c);
+            }
+            out[p][q] = s;
+        }
+    }
+    out
+}
