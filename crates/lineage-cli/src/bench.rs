@@ -1,13 +1,16 @@
 //! `lineage bench [--model M]`: load time, prefill tok/s for a P-token prompt, decode
 //! tok/s over N tokens with the KV cache, peak RSS and threads, through the same forward
 //! `lineage run` uses (the engine when the config is in its scope). The same work as
-//! `bench/compare_llama_cpp.py` runs through llama.cpp.
+//! `bench/compare_llama_cpp.py` runs through llama.cpp. With `--batch N`, also the
+//! aggregate decode tok/s of N sequences stepped together in one batched forward per
+//! token (what `lineage serve` does with N streams).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
 use lineage::model::ops;
+use lineage::runtime::backend::Backend;
 
 use crate::{io, model_source};
 
@@ -28,6 +31,9 @@ pub struct BenchArgs {
     /// llama-arch Mistral GGUF; the keys of `inspect --set`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Also decode this many sequences together (one batched forward per step).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -52,7 +58,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
         next = ops::argmax(seq.forward(&[next])?) as u32;
     }
     let decode_s = t2.elapsed().as_secs_f64();
-    let report = serde_json::json!({
+    let kv_bytes = seq.kv_bytes_per_token();
+    drop(seq);
+    let batch = (a.batch > 1)
+        .then(|| batch_decode(&model, a.batch, a.prompt_tokens, a.gen_tokens))
+        .transpose()?;
+    let mut report = serde_json::json!({
         "model": path.display().to_string(),
         "forward": model.name(),
         "load_s": load_s,
@@ -62,13 +73,47 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "decode_tok_s": a.gen_tokens as f64 / decode_s,
         "peak_rss_mib": peak_rss_mib(),
         "threads": lineage::kernels::pool::global().n_threads(),
+        "kv_bytes_per_token": kv_bytes,
     });
+    if let Some(tok_s) = batch {
+        report["batch"] = a.batch.into();
+        report["batch_decode_tok_s"] = tok_s.into();
+    }
     if a.json {
         println!("{report}");
     } else {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
+}
+
+/// Aggregate decode tok/s of `n` sequences (distinct prompts of `prompt` ids) decoded
+/// `gen` greedy steps together, each step one batched forward.
+fn batch_decode(model: &Backend, n: usize, prompt: usize, gen: usize) -> Result<f64> {
+    let vocab = model.config().vocab_size as u32;
+    let mut seqs: Vec<_> = (0..n).map(|_| model.start()).collect();
+    let mut next = Vec::with_capacity(n);
+    // Prefilled through the batch's scratch too, as the server does: the sequences then
+    // hold only their caches.
+    let mut scratch = model.new_batch();
+    for (s, seq) in seqs.iter_mut().enumerate() {
+        let ids: Vec<u32> = (0..prompt as u32)
+            .map(|i| (i * 7919 + 13 + 101 * s as u32) % vocab)
+            .collect();
+        let logits = model.forward_batch(&mut scratch, &mut [(seq, &ids[..])])?;
+        next.push(ops::argmax(logits) as u32);
+    }
+    let t = Instant::now();
+    for _ in 0..gen {
+        let ids: Vec<[u32; 1]> = next.iter().map(|&t| [t]).collect();
+        let mut items: Vec<_> = seqs.iter_mut().zip(&ids).map(|(s, i)| (s, &i[..])).collect();
+        let logits = model.forward_batch(&mut scratch, &mut items)?;
+        let v = logits.len() / n;
+        for (k, t) in next.iter_mut().enumerate() {
+            *t = ops::argmax(&logits[k * v..(k + 1) * v]) as u32;
+        }
+    }
+    Ok((n * gen) as f64 / t.elapsed().as_secs_f64())
 }
 
 /// Peak resident set (VmHWM) from /proc, where available.

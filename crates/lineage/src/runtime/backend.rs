@@ -139,6 +139,15 @@ impl Sequence<'_> {
         }
     }
 
+    /// KV cache bytes per position (engine: the paged cache's f32 K and V of every layer;
+    /// `None` for the candle model, whose cache is candle tensors).
+    pub fn kv_bytes_per_token(&self) -> Option<usize> {
+        match &self.inner {
+            SeqState::Engine(st) => Some(st.kv().block_bytes() / crate::engine::kv::BLOCK),
+            SeqState::Model { .. } => None,
+        }
+    }
+
     /// Offers the full blocks of this sequence, whose positions hold `tokens`, to `cache`.
     pub fn publish_prefix(&self, cache: &mut PrefixCache, tokens: &[u32]) {
         if let SeqState::Engine(st) = &self.inner {

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's own `llama-server` from the llama-cpp-python sdist on PyPI (it
+# vendors llama.cpp, server included), the peer of bench/serve_load.py. Default
+# configuration (GGML_NATIVE: tuned for this CPU, as a user's build would be).
+# usage: bench/build_llama_server.sh [OUT_DIR]   (default target/llama-server)
+# Prints the path of the binary on its last line.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+OUT="${1:-$ROOT/target/llama-server}"
+VERSION=0.3.36
+SHA=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+mkdir -p "$OUT"
+cd "$OUT"
+if [ ! -x build/bin/llama-server ]; then
+  if [ ! -f sdist.tar.gz ]; then
+    # The simple index is what a registry mirror serves; take the sdist link from it.
+    url=$(curl -fsSL "https://pypi.org/simple/llama-cpp-python/" \
+      | grep -o "https://[^\"#]*llama_cpp_python-$VERSION.tar.gz" | head -1)
+    curl -fsSL -o sdist.tar.gz "$url"
+  fi
+  echo "$SHA  sdist.tar.gz" | sha256sum -c - >&2
+  tar xzf sdist.tar.gz
+  command -v cmake >/dev/null || pip install cmake >&2
+  src="llama_cpp_python-$VERSION/vendor/llama.cpp"
+  cmake -S "$src" -B build -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >&2
+  cmake --build build --target llama-server -j "$(nproc)" >&2
+fi
+echo "$OUT/build/bin/llama-server"
