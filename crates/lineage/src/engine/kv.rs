@@ -98,6 +98,20 @@ impl SeqKv {
         &self.blocks[j / BLOCK].data[at..at + self.kvw]
     }
 
+    /// Key rows of `layer` for the [`BLOCK`] positions of block `b`: `[BLOCK, kvw]`.
+    #[inline(always)]
+    pub fn k_block(&self, layer: usize, b: usize) -> &[f32] {
+        let at = self.offset(layer, false, 0);
+        &self.blocks[b].data[at..at + BLOCK * self.kvw]
+    }
+
+    /// Value rows of `layer` for block `b`.
+    #[inline(always)]
+    pub fn v_block(&self, layer: usize, b: usize) -> &[f32] {
+        let at = self.offset(layer, true, 0);
+        &self.blocks[b].data[at..at + BLOCK * self.kvw]
+    }
+
     /// Makes room for positions `..len`: new blocks as the sequence crosses block edges.
     pub(crate) fn reserve(&mut self, len: usize) {
         while self.blocks.len() * BLOCK < len {
