@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """The official `openai` client (PyPI) against a running `lineage serve`, unchanged:
-chat, completion, streaming, n=2, stop strings and seed reproducibility. Exits non-zero
+chat, completion, streaming, n=2, stop strings, seed reproducibility and structured output
+(response_format json_schema from a pydantic model). Exits non-zero
 with the failing check's message. Usage: openai_client.py BASE_URL (e.g. http://127.0.0.1:8080/v1)
 """
 import sys
+
+import pydantic
 
 from openai import OpenAI
 
@@ -52,6 +55,22 @@ def main(base):
     texts = [ch.message.content for ch in a.choices]
     check(len(a.choices) == 2 and texts[0] != texts[1], "n=2 gives two different draws")
     check(texts == [ch.message.content for ch in b.choices], "the same seed gives the same tokens")
+
+    # Structured output the way the client's users write it: a pydantic model sent as a
+    # strict json_schema, the reply parsed and validated by the client.
+    class City(pydantic.BaseModel):
+        name: str
+        country: str
+        population: int
+        coastal: bool
+
+    for seed in (1, 2):
+        r = c.chat.completions.parse(model=model, response_format=City, max_tokens=120,
+                                     temperature=1.0, seed=seed,
+                                     messages=[{"role": "user", "content": "Describe a city."}])
+        city = r.choices[0].message.parsed
+        check(isinstance(city, City) and r.choices[0].finish_reason == "stop",
+              f"response_format json_schema (seed {seed}): {r.choices[0].message.content!r}")
 
     try:
         c.chat.completions.create(model=model, messages=[], max_tokens=4)

@@ -79,6 +79,8 @@ impl GenArgs {
             sampler: self.sampler(),
             stop: self.stop.clone(),
             logprobs: None,
+            constraint: None,
+            keep_special: false,
         }
     }
 

@@ -74,7 +74,9 @@ pub fn run(a: RunArgs) -> Result<()> {
 pub fn finish_name(f: &Finish) -> &'static str {
     use lineage::runtime::sampler::StopReason;
     match f {
-        Finish::Stop(StopReason::Eos(_)) | Finish::Stop(StopReason::StopString(_)) => "stop",
+        Finish::Stop(StopReason::Eos(_) | StopReason::StopString(_) | StopReason::Complete) => {
+            "stop"
+        }
         Finish::Stop(StopReason::MaxTokens) => "length",
         Finish::Context => "context",
         Finish::Cancelled => "cancelled",

@@ -35,7 +35,6 @@ pub async fn chat(
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let req: ChatRequest = request::parse(&body(b)?)?;
-    req.sampling.refuse_unsupported()?;
     let format = tools::detect(&s.family, s.tok.chat_template());
     let tools = Tools::new(req.tools.as_ref(), req.tool_choice.as_ref(), format)?;
     let msgs = request::messages(req.messages)?;
@@ -50,7 +49,6 @@ pub async fn completions(
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let req: CompletionRequest = request::parse(&body(b)?)?;
-    req.sampling.refuse_unsupported()?;
     if req.tools.as_ref().is_some_and(|t| !t.is_null()) {
         return Err(ApiError::bad_request(
             "`tools` is for /v1/chat/completions; plain completions have none",
@@ -90,9 +88,15 @@ async fn run(
     }
     let n = sampling.n()?;
     let logprobs = sampling.logprobs(kind == Kind::Chat)?;
+    let constraint = match sampling.structure()? {
+        Some(st) => Some(s.constraint(st).await?),
+        None => None,
+    };
     let mut rxs = Vec::with_capacity(n);
     for i in 0..n {
-        let opts = sampling.options(i, prompt.len(), s.ctx, logprobs)?;
+        let mut opts = sampling.options(i, prompt.len(), s.ctx, logprobs)?;
+        // Each choice starts its own parser from the compiled schema.
+        opts.constraint = constraint.clone();
         let (tx, rx) = unbounded_channel();
         let job = Job {
             prompt: prompt.clone(),
@@ -137,6 +141,13 @@ async fn collect(
             Event::Logprob(lp) => lps.push(lp),
             Event::Text(t) => text.push_str(&t),
             Event::Done(u) => return Ok((text, u, lps)),
+            // A schema can pass compiling and exceed the parser's limits a few tokens on.
+            Event::Failed(msg) if lineage::text::grammar::is_constraint_error(&msg) => {
+                return Err(ApiError::bad_request(
+                    format!("response_format: {msg}"),
+                    Some("response_format"),
+                ))
+            }
             Event::Failed(msg) => return Err(ApiError::internal(msg)),
         }
     }

@@ -14,6 +14,7 @@ mod request;
 mod response;
 mod scheduler;
 mod stream;
+mod structured;
 mod tools;
 
 use std::net::SocketAddr;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub max_body: usize,
     pub model_name: String,
     pub next_id: AtomicU64,
+    /// `response_format` compilers, built on first use.
+    structured: structured::Structured,
 }
 
 impl AppState {
@@ -74,6 +77,7 @@ impl AppState {
             max_body: cfg.max_body,
             model_name: cfg.model_name.clone(),
             next_id: AtomicU64::new(1),
+            structured: structured::Structured::default(),
         })
     }
 }

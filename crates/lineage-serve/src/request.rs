@@ -4,6 +4,7 @@
 
 use lineage::runtime::sampler::SamplerConfig;
 use lineage::runtime::session::GenerateOptions;
+use lineage::text::grammar::Structure;
 use lineage::text::ChatMessage;
 use serde::Deserialize;
 use serde_json::Value;
@@ -16,6 +17,9 @@ pub const MAX_N: i64 = 16;
 const MAX_TOP_LOGPROBS: i64 = 20;
 /// Most stop strings per request.
 const MAX_STOP: usize = 16;
+/// Largest `response_format` JSON schema, as JSON text (llguidance's own limits bound
+/// what compiling and each mask may cost).
+const MAX_SCHEMA_BYTES: usize = 64 << 10;
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -161,22 +165,32 @@ impl Sampling {
             .is_some_and(|o| o.include_usage)
     }
 
-    /// Features lineage does not serve yet are refused, never silently ignored.
-    pub fn refuse_unsupported(&self) -> Result<(), ApiError> {
-        let unsupported = |field: &str| {
-            Err(ApiError::bad_request(
-                format!("`{field}` is not supported by this server yet"),
-                Some(field),
-            ))
+    /// What `response_format` asks the output to be: `text` (or nothing) is free text,
+    /// `json_object` any JSON object, `json_schema` a document valid under its `schema`.
+    pub fn structure(&self) -> Result<Option<Structure>, ApiError> {
+        let bad = |m: String| Err(ApiError::bad_request(m, Some("response_format")));
+        let Some(f) = self.response_format.as_ref().filter(|f| !f.is_null()) else {
+            return Ok(None);
         };
-        match self
-            .response_format
-            .as_ref()
-            .and_then(|f| f.get("type"))
-            .and_then(Value::as_str)
-        {
-            None | Some("text") => Ok(()),
-            Some(_) => unsupported("response_format"),
+        match f.get("type").and_then(Value::as_str) {
+            Some("text") => Ok(None),
+            Some("json_object") => Ok(Some(Structure::JsonObject)),
+            Some("json_schema") => match f.get("json_schema").and_then(|j| j.get("schema")) {
+                Some(s @ (Value::Object(_) | Value::Bool(_))) => {
+                    let len = s.to_string().len();
+                    if len > MAX_SCHEMA_BYTES {
+                        return bad(format!(
+                            "`response_format.json_schema.schema` is {len} bytes: at most {MAX_SCHEMA_BYTES}"
+                        ));
+                    }
+                    Ok(Some(Structure::JsonSchema(s.clone())))
+                }
+                _ => bad("`response_format.json_schema.schema` must be a JSON schema object".into()),
+            },
+            Some(t) => bad(format!(
+                "`response_format.type` {t:?}: expected \"text\", \"json_object\" or \"json_schema\""
+            )),
+            None => bad("`response_format` needs a `type`".into()),
         }
     }
 
@@ -249,6 +263,8 @@ impl Sampling {
             sampler,
             stop,
             logprobs,
+            constraint: None,
+            keep_special: false,
         })
     }
 

@@ -34,6 +34,8 @@ fn direct(content: &str, max_tokens: usize) -> String {
         sampler: SamplerConfig::greedy(),
         stop: vec![],
         logprobs: None,
+        constraint: None,
+        keep_special: false,
     };
     generate(
         &model,

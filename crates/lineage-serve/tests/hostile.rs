@@ -75,8 +75,8 @@ async fn bad_requests_get_openai_errors_with_their_status() {
             "context holds 64",
         ),
         (
-            "json_schema not yet",
-            json!({"messages": msgs, "response_format": {"type": "json_object"}})
+            "unknown response_format type",
+            json!({"messages": msgs, "response_format": {"type": "yaml"}})
                 .to_string()
                 .into_bytes(),
             400,

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use super::backend::{Backend, Sequence};
+use super::constraint::Constraint;
 use super::sampler::{Sampler, StopChecker, StopReason};
 use super::session::{Finish, GenerateOptions};
 use crate::engine::prefix::PrefixCache;
@@ -76,6 +77,8 @@ pub struct Decoder<'a> {
     context_len: usize,
     max_tokens: usize,
     logprobs: Option<usize>,
+    /// Constrained decoding: masks the logits before each sample.
+    constraint: Option<Box<dyn Constraint>>,
     prompt_len: usize,
     /// Prompt ids not yet fed to the model.
     pending: Vec<u32>,
@@ -118,10 +121,11 @@ impl<'a> Decoder<'a> {
                 tok.eos_ids().to_vec(),
                 Some(opts.max_tokens),
             ),
-            stream: TokenStream::new(tok, true),
+            stream: TokenStream::new(tok, !opts.keep_special),
             context_len,
             max_tokens: opts.max_tokens,
             logprobs: opts.logprobs,
+            constraint: opts.constraint.as_ref().map(|c| c.start()).transpose()?,
             prompt_len: prompt_ids.len(),
             pending: prompt_ids.to_vec(),
             feed: None,
@@ -244,7 +248,13 @@ impl<'a> Decoder<'a> {
         }
         // Before sampling: penalties change the logits in place.
         let raw = self.logprobs.map(|_| self.logits.clone());
+        if let Some(c) = &mut self.constraint {
+            c.mask(&mut self.logits)?;
+        }
         let id = self.sampler.sample(&mut self.logits, &self.history)?;
+        if let Some(c) = &mut self.constraint {
+            c.commit(id)?;
+        }
         let logprob = raw.map(|l| TokenLogprob::of(&l, id, self.logprobs.unwrap_or(0)));
         self.history.push(id);
         self.generated.push(id);
@@ -258,6 +268,8 @@ impl<'a> Decoder<'a> {
         };
         if let Some(reason) = s.stop {
             self.finish = Some(Finish::Stop(reason));
+        } else if self.constraint.as_ref().is_some_and(|c| c.done()) {
+            step.text += &self.end(Finish::Stop(StopReason::Complete))?;
         } else if self.history.len() >= self.context_len {
             step.text += &self.end(Finish::Context)?;
         } else {

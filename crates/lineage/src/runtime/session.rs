@@ -4,8 +4,10 @@
 //! the context end or a cancel flag (Ctrl-C in `lineage chat`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use super::backend::Backend;
+use super::constraint::ConstraintFactory;
 use super::decoder::Decoder;
 use super::sampler::{SamplerConfig, StopReason};
 use crate::text::Tokenizer;
@@ -20,6 +22,12 @@ pub struct GenerateOptions {
     /// Report each sampled token's log-probability and this many most likely
     /// alternatives (`None`: no log-probabilities are computed).
     pub logprobs: Option<usize>,
+    /// Constrained decoding (a JSON schema): each sequence starts its own constraint from
+    /// it, and only the tokens it allows are sampled (`None`: unconstrained).
+    pub constraint: Option<Arc<dyn ConstraintFactory>>,
+    /// Keep control tokens (`<|channel|>`, ...) in the text, for parsers that read them
+    /// (harmony tool calls); by default they are left out.
+    pub keep_special: bool,
 }
 
 /// Why generation ended, beyond the stop checker's reasons.

@@ -18,7 +18,7 @@ use super::spm::{self, SpmVocab};
 use super::vocab::{PreSplit, TokenKind, VocabSpec};
 use crate::{Error, Result};
 
-const SPM_SPACE: char = '\u{2581}'; // "▁"
+pub(super) const SPM_SPACE: char = '\u{2581}'; // "▁"
 
 enum Kind {
     /// Byte-level BPE; the `tokenizers` pipeline holds the pre-split regexes and merges.
@@ -288,7 +288,7 @@ fn build_bpe(
     Ok(tok)
 }
 
-fn parse_byte_token(text: &str) -> Option<u8> {
+pub(super) fn parse_byte_token(text: &str) -> Option<u8> {
     let hex = text.strip_prefix("<0x")?.strip_suffix('>')?;
     u8::from_str_radix(hex, 16).ok()
 }
@@ -310,7 +310,7 @@ fn byte_level_char_to_byte(c: char) -> Option<u8> {
 }
 
 /// Undoes GPT-2's byte-to-unicode mapping; characters outside the table pass through.
-fn byte_level_decode(text: &str) -> Vec<u8> {
+pub(super) fn byte_level_decode(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
     for c in text.chars() {
         match byte_level_char_to_byte(c) {

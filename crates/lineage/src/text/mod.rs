@@ -1,13 +1,16 @@
 //! Text: tokenizers (HF `tokenizer.json` or GGUF vocabulary metadata), streaming
-//! detokenization and chat templates (Jinja, plus the gpt-oss harmony format, rendered and parsed).
+//! detokenization and chat templates (Jinja, plus the gpt-oss harmony format, rendered and parsed),
+//! and constrained decoding over the vocabulary (`grammar`: JSON schemas via llguidance).
 
 mod chat_prompt;
 mod gguf;
+pub mod grammar;
 pub mod harmony;
 mod harmony_parse;
 mod harmony_tools;
 mod hf_config;
 mod message;
+mod pieces;
 mod special;
 mod spm;
 mod stream;
@@ -21,6 +24,7 @@ pub use harmony::{HarmonyRenderer, ReasoningEffort};
 pub use harmony_parse::{parse_completion, parse_conversation, HarmonyEnd, HarmonyMessage};
 pub use hf_config::HfTokenizerConfig;
 pub use message::{ChatMessage, FunctionCall, ToolCall};
+pub use pieces::TokenPiece;
 pub use stream::TokenStream;
 pub use template::ChatTemplate;
 pub use tokenizer::Tokenizer;

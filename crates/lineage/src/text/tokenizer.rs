@@ -9,6 +9,7 @@ use std::path::Path;
 
 use super::gguf::GgufVocab;
 use super::hf_config::HfTokenizerConfig;
+use super::pieces::{self, TokenPiece};
 use super::vocab::{TokenKind, VocabSpec, EOG_TEXTS};
 use crate::{Error, Result};
 
@@ -203,6 +204,14 @@ impl Tokenizer {
         match &self.backend {
             Backend::Hf(tok) => tok.id_to_token(id),
             Backend::Gguf(vocab) => vocab.token_text(id).map(str::to_string),
+        }
+    }
+
+    /// Every token's bytes, id by id (`vocab_size` of them), for constrained decoding.
+    pub fn token_pieces(&self) -> Result<Vec<TokenPiece>> {
+        match &self.backend {
+            Backend::Hf(tok) => Ok(pieces::of_hf(tok)),
+            Backend::Gguf(vocab) => pieces::of_gguf(vocab),
         }
     }
 

@@ -14,6 +14,8 @@ pub enum StopReason {
     StopString(String),
     /// The token budget was reached.
     MaxTokens,
+    /// The output constraint (a JSON schema) is complete: nothing but the end may follow.
+    Complete,
 }
 
 /// What to show after one token, and whether to stop.
