@@ -97,6 +97,8 @@ async fn run(
         let mut opts = sampling.options(i, prompt.len(), s.ctx, logprobs)?;
         // Each choice starts its own parser from the compiled schema.
         opts.constraint = constraint.clone();
+        // Harmony calls are read from its special tokens (`<|channel|>`, ...).
+        opts.keep_special = parser == Some(ToolFormat::Harmony);
         let (tx, rx) = unbounded_channel();
         let job = Job {
             prompt: prompt.clone(),

@@ -105,10 +105,13 @@ fn llama_json(text: &str) -> Parsed {
 
 /// Messages to `functions.NAME` are calls (content: the JSON arguments); the text of the
 /// `final` channel (and commentary addressed to no one, a preamble to the user) is content.
-/// Reasoning (`analysis`) is left out.
+/// Reasoning (`analysis`) is left out, with or without a call. Text that is not harmony
+/// (its special tokens stripped) is returned unchanged.
 fn harmony(text: &str) -> Parsed {
-    let Ok(messages) = lineage::text::parse_completion(text) else {
-        return Parsed::text(text);
+    // Without a `<|message|>` the text is not harmony (or has lost its special tokens).
+    let messages = match lineage::text::parse_completion(text) {
+        Ok(m) if text.contains("<|message|>") => m,
+        _ => return Parsed::text(text),
     };
     let (mut outside, mut calls) = (String::new(), Vec::new());
     for m in messages {
@@ -123,7 +126,11 @@ fn harmony(text: &str) -> Parsed {
             (None, _) => outside.push_str(&m.content),
         }
     }
-    Parsed::of(text, &outside, calls)
+    let outside = outside.trim();
+    Parsed {
+        content: (!outside.is_empty()).then(|| outside.to_string()),
+        calls,
+    }
 }
 
 /// `{"name": ..., "arguments": {...}}` (or `"parameters"`) as a call.

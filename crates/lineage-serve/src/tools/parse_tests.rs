@@ -132,10 +132,21 @@ fn harmony_recipient_in_the_role_part_and_a_final_answer() {
 }
 
 #[test]
-fn harmony_bad_arguments_or_no_call_return_the_text_unchanged() {
+fn harmony_without_a_call_gives_the_final_channel_without_the_reasoning() {
+    let text = "<|channel|>analysis<|message|>User asks the weather.<|end|>\
+                <|start|>assistant<|channel|>final<|message|>Paris is sunny."; // EOS dropped
+    let p = parse(ToolFormat::Harmony, text);
+    assert_eq!(p.calls, vec![]);
+    assert_eq!(p.content.as_deref(), Some("Paris is sunny."));
+    // Bad arguments: not a call; the message stays content.
+    let text = "<|channel|>commentary to=functions.f <|constrain|>json<|message|>{\"x\": <|call|>";
+    let p = parse(ToolFormat::Harmony, text);
+    assert_eq!((p.calls, p.content.as_deref()), (vec![], Some("{\"x\":")));
+}
+
+#[test]
+fn harmony_text_that_is_not_harmony_is_returned_unchanged() {
     for text in [
-        "<|channel|>commentary to=functions.f <|constrain|>json<|message|>{\"x\": <|call|>",
-        "<|channel|>final<|message|>Paris is sunny.<|return|>",
         "analysisUser asks.assistantfinalParis.", // special tokens stripped by the decoder
         "stray text <|start|>",
     ] {

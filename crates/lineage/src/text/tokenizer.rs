@@ -10,7 +10,7 @@ use std::path::Path;
 use super::gguf::GgufVocab;
 use super::hf_config::HfTokenizerConfig;
 use super::pieces::{self, TokenPiece};
-use super::vocab::{TokenKind, VocabSpec, EOG_TEXTS};
+use super::vocab::{keep_harmony_turn_going, TokenKind, VocabSpec, EOG_TEXTS};
 use crate::{Error, Result};
 
 enum Backend {
@@ -55,6 +55,7 @@ impl Tokenizer {
                 eos_ids.push(id);
             }
         }
+        keep_harmony_turn_going(&mut eos_ids, |t| vocab.token_to_id(t));
         eos_ids.sort_unstable();
         eos_ids.dedup();
         let llama3_like = matches!(
@@ -98,6 +99,7 @@ impl Tokenizer {
                 .filter(|(_, t)| t.special && EOG_TEXTS.contains(&t.content.as_str()))
                 .map(|(&id, _)| id),
         );
+        keep_harmony_turn_going(&mut eos_ids, |t| tok.token_to_id(t));
         eos_ids.sort_unstable();
         eos_ids.dedup();
         let probe_with = tok

@@ -137,3 +137,33 @@ pub const EOG_TEXTS: &[&str] = &[
     "_<EOT>",
     "<｜end▁of▁sentence｜>",
 ];
+
+/// Harmony (gpt-oss) closes a message with `<|end|>` and the turn with `<|return|>` or
+/// `<|call|>`: where the vocabulary has both of those, `<|end|>` does not end generation,
+/// so the final answer or the call after the reasoning is generated (llama.cpp drops it
+/// from `special_eog_ids` by the same test).
+pub(super) fn keep_harmony_turn_going(eos_ids: &mut Vec<u32>, id_of: impl Fn(&str) -> Option<u32>) {
+    if let (Some(_), Some(_), Some(end)) =
+        (id_of("<|return|>"), id_of("<|call|>"), id_of("<|end|>"))
+    {
+        eos_ids.retain(|&id| id != end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn harmony_end_is_not_eog_only_when_return_and_call_exist() {
+        let vocab = |names: &'static [&'static str]| {
+            move |t: &str| names.iter().position(|n| *n == t).map(|i| i as u32)
+        };
+        let mut ids = vec![0, 1, 2];
+        keep_harmony_turn_going(&mut ids, vocab(&["<|return|>", "<|end|>", "<|call|>"]));
+        assert_eq!(ids, [0, 2]);
+        let mut ids = vec![0, 1];
+        keep_harmony_turn_going(&mut ids, vocab(&["<|im_end|>", "<|end|>"]));
+        assert_eq!(ids, [0, 1]);
+    }
+}
