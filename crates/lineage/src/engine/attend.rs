@@ -57,30 +57,34 @@ pub(super) fn attend_opts(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd
     let out_p = SyncPtr(out.as_mut_ptr());
     // First output row of each sequence (a handful of sequences: a linear scan).
     let row0 = |s: usize| ios[..s].iter().map(|io| io.n).sum::<usize>();
+    // One task per (sequence, KV head): the query heads that share a KV head read each
+    // key and value row once between them.
+    let kv_heads = spec.n_kv_heads;
+    let rep = spec.n_heads / kv_heads;
     let task = |t: usize| {
         let op = out_p; // the whole wrapper, not its raw field (closures capture fields)
-        let (s, h) = (t / spec.n_heads, t % spec.n_heads);
+        let (s, g) = (t / kv_heads, t % kv_heads);
         let io = &ios[s];
-        debug_assert!(h < spec.n_heads);
+        debug_assert!(g < kv_heads);
         // SAFETY: rows `row0(s)..row0(s) + io.n` are sequence s's alone and inside `out`
-        // (asserted above); head h writes only its own columns of them.
+        // (asserted above); KV head g's query heads write only their own columns.
         let o = SyncPtr(unsafe { op.0.add(row0(s) * qw) });
         SCORES.with(|sc| {
             let mut sc = sc.borrow_mut();
-            if sc.len() < io.q0 + io.n {
-                sc.resize(io.q0 + io.n, 0.0);
+            if sc.len() < rep * (io.q0 + io.n) {
+                sc.resize(rep * (io.q0 + io.n), 0.0);
             }
             #[cfg(target_arch = "x86_64")]
             if simd {
                 // SAFETY: `simd` implies `avx2_available()` (AVX2+FMA); `o` as above.
-                return unsafe { one_head_avx2(spec, io, h, &mut sc, o) };
+                return unsafe { one_group_avx2(spec, io, g, &mut sc, o) };
             }
             let _ = simd;
-            // SAFETY: as for `one_head_avx2`, without the CPU features.
-            unsafe { one_head(spec, io, h, &mut sc, o) };
+            // SAFETY: as for `one_group_avx2`, without the CPU features.
+            unsafe { one_group(spec, io, g, &mut sc, o) };
         });
     };
-    let n_tasks = ios.len() * spec.n_heads;
+    let n_tasks = ios.len() * kv_heads;
     // Multiply-adds of the scores and the weighted values: below ~0.5M the fork-join
     // costs more than it saves.
     let work: usize =
@@ -92,69 +96,163 @@ pub(super) fn attend_opts(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd
     }
 }
 
-/// [`one_head`] compiled for AVX2 (8-wide dot/axpy after inlining); same arithmetic
+/// [`one_group`] compiled for AVX2 (8-wide dot/axpy after inlining); same arithmetic
 /// order, so the same results.
 /// # Safety
-/// AVX2 and FMA are available, and as [`one_head`].
+/// AVX2 and FMA are available, and as [`one_group`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn one_head_avx2(spec: &AttnSpec, io: &AttnIo, h: usize, sc: &mut [f32], out: SyncPtr) {
-    one_head(spec, io, h, sc, out)
+unsafe fn one_group_avx2(spec: &AttnSpec, io: &AttnIo, g: usize, sc: &mut [f32], out: SyncPtr) {
+    one_group(spec, io, g, sc, out)
 }
 
-/// One query head over one sequence's queries: scores into `sc` (at least `q0 + n`
-/// values), then `out[i, h*hd..(h+1)*hd]`.
+/// The query heads of KV head `g` over one sequence's queries: head `g * rep + r`'s
+/// scores in `sc[r * ctx..]` (`sc` holds `rep * (q0 + n)` values), then its output
+/// `out[i, h*hd..(h+1)*hd]`. Each head's arithmetic is that of a head on its own (HF's
+/// eager attention order); sharing only saves the loads of K and V.
 /// # Safety
-/// `h < n_heads`; `out` points at `io.n * n_heads * head_dim` writable values that no
-/// one else reads or writes during the call, except other heads' `hd`-wide columns.
+/// `g < n_kv_heads`; `out` points at `io.n * n_heads * head_dim` writable values that no
+/// one else reads or writes during the call, except other KV heads' query columns.
 #[inline(always)]
-unsafe fn one_head(spec: &AttnSpec, io: &AttnIo, h: usize, sc: &mut [f32], out: SyncPtr) {
+unsafe fn one_group(spec: &AttnSpec, io: &AttnIo, g: usize, sc: &mut [f32], out: SyncPtr) {
     let hd = spec.head_dim;
     let (qw, kvw) = (spec.n_heads * hd, spec.n_kv_heads * hd);
-    let g = h / (spec.n_heads / spec.n_kv_heads);
+    let rep = spec.n_heads / spec.n_kv_heads;
+    let ctx = io.q0 + io.n;
     for i in 0..io.n {
         let p = io.q0 + i;
         let lo = spec.window.map_or(0, |w| (p + 1).saturating_sub(w));
-        let q = &io.q[i * qw + h * hd..i * qw + (h + 1) * hd];
-        let s = &mut sc[..p + 1 - lo];
+        let len = p + 1 - lo;
+        let q = |r: usize| &io.q[i * qw + (g * rep + r) * hd..][..hd];
         // Block by block: one table lookup per 16 positions, not per key. (Plain loops,
-        // not closures: a closure is not inlined into the AVX2 build of this function.)
+        // not closures over the rows: those would not be inlined into the AVX2 build.)
         for b in lo / BLOCK..=p / BLOCK {
             let kb = io.kv.k_block(io.layer, b);
-            for j in (b * BLOCK).max(lo)..=(b * BLOCK + BLOCK - 1).min(p) {
-                let k = &kb[(j - b * BLOCK) * kvw + g * hd..][..hd];
-                let mut v = dot(q, k) * spec.scale;
-                if let Some(cap) = spec.softcap {
-                    v = (v / cap).tanh() * cap;
+            let k = |j: usize| &kb[(j - b * BLOCK) * kvw + g * hd..][..hd];
+            let (j0, j1) = ((b * BLOCK).max(lo), (b * BLOCK + BLOCK).min(p + 1));
+            let mut j = j0;
+            // Four keys at a time: four independent sums in flight (each one summed as
+            // `dot_f32` sums it), where one dot alone waits on its adds.
+            while j + 4 <= j1 {
+                let ks = [k(j), k(j + 1), k(j + 2), k(j + 3)];
+                for r in 0..rep {
+                    let d = dot4(q(r), ks);
+                    for (t, &v) in d.iter().enumerate() {
+                        sc[r * ctx + j + t - lo] = score(spec, v);
+                    }
                 }
-                s[j - lo] = v;
+                j += 4;
+            }
+            for j in j..j1 {
+                for r in 0..rep {
+                    sc[r * ctx + j - lo] = score(spec, dot(q(r), k(j)));
+                }
             }
         }
-        let sink = spec.sinks.map(|s| s[h]);
-        let mut m = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        if let Some(sk) = sink {
-            m = m.max(sk);
+        for r in 0..rep {
+            // The softmax weights, left in place of the scores.
+            let s = &mut sc[r * ctx..r * ctx + len];
+            let sink = spec.sinks.map(|s| s[g * rep + r]);
+            let mut m = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            if let Some(sk) = sink {
+                m = m.max(sk);
+            }
+            let mut z = 0f32;
+            for v in s.iter_mut() {
+                *v = (*v - m).exp();
+                z += *v;
+            }
+            if let Some(sk) = sink {
+                z += (sk - m).exp();
+            }
+            let inv = 1.0 / z;
+            s.iter_mut().for_each(|e| *e *= inv);
+            // SAFETY: i < n and h = g * rep + r < n_heads, so `i * qw + h * hd + hd <=
+            // n * qw`, inside `out` by this function's contract; only head h writes here.
+            let o = unsafe { out_row(out, i * qw + (g * rep + r) * hd, hd) };
+            o.fill(0.0);
         }
-        let mut z = 0f32;
-        for v in s.iter_mut() {
-            *v = (*v - m).exp();
-            z += *v;
-        }
-        if let Some(sk) = sink {
-            z += (sk - m).exp();
-        }
-        // SAFETY: i < n and h < n_heads, so `i * qw + h * hd + hd <= n * qw`, inside
-        // `out` by this function's contract; only head h writes these columns.
-        debug_assert!(i < io.n && h < spec.n_heads);
-        let o = unsafe { std::slice::from_raw_parts_mut(out.0.add(i * qw + h * hd), hd) };
-        o.fill(0.0);
-        let inv = 1.0 / z;
         for b in lo / BLOCK..=p / BLOCK {
             let vb = io.kv.v_block(io.layer, b);
-            for j in (b * BLOCK).max(lo)..=(b * BLOCK + BLOCK - 1).min(p) {
-                let v = &vb[(j - b * BLOCK) * kvw + g * hd..][..hd];
-                axpy(o, s[j - lo] * inv, v);
+            let v = |j: usize| &vb[(j - b * BLOCK) * kvw + g * hd..][..hd];
+            let (j0, j1) = ((b * BLOCK).max(lo), (b * BLOCK + BLOCK).min(p + 1));
+            let w = |r: usize, j: usize| sc[r * ctx + j - lo];
+            let mut j = j0;
+            while j + 4 <= j1 {
+                let vs = [v(j), v(j + 1), v(j + 2), v(j + 3)];
+                for r in 0..rep {
+                    // SAFETY: as above.
+                    let o = unsafe { out_row(out, i * qw + (g * rep + r) * hd, hd) };
+                    axpy4(o, [w(r, j), w(r, j + 1), w(r, j + 2), w(r, j + 3)], vs);
+                }
+                j += 4;
+            }
+            for j in j..j1 {
+                for r in 0..rep {
+                    // SAFETY: as above.
+                    let o = unsafe { out_row(out, i * qw + (g * rep + r) * hd, hd) };
+                    axpy(o, w(r, j), v(j));
+                }
             }
         }
     }
+}
+
+/// A raw score scaled, and soft-capped where the model caps.
+#[inline(always)]
+fn score(spec: &AttnSpec, dot: f32) -> f32 {
+    let v = dot * spec.scale;
+    match spec.softcap {
+        Some(cap) => (v / cap).tanh() * cap,
+        None => v,
+    }
+}
+
+/// Four `dot_f32(q, k[t])`, interleaved: each summed in `dot_f32`'s order (eight lanes,
+/// then the lanes, then the tail), so the results are its results.
+#[inline(always)]
+fn dot4(q: &[f32], k: [&[f32]; 4]) -> [f32; 4] {
+    let n = q.len() / 8 * 8;
+    let mut acc = [[0f32; 8]; 4];
+    let ks = [
+        &k[0][..q.len()],
+        &k[1][..q.len()],
+        &k[2][..q.len()],
+        &k[3][..q.len()],
+    ];
+    for c in (0..n).step_by(8) {
+        let qc: &[f32; 8] = q[c..c + 8].try_into().expect("8 values");
+        for t in 0..4 {
+            let kc: &[f32; 8] = ks[t][c..c + 8].try_into().expect("8 values");
+            for l in 0..8 {
+                acc[t][l] += qc[l] * kc[l];
+            }
+        }
+    }
+    let mut out = [0f32; 4];
+    for t in 0..4 {
+        let tail: f32 = q[n..].iter().zip(&ks[t][n..]).map(|(x, y)| x * y).sum();
+        out[t] = acc[t].iter().sum::<f32>() + tail;
+    }
+    out
+}
+
+/// `o += w[0] v[0]`, then `w[1] v[1]`, ... : four `axpy`s in their order, with `o` read
+/// and written once.
+#[inline(always)]
+fn axpy4(o: &mut [f32], w: [f32; 4], v: [&[f32]; 4]) {
+    let n = o.len();
+    // Re-sliced to `n`: no bounds checks in the loop, so it vectorizes.
+    let (v0, v1, v2, v3) = (&v[0][..n], &v[1][..n], &v[2][..n], &v[3][..n]);
+    for c in 0..n {
+        o[c] = (((o[c] + w[0] * v0[c]) + w[1] * v1[c]) + w[2] * v2[c]) + w[3] * v3[c];
+    }
+}
+
+/// `hd` output values at `at`.
+/// # Safety
+/// `out + at .. + hd` is writable and no other live reference covers it.
+#[inline(always)]
+unsafe fn out_row<'o>(out: SyncPtr, at: usize, hd: usize) -> &'o mut [f32] {
+    std::slice::from_raw_parts_mut(out.0.add(at), hd)
 }

@@ -68,6 +68,10 @@ fn kernels(ty: GgmlType, simd: bool) -> Option<Kernels> {
         if let Some((dot, deq)) = avx2::for_type(ty) {
             (k.dot, k.deq) = (Some(dot), deq);
         }
+        #[cfg(target_arch = "x86_64")]
+        if let Some(deq) = super::exact_avx512::row_dequantizer(ty) {
+            k.deq = deq;
+        }
     }
     Some(k)
 }
@@ -164,8 +168,9 @@ fn run_panels(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
                         false => dst.fill(0.0),
                     }
                 }
-                for i in (i0..i1).step_by(TILE) {
-                    let m = TILE.min(i1 - i);
+                let mut i = i0;
+                while i < i1 {
+                    let m = tile_rows(i1 - i);
                     let acc = tile(k.simd, &panel, &x[i * cols..(i + m) * cols], cols);
                     for (p, accp) in acc.iter().enumerate().take(h) {
                         for (q, &v) in accp.iter().enumerate().take(m) {
@@ -174,10 +179,21 @@ fn run_panels(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
                             unsafe { job.put(i + q, r0 + p, v) };
                         }
                     }
+                    i += m;
                 }
             }
         }
     });
+}
+
+/// Rows of the next tile when `left` remain: 3, except that a remainder of 1 is avoided
+/// (4 left -> 2 + 2), since a 1-row tile loads a weight vector per FMA. Any split gives
+/// the same numbers (each output's sum order does not depend on the tile).
+fn tile_rows(left: usize) -> usize {
+    match left {
+        4 => 2,
+        l => TILE.min(l),
+    }
 }
 
 /// A dequantized row · an activation row in the module's one summation order.

@@ -77,3 +77,84 @@ pub(super) unsafe fn tile<const M: usize>(
     }
     out
 }
+
+/// The AVX-512 row dequantizer of `ty` for the prefill panels, where there is one: 16
+/// values per instruction, each bitwise equal to the AVX2 group (`deq_avx2.rs`: the same
+/// `fma(q, d, m)` or `q * d` per value), so the panels keep the decode path's numbers.
+pub(super) fn row_dequantizer(ty: super::GgmlType) -> Option<super::exact::RowDeq> {
+    use super::GgmlType::*;
+    match ty {
+        Q4_0 if available() => Some(deq_q4_0),
+        Q4_1 if available() => Some(deq_q4_1),
+        Q8_0 if available() => Some(deq_q8_0),
+        _ => None,
+    }
+}
+
+/// Whole blocks that fit both `w` and `out`.
+fn blocks(w: &[u8], out: &[f32], bytes: usize) -> usize {
+    (w.len() / bytes).min(out.len() / 32)
+}
+
+/// # Safety
+/// AVX-512F, AVX2, FMA and F16C are available. Any lengths (whole blocks of both).
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn deq_q4_0(w: &[u8], out: &mut [f32]) {
+    deq_q4(w, out, 18, false)
+}
+
+/// # Safety
+/// As [`deq_q4_0`].
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn deq_q4_1(w: &[u8], out: &mut [f32]) {
+    deq_q4(w, out, 20, true)
+}
+
+/// Q4_0 (`d`, codes at 2; `m = -8 d`) and Q4_1 (`d`, `m`, codes at 4): low nibbles are
+/// values 0..16, high nibbles 16..32.
+/// # Safety
+/// As [`deq_q4_0`]; block `j` reads `w[j * bytes..][..bytes]` and writes
+/// `out[j * 32..][..32]`, `j < blocks(..)`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn deq_q4(w: &[u8], out: &mut [f32], bytes: usize, has_min: bool) {
+    use super::simd::x86::f16_to_f32;
+    let (wp, op) = (w.as_ptr(), out.as_mut_ptr());
+    let qoff = if has_min { 4 } else { 2 };
+    let mask = _mm512_set1_epi32(0x0f);
+    for j in 0..blocks(w, out, bytes) {
+        let b = wp.wrapping_add(j * bytes);
+        let d = f16_to_f32(b);
+        let m = if has_min {
+            f16_to_f32(b.wrapping_add(2))
+        } else {
+            -8.0 * d
+        };
+        let (dv, mv) = (_mm512_set1_ps(d), _mm512_set1_ps(m));
+        let q = _mm512_cvtepu8_epi32(_mm_loadu_si128(b.wrapping_add(qoff) as *const __m128i));
+        let lo = _mm512_cvtepi32_ps(_mm512_and_si512(q, mask));
+        let hi = _mm512_cvtepi32_ps(_mm512_srli_epi32::<4>(q));
+        let o = op.wrapping_add(j * 32);
+        _mm512_storeu_ps(o, _mm512_fmadd_ps(lo, dv, mv));
+        _mm512_storeu_ps(o.wrapping_add(16), _mm512_fmadd_ps(hi, dv, mv));
+    }
+}
+
+/// Q8_0: `d`, then 32 signed codes; `x = q * d`.
+/// # Safety
+/// As [`deq_q4_0`]; block `j` reads `w[j * 34..][..34]`, writes `out[j * 32..][..32]`.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn deq_q8_0(w: &[u8], out: &mut [f32]) {
+    use super::simd::x86::f16_to_f32;
+    let (wp, op) = (w.as_ptr(), out.as_mut_ptr());
+    for j in 0..blocks(w, out, 34) {
+        let b = wp.wrapping_add(j * 34);
+        let d = _mm512_set1_ps(f16_to_f32(b));
+        let o = op.wrapping_add(j * 32);
+        for h in 0..2 {
+            let raw = _mm_loadu_si128(b.wrapping_add(2 + 16 * h) as *const __m128i);
+            let q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(raw));
+            _mm512_storeu_ps(o.wrapping_add(16 * h), _mm512_mul_ps(q, d));
+        }
+    }
+}
