@@ -168,6 +168,10 @@ fn run_panels(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
                         false => dst.fill(0.0),
                     }
                 }
+                // The next panel's weights come from memory while this one's tiles run
+                // (the tiles are compute-bound, the dequantization waits on memory).
+                let next = (r0 + PANEL).min(rows.end)..(r0 + 2 * PANEL).min(rows.end);
+                prefetch(&job.w[next.start * job.row_bytes..next.end * job.row_bytes]);
                 let mut i = i0;
                 while i < i1 {
                     let m = tile_rows(i1 - i);
@@ -184,6 +188,23 @@ fn run_panels(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
             }
         }
     });
+}
+
+/// Asks the CPU to bring `bytes` into cache (a hint: no effect on results).
+#[inline]
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: a prefetch reads nothing architecturally and cannot fault; the address
+        // is inside `bytes`. SSE is part of x86_64.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr() as *const i8,
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }
 
 /// Rows of the next tile when `left` remain: 3, except that a remainder of 1 is avoided
