@@ -11,8 +11,8 @@
 
 use crate::{Error, Result};
 
-const START: &str = "<|start|>";
-const MESSAGE: &str = "<|message|>";
+pub(super) const START: &str = "<|start|>";
+pub(super) const MESSAGE: &str = "<|message|>";
 const CHANNEL: &str = "<|channel|>";
 const CONSTRAIN: &str = "<|constrain|>";
 
@@ -29,7 +29,7 @@ pub enum HarmonyEnd {
     Truncated,
 }
 
-const ENDS: [(&str, HarmonyEnd); 3] = [
+pub(super) const ENDS: [(&str, HarmonyEnd); 3] = [
     ("<|end|>", HarmonyEnd::End),
     ("<|return|>", HarmonyEnd::Return),
     ("<|call|>", HarmonyEnd::Call),
@@ -119,7 +119,14 @@ fn body(text: &str, at: usize) -> (String, HarmonyEnd, Option<usize>) {
     }
 }
 
-fn header(h: &str, role: Option<&str>, content: String, end: HarmonyEnd) -> HarmonyMessage {
+/// The message whose header (the text before `<|message|>`) is `h`; `role` when the
+/// header has none of its own (a completion's first message).
+pub(super) fn header(
+    h: &str,
+    role: Option<&str>,
+    content: String,
+    end: HarmonyEnd,
+) -> HarmonyMessage {
     let (role_part, channel_part) = match h.find(CHANNEL) {
         Some(i) => (&h[..i], Some(&h[i + CHANNEL.len()..])),
         None => (h, None),
