@@ -199,7 +199,7 @@ fn prefetch(bytes: &[u8]) {
         // is inside `bytes`. SSE is part of x86_64.
         unsafe {
             std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                line.as_ptr() as *const i8,
+                line.as_ptr() as *const i8
             )
         };
     }
@@ -277,14 +277,6 @@ mod avx2 {
     }
 }
 
-/// The AVX2 chains' fixed join, for the AVX-512 kernel (which must end the same way).
-/// # Safety
-/// AVX2 and FMA are available.
-#[cfg(target_arch = "x86_64")]
-pub(super) unsafe fn avx2_join(acc: [std::arch::x86_64::__m256; 4]) -> f32 {
-    avx2::join(acc)
-}
-
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
@@ -300,7 +292,7 @@ mod avx2 {
     /// The chains of one output joined in the fixed order, then summed across lanes.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn join(acc: [__m256; CHAINS]) -> f32 {
+    unsafe fn join(acc: [__m256; CHAINS]) -> f32 {
         let s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), acc[2]), acc[3]);
         hsum_ps(s)
     }

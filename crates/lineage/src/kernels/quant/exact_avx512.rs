@@ -9,7 +9,7 @@
 
 use std::arch::x86_64::*;
 
-use super::exact::{avx2_join, PANEL, TILE};
+use super::exact::{PANEL, TILE};
 
 /// Whether this CPU runs the AVX-512 micro-kernel (checked at run time, cached by std;
 /// `LINEAGE_NO_AVX512=1` turns it off, for comparisons).
@@ -53,7 +53,9 @@ pub(super) unsafe fn tile<const M: usize>(
         }
         c += 32;
     }
-    let mut out = [[0f32; TILE]; PANEL];
+    // Each output's chains joined (leftover groups first), then all of them summed
+    // across lanes eight at a time: the same adds as `hsum_ps`, one output per lane.
+    let mut joined = [_mm256_setzero_ps(); PANEL * TILE];
     for p in 0..PANEL {
         for q in 0..M {
             let mut chains = [
@@ -68,7 +70,19 @@ pub(super) unsafe fn tile<const M: usize>(
                 let xv = _mm256_loadu_ps(xp.wrapping_add(q * cols + g));
                 chains[r] = _mm256_fmadd_ps(w, xv, chains[r]);
             }
-            let mut s = avx2_join(chains);
+            joined[p * TILE + q] = join_chains(chains);
+        }
+    }
+    let mut sums = [0f32; PANEL * TILE + 4];
+    for (at, eight) in joined.chunks(8).enumerate() {
+        let mut v = [_mm256_setzero_ps(); 8];
+        v[..eight.len()].copy_from_slice(eight);
+        sums[at * 8..at * 8 + 8].copy_from_slice(&hsum8(v));
+    }
+    let mut out = [[0f32; TILE]; PANEL];
+    for p in 0..PANEL {
+        for q in 0..M {
+            let mut s = sums[p * TILE + q];
             for c in k8..cols {
                 s += *pp.wrapping_add(p * cols + c) * *xp.wrapping_add(q * cols + c);
             }
@@ -76,6 +90,83 @@ pub(super) unsafe fn tile<const M: usize>(
         }
     }
     out
+}
+
+/// `((c0 + c1) + c2) + c3`: the AVX2 chains' join before the lane sum.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn join_chains(c: [__m256; 4]) -> __m256 {
+    _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c[0], c[1]), c[2]), c[3])
+}
+
+/// `[hsum_ps(v[0]), ..., hsum_ps(v[7])]` bit for bit, in 7 adds and 8 shuffles instead
+/// of 24 adds and 32 shuffles: every output gets `hsum_ps`'s pairing (the 128-bit halves,
+/// then lanes 0+2 and 1+3, then those two), one output per lane.
+/// # Safety
+/// AVX2 is available (register-only).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn hsum8(v: [__m256; 8]) -> [f32; 8] {
+    // Halves: t_i = lo(v_i) + hi(v_i), two outputs per register.
+    let t = |a: __m256, b: __m256| {
+        _mm256_add_ps(
+            _mm256_permute2f128_ps::<0x20>(a, b),
+            _mm256_permute2f128_ps::<0x31>(a, b),
+        )
+    };
+    let (t01, t23, t45, t67) = (t(v[0], v[1]), t(v[2], v[3]), t(v[4], v[5]), t(v[6], v[7]));
+    // Lanes 0+2 and 1+3 of each t.
+    let u = |a: __m256, b: __m256| {
+        _mm256_add_ps(
+            _mm256_shuffle_ps::<0x44>(a, b),
+            _mm256_shuffle_ps::<0xee>(a, b),
+        )
+    };
+    let (u0, u1) = (u(t01, t23), u(t45, t67));
+    // u0 = [v0: a b, v2: a b | v1: a b, v3: a b], u1 likewise for v4..v7: the pairs.
+    let r = _mm256_add_ps(
+        _mm256_shuffle_ps::<0x88>(u0, u1),
+        _mm256_shuffle_ps::<0xdd>(u0, u1),
+    );
+    // r = [v0, v2, v4, v6 | v1, v3, v5, v7].
+    let mut lanes = [0f32; 8];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), r);
+    [
+        lanes[0], lanes[4], lanes[1], lanes[5], lanes[2], lanes[6], lanes[3], lanes[7],
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::quant::simd::{avx2_available, x86::hsum_ps};
+
+    /// `hsum8` equals eight `hsum_ps` calls bit for bit, on values whose sums round.
+    #[test]
+    fn hsum8_equals_hsum_ps_bitwise() {
+        if !avx2_available() {
+            return; // the scalar build has no such kernel to check
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            f32::from_bits(0x3f00_0000 | (x as u32 & 0x007f_ffff))
+                * if x & 1 << 40 == 0 { 1e-3 } else { 1e3 }
+        };
+        for _ in 0..1000 {
+            let vals: Vec<[f32; 8]> = (0..8).map(|_| std::array::from_fn(|_| next())).collect();
+            // SAFETY: AVX2 checked above; the loads read 8 values of each array.
+            unsafe {
+                let v: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(vals[i].as_ptr()));
+                let got = hsum8(v);
+                for i in 0..8 {
+                    assert_eq!(got[i].to_bits(), hsum_ps(v[i]).to_bits(), "output {i}");
+                }
+            }
+        }
+    }
 }
 
 /// The AVX-512 row dequantizer of `ty` for the prefill panels, where there is one: 16
