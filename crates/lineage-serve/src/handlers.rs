@@ -14,9 +14,9 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use crate::error::ApiError;
 use crate::request::{self, ChatRequest, CompletionRequest, Sampling};
-use crate::response::{Answer, Head, Kind};
+use crate::response::{Answer, Head, Kind, Reading};
 use crate::scheduler::{Event, Job, Usage};
-use crate::tools::{self, ToolFormat, Tools};
+use crate::tools::{self, Tools};
 use crate::AppState;
 use lineage::runtime::decoder::TokenLogprob;
 
@@ -41,7 +41,14 @@ pub async fn chat(
     let text =
         lineage::text::render_chat_with_tools(&s.tok, &s.family, &msgs, tools.prompt_tools())?;
     let prompt = lineage::text::encode_rendered(&s.tok, &text)?;
-    run(&s, Kind::Chat, prompt, req.sampling, tools.parser()).await
+    let reading = match tools.parser() {
+        _ if lineage::text::uses_harmony(&s.family) => Reading::Harmony {
+            tools: tools.parser().is_some(),
+        },
+        Some(f) => Reading::Tools(f),
+        None => Reading::Text,
+    };
+    run(&s, Kind::Chat, prompt, req.sampling, reading).await
 }
 
 pub async fn completions(
@@ -63,7 +70,8 @@ pub async fn completions(
         ));
     };
     let prompt = s.tok.encode(text, true)?;
-    run(&s, Kind::Completion, prompt, req.sampling, None).await
+    // A completion is the raw text: for harmony, its special tokens included.
+    run(&s, Kind::Completion, prompt, req.sampling, Reading::Text).await
 }
 
 pub async fn models(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
@@ -77,7 +85,7 @@ async fn run(
     kind: Kind,
     prompt: Vec<u32>,
     sampling: Sampling,
-    parser: Option<ToolFormat>,
+    reading: Reading,
 ) -> Result<Response, ApiError> {
     if prompt.len() >= s.ctx {
         return Err(lineage::Error::ContextOverflow {
@@ -97,8 +105,8 @@ async fn run(
         let mut opts = sampling.options(i, prompt.len(), s.ctx, logprobs)?;
         // Each choice starts its own parser from the compiled schema.
         opts.constraint = constraint.clone();
-        // Harmony calls are read from its special tokens (`<|channel|>`, ...).
-        opts.keep_special = parser == Some(ToolFormat::Harmony);
+        // Harmony's channels and calls are read from its special tokens (`<|channel|>`, ...).
+        opts.keep_special = lineage::text::uses_harmony(&s.family);
         let (tx, rx) = unbounded_channel();
         let job = Job {
             prompt: prompt.clone(),
@@ -120,7 +128,7 @@ async fn run(
         let opts = crate::stream::Options {
             include_usage: sampling.include_usage(),
             tok: logprobs.map(|_| Arc::clone(&s.tok)),
-            parser,
+            reading,
         };
         return Ok(crate::stream::respond(head, rxs, opts));
     }
@@ -128,7 +136,7 @@ async fn run(
     for rx in rxs {
         let (text, usage, lps) = collect(rx).await?;
         let lp = logprobs.map(|_| crate::logprobs::field(kind, &s.tok, &lps));
-        choices.push(Answer::new(text, usage, lp, parser));
+        choices.push(Answer::new(text, usage, lp, reading));
     }
     Ok(Json(head.body(&choices)).into_response())
 }

@@ -8,6 +8,7 @@
 mod app;
 mod error;
 mod handlers;
+mod harmony;
 mod logprobs;
 mod metrics;
 mod request;

@@ -1,38 +1,55 @@
 //! Response bodies and stream chunks, field for field as OpenAI sends them, including
-//! `tool_calls` (whole in `message`, or one `delta.tool_calls` chunk per call).
+//! `tool_calls` (whole in `message`, or one `delta.tool_calls` chunk per call) and, for
+//! harmony models, `reasoning_content` (vLLM's and llama-server's name for the reasoning).
 
 use serde_json::{json, Value};
 
+use crate::harmony;
 use crate::scheduler::Usage;
 use crate::tools::{self, Call, ToolFormat};
+
+/// How a choice's generated text becomes its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// As generated: completions, and chat on models with no call or reasoning format.
+    Text,
+    /// Tool calls parsed out of the text in this format.
+    Tools(ToolFormat),
+    /// Harmony (gpt-oss): reasoning and answer apart, calls when the request has tools.
+    Harmony { tools: bool },
+}
 
 /// One finished choice: its text, or with tools the calls parsed out of it and the rest.
 #[derive(Debug, Clone)]
 pub struct Answer {
     /// `None` only when the reply was all calls (sent as `"content": null`).
     pub content: Option<String>,
+    /// The reasoning (harmony's `analysis` channel), sent as `reasoning_content`.
+    pub reasoning: Option<String>,
     pub calls: Vec<Call>,
     pub usage: Usage,
     pub logprobs: Option<Value>,
 }
 
 impl Answer {
-    /// `text` as the answer, its calls parsed out when `parser` is set.
-    pub fn new(
-        text: String,
-        usage: Usage,
-        logprobs: Option<Value>,
-        parser: Option<ToolFormat>,
-    ) -> Self {
-        let (content, calls) = match parser {
-            Some(f) => {
+    /// `text` read as `reading` says.
+    pub fn new(text: String, usage: Usage, logprobs: Option<Value>, reading: Reading) -> Self {
+        let (content, reasoning, calls) = match reading {
+            Reading::Text => (Some(text), None, Vec::new()),
+            Reading::Tools(f) => {
                 let p = tools::parse(f, &text);
-                (p.content, p.calls)
+                (p.content, None, p.calls)
             }
-            None => (Some(text), Vec::new()),
+            Reading::Harmony { tools } => {
+                let w = harmony::whole(&text, tools);
+                let all_calls = w.content.is_empty() && !w.calls.is_empty();
+                let reasoning = (!w.reasoning.is_empty()).then_some(w.reasoning);
+                ((!all_calls).then_some(w.content), reasoning, w.calls)
+            }
         };
         Self {
             content,
+            reasoning,
             calls,
             usage,
             logprobs,
@@ -111,6 +128,9 @@ impl Head {
             .enumerate()
             .map(|(i, a)| {
                 let mut c = self.choice(i, a.content.as_deref(), Some(a.finish_reason()), false);
+                if let Some(r) = &a.reasoning {
+                    c["message"]["reasoning_content"] = json!(r);
+                }
                 if !a.calls.is_empty() {
                     let calls = (0..a.calls.len()).map(|k| self.call_json(i, k, &a.calls[k]));
                     c["message"]["tool_calls"] = calls.collect();
@@ -155,6 +175,13 @@ impl Head {
         let mut c = self.choice(index, text, finish, true);
         c["logprobs"] = logprobs.unwrap_or(Value::Null);
         self.wrap(true, vec![c], None)
+    }
+
+    /// A chat stream chunk of choice `index` carrying reasoning (`delta.reasoning_content`).
+    pub fn reasoning_chunk(&self, index: usize, text: &str, logprobs: Option<Value>) -> Value {
+        let choice = json!({"index": index, "delta": {"reasoning_content": text},
+                            "logprobs": logprobs, "finish_reason": null});
+        self.wrap(true, vec![choice], None)
     }
 
     /// The chat stream's first chunk of a choice, which names the role.
@@ -213,7 +240,12 @@ mod tests {
     fn body_qwen_reply_with_two_calls_gives_tool_calls_and_their_finish_reason() {
         let text = "I will look both up.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>";
         let head = Head::new(Kind::Chat, 7, "qwen");
-        let a = Answer::new(text.into(), usage(), None, Some(ToolFormat::Hermes));
+        let a = Answer::new(
+            text.into(),
+            usage(),
+            None,
+            Reading::Tools(ToolFormat::Hermes),
+        );
         let body = head.body(&[a]);
         let c = &body["choices"][0];
         assert_eq!(c["finish_reason"], "tool_calls");
@@ -234,7 +266,12 @@ mod tests {
     #[test]
     fn body_reply_that_is_only_a_call_has_null_content() {
         let text = "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>";
-        let a = Answer::new(text.into(), usage(), None, Some(ToolFormat::Hermes));
+        let a = Answer::new(
+            text.into(),
+            usage(),
+            None,
+            Reading::Tools(ToolFormat::Hermes),
+        );
         let body = Head::new(Kind::Chat, 1, "m").body(&[a]);
         assert_eq!(body["choices"][0]["message"]["content"], Value::Null);
         assert_eq!(
@@ -246,7 +283,7 @@ mod tests {
     #[test]
     fn body_text_without_a_parser_or_a_call_stays_content() {
         let text = "<tool_call>\n{\"name\": \"get_time\"}\n</tool_call>";
-        for parser in [None, Some(ToolFormat::LlamaJson)] {
+        for parser in [Reading::Text, Reading::Tools(ToolFormat::LlamaJson)] {
             let a = Answer::new(text.into(), usage(), None, parser);
             let body = Head::new(Kind::Chat, 1, "m").body(&[a]);
             let c = &body["choices"][0];

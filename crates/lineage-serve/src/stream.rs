@@ -3,7 +3,9 @@
 //! chunk when asked for, and `data: [DONE]`. Choices of `n > 1` interleave.
 //! When the reply may hold tool calls, each choice's text is held back until it ends
 //! (a call is only known whole), then sent as one content chunk and one chunk per call,
-//! with `finish_reason: "tool_calls"`.
+//! with `finish_reason: "tool_calls"`. A harmony (gpt-oss) reply is read as it comes:
+//! `delta.reasoning_content` chunks for the analysis channel, `delta.content` for the
+//! answer, and each call as one chunk once its message ends (`crate::harmony`).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -19,7 +21,8 @@ use std::sync::Arc;
 use lineage::runtime::decoder::TokenLogprob;
 use lineage::text::Tokenizer;
 
-use crate::response::{Answer, Head, Kind};
+use crate::harmony::{self, Piece};
+use crate::response::{Answer, Head, Kind, Reading};
 use crate::scheduler::{Event, Usage};
 use crate::tools::ToolFormat;
 
@@ -33,9 +36,13 @@ struct State {
     /// Set when log-probabilities were asked for: each choice's not yet sent.
     tok: Option<Arc<Tokenizer>>,
     pending: Vec<Vec<TokenLogprob>>,
-    /// Set when tool calls are parsed: each choice's text held back until it ends.
-    parser: Option<ToolFormat>,
+    /// How the text is read: with a tool format, each choice's text is held back until
+    /// it ends; with harmony, each choice's reply is read as it comes.
+    reading: Reading,
     held: Vec<String>,
+    replies: Vec<harmony::Reply>,
+    /// Calls sent per choice (harmony), for their `index` and the finish reason.
+    calls: Vec<usize>,
 }
 
 /// What a stream sends besides the events: usage at the end, log-probabilities, tools.
@@ -43,7 +50,7 @@ pub struct Options {
     pub include_usage: bool,
     /// Set when log-probabilities were asked for.
     pub tok: Option<Arc<Tokenizer>>,
-    pub parser: Option<ToolFormat>,
+    pub reading: Reading,
 }
 
 pub fn respond(head: Head, rxs: Vec<UnboundedReceiver<Event>>, opts: Options) -> Response {
@@ -66,8 +73,13 @@ pub fn respond(head: Head, rxs: Vec<UnboundedReceiver<Event>>, opts: Options) ->
         done: false,
         tok: opts.tok,
         pending: vec![Vec::new(); n],
-        parser: opts.parser,
+        reading: opts.reading,
         held: vec![String::new(); n],
+        replies: match opts.reading {
+            Reading::Harmony { tools } => vec![harmony::Reply::new(tools); n],
+            _ => Vec::new(),
+        },
+        calls: vec![0; n],
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
@@ -89,17 +101,31 @@ pub fn respond(head: Head, rxs: Vec<UnboundedReceiver<Event>>, opts: Options) ->
 async fn next_events(st: &mut State) {
     match st.events.next().await {
         Some((i, Event::Logprob(lp))) => st.pending[i].push(lp),
-        Some((i, Event::Text(t))) if st.parser.is_some() => st.held[i].push_str(&t),
-        Some((i, Event::Text(t))) => {
-            let lp = take_logprobs(st, i);
-            st.out
-                .push_back(st.head.chunk(i, Some(&t), None, lp).to_string())
-        }
+        Some((i, Event::Text(t))) => match st.reading {
+            Reading::Text => {
+                let lp = take_logprobs(st, i);
+                st.out
+                    .push_back(st.head.chunk(i, Some(&t), None, lp).to_string())
+            }
+            Reading::Tools(_) => st.held[i].push_str(&t),
+            Reading::Harmony { .. } => {
+                let pieces = st.replies[i].push(&t);
+                send(st, i, pieces);
+            }
+        },
         Some((i, Event::Done(u))) => {
             st.usages[i] = Some(u);
-            let finish = match st.parser {
-                Some(f) => release(st, i, u, f),
-                None => u.finish_reason,
+            let finish = match st.reading {
+                Reading::Text => u.finish_reason,
+                Reading::Tools(f) => release(st, i, u, f),
+                Reading::Harmony { .. } => {
+                    let pieces = st.replies[i].finish();
+                    send(st, i, pieces);
+                    match st.calls[i] {
+                        0 => u.finish_reason,
+                        _ => "tool_calls",
+                    }
+                }
             };
             let text = (st.head.kind == Kind::Completion).then_some("");
             let lp = take_logprobs(st, i);
@@ -117,7 +143,7 @@ async fn next_events(st: &mut State) {
 
 /// Sends choice `i`'s held text as its content and calls; its finish reason.
 fn release(st: &mut State, i: usize, u: Usage, f: ToolFormat) -> &'static str {
-    let answer = Answer::new(std::mem::take(&mut st.held[i]), u, None, Some(f));
+    let answer = Answer::new(std::mem::take(&mut st.held[i]), u, None, Reading::Tools(f));
     if let Some(text) = answer.content.as_deref().filter(|t| !t.is_empty()) {
         let lp = take_logprobs(st, i);
         st.out
@@ -128,6 +154,28 @@ fn release(st: &mut State, i: usize, u: Usage, f: ToolFormat) -> &'static str {
             .push_back(st.head.tool_call_chunk(i, k, call).to_string());
     }
     answer.finish_reason()
+}
+
+/// Sends pieces of choice `i`'s harmony reply as they arrived.
+fn send(st: &mut State, i: usize, pieces: Vec<Piece>) {
+    for p in pieces {
+        let chunk = match p {
+            Piece::Reasoning(t) => {
+                let lp = take_logprobs(st, i);
+                st.head.reasoning_chunk(i, &t, lp)
+            }
+            Piece::Content(t) if t.is_empty() => continue,
+            Piece::Content(t) => {
+                let lp = take_logprobs(st, i);
+                st.head.chunk(i, Some(&t), None, lp)
+            }
+            Piece::Call(c) => {
+                st.calls[i] += 1;
+                st.head.tool_call_chunk(i, st.calls[i] - 1, &c)
+            }
+        };
+        st.out.push_back(chunk.to_string());
+    }
 }
 
 /// The log-probabilities of choice `i` not yet sent, for its next chunk.

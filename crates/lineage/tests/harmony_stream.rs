@@ -133,9 +133,12 @@ fn parts(pieces: &[&str]) -> (String, String, Vec<(String, String)>) {
     (reasoning, answer, tools)
 }
 
+/// A completion, its reasoning, its answer and its tool messages (recipient, content).
+type Case<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, &'a str)]);
+
 #[test]
 fn harmony_reply_splits_reasoning_answer_and_tool_messages_for_any_split() {
-    let cases: [(&str, &str, &str, &[(&str, &str)]); 4] = [
+    let cases: [Case; 4] = [
         (
             COMPLETIONS[0],
             "User asks the capital of France. Answer briefly.",

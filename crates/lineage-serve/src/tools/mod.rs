@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 pub use format::{detect, ToolFormat};
+pub(crate) use parse::call_from_parts;
 pub use parse::{parse, Call};
 
 /// OpenAI's limits: 128 tools per request, names of 1-64 of `[A-Za-z0-9_-]`.

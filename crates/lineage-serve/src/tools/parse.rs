@@ -105,31 +105,18 @@ fn llama_json(text: &str) -> Parsed {
 
 /// Messages to `functions.NAME` are calls (content: the JSON arguments); the text of the
 /// `final` channel (and commentary addressed to no one, a preamble to the user) is content.
-/// Reasoning (`analysis`) is left out, with or without a call. Text that is not harmony
-/// (its special tokens stripped) is returned unchanged.
+/// Reasoning (`analysis`) is left out, with or without a call (the chat response carries
+/// it as `reasoning_content`: `crate::harmony`). Text that is not harmony (its special
+/// tokens stripped) is returned unchanged.
 fn harmony(text: &str) -> Parsed {
-    // Without a `<|message|>` the text is not harmony (or has lost its special tokens).
-    let messages = match lineage::text::parse_completion(text) {
-        Ok(m) if text.contains("<|message|>") => m,
-        _ => return Parsed::text(text),
-    };
-    let (mut outside, mut calls) = (String::new(), Vec::new());
-    for m in messages {
-        let call = m
-            .recipient
-            .as_deref()
-            .and_then(|r| r.strip_prefix("functions."))
-            .and_then(|name| call_from_parts(name, m.content.trim()));
-        match (call, m.channel.as_deref()) {
-            (Some(c), _) => calls.push(c),
-            (None, Some("analysis")) => {}
-            (None, _) => outside.push_str(&m.content),
-        }
+    let w = crate::harmony::whole(text, true);
+    if w.calls.is_empty() && w.reasoning.is_empty() && w.content == text {
+        return Parsed::text(text);
     }
-    let outside = outside.trim();
+    let content = w.content.trim();
     Parsed {
-        content: (!outside.is_empty()).then(|| outside.to_string()),
-        calls,
+        content: (!content.is_empty()).then(|| content.to_string()),
+        calls: w.calls,
     }
 }
 
@@ -156,7 +143,8 @@ fn call_from_value(v: Value) -> Option<Call> {
     })
 }
 
-fn call_from_parts(name: &str, args: &str) -> Option<Call> {
+/// A call to `name` with `args` (JSON text), or `None` when they are not a call.
+pub(crate) fn call_from_parts(name: &str, args: &str) -> Option<Call> {
     if name.is_empty() {
         return None;
     }
