@@ -1,6 +1,7 @@
 //! `lineage chat [--model M]`: an interactive session with history and the model's chat
 //! template. Ctrl-C stops the current answer, not the program; `/exit` or Ctrl-D quits,
-//! `/reset` clears the history.
+//! `/reset` clears the history. A gpt-oss (harmony) answer goes to stdout and its
+//! reasoning to stderr (`reply_out.rs`); the history keeps the answer.
 
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +13,7 @@ use lineage::text::ChatMessage;
 
 use crate::chat_format;
 use crate::gen_args::GenArgs;
+use crate::reply_out::ReplyOut;
 
 #[derive(clap::Args)]
 pub struct ChatArgs {
@@ -61,13 +63,16 @@ pub fn run(a: ChatArgs) -> Result<()> {
         let text = chat_format::render(&tok, &model.config().family, &history)?;
         let ids = chat_format::encode_rendered(&tok, &text)?;
         cancel.store(false, Ordering::Relaxed);
-        let result = generate(&model, &tok, &ids, &a.gen.options(), &cancel, &mut |p| {
-            let _ = out.write_all(p.as_bytes());
-            let _ = out.flush();
+        let family = &model.config().family;
+        let mut reply = ReplyOut::new(lineage::text::uses_harmony(family), !a.gen.hide_reasoning);
+        let opts = a.gen.options(family);
+        let result = generate(&model, &tok, &ids, &opts, &cancel, &mut |p| {
+            reply.piece(p, true)
         });
+        reply.finish(true);
         println!();
         match result {
-            Ok(g) => history.push(ChatMessage::new("assistant", &g.text)),
+            Ok(_) => history.push(ChatMessage::new("assistant", &reply.answer)),
             Err(e) => {
                 eprintln!("error: {e}");
                 history.pop();

@@ -51,6 +51,10 @@ pub struct GenArgs {
     /// System message for the chat template.
     #[arg(long)]
     pub system: Option<String>,
+    /// gpt-oss (harmony): do not print the reasoning (by default it goes to stderr,
+    /// dimmed on a terminal; the answer goes to stdout).
+    #[arg(long)]
+    pub hide_reasoning: bool,
 }
 
 impl GenArgs {
@@ -73,14 +77,16 @@ impl GenArgs {
         }
     }
 
-    pub fn options(&self) -> lineage::runtime::session::GenerateOptions {
+    /// `family`: the loaded model's; harmony's special tokens stay in its text, where its
+    /// channels are read from.
+    pub fn options(&self, family: &str) -> lineage::runtime::session::GenerateOptions {
         lineage::runtime::session::GenerateOptions {
             max_tokens: self.max_tokens,
             sampler: self.sampler(),
             stop: self.stop.clone(),
             logprobs: None,
             constraint: None,
-            keep_special: false,
+            keep_special: lineage::text::uses_harmony(family),
         }
     }
 

@@ -16,6 +16,7 @@ mod io;
 mod malloc;
 mod model_source;
 mod plot;
+mod reply_out;
 mod run;
 mod serve;
 mod tokenizer_cmd;

@@ -1,7 +1,8 @@
 //! `lineage run [--model M] "prompt"`: one answer, streamed to the terminal, with the
-//! model's chat template unless `--raw`; `--json` prints one object instead.
+//! model's chat template unless `--raw`; `--json` prints one object instead. A gpt-oss
+//! (harmony) answer goes to stdout and its reasoning to stderr (`reply_out.rs`); `--raw`
+//! prints its raw text, special tokens included.
 
-use std::io::Write;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
@@ -10,6 +11,7 @@ use lineage::text::ChatMessage;
 
 use crate::chat_format;
 use crate::gen_args::GenArgs;
+use crate::reply_out::ReplyOut;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -18,7 +20,8 @@ pub struct RunArgs {
     /// Feed the prompt as is, without the chat template.
     #[arg(long)]
     raw: bool,
-    /// Print one JSON object (prompt_ids, generated_ids, text, prefill_tok_s, decode_tok_s).
+    /// Print one JSON object (prompt_ids, generated_ids, text, prefill_tok_s, decode_tok_s;
+    /// for gpt-oss also content and reasoning_content).
     #[arg(long)]
     json: bool,
     /// The prompt.
@@ -40,15 +43,16 @@ pub fn run(a: RunArgs) -> Result<()> {
     };
     let never = AtomicBool::new(false);
     let stream = !a.json;
-    let mut out = std::io::stdout();
-    let g = generate(&model, &tok, &ids, &a.gen.options(), &never, &mut |piece| {
-        if stream {
-            let _ = out.write_all(piece.as_bytes());
-            let _ = out.flush();
-        }
+    let family = &model.config().family;
+    let harmony = lineage::text::uses_harmony(family) && !a.raw;
+    let mut reply = ReplyOut::new(harmony, !a.gen.hide_reasoning);
+    let opts = a.gen.options(family);
+    let g = generate(&model, &tok, &ids, &opts, &never, &mut |piece| {
+        reply.piece(piece, stream)
     })?;
+    reply.finish(stream);
     if a.json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "prompt_ids": g.prompt_ids,
             "generated_ids": g.generated_ids,
             "text": g.text,
@@ -56,6 +60,10 @@ pub fn run(a: RunArgs) -> Result<()> {
             "prefill_tok_s": g.prefill_tok_s,
             "decode_tok_s": g.decode_tok_s,
         });
+        if harmony {
+            v["content"] = reply.answer.into();
+            v["reasoning_content"] = reply.reasoning.into();
+        }
         println!("{v}");
     } else {
         println!();
