@@ -10,7 +10,6 @@ use std::cell::RefCell;
 use super::kv::{SeqKv, BLOCK};
 use super::mat::{axpy, SyncPtr};
 use crate::kernels::pool;
-use crate::kernels::quant::dot_f32 as dot;
 
 /// Shapes and score options of one layer's attention.
 pub struct AttnSpec<'a> {
@@ -126,26 +125,15 @@ unsafe fn one_group(spec: &AttnSpec, io: &AttnIo, g: usize, sc: &mut [f32], out:
         let q = |r: usize| &io.q[i * qw + (g * rep + r) * hd..][..hd];
         // Block by block: one table lookup per 16 positions, not per key. (Plain loops,
         // not closures over the rows: those would not be inlined into the AVX2 build.)
+        // Per block, all 16 scores of each query head at once down the head dimension
+        // (keys are stored transposed); the positions outside lo..=p are dropped.
         for b in lo / BLOCK..=p / BLOCK {
-            let kb = io.kv.k_block(io.layer, b);
-            let k = |j: usize| &kb[(j - b * BLOCK) * kvw + g * hd..][..hd];
+            let kt = &io.kv.k_block(io.layer, b)[g * hd * BLOCK..(g + 1) * hd * BLOCK];
             let (j0, j1) = ((b * BLOCK).max(lo), (b * BLOCK + BLOCK).min(p + 1));
-            let mut j = j0;
-            // Four keys at a time: four independent sums in flight (each one summed as
-            // `dot_f32` sums it), where one dot alone waits on its adds.
-            while j + 4 <= j1 {
-                let ks = [k(j), k(j + 1), k(j + 2), k(j + 3)];
-                for r in 0..rep {
-                    let d = dot4(q(r), ks);
-                    for (t, &v) in d.iter().enumerate() {
-                        sc[r * ctx + j + t - lo] = score(spec, v);
-                    }
-                }
-                j += 4;
-            }
-            for j in j..j1 {
-                for r in 0..rep {
-                    sc[r * ctx + j - lo] = score(spec, dot(q(r), k(j)));
+            for r in 0..rep {
+                let d = scores16(q(r), kt);
+                for j in j0..j1 {
+                    sc[r * ctx + j - lo] = score(spec, d[j - b * BLOCK]);
                 }
             }
         }
@@ -208,33 +196,19 @@ fn score(spec: &AttnSpec, dot: f32) -> f32 {
     }
 }
 
-/// Four `dot_f32(q, k[t])`, interleaved: each summed in `dot_f32`'s order (eight lanes,
-/// then the lanes, then the tail), so the results are its results.
+/// `q · k_t` for the [`BLOCK`] keys of a transposed block `kt` (`[hd][BLOCK]`): one
+/// fused multiply-add per dimension and key, in dimension order (the same order with or
+/// without SIMD, so the AVX2 build equals the portable one).
 #[inline(always)]
-fn dot4(q: &[f32], k: [&[f32]; 4]) -> [f32; 4] {
-    let n = q.len() / 8 * 8;
-    let mut acc = [[0f32; 8]; 4];
-    let ks = [
-        &k[0][..q.len()],
-        &k[1][..q.len()],
-        &k[2][..q.len()],
-        &k[3][..q.len()],
-    ];
-    for c in (0..n).step_by(8) {
-        let qc: &[f32; 8] = q[c..c + 8].try_into().expect("8 values");
-        for t in 0..4 {
-            let kc: &[f32; 8] = ks[t][c..c + 8].try_into().expect("8 values");
-            for l in 0..8 {
-                acc[t][l] += qc[l] * kc[l];
-            }
+fn scores16(q: &[f32], kt: &[f32]) -> [f32; BLOCK] {
+    let mut acc = [0f32; BLOCK];
+    for (d, &qd) in q.iter().enumerate() {
+        let col: &[f32; BLOCK] = kt[d * BLOCK..(d + 1) * BLOCK].try_into().expect("a column");
+        for l in 0..BLOCK {
+            acc[l] = qd.mul_add(col[l], acc[l]);
         }
     }
-    let mut out = [0f32; 4];
-    for t in 0..4 {
-        let tail: f32 = q[n..].iter().zip(&ks[t][n..]).map(|(x, y)| x * y).sum();
-        out[t] = acc[t].iter().sum::<f32>() + tail;
-    }
-    out
+    acc
 }
 
 /// `o += w[0] v[0]`, then `w[1] v[1]`, ... : four `axpy`s in their order, with `o` read

@@ -22,7 +22,9 @@ impl BlockCounter {
     }
 }
 
-/// Keys and values of [`BLOCK`] positions for every layer: `[layer][K | V][BLOCK][kvw]`.
+/// Keys and values of [`BLOCK`] positions for every layer: per layer the keys transposed,
+/// `[kvw][BLOCK]` (a query's 16 scores are then 16-wide multiply-adds down the head
+/// dimension, no horizontal sums), then the values `[BLOCK][kvw]`.
 #[derive(Debug)]
 pub struct KvBlock {
     data: Box<[f32]>,
@@ -84,11 +86,10 @@ impl SeqKv {
         ((layer * 2 + v as usize) * BLOCK + j % BLOCK) * self.kvw
     }
 
-    /// Key row of `layer` at position `j` (`kvw` values).
-    #[inline(always)]
-    pub fn k(&self, layer: usize, j: usize) -> &[f32] {
-        let at = self.offset(layer, false, j);
-        &self.blocks[j / BLOCK].data[at..at + self.kvw]
+    /// Key row of `layer` at position `j` (`kvw` values), gathered from its column.
+    pub fn k(&self, layer: usize, j: usize) -> Vec<f32> {
+        let kt = self.k_block(layer, j / BLOCK);
+        (0..self.kvw).map(|d| kt[d * BLOCK + j % BLOCK]).collect()
     }
 
     /// Value row of `layer` at position `j`.
@@ -98,7 +99,7 @@ impl SeqKv {
         &self.blocks[j / BLOCK].data[at..at + self.kvw]
     }
 
-    /// Key rows of `layer` for the [`BLOCK`] positions of block `b`: `[BLOCK, kvw]`.
+    /// Keys of `layer` for the [`BLOCK`] positions of block `b`, transposed: `[kvw, BLOCK]`.
     #[inline(always)]
     pub fn k_block(&self, layer: usize, b: usize) -> &[f32] {
         let at = self.offset(layer, false, 0);
@@ -122,11 +123,16 @@ impl SeqKv {
 
     /// Stores position `j`'s key and value rows of `layer` (room made by `reserve`).
     pub(crate) fn write(&mut self, layer: usize, j: usize, k: &[f32], v: &[f32]) {
-        let (ka, va) = (self.offset(layer, false, j), self.offset(layer, true, j));
+        let (ka, va) = (
+            self.offset(layer, false, 0) + j % BLOCK,
+            self.offset(layer, true, j),
+        );
         let kvw = self.kvw;
         // Unique in practice: shared blocks are full and precede every written position.
         let b = Arc::make_mut(&mut self.blocks[j / BLOCK]);
-        b.data[ka..ka + kvw].copy_from_slice(k);
+        for (d, &x) in k.iter().enumerate() {
+            b.data[ka + d * BLOCK] = x;
+        }
         b.data[va..va + kvw].copy_from_slice(v);
     }
 
@@ -171,15 +177,15 @@ mod tests {
             let (k, v) = ([j as f32; 3], [-(j as f32); 3]);
             a.write(1, j, &k, &v);
         }
-        assert_eq!(a.k(1, BLOCK), &[BLOCK as f32; 3]);
+        assert_eq!(a.k(1, BLOCK), [BLOCK as f32; 3]);
         assert_eq!(a.v(1, 3), &[-3.0; 3]);
-        assert_eq!(a.k(0, 3), &[0.0; 3]);
+        assert_eq!(a.k(0, 3), [0.0; 3]);
         let mut b = SeqKv::new(2, 3, &live);
         b.adopt(a.full_blocks(BLOCK + 1).to_vec());
         assert_eq!(live.get(), 2, "sharing allocates nothing");
         // Writing into a shared block copies it: `a` keeps its row.
         b.write(1, 2, &[9.0; 3], &[9.0; 3]);
-        assert_eq!((a.k(1, 2), b.k(1, 2)), (&[2.0; 3][..], &[9.0; 3][..]));
+        assert_eq!((a.k(1, 2), b.k(1, 2)), (vec![2.0; 3], vec![9.0; 3]));
         assert_eq!(live.get(), 3);
         drop(a);
         drop(b);
