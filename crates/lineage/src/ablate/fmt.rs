@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn num_magnitudes_keep_four_significant_digits() {
-        assert_eq!(num(3.14159), "3.142");
+        assert_eq!(num(1.23456), "1.235");
         assert_eq!(num(12345.6), "12346");
         assert_eq!(num(0.012345), "0.01235");
         assert_eq!(num(0.0), "0");

@@ -26,6 +26,8 @@ pub(crate) fn available() -> bool {
 /// `M * cols`. Full rounds read `[r * cols + c..][..32]` with `c + 32 <= cols`, leftover
 /// groups `[r * cols + c..][..8]` with `c + 8 <= cols`, the tail single values below
 /// `cols`: all inside those lengths.
+// Index loops: the register tile's rows and columns are the indices.
+#[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx512f,avx2,fma,f16c")]
 pub(super) unsafe fn tile<const M: usize>(
     panel: &[f32],
