@@ -72,6 +72,10 @@ fn kernels(ty: GgmlType, simd: bool) -> Option<Kernels> {
         if let Some(deq) = super::exact_avx512::row_dequantizer(ty) {
             k.deq = deq;
         }
+        #[cfg(target_arch = "x86_64")]
+        if let Some(dot) = super::exact_avx512::row_dot(ty) {
+            k.dot = Some(dot);
+        }
     }
     Some(k)
 }

@@ -189,65 +189,168 @@ fn blocks(w: &[u8], out: &[f32], bytes: usize) -> usize {
     (w.len() / bytes).min(out.len() / 32)
 }
 
+/// The 32 values of a Q4_0 (`d`, codes at 2; `m = -8 d`) or Q4_1 (`d`, `m`, codes at 4)
+/// block at `b` as two registers: values 0..16 (the low nibbles) and 16..32 (the high).
 /// # Safety
-/// AVX-512F, AVX2, FMA and F16C are available. Any lengths (whole blocks of both).
-#[target_feature(enable = "avx512f,avx2,fma,f16c")]
-unsafe fn deq_q4_0(w: &[u8], out: &mut [f32]) {
-    deq_q4(w, out, 18, false)
-}
-
-/// # Safety
-/// As [`deq_q4_0`].
-#[target_feature(enable = "avx512f,avx2,fma,f16c")]
-unsafe fn deq_q4_1(w: &[u8], out: &mut [f32]) {
-    deq_q4(w, out, 20, true)
-}
-
-/// Q4_0 (`d`, codes at 2; `m = -8 d`) and Q4_1 (`d`, `m`, codes at 4): low nibbles are
-/// values 0..16, high nibbles 16..32.
-/// # Safety
-/// As [`deq_q4_0`]; block `j` reads `w[j * bytes..][..bytes]` and writes
-/// `out[j * 32..][..32]`, `j < blocks(..)`.
+/// AVX-512F and F16C are available; `b .. b + 18` (Q4_0) or `+ 20` (Q4_1) is readable.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-unsafe fn deq_q4(w: &[u8], out: &mut [f32], bytes: usize, has_min: bool) {
+unsafe fn q4_block(b: *const u8, has_min: bool) -> (__m512, __m512) {
     use super::simd::x86::f16_to_f32;
-    let (wp, op) = (w.as_ptr(), out.as_mut_ptr());
+    let d = f16_to_f32(b);
+    let m = if has_min {
+        f16_to_f32(b.wrapping_add(2))
+    } else {
+        -8.0 * d
+    };
+    let (dv, mv) = (_mm512_set1_ps(d), _mm512_set1_ps(m));
     let qoff = if has_min { 4 } else { 2 };
-    let mask = _mm512_set1_epi32(0x0f);
-    for j in 0..blocks(w, out, bytes) {
-        let b = wp.wrapping_add(j * bytes);
-        let d = f16_to_f32(b);
-        let m = if has_min {
-            f16_to_f32(b.wrapping_add(2))
-        } else {
-            -8.0 * d
-        };
-        let (dv, mv) = (_mm512_set1_ps(d), _mm512_set1_ps(m));
-        let q = _mm512_cvtepu8_epi32(_mm_loadu_si128(b.wrapping_add(qoff) as *const __m128i));
-        let lo = _mm512_cvtepi32_ps(_mm512_and_si512(q, mask));
-        let hi = _mm512_cvtepi32_ps(_mm512_srli_epi32::<4>(q));
-        let o = op.wrapping_add(j * 32);
-        _mm512_storeu_ps(o, _mm512_fmadd_ps(lo, dv, mv));
-        _mm512_storeu_ps(o.wrapping_add(16), _mm512_fmadd_ps(hi, dv, mv));
+    let q = _mm512_cvtepu8_epi32(_mm_loadu_si128(b.wrapping_add(qoff) as *const __m128i));
+    let lo = _mm512_cvtepi32_ps(_mm512_and_si512(q, _mm512_set1_epi32(0x0f)));
+    let hi = _mm512_cvtepi32_ps(_mm512_srli_epi32::<4>(q));
+    (_mm512_fmadd_ps(lo, dv, mv), _mm512_fmadd_ps(hi, dv, mv))
+}
+
+/// The 32 values of a Q8_0 block (`d`, then 32 signed codes; `x = q * d`).
+/// # Safety
+/// AVX-512F and F16C are available; `b .. b + 34` is readable.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn q8_block(b: *const u8) -> (__m512, __m512) {
+    use super::simd::x86::f16_to_f32;
+    let d = _mm512_set1_ps(f16_to_f32(b));
+    let half = |h: usize| {
+        let raw = _mm_loadu_si128(b.wrapping_add(2 + 16 * h) as *const __m128i);
+        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(raw)), d)
+    };
+    (half(0), half(1))
+}
+
+/// A block format as two 16-value registers per block.
+trait Block16 {
+    const BYTES: usize;
+    /// # Safety
+    /// AVX-512F and F16C are available; `b .. b + BYTES` is readable.
+    unsafe fn values(b: *const u8) -> (__m512, __m512);
+}
+
+struct Q4_0;
+struct Q4_1;
+struct Q8_0;
+
+impl Block16 for Q4_0 {
+    const BYTES: usize = 18;
+    #[inline(always)]
+    unsafe fn values(b: *const u8) -> (__m512, __m512) {
+        q4_block(b, false)
     }
 }
 
-/// Q8_0: `d`, then 32 signed codes; `x = q * d`.
+impl Block16 for Q4_1 {
+    const BYTES: usize = 20;
+    #[inline(always)]
+    unsafe fn values(b: *const u8) -> (__m512, __m512) {
+        q4_block(b, true)
+    }
+}
+
+impl Block16 for Q8_0 {
+    const BYTES: usize = 34;
+    #[inline(always)]
+    unsafe fn values(b: *const u8) -> (__m512, __m512) {
+        q8_block(b)
+    }
+}
+
+/// Row dequantizer for the panels.
 /// # Safety
-/// As [`deq_q4_0`]; block `j` reads `w[j * 34..][..34]`, writes `out[j * 32..][..32]`.
+/// AVX-512F, AVX2, FMA and F16C are available. Any lengths: whole blocks of both.
 #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-unsafe fn deq_q8_0(w: &[u8], out: &mut [f32]) {
-    use super::simd::x86::f16_to_f32;
+unsafe fn deq_row<T: Block16>(w: &[u8], out: &mut [f32]) {
     let (wp, op) = (w.as_ptr(), out.as_mut_ptr());
-    for j in 0..blocks(w, out, 34) {
-        let b = wp.wrapping_add(j * 34);
-        let d = _mm512_set1_ps(f16_to_f32(b));
+    for j in 0..blocks(w, out, T::BYTES) {
+        let (lo, hi) = T::values(wp.wrapping_add(j * T::BYTES));
         let o = op.wrapping_add(j * 32);
-        for h in 0..2 {
-            let raw = _mm_loadu_si128(b.wrapping_add(2 + 16 * h) as *const __m128i);
-            let q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(raw));
-            _mm512_storeu_ps(o.wrapping_add(16 * h), _mm512_mul_ps(q, d));
+        _mm512_storeu_ps(o, lo);
+        _mm512_storeu_ps(o.wrapping_add(16), hi);
+    }
+}
+
+/// # Safety
+/// As [`deq_row`].
+unsafe fn deq_q4_0(w: &[u8], out: &mut [f32]) {
+    deq_row::<Q4_0>(w, out)
+}
+
+/// # Safety
+/// As [`deq_row`].
+unsafe fn deq_q4_1(w: &[u8], out: &mut [f32]) {
+    deq_row::<Q4_1>(w, out)
+}
+
+/// # Safety
+/// As [`deq_row`].
+unsafe fn deq_q8_0(w: &[u8], out: &mut [f32]) {
+    deq_row::<Q8_0>(w, out)
+}
+
+/// The AVX-512 decode dot of `ty` (a weight row against 1..=3 activation rows), where
+/// there is one. In a 32-block the low register holds the AVX2 path's chains 0 and 1
+/// (values 0..16) and the high one chains 2 and 3, so the sums are the AVX2 ones, bit
+/// for bit (and so the panels', whatever the batch).
+pub(super) fn row_dot(ty: super::GgmlType) -> Option<super::exact::RowDot> {
+    use super::GgmlType as G;
+    match ty {
+        G::Q4_0 if available() => Some(dot_any::<Q4_0>),
+        G::Q4_1 if available() => Some(dot_any::<Q4_1>),
+        G::Q8_0 if available() => Some(dot_any::<Q8_0>),
+        _ => None,
+    }
+}
+
+/// # Safety
+/// AVX-512F, AVX2, FMA and F16C are available; `w` is whole blocks, `xs` holds 1..=3 rows
+/// each at least `w`'s values long, `out` has a slot per row.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn dot_any<T: Block16>(w: &[u8], xs: &[&[f32]], out: &mut [f32]) {
+    match xs.len() {
+        1 => dot_rows::<T, 1>(w, xs, out),
+        2 => dot_rows::<T, 2>(w, xs, out),
+        _ => dot_rows::<T, 3>(w, xs, out),
+    }
+}
+
+/// # Safety
+/// As [`dot_any`], with `xs.len() == N`. Block `j` reads `w[j * BYTES..][..BYTES]` and
+/// `xs[k][j * 32..][..32]`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn dot_rows<T: Block16, const N: usize>(w: &[u8], xs: &[&[f32]], out: &mut [f32]) {
+    let nb = w.len() / T::BYTES;
+    debug_assert!(xs.len() == N && out.len() >= N && xs.iter().all(|x| x.len() >= nb * 32));
+    let mut lo = [_mm512_setzero_ps(); N];
+    let mut hi = [_mm512_setzero_ps(); N];
+    let xp: [*const f32; N] = std::array::from_fn(|k| xs[k].as_ptr());
+    for j in 0..nb {
+        let (vl, vh) = T::values(w.as_ptr().wrapping_add(j * T::BYTES));
+        for k in 0..N {
+            let x = xp[k].wrapping_add(j * 32);
+            lo[k] = _mm512_fmadd_ps(vl, _mm512_loadu_ps(x), lo[k]);
+            hi[k] = _mm512_fmadd_ps(vh, _mm512_loadu_ps(x.wrapping_add(16)), hi[k]);
         }
     }
+    let joined: [__m256; 8] = std::array::from_fn(|k| {
+        if k < N {
+            join_chains([
+                _mm512_castps512_ps256(lo[k]),
+                _mm512_extractf32x8_ps::<1>(lo[k]),
+                _mm512_castps512_ps256(hi[k]),
+                _mm512_extractf32x8_ps::<1>(hi[k]),
+            ])
+        } else {
+            _mm256_setzero_ps()
+        }
+    });
+    let sums = hsum8(joined);
+    out[..N].copy_from_slice(&sums[..N]);
 }
