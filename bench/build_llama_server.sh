@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's own `llama-server` from the llama-cpp-python sdist on PyPI (it
+# Builds llama.cpp's own `llama-server` (and `llama-bench`) from the llama-cpp-python sdist on PyPI (it
 # vendors llama.cpp, server included), the peer of bench/serve_load.py. Default
 # configuration (GGML_NATIVE: tuned for this CPU, as a user's build would be).
 # usage: bench/build_llama_server.sh [OUT_DIR]   (default target/llama-server)
@@ -24,6 +24,6 @@ if [ ! -x build/bin/llama-server ]; then
   src="llama_cpp_python-$VERSION/vendor/llama.cpp"
   cmake -S "$src" -B build -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >&2
-  cmake --build build --target llama-server -j "$(nproc)" >&2
+  cmake --build build --target llama-server llama-bench -j "$(nproc)" >&2
 fi
 echo "$OUT/build/bin/llama-server"
