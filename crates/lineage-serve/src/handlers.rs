@@ -19,6 +19,7 @@ use crate::scheduler::{Event, Job, Usage};
 use crate::tools::{self, Tools};
 use crate::AppState;
 use lineage::runtime::decoder::TokenLogprob;
+use lineage::text::grammar::Structure;
 
 /// The body, or the error that reading it gave (413 past the size limit).
 fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -48,7 +49,8 @@ pub async fn chat(
         Some(f) => Reading::Tools(f),
         None => Reading::Text,
     };
-    run(&s, Kind::Chat, prompt, req.sampling, reading).await
+    let forced = tools.forced();
+    run(&s, Kind::Chat, prompt, req.sampling, reading, forced).await
 }
 
 pub async fn completions(
@@ -71,7 +73,15 @@ pub async fn completions(
     };
     let prompt = s.tok.encode(text, true)?;
     // A completion is the raw text: for harmony, its special tokens included.
-    run(&s, Kind::Completion, prompt, req.sampling, Reading::Text).await
+    run(
+        &s,
+        Kind::Completion,
+        prompt,
+        req.sampling,
+        Reading::Text,
+        None,
+    )
+    .await
 }
 
 pub async fn models(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
@@ -86,6 +96,7 @@ async fn run(
     prompt: Vec<u32>,
     sampling: Sampling,
     reading: Reading,
+    forced_call: Option<Structure>,
 ) -> Result<Response, ApiError> {
     if prompt.len() >= s.ctx {
         return Err(lineage::Error::ContextOverflow {
@@ -96,7 +107,16 @@ async fn run(
     }
     let n = sampling.n()?;
     let logprobs = sampling.logprobs(kind == Kind::Chat)?;
-    let constraint = match sampling.structure()? {
+    let structure = match (sampling.structure()?, forced_call) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "response_format and a forced tool call (tool_choice \"required\" or a named function) cannot both hold",
+                Some("tool_choice"),
+            ))
+        }
+        (format, call) => format.or(call),
+    };
+    let constraint = match structure {
         Some(st) => Some(s.constraint(st).await?),
         None => None,
     };

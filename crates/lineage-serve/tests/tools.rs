@@ -290,3 +290,73 @@ async fn malformed_tools_get_400s_naming_the_field() {
         );
     }
 }
+
+/// `tool_choice` "required" and a named function constrain the reply to a call in the
+/// template's format: at temperature 1 over several seeds, every reply is parsed into a
+/// call of an offered function (the named one when named) whose arguments are a JSON
+/// object with the required `city`, and finishes with `tool_calls`. Streamed, the call
+/// arrives as a `delta.tool_calls` chunk. A forced call with `response_format` is a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_and_named_tool_choices_force_a_call() {
+    let qwen = qwen_template();
+    let test = "required_and_named_tool_choices_force_a_call";
+    let Some((addr, _)) = start(Some(&qwen), test).await else {
+        return;
+    };
+    let tool = |name: &str| {
+        json!({"type": "function", "function": {"name": name, "parameters": {
+            "type": "object", "properties": {
+                "city": {"type": "string", "maxLength": 24},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "required": ["city"]}}})
+    };
+    let tools = [tool("get_weather"), tool("get_time")];
+    let named = json!({"type": "function", "function": {"name": "get_time"}});
+    for (choice, want) in [(json!("required"), None), (named, Some("get_time"))] {
+        for seed in 0..3 {
+            let body = ask(
+                json!({"tools": tools, "tool_choice": choice, "temperature": 1.0,
+                                  "seed": seed, "max_tokens": 80}),
+            );
+            let r = post(addr, PATH, &body).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            let v = r.json();
+            let c = &v["choices"][0];
+            assert_eq!(
+                c["finish_reason"], "tool_calls",
+                "{choice} seed {seed}: {v}"
+            );
+            let call = &c["message"]["tool_calls"][0]["function"];
+            let name = call["name"].as_str().unwrap();
+            assert!(["get_weather", "get_time"].contains(&name), "{v}");
+            if let Some(w) = want {
+                assert_eq!(name, w, "{v}");
+            }
+            let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
+            assert!(args["city"].is_string(), "{v}");
+        }
+    }
+    let body = ask(
+        json!({"tools": tools, "tool_choice": "required", "stream": true,
+                          "temperature": 1.0, "seed": 7, "max_tokens": 80}),
+    );
+    let r = post(addr, PATH, &body).await;
+    let chunks: Vec<Value> = r.events()[..r.events().len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let calls: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].get(0))
+        .collect();
+    assert_eq!(calls.len(), 1, "{}", r.body);
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "tool_calls"
+    );
+    let both = ask(json!({"tools": tools, "tool_choice": "required",
+                          "response_format": {"type": "json_object"}}));
+    let r = post(addr, PATH, &both).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["error"]["param"], "tool_choice");
+}

@@ -2,9 +2,10 @@
 //! the tool-call turns of `messages`, and the calls parsed back out of the reply in the
 //! format the model's template teaches (`format.rs`, `parse.rs`).
 //!
-//! `tool_choice: "required"` or a named function is checked and rendered, but the reply
-//! is not constrained to a call: a model may still answer in text.
+//! `tool_choice: "required"` or a named function constrains the reply to a call in the
+//! model's format (`forced.rs`; not for harmony, whose reasoning comes first).
 
+mod forced;
 mod format;
 mod parse;
 
@@ -61,6 +62,12 @@ impl Tools {
             Some(ToolChoice::None) => &[],
             _ => &self.list,
         }
+    }
+
+    /// The constraint that forces a call (`tool_choice` "required" or a named function),
+    /// where the model's format allows one.
+    pub fn forced(&self) -> Option<lineage::text::grammar::Structure> {
+        forced::structure(&self.list, self.choice.as_ref(), self.format)
     }
 
     /// The parser for the reply: only when tools were given and may be called.

@@ -28,6 +28,9 @@ pub enum Structure {
     JsonObject,
     /// A document valid under this JSON schema (`json_schema`).
     JsonSchema(Value),
+    /// A document of this grammar in llguidance's Lark syntax (JSON schemas inline with
+    /// `%json {...}`): a forced tool call in a model's own call format.
+    Lark(String),
 }
 
 /// llguidance's view of our tokenizer: the trie of token bytes, and our own encoder.
@@ -84,22 +87,25 @@ impl Grammars {
     /// The compiled constraint, or an error with llguidance's message (an unsupported
     /// keyword, a schema past the limits).
     pub fn compile(&self, s: &Structure) -> Result<Arc<dyn ConstraintFactory>> {
-        let mut schema = match s {
-            Structure::JsonObject => json!({"type": "object"}),
-            Structure::JsonSchema(v) => v.clone(),
+        let grammar = match s {
+            Structure::Lark(g) => TopLevelGrammar::from_lark(g.clone()),
+            Structure::JsonObject | Structure::JsonSchema(_) => {
+                let mut schema = match s {
+                    Structure::JsonSchema(v) => v.clone(),
+                    _ => json!({"type": "object"}),
+                };
+                if let Value::Object(m) = &mut schema {
+                    // Compact JSON with one space after `:` and `,`, and no other
+                    // whitespace: a small model cannot wander into runs of newlines.
+                    m.insert(
+                        "x-guidance".into(),
+                        json!({"whitespace_flexible": false, "item_separator": ", ", "key_separator": ": "}),
+                    );
+                }
+                TopLevelGrammar::from_json_schema(schema)
+            }
         };
-        if let Value::Object(m) = &mut schema {
-            // Compact JSON with one space after `:` and `,`, and no other whitespace: a
-            // small model cannot wander into unbounded runs of newlines.
-            m.insert(
-                "x-guidance".into(),
-                json!({"whitespace_flexible": false, "item_separator": ", ", "key_separator": ": "}),
-            );
-        }
-        let parser = self
-            .factory
-            .create_parser(TopLevelGrammar::from_json_schema(schema))
-            .map_err(llg_error)?;
+        let parser = self.factory.create_parser(grammar).map_err(llg_error)?;
         let mut matcher = Matcher::new(Ok(parser));
         // The first mask builds the lexer and the first Earley rows: a schema past the
         // limits fails here, before it reaches a running sequence.
