@@ -205,7 +205,11 @@ async fn sixteen_concurrent_streams_give_the_tokens_each_gives_alone() {
     // part; every fourth prompt is long enough to be prefilled in several chunks.
     const OPENING: &str = "The following is a collection of short stories written for children, each one about an animal who learns something new about the world. ";
     let prompt = move |i: u64| {
-        let tail = if i.is_multiple_of(4) { "and then it went on and on, ".repeat(30) } else { String::new() };
+        let tail = if i.is_multiple_of(4) {
+            "and then it went on and on, ".repeat(30)
+        } else {
+            String::new()
+        };
         format!("{OPENING}Story {i}: once upon a time {tail}")
     };
     let body = move |i: u64| json!({"prompt": prompt(i), "max_tokens": 12, "temperature": 0.9, "seed": i, "stop": ["@@"], "logprobs": 2});
@@ -233,7 +237,10 @@ async fn sixteen_concurrent_streams_give_the_tokens_each_gives_alone() {
     let d = |k: &str| after[k] - before[k];
     let rows_per_batch = d("lineage_batch_rows_total") / d("lineage_batches_total");
     assert!(rows_per_batch > 4.0, "mean batch {rows_per_batch:.1} rows");
-    assert!(d("lineage_prefix_cache_hit_tokens_total") >= 16.0 * 16.0, "{after:?}");
+    assert!(
+        d("lineage_prefix_cache_hit_tokens_total") >= 16.0 * 16.0,
+        "{after:?}"
+    );
 }
 
 /// The numeric lines of /metrics by name.
