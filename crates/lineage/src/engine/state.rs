@@ -7,27 +7,28 @@ use std::sync::Arc;
 
 use super::kv::{BlockCounter, SeqKv};
 use super::Dims;
+use crate::kernels::aligned::AlignedF32;
 
 /// Per-chunk scratch; row-major `[rows, width]`.
 #[derive(Debug, Clone)]
 pub struct Scratch {
     /// Residual stream `[B, d]`.
-    pub x: Vec<f32>,
+    pub x: AlignedF32,
     /// Sublayer input `[B, d]`.
-    pub xn: Vec<f32>,
+    pub xn: AlignedF32,
     /// Sublayer output `[B, d]`.
-    pub o: Vec<f32>,
+    pub o: AlignedF32,
     /// FFN input of a parallel block `[B, d]`.
-    pub f_in: Vec<f32>,
-    pub q: Vec<f32>,
-    pub k: Vec<f32>,
-    pub v: Vec<f32>,
+    pub f_in: AlignedF32,
+    pub q: AlignedF32,
+    pub k: AlignedF32,
+    pub v: AlignedF32,
     /// Attention output before `attn_output` `[B, H*hd]`.
-    pub att: Vec<f32>,
-    pub gate: Vec<f32>,
+    pub att: AlignedF32,
+    pub gate: AlignedF32,
     /// Output of a stacked projection (q|k|v or gate|up) before the split.
-    pub tmp: Vec<f32>,
-    pub up: Vec<f32>,
+    pub tmp: AlignedF32,
+    pub up: AlignedF32,
     /// Per distinct RoPE: cos and sin `[B, rotary_dim/2]` of the chunk's positions.
     pub cos: Vec<Vec<f32>>,
     pub sin: Vec<Vec<f32>>,
@@ -39,19 +40,22 @@ impl Scratch {
     pub(crate) fn new(dm: &Dims) -> Self {
         let b = dm.max_batch;
         let (qw, kvw) = (dm.n_heads * dm.head_dim, dm.n_kv_heads * dm.head_dim);
+        // Rows start on 64-byte boundaries (whole multiples of 16 values in practice):
+        // the 512-bit kernels' loads then never split a cache line.
+        let a = AlignedF32::new;
         let z = |n: usize| vec![0f32; n];
         let s = Scratch {
-            x: z(b * dm.d),
-            xn: z(b * dm.d),
-            o: z(b * dm.d),
-            f_in: z(b * dm.d),
-            q: z(b * qw),
-            k: z(b * kvw),
-            v: z(b * kvw),
-            att: z(b * qw),
-            gate: z(b * dm.d_ff),
-            tmp: z(b * (qw + 2 * kvw).max(2 * dm.d_ff)),
-            up: z(b * dm.d_ff),
+            x: a(b * dm.d),
+            xn: a(b * dm.d),
+            o: a(b * dm.d),
+            f_in: a(b * dm.d),
+            q: a(b * qw),
+            k: a(b * kvw),
+            v: a(b * kvw),
+            att: a(b * qw),
+            gate: a(b * dm.d_ff),
+            tmp: a(b * (qw + 2 * kvw).max(2 * dm.d_ff)),
+            up: a(b * dm.d_ff),
             cos: dm.rope_half.iter().map(|h| z(b * h)).collect(),
             sin: dm.rope_half.iter().map(|h| z(b * h)).collect(),
             logits: z(dm.vocab),

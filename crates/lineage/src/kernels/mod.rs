@@ -1,5 +1,6 @@
 //! Compute kernels: quantized block formats with their matmuls, and the thread pool
 //! they share. Reference kernels are the f32 paths these are measured against.
 
+pub mod aligned;
 pub mod pool;
 pub mod quant;
