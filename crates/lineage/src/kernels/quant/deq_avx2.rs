@@ -285,8 +285,8 @@ impl Deq for Q8_0 {
 /// Per sub-block scale and negated min of a K-quant super-block: `x = u * dl + nml`.
 #[derive(Clone, Copy)]
 pub(crate) struct KScales {
-    dl: [f32; 16],
-    nml: [f32; 16],
+    pub(crate) dl: [f32; 16],
+    pub(crate) nml: [f32; 16],
 }
 
 impl Deq for Q4K {

@@ -180,6 +180,8 @@ pub(super) fn row_dequantizer(ty: super::GgmlType) -> Option<super::exact::RowDe
         Q4_0 if available() => Some(deq_q4_0),
         Q4_1 if available() => Some(deq_q4_1),
         Q8_0 if available() => Some(deq_q8_0),
+        Q4_K if available() => Some(deq_k::<Q4KBlock>),
+        Q6_K if available() => Some(deq_k::<Q6KBlock>),
         _ => None,
     }
 }
@@ -304,6 +306,8 @@ pub(super) fn row_dot(ty: super::GgmlType) -> Option<super::exact::RowDot> {
         G::Q4_0 if available() => Some(dot_any::<Q4_0>),
         G::Q4_1 if available() => Some(dot_any::<Q4_1>),
         G::Q8_0 if available() => Some(dot_any::<Q8_0>),
+        G::Q4_K if available() => Some(dot_any_k::<Q4KBlock>),
+        G::Q6_K if available() => Some(dot_any_k::<Q6KBlock>),
         _ => None,
     }
 }
@@ -337,6 +341,164 @@ unsafe fn dot_rows<T: Block16, const N: usize>(w: &[u8], xs: &[&[f32]], out: &mu
             let x = xp[k].wrapping_add(j * 32);
             lo[k] = _mm512_fmadd_ps(vl, _mm512_loadu_ps(x), lo[k]);
             hi[k] = _mm512_fmadd_ps(vh, _mm512_loadu_ps(x.wrapping_add(16)), hi[k]);
+        }
+    }
+    let joined: [__m256; 8] = std::array::from_fn(|k| {
+        if k < N {
+            join_chains([
+                _mm512_castps512_ps256(lo[k]),
+                _mm512_extractf32x8_ps::<1>(lo[k]),
+                _mm512_castps512_ps256(hi[k]),
+                _mm512_extractf32x8_ps::<1>(hi[k]),
+            ])
+        } else {
+            _mm256_setzero_ps()
+        }
+    });
+    let sums = hsum8(joined);
+    out[..N].copy_from_slice(&sums[..N]);
+}
+
+/// The 256 values of a Q4_K super-block as 16 registers, in value order: 64-value chunk
+/// `c` is the low nibbles of its 32 code bytes (sub-block `2c`) then the high ones
+/// (`2c + 1`), each `u * dl + nml` with the AVX2 path's scales (`deq_avx2::Q4K`).
+/// Register `2i` holds values `32i..32i+16` (the AVX2 chains 0 and 1 of those 32),
+/// `2i + 1` the next 16 (chains 2 and 3).
+/// # Safety
+/// AVX-512F, AVX2, FMA and F16C are available; `b .. b + 144` is readable.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn q4_k_values(b: *const u8) -> [__m512; 16] {
+    use super::deq_avx2::{Deq, Q4K};
+    let s = Q4K::scales(b);
+    let mut v = [_mm512_setzero_ps(); 16];
+    let mask = _mm512_set1_epi32(0x0f);
+    for c in 0..4 {
+        let qs = b.wrapping_add(16 + 32 * c);
+        for half in 0..2 {
+            let raw =
+                _mm512_cvtepu8_epi32(_mm_loadu_si128(qs.wrapping_add(16 * half) as *const __m128i));
+            let (lo, hi) = (_mm512_and_si512(raw, mask), _mm512_srli_epi32::<4>(raw));
+            for (sub, q) in [(2 * c, lo), (2 * c + 1, hi)] {
+                let (dl, nml) = (_mm512_set1_ps(s.dl[sub]), _mm512_set1_ps(s.nml[sub]));
+                v[2 * sub + half] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q), dl, nml);
+            }
+        }
+    }
+    v
+}
+
+/// The 256 values of a Q6_K super-block as 16 registers in value order. Value
+/// `e = 128 n + 32 q + l`: low 4 bits from `ql[64 n + 32 (q & 1) + l]` (high nibble when
+/// `q >= 2`), top 2 bits from `qh[32 n + l] >> 2q`, minus 32, times the scale of its 16
+/// (`deq_avx2::Q6K`'s arithmetic: a plain multiply). Register `r` is values
+/// `16r..16r+16`, so one scale each.
+/// # Safety
+/// AVX-512F, AVX2, FMA and F16C are available; `b .. b + 210` is readable.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn q6_k_values(b: *const u8) -> [__m512; 16] {
+    use super::deq_avx2::{Deq, Q6K};
+    let dl = Q6K::scales(b);
+    let bytes16 =
+        |at: usize| _mm512_cvtepu8_epi32(_mm_loadu_si128(b.wrapping_add(at) as *const __m128i));
+    std::array::from_fn(|r| {
+        let e = 16 * r;
+        let (n, q, l) = (e / 128, (e % 128) / 32, e % 32);
+        let ql = bytes16(64 * n + 32 * (q & 1) + l);
+        let lo = _mm512_and_si512(
+            _mm512_srlv_epi32(ql, _mm512_set1_epi32(4 * (q >> 1) as i32)),
+            _mm512_set1_epi32(0x0f),
+        );
+        let qh = bytes16(128 + 32 * n + l);
+        let hi = _mm512_and_si512(
+            _mm512_srlv_epi32(qh, _mm512_set1_epi32(2 * q as i32)),
+            _mm512_set1_epi32(3),
+        );
+        let u = _mm512_sub_epi32(
+            _mm512_or_si512(lo, _mm512_slli_epi32::<4>(hi)),
+            _mm512_set1_epi32(32),
+        );
+        _mm512_mul_ps(_mm512_cvtepi32_ps(u), _mm512_set1_ps(dl[r]))
+    })
+}
+
+/// A K-quant super-block (256 values) as 16 registers in value order.
+trait KBlock {
+    const BYTES: usize;
+    /// # Safety
+    /// AVX-512F, AVX2, FMA and F16C are available; `b .. b + BYTES` is readable.
+    unsafe fn values(b: *const u8) -> [__m512; 16];
+}
+
+struct Q4KBlock;
+struct Q6KBlock;
+
+impl KBlock for Q4KBlock {
+    const BYTES: usize = 144;
+    #[inline(always)]
+    unsafe fn values(b: *const u8) -> [__m512; 16] {
+        q4_k_values(b)
+    }
+}
+
+impl KBlock for Q6KBlock {
+    const BYTES: usize = 210;
+    #[inline(always)]
+    unsafe fn values(b: *const u8) -> [__m512; 16] {
+        q6_k_values(b)
+    }
+}
+
+/// # Safety
+/// As [`deq_row`], for a K-quant (super-blocks of 256 values).
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn deq_k<T: KBlock>(w: &[u8], out: &mut [f32]) {
+    let nb = (w.len() / T::BYTES).min(out.len() / 256);
+    let (wp, op) = (w.as_ptr(), out.as_mut_ptr());
+    for j in 0..nb {
+        let v = T::values(wp.wrapping_add(j * T::BYTES));
+        for (r, reg) in v.iter().enumerate() {
+            _mm512_storeu_ps(op.wrapping_add(j * 256 + 16 * r), *reg);
+        }
+    }
+}
+
+/// # Safety
+/// As [`dot_any`], for a K-quant.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn dot_any_k<T: KBlock>(w: &[u8], xs: &[&[f32]], out: &mut [f32]) {
+    match xs.len() {
+        1 => dot_rows_k::<T, 1>(w, xs, out),
+        2 => dot_rows_k::<T, 2>(w, xs, out),
+        _ => dot_rows_k::<T, 3>(w, xs, out),
+    }
+}
+
+/// # Safety
+/// As [`dot_rows`]: super-block `j` reads `w[j * BYTES..][..BYTES]` and
+/// `xs[k][j * 256..][..256]`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn dot_rows_k<T: KBlock, const N: usize>(w: &[u8], xs: &[&[f32]], out: &mut [f32]) {
+    let nb = w.len() / T::BYTES;
+    debug_assert!(xs.len() == N && out.len() >= N && xs.iter().all(|x| x.len() >= nb * 256));
+    let mut lo = [_mm512_setzero_ps(); N];
+    let mut hi = [_mm512_setzero_ps(); N];
+    let xp: [*const f32; N] = std::array::from_fn(|k| xs[k].as_ptr());
+    for j in 0..nb {
+        let v = T::values(w.as_ptr().wrapping_add(j * T::BYTES));
+        for k in 0..N {
+            let x = xp[k].wrapping_add(j * 256);
+            // Registers in value order alternate chains 0|1 and 2|3.
+            for r in 0..8 {
+                lo[k] = _mm512_fmadd_ps(v[2 * r], _mm512_loadu_ps(x.wrapping_add(32 * r)), lo[k]);
+                hi[k] = _mm512_fmadd_ps(
+                    v[2 * r + 1],
+                    _mm512_loadu_ps(x.wrapping_add(32 * r + 16)),
+                    hi[k],
+                );
+            }
         }
     }
     let joined: [__m256; 8] = std::array::from_fn(|k| {
