@@ -106,7 +106,11 @@ fn batch_decode(model: &Backend, n: usize, prompt: usize, gen: usize) -> Result<
     let t = Instant::now();
     for _ in 0..gen {
         let ids: Vec<[u32; 1]> = next.iter().map(|&t| [t]).collect();
-        let mut items: Vec<_> = seqs.iter_mut().zip(&ids).map(|(s, i)| (s, &i[..])).collect();
+        let mut items: Vec<_> = seqs
+            .iter_mut()
+            .zip(&ids)
+            .map(|(s, i)| (s, &i[..]))
+            .collect();
         let logits = model.forward_batch(&mut scratch, &mut items)?;
         let v = logits.len() / n;
         for (k, t) in next.iter_mut().enumerate() {
