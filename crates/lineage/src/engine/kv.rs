@@ -86,15 +86,17 @@ impl SeqKv {
         ((layer * 2 + v as usize) * BLOCK + j % BLOCK) * self.kvw
     }
 
-    /// Key row of `layer` at position `j` (`kvw` values), gathered from its column.
-    pub fn k(&self, layer: usize, j: usize) -> Vec<f32> {
+    /// Key row of `layer` at position `j` (`kvw` values), gathered from its column (for
+    /// tests: attention reads whole blocks).
+    #[cfg(test)]
+    fn k(&self, layer: usize, j: usize) -> Vec<f32> {
         let kt = self.k_block(layer, j / BLOCK);
         (0..self.kvw).map(|d| kt[d * BLOCK + j % BLOCK]).collect()
     }
 
-    /// Value row of `layer` at position `j`.
-    #[inline(always)]
-    pub fn v(&self, layer: usize, j: usize) -> &[f32] {
+    /// Value row of `layer` at position `j` (for tests).
+    #[cfg(test)]
+    fn v(&self, layer: usize, j: usize) -> &[f32] {
         let at = self.offset(layer, true, j);
         &self.blocks[j / BLOCK].data[at..at + self.kvw]
     }

@@ -343,20 +343,7 @@ unsafe fn dot_rows<T: Block16, const N: usize>(w: &[u8], xs: &[&[f32]], out: &mu
             hi[k] = _mm512_fmadd_ps(vh, _mm512_loadu_ps(x.wrapping_add(16)), hi[k]);
         }
     }
-    let joined: [__m256; 8] = std::array::from_fn(|k| {
-        if k < N {
-            join_chains([
-                _mm512_castps512_ps256(lo[k]),
-                _mm512_extractf32x8_ps::<1>(lo[k]),
-                _mm512_castps512_ps256(hi[k]),
-                _mm512_extractf32x8_ps::<1>(hi[k]),
-            ])
-        } else {
-            _mm256_setzero_ps()
-        }
-    });
-    let sums = hsum8(joined);
-    out[..N].copy_from_slice(&sums[..N]);
+    finish_rows(&lo, &hi, out);
 }
 
 /// The 256 values of a Q4_K super-block as 16 registers, in value order: 64-value chunk
@@ -501,6 +488,16 @@ unsafe fn dot_rows_k<T: KBlock, const N: usize>(w: &[u8], xs: &[&[f32]], out: &m
             }
         }
     }
+    finish_rows(&lo, &hi, out);
+}
+
+/// Each row's chains (`lo`: 0 and 1, `hi`: 2 and 3) joined in the AVX2 order and summed
+/// across lanes into `out[..N]`.
+/// # Safety
+/// AVX-512F, AVX2 and FMA are available; `N <= 8` and `out` has `N` slots.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn finish_rows<const N: usize>(lo: &[__m512; N], hi: &[__m512; N], out: &mut [f32]) {
     let joined: [__m256; 8] = std::array::from_fn(|k| {
         if k < N {
             join_chains([
