@@ -15,6 +15,7 @@ pub mod kernels;
 pub mod limits;
 mod load;
 pub mod model;
+pub mod plan;
 pub mod runtime;
 pub mod text;
 pub mod train;

@@ -263,7 +263,7 @@ fn decode_dense_and_mla_runs_report_speed_path_and_analysis_kv_bytes() {
     let want = [
         (1024, "engine", "mha 4q"),
         (512, "engine", "gqa 4q/2kv"),
-        (288, "model", "mla latent 32 + rope 4"),
+        (288, "engine", "mla latent 32 + rope 4"),
     ];
     for (d, (bytes, path, attn)) in out.iter().zip(want) {
         let cfg = open_run(&f.run(&d.variant).dir).unwrap().cfg;

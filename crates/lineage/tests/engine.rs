@@ -1,6 +1,7 @@
 //! The fast engine (`lineage::engine`) against outside references: Hugging Face's logits
-//! and greedy ids for every in-scope HF fixture, and the candle `Model` (itself checked
-//! against HF and llama.cpp) on the GGUF fixtures and on SmolLM2-135M Q4_1.
+//! and greedy ids for every HF fixture family (ALiBi, MoE and MLA included), and the
+//! candle `Model` (itself checked against HF and llama.cpp) on the GGUF fixtures and on
+//! SmolLM2-135M Q4_1.
 
 mod common;
 
@@ -122,6 +123,12 @@ hf_cases! {
     olmo2 => "olmo2",
     gemma2 => "gemma2",
     gemma3_text => "gemma3_text",
+    bloom => "bloom",
+    mixtral => "mixtral",
+    qwen3_moe => "qwen3_moe",
+    deepseek_v3 => "deepseek_v3",
+    gpt_oss => "gpt_oss",
+    gpt_oss_mxfp4 => "gpt_oss_mxfp4",
 }
 
 /// Last-position logits of the candle model for `ids`.
@@ -193,20 +200,12 @@ gguf_cases! {
     phi3_f32 => "phi3.f32", "phi3";
     phi3_q4_0 => "phi3.q4_0", "phi3";
     gemma3_text_q8_0 => "gemma3_text.q8_0", "gemma3_text";
-}
-
-#[test]
-fn engine_moe_mla_alibi_configs_are_refused() {
-    for case in ["mixtral", "deepseek_v3", "bloom"] {
-        let (cfg, w) = lineage::families::load_hf_dir(&fixture_dir(case)).unwrap();
-        match Engine::new(&cfg, &w, 64) {
-            Err(Error::EngineUnsupported(what)) => eprintln!("{case}: refused ({what})"),
-            other => panic!(
-                "{case}: expected EngineUnsupported, got {:?}",
-                other.map(|_| ())
-            ),
-        }
-    }
+    mixtral_q4_0 => "mixtral.q4_0", "mixtral";
+    qwen3_moe_f32 => "qwen3_moe.f32", "qwen3_moe";
+    qwen3_moe_q4_0 => "qwen3_moe.q4_0", "qwen3_moe";
+    deepseek_v3_f32 => "deepseek_v3.f32", "deepseek_v3";
+    gpt_oss_f32 => "gpt_oss.f32", "gpt_oss";
+    gpt_oss_mxfp4_f32 => "gpt_oss_mxfp4.f32", "gpt_oss_mxfp4";
 }
 
 #[test]

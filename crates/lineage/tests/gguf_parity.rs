@@ -385,6 +385,36 @@ fn gguf_mxfp4_experts_stay_packed_and_match_ggml_decoding() {
     );
 }
 
+/// Block-quantized expert stacks (Mixtral and Qwen3-MoE Q4_0) stay in their blocks: one
+/// quantized matrix per expert over the file's bytes, resident at the type's bits per
+/// weight, never dequantised to f32 (which would take 32 / 4.5 ≈ 7x the memory).
+#[test]
+fn gguf_quantized_expert_stacks_stay_in_their_blocks() {
+    for file in ["mixtral.q4_0", "qwen3_moe.q4_0"] {
+        let (_, w) = lineage::load(&gguf_path(file)).unwrap();
+        let mut stacks = 0;
+        for (name, wt) in w.iter().filter(|(n, _)| n.contains("_exps.")) {
+            let Weight::QuantStack(qs) = wt else {
+                panic!(
+                    "{file}: `{name}` is not a quantized stack: {:?}",
+                    wt.shape()
+                )
+            };
+            let params: usize = wt.shape().iter().product();
+            let ty = qs[0].ggml_type();
+            let bytes = params / ty.block_size() * ty.type_size();
+            assert_eq!(wt.resident_bytes(), bytes, "{file}: `{name}` ({ty})");
+            // Q4_0: 4.5 bits per weight.
+            assert!(
+                wt.resident_bytes() * 8 <= params * 9 / 2,
+                "{file}: `{name}` is not packed"
+            );
+            stacks += 1;
+        }
+        assert!(stacks >= 6, "{file}: only {stacks} expert stacks");
+    }
+}
+
 /// DeepSeek GGUFs written before llama.cpp's MLA rework carry one `attn_kv_b` and the
 /// per-head sizes in `key_length` / `value_length` (no `*_mla` keys, `head_count_kv` =
 /// heads). The committed file is rewritten into that form (k_b/v_b joined by hand, as the

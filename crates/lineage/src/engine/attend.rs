@@ -3,7 +3,8 @@
 //! sinks, softmax, weighted values. Numerics follow `crate::model::attend` (HF
 //! `eager_attention_forward`), and a query's result depends only on its own sequence:
 //! the same arithmetic whatever else is in the batch. Tasks run on the kernel pool when
-//! the batch is large enough to pay for the fork-join.
+//! the batch is large enough to pay for the fork-join. ALiBi adds its per-head slope
+//! times the key position after the soft-cap, as the reference does.
 
 use std::cell::RefCell;
 
@@ -22,6 +23,8 @@ pub struct AttnSpec<'a> {
     pub window: Option<usize>,
     /// Sink logit per query head.
     pub sinks: Option<&'a [f32]>,
+    /// ALiBi slope per query head: key j's score gains `slope * j` (HF's form).
+    pub alibi: Option<&'a [f32]>,
 }
 
 /// One sequence's queries `[n, H*hd]` at positions `q0..q0+n`, its cache (already
@@ -135,6 +138,12 @@ unsafe fn one_group(spec: &AttnSpec, io: &AttnIo, g: usize, sc: &mut [f32], out:
                 for j in j0..j1 {
                     sc[r * ctx + j - lo] = score(spec, d[j - b * BLOCK]);
                 }
+                if let Some(slopes) = spec.alibi {
+                    let m = slopes[g * rep + r];
+                    for j in j0..j1 {
+                        sc[r * ctx + j - lo] += m * j as f32;
+                    }
+                }
             }
         }
         for r in 0..rep {
@@ -200,7 +209,7 @@ fn score(spec: &AttnSpec, dot: f32) -> f32 {
 /// fused multiply-add per dimension and key, in dimension order (the same order with or
 /// without SIMD, so the AVX2 build equals the portable one).
 #[inline(always)]
-fn scores16(q: &[f32], kt: &[f32]) -> [f32; BLOCK] {
+pub(super) fn scores16(q: &[f32], kt: &[f32]) -> [f32; BLOCK] {
     let mut acc = [0f32; BLOCK];
     for (d, &qd) in q.iter().enumerate() {
         let col: &[f32; BLOCK] = kt[d * BLOCK..(d + 1) * BLOCK].try_into().expect("a column");

@@ -23,8 +23,9 @@ impl BlockCounter {
 }
 
 /// Keys and values of [`BLOCK`] positions for every layer: per layer the keys transposed,
-/// `[kvw][BLOCK]` (a query's 16 scores are then 16-wide multiply-adds down the head
-/// dimension, no horizontal sums), then the values `[BLOCK][kvw]`.
+/// `[kw][BLOCK]` (a query's 16 scores are then 16-wide multiply-adds down the head
+/// dimension, no horizontal sums), then the values `[BLOCK][vw]`. A latent (MLA) cache
+/// has no values (`vw` = 0): its "keys" are the latent and the shared RoPE key.
 #[derive(Debug)]
 pub struct KvBlock {
     data: Box<[f32]>,
@@ -61,29 +62,38 @@ impl Drop for KvBlock {
 #[derive(Debug, Clone)]
 pub struct SeqKv {
     layers: usize,
-    kvw: usize,
+    /// Key and value row widths.
+    kw: usize,
+    vw: usize,
     blocks: Vec<Arc<KvBlock>>,
     live: Arc<BlockCounter>,
 }
 
 impl SeqKv {
-    pub(crate) fn new(layers: usize, kvw: usize, live: &Arc<BlockCounter>) -> Self {
+    pub(crate) fn new(layers: usize, kw: usize, vw: usize, live: &Arc<BlockCounter>) -> Self {
         Self {
             layers,
-            kvw,
+            kw,
+            vw,
             blocks: Vec::new(),
             live: Arc::clone(live),
         }
     }
 
     fn block_len(&self) -> usize {
-        self.layers * 2 * BLOCK * self.kvw
+        self.layers * BLOCK * (self.kw + self.vw)
     }
 
-    /// Offset of position `j`'s K (`v = false`) or V row of `layer` inside its block.
+    /// Offset of `layer`'s transposed keys inside a block.
     #[inline(always)]
-    fn offset(&self, layer: usize, v: bool, j: usize) -> usize {
-        ((layer * 2 + v as usize) * BLOCK + j % BLOCK) * self.kvw
+    fn k_offset(&self, layer: usize) -> usize {
+        layer * BLOCK * (self.kw + self.vw)
+    }
+
+    /// Offset of position `j`'s value row of `layer` inside its block.
+    #[inline(always)]
+    fn v_offset(&self, layer: usize, j: usize) -> usize {
+        self.k_offset(layer) + BLOCK * self.kw + (j % BLOCK) * self.vw
     }
 
     /// Key row of `layer` at position `j` (`kvw` values), gathered from its column (for
@@ -91,28 +101,28 @@ impl SeqKv {
     #[cfg(test)]
     fn k(&self, layer: usize, j: usize) -> Vec<f32> {
         let kt = self.k_block(layer, j / BLOCK);
-        (0..self.kvw).map(|d| kt[d * BLOCK + j % BLOCK]).collect()
+        (0..self.kw).map(|d| kt[d * BLOCK + j % BLOCK]).collect()
     }
 
     /// Value row of `layer` at position `j` (for tests).
     #[cfg(test)]
     fn v(&self, layer: usize, j: usize) -> &[f32] {
-        let at = self.offset(layer, true, j);
-        &self.blocks[j / BLOCK].data[at..at + self.kvw]
+        let at = self.v_offset(layer, j);
+        &self.blocks[j / BLOCK].data[at..at + self.vw]
     }
 
-    /// Keys of `layer` for the [`BLOCK`] positions of block `b`, transposed: `[kvw, BLOCK]`.
+    /// Keys of `layer` for the [`BLOCK`] positions of block `b`, transposed: `[kw, BLOCK]`.
     #[inline(always)]
     pub fn k_block(&self, layer: usize, b: usize) -> &[f32] {
-        let at = self.offset(layer, false, 0);
-        &self.blocks[b].data[at..at + BLOCK * self.kvw]
+        let at = self.k_offset(layer);
+        &self.blocks[b].data[at..at + BLOCK * self.kw]
     }
 
     /// Value rows of `layer` for block `b`.
     #[inline(always)]
     pub fn v_block(&self, layer: usize, b: usize) -> &[f32] {
-        let at = self.offset(layer, true, 0);
-        &self.blocks[b].data[at..at + BLOCK * self.kvw]
+        let at = self.v_offset(layer, 0);
+        &self.blocks[b].data[at..at + BLOCK * self.vw]
     }
 
     /// Makes room for positions `..len`: new blocks as the sequence crosses block edges.
@@ -125,17 +135,14 @@ impl SeqKv {
 
     /// Stores position `j`'s key and value rows of `layer` (room made by `reserve`).
     pub(crate) fn write(&mut self, layer: usize, j: usize, k: &[f32], v: &[f32]) {
-        let (ka, va) = (
-            self.offset(layer, false, 0) + j % BLOCK,
-            self.offset(layer, true, j),
-        );
-        let kvw = self.kvw;
+        let (ka, va) = (self.k_offset(layer) + j % BLOCK, self.v_offset(layer, j));
+        let vw = self.vw;
         // Unique in practice: shared blocks are full and precede every written position.
         let b = Arc::make_mut(&mut self.blocks[j / BLOCK]);
         for (d, &x) in k.iter().enumerate() {
             b.data[ka + d * BLOCK] = x;
         }
-        b.data[va..va + kvw].copy_from_slice(v);
+        b.data[va..va + vw].copy_from_slice(v);
     }
 
     /// Drops every block (the sequence restarts).
@@ -172,7 +179,7 @@ mod tests {
     #[test]
     fn rows_round_trip_across_blocks_and_shared_blocks_are_copied_on_write() {
         let live = Arc::new(BlockCounter::default());
-        let mut a = SeqKv::new(2, 3, &live);
+        let mut a = SeqKv::new(2, 3, 3, &live);
         a.reserve(BLOCK + 1);
         assert_eq!((a.n_blocks(), live.get()), (2, 2));
         for j in 0..=BLOCK {
@@ -182,7 +189,7 @@ mod tests {
         assert_eq!(a.k(1, BLOCK), [BLOCK as f32; 3]);
         assert_eq!(a.v(1, 3), &[-3.0; 3]);
         assert_eq!(a.k(0, 3), [0.0; 3]);
-        let mut b = SeqKv::new(2, 3, &live);
+        let mut b = SeqKv::new(2, 3, 3, &live);
         b.adopt(a.full_blocks(BLOCK + 1).to_vec());
         assert_eq!(live.get(), 2, "sharing allocates nothing");
         // Writing into a shared block copies it: `a` keeps its row.

@@ -1,95 +1,20 @@
-//! One decoder block on preallocated buffers: the same placements and residual joins as
-//! `crate::model::block` (pre, post, sandwich, post-sublayer; sequential or parallel),
-//! reading the sublayer input from `Scratch::xn` and writing its output to `Scratch::o`.
+//! One decoder block on preallocated buffers, loaded from its [`LayerPlan`]: the same
+//! placements and residual joins as `crate::model::block` (pre, post, sandwich,
+//! post-sublayer; sequential or parallel). Each sublayer reads its input from
+//! `Scratch::xn` and writes its output to `Scratch::o`.
 
-use super::attend::{attend, AttnIo, AttnSpec};
+use super::dense_ffn::DenseFfn;
 use super::kv::SeqKv;
-use super::mat::{dense_vec, Mat};
-use super::rows::{add_bias, ffn_act, rope_head, RowNorm};
+use super::latent::LatentAttn;
+use super::moe::MoeFfn;
+use super::rows::RowNorm;
+use super::self_attn::SelfAttn;
 use super::state::Scratch;
 use super::Dims;
-use crate::config::{FfnKind, ModelConfig, NormPlacement, QkNormScope, Residual};
+use crate::config::{NormPlacement, Residual};
+use crate::plan::{self, LayerPlan, NormSlot};
 use crate::weights::Weights;
 use crate::Result;
-
-/// `y = x W^T + b`.
-#[derive(Debug, Clone)]
-pub struct Lin {
-    w: Mat,
-    b: Option<Vec<f32>>,
-}
-
-impl Lin {
-    fn load(w: &Weights, name: &str, out: usize, inp: usize, bias: bool) -> Result<Self> {
-        let b = if bias {
-            Some(dense_vec(&format!("{name}.bias"), w, &[out])?)
-        } else {
-            None
-        };
-        Ok(Self {
-            w: Mat::load(w, &format!("{name}.weight"), out, inp)?,
-            b,
-        })
-    }
-
-    fn apply(&self, x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
-        self.w.matmul(x, n, out)?;
-        if let Some(b) = &self.b {
-            add_bias(&mut out[..n * b.len()], b);
-        }
-        Ok(())
-    }
-}
-
-/// Projections of one input: stacked into one matmul when their storage allows (the
-/// output rows then hold the parts side by side and are split by copying), else apart.
-#[derive(Debug, Clone)]
-enum Stack {
-    One(Lin, Vec<usize>),
-    Many(Vec<Lin>),
-}
-
-impl Stack {
-    fn new(parts: Vec<Lin>) -> Self {
-        let mats: Vec<&Mat> = parts.iter().map(|l| &l.w).collect();
-        let Some(w) = Mat::stack(&mats) else {
-            return Self::Many(parts);
-        };
-        let widths: Vec<usize> = parts.iter().map(|l| l.w.rows()).collect();
-        let b = if parts.iter().any(|l| l.b.is_some()) {
-            let mut b = Vec::new();
-            for (l, &wd) in parts.iter().zip(&widths) {
-                b.extend(l.b.clone().unwrap_or_else(|| vec![0.0; wd]));
-            }
-            Some(b)
-        } else {
-            None
-        };
-        Self::One(Lin { w, b }, widths)
-    }
-
-    /// `outs[p]` = part p of `x` `[n, in]`; `tmp` holds `n * sum(widths)` values.
-    fn apply(&self, x: &[f32], n: usize, tmp: &mut [f32], outs: &mut [&mut [f32]]) -> Result<()> {
-        match self {
-            Self::Many(parts) => parts
-                .iter()
-                .zip(outs)
-                .try_for_each(|(l, o)| l.apply(x, n, o)),
-            Self::One(l, widths) => {
-                let total: usize = widths.iter().sum();
-                l.apply(x, n, tmp)?;
-                for i in 0..n {
-                    let mut off = i * total;
-                    for (&w, o) in widths.iter().zip(outs.iter_mut()) {
-                        o[i * w..(i + 1) * w].copy_from_slice(&tmp[off..off + w]);
-                        off += w;
-                    }
-                }
-                Ok(())
-            }
-        }
-    }
-}
 
 /// One sequence's rows in a forward: scratch rows `row0..row0 + n`, positions
 /// `q0..q0 + n` of the sequence whose cache is `kv`. The rows of a forward's segments
@@ -101,6 +26,20 @@ pub(crate) struct Seg<'a> {
     pub n: usize,
 }
 
+/// The token mixer.
+#[derive(Debug, Clone)]
+pub enum Mixer {
+    Attention(SelfAttn),
+    Latent(LatentAttn),
+}
+
+/// The FFN.
+#[derive(Debug, Clone)]
+pub enum Ffn {
+    Dense(DenseFfn),
+    Moe(MoeFfn),
+}
+
 #[derive(Debug, Clone)]
 pub struct Layer {
     placement: NormPlacement,
@@ -109,86 +48,31 @@ pub struct Layer {
     attn_post_norm: Option<RowNorm>,
     ffn_norm: Option<RowNorm>,
     ffn_post_norm: Option<RowNorm>,
-    /// q, k, v.
-    qkv: Stack,
-    o: Lin,
-    qk_norm: Option<(QkNormScope, RowNorm, RowNorm)>,
-    sinks: Option<Vec<f32>>,
-    ffn_kind: FfnKind,
-    /// [gate,] up.
-    gate_up: Stack,
-    down: Lin,
-    /// Index into `Engine::ropes`.
-    pub rope: Option<usize>,
-    window: Option<usize>,
+    pub mixer: Mixer,
+    pub ffn: Ffn,
 }
 
 impl Layer {
-    pub fn load(c: &ModelConfig, w: &Weights, i: usize, rope: Option<usize>) -> Result<Self> {
-        let (a, d, p) = (&c.attention, c.d_model, format!("blk.{i}"));
-        let (hd, n) = (a.head_dim, c.block.norm);
-        let (qw, kvw) = (a.n_heads * hd, a.n_kv_heads * hd);
-        let pl = c.block.placement;
-        let pre = pl.has_pre() || pl == NormPlacement::Post;
-        let two_norms = !matches!(c.block.residual, Residual::Parallel { shared_norm: true });
-        let norm = |name: &str, on: bool| -> Result<Option<RowNorm>> {
-            if on {
-                RowNorm::load(w, &format!("{p}.{name}"), n, d).map(Some)
-            } else {
-                Ok(None)
-            }
+    /// `rope`: the index of the layer's RoPE among the engine's distinct ones.
+    pub fn load(l: &LayerPlan, w: &Weights, rope: Option<usize>) -> Result<Self> {
+        let norm = |s: &Option<NormSlot>| s.as_ref().map(|s| RowNorm::of(w, s)).transpose();
+        let mixer = match &l.mixer {
+            plan::Mixer::Attention(a) => Mixer::Attention(SelfAttn::load(a, w, rope)?),
+            plan::Mixer::Latent(m) => Mixer::Latent(LatentAttn::load(m, w, rope)?),
         };
-        let qk_norm = match a.qk_norm {
-            None => None,
-            Some(scope) => {
-                let (qn, kn) = if scope == QkNormScope::PerHead {
-                    (hd, hd)
-                } else {
-                    (qw, kvw)
-                };
-                let q = RowNorm::load(w, &format!("{p}.attn_q_norm"), n, qn)?;
-                Some((
-                    scope,
-                    q,
-                    RowNorm::load(w, &format!("{p}.attn_k_norm"), n, kn)?,
-                ))
-            }
+        let ffn = match &l.ffn {
+            plan::Ffn::Dense(f) => Ffn::Dense(DenseFfn::load(f, w)?),
+            plan::Ffn::Moe(m) => Ffn::Moe(MoeFfn::load(m, w)?),
         };
-        let sinks = if a.sinks {
-            Some(dense_vec(
-                &format!("{p}.attn_sinks.weight"),
-                w,
-                &[a.n_heads],
-            )?)
-        } else {
-            None
-        };
-        let (dff, fb) = (c.ffn.d_ff, c.ffn.bias);
-        let mut gate_up = Vec::new();
-        if !matches!(c.ffn.kind, FfnKind::Mlp(_)) {
-            gate_up.push(Lin::load(w, &format!("{p}.ffn_gate"), dff, d, fb)?);
-        }
-        gate_up.push(Lin::load(w, &format!("{p}.ffn_up"), dff, d, fb)?);
         Ok(Self {
-            placement: pl,
-            residual: c.block.residual,
-            attn_norm: norm("attn_norm", pre)?,
-            attn_post_norm: norm("attn_post_norm", pl.has_post_sublayer())?,
-            ffn_norm: norm("ffn_norm", pre && two_norms)?,
-            ffn_post_norm: norm("ffn_post_norm", pl.has_post_sublayer())?,
-            qkv: Stack::new(vec![
-                Lin::load(w, &format!("{p}.attn_q"), qw, d, a.bias.q)?,
-                Lin::load(w, &format!("{p}.attn_k"), kvw, d, a.bias.k)?,
-                Lin::load(w, &format!("{p}.attn_v"), kvw, d, a.bias.v)?,
-            ]),
-            o: Lin::load(w, &format!("{p}.attn_output"), d, qw, a.bias.o)?,
-            qk_norm,
-            sinks,
-            ffn_kind: c.ffn.kind,
-            gate_up: Stack::new(gate_up),
-            down: Lin::load(w, &format!("{p}.ffn_down"), d, dff, fb)?,
-            rope,
-            window: c.layers[i].window,
+            placement: l.placement,
+            residual: l.residual,
+            attn_norm: norm(&l.norms.attn)?,
+            attn_post_norm: norm(&l.norms.attn_post)?,
+            ffn_norm: norm(&l.norms.ffn)?,
+            ffn_post_norm: norm(&l.norms.ffn_post)?,
+            mixer,
+            ffn,
         })
     }
 
@@ -199,10 +83,10 @@ impl Layer {
         match self.residual {
             Residual::Sequential => {
                 self.sublayer_in(&self.attn_norm, s, nd);
-                self.attention(dm, s, segs, li, n)?;
+                self.mix(dm, s, segs, li, n)?;
                 self.join(&self.attn_post_norm, &self.attn_norm, s, nd);
                 self.sublayer_in(&self.ffn_norm, s, nd);
-                self.ffn(dm, s, n)?;
+                self.feed(s, n)?;
                 self.join(&self.ffn_post_norm, &self.ffn_norm, s, nd);
             }
             Residual::Parallel { .. } => {
@@ -211,14 +95,28 @@ impl Layer {
                     Some(fnorm) => fnorm.apply(&s.x[..nd], &mut s.f_in[..nd]),
                     None => s.f_in[..nd].copy_from_slice(&s.xn[..nd]),
                 }
-                self.attention(dm, s, segs, li, n)?;
+                self.mix(dm, s, segs, li, n)?;
                 add(&mut s.x[..nd], &s.o[..nd]);
                 s.xn[..nd].copy_from_slice(&s.f_in[..nd]);
-                self.ffn(dm, s, n)?;
+                self.feed(s, n)?;
                 add(&mut s.x[..nd], &s.o[..nd]);
             }
         }
         Ok(())
+    }
+
+    fn mix(&self, dm: &Dims, s: &mut Scratch, segs: &mut [Seg], li: usize, n: usize) -> Result<()> {
+        match &self.mixer {
+            Mixer::Attention(a) => a.forward(dm, s, segs, li, n),
+            Mixer::Latent(m) => m.forward(dm, s, segs, li, n),
+        }
+    }
+
+    fn feed(&self, s: &mut Scratch, n: usize) -> Result<()> {
+        match &self.ffn {
+            Ffn::Dense(f) => f.forward(s, n),
+            Ffn::Moe(m) => m.forward(s, n),
+        }
     }
 
     /// `xn` = the sublayer input: normalised under pre-norm placements, else `x`.
@@ -242,98 +140,6 @@ impl Layer {
             nm.apply_inplace(&mut s.o[..nd]);
         }
         add(&mut s.x[..nd], &s.o[..nd]);
-    }
-
-    fn attention(
-        &self,
-        dm: &Dims,
-        s: &mut Scratch,
-        segs: &mut [Seg],
-        li: usize,
-        n: usize,
-    ) -> Result<()> {
-        let (hd, qw, kvw) = (
-            dm.head_dim,
-            dm.n_heads * dm.head_dim,
-            dm.n_kv_heads * dm.head_dim,
-        );
-        let (q, k, v) = (&mut s.q[..n * qw], &mut s.k[..n * kvw], &mut s.v[..n * kvw]);
-        self.qkv
-            .apply(&s.xn, n, &mut s.tmp, &mut [&mut *q, &mut *k, &mut *v])?;
-        if let Some((_, qn, kn)) = &self.qk_norm {
-            // Rows of width hd (per head) or of the full projection: the same call.
-            qn.apply_inplace(q);
-            kn.apply_inplace(k);
-        }
-        if let Some(r) = self.rope {
-            let half = dm.rope_half[r];
-            let (cos, sin) = (&s.cos[r], &s.sin[r]);
-            for i in 0..n {
-                let (c, sn) = (
-                    &cos[i * half..(i + 1) * half],
-                    &sin[i * half..(i + 1) * half],
-                );
-                let pairing = dm.rope_pairing[r];
-                q[i * qw..(i + 1) * qw]
-                    .chunks_exact_mut(hd)
-                    .for_each(|h| rope_head(h, c, sn, pairing));
-                k[i * kvw..(i + 1) * kvw]
-                    .chunks_exact_mut(hd)
-                    .for_each(|h| rope_head(h, c, sn, pairing));
-            }
-        }
-        for g in segs.iter_mut() {
-            g.kv.reserve(g.q0 + g.n);
-            for i in 0..g.n {
-                let r = g.row0 + i;
-                let (kr, vr) = (&k[r * kvw..(r + 1) * kvw], &v[r * kvw..(r + 1) * kvw]);
-                g.kv.write(li, g.q0 + i, kr, vr);
-            }
-        }
-        let spec = AttnSpec {
-            n_heads: dm.n_heads,
-            n_kv_heads: dm.n_kv_heads,
-            head_dim: hd,
-            scale: dm.scale,
-            softcap: dm.softcap,
-            window: self.window,
-            sinks: self.sinks.as_deref(),
-        };
-        let q: &[f32] = q;
-        let att = &mut s.att[..n * qw];
-        match segs {
-            // One sequence (every `lineage run` step): no list to build.
-            [g] => attend(&spec, &[io_of(g, q, qw, li)], att),
-            _ => {
-                let ios: Vec<AttnIo> = segs.iter().map(|g| io_of(g, q, qw, li)).collect();
-                attend(&spec, &ios, att)
-            }
-        }
-        self.o.apply(&s.att, n, &mut s.o)
-    }
-
-    fn ffn(&self, dm: &Dims, s: &mut Scratch, n: usize) -> Result<()> {
-        let nf = n * dm.d_ff;
-        let (gate, up) = (&mut s.gate[..nf], &mut s.up[..nf]);
-        match self.ffn_kind {
-            FfnKind::Mlp(_) => self.gate_up.apply(&s.xn, n, &mut s.tmp, &mut [&mut *up])?,
-            _ => self
-                .gate_up
-                .apply(&s.xn, n, &mut s.tmp, &mut [&mut *gate, &mut *up])?,
-        }
-        ffn_act(self.ffn_kind, gate, up);
-        self.down.apply(&s.up, n, &mut s.o)
-    }
-}
-
-/// Segment `g`'s queries and cache for layer `li`.
-fn io_of<'s>(g: &'s Seg<'_>, q: &'s [f32], qw: usize, li: usize) -> AttnIo<'s> {
-    AttnIo {
-        q: &q[g.row0 * qw..(g.row0 + g.n) * qw],
-        kv: &*g.kv,
-        layer: li,
-        q0: g.q0,
-        n: g.n,
     }
 }
 

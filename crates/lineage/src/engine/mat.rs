@@ -54,7 +54,9 @@ impl Mat {
                 })
             }
             Weight::Quant(q) => Ok(Self::Quant(q)),
-            Weight::Mxfp4(_) => Err(Error::EngineUnsupported(format!("MXFP4 weight `{name}`"))),
+            Weight::Mxfp4(_) | Weight::QuantStack(_) => Err(Error::BadInput(format!(
+                "`{name}`: an expert stack where one matrix belongs"
+            ))),
         }
     }
 

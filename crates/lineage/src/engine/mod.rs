@@ -1,21 +1,29 @@
-//! The inference engine: the same canonical [`ModelConfig`] and [`Weights`] as
+//! The inference engine: the same layer plan ([`ModelPlan`]) and [`Weights`] as
 //! `crate::model`, run on preallocated f32 buffers with fused row ops and the fast
-//! quantized kernels, so a decode step allocates nothing. No family has code here.
+//! quantized kernels, so a dense decode step allocates nothing. No family has code here.
 //!
-//! Scope: dense standard attention (norm kinds and placements, sequential or parallel
-//! residual, RoPE with its scalings or learned positions, GQA/MQA, biases, QK-norm,
-//! sliding windows, soft-caps, sinks, tied heads, MLP/GLU). MoE, MLA and ALiBi make
-//! [`Engine::new`] return [`Error::EngineUnsupported`]; callers then use `model::Model`,
-//! which is also the oracle the engine is tested against (tests/engine.rs).
+//! Every component of the plan runs here: norm kinds and placements, sequential or
+//! parallel residuals, RoPE with its scalings, learned positions or ALiBi, GQA/MQA,
+//! biases, QK-norm, sliding windows, soft-caps, sinks, tied heads, MLP/GLU, mixtures of
+//! experts (dense, block-quantized or MXFP4 experts, every router, shared experts) and
+//! multi-head latent attention with a latent-only cache. `model::Model` stays the
+//! differentiable reference and the oracle the engine is tested against (tests/engine.rs).
 
 mod attend;
+mod attend_latent;
+mod dense_ffn;
 pub mod kv;
+mod latent;
 mod layer;
+mod lin;
 mod mat;
+mod moe;
 pub mod prefix;
 #[cfg(test)]
 mod prop_tests;
+mod route;
 mod rows;
+mod self_attn;
 mod state;
 
 pub use mat::Mat;
@@ -25,12 +33,13 @@ pub use state::{Batch, State};
 use std::sync::Arc;
 
 use kv::BlockCounter;
-use layer::{Layer, Seg};
+use layer::{Ffn, Layer, Mixer, Seg};
 use rows::softcap;
-use state::Scratch;
+use state::{Scratch, Widths};
 
-use crate::config::{AttentionKind, ModelConfig, Position, Rope, RopePairing, RopeScaling};
+use crate::config::{ModelConfig, Rope, RopePairing, RopeScaling};
 use crate::model::rope::RopeTable;
+use crate::plan::ModelPlan;
 use crate::weights::Weights;
 use crate::{Error, Result};
 
@@ -41,12 +50,11 @@ pub const MAX_BATCH: usize = 512;
 #[derive(Debug, Clone)]
 pub(crate) struct Dims {
     pub d: usize,
-    pub d_ff: usize,
-    pub n_heads: usize,
-    pub n_kv_heads: usize,
-    pub head_dim: usize,
-    pub scale: f32,
-    pub softcap: Option<f32>,
+    /// Scratch row widths (the most any layer needs).
+    pub widths: Widths,
+    /// Cached key and value row widths per layer and position.
+    pub kv_k: usize,
+    pub kv_v: usize,
     pub vocab: usize,
     pub max_ctx: usize,
     pub max_batch: usize,
@@ -120,73 +128,41 @@ pub struct Engine {
     live: Arc<BlockCounter>,
 }
 
-/// Why a config is outside the engine's scope, if it is.
-fn out_of_scope(cfg: &ModelConfig) -> Option<&'static str> {
-    if matches!(cfg.attention.kind, AttentionKind::Latent(_)) {
-        return Some("multi-head latent attention (MLA)");
-    }
-    if matches!(cfg.position, Position::Alibi) {
-        return Some("ALiBi positions");
-    }
-    if cfg.ffn.moe.is_some() && cfg.layers.iter().any(|l| l.moe) {
-        return Some("mixture-of-experts layers");
-    }
-    None
-}
-
 impl Engine {
     /// Builds the engine for contexts up to `max_context` (clamped to the model's).
     pub fn new(cfg: &ModelConfig, w: &Weights, max_context: usize) -> Result<Self> {
-        if let Some(what) = out_of_scope(cfg) {
-            return Err(Error::EngineUnsupported(what.into()));
-        }
-        let (v, d, a) = (cfg.vocab_size, cfg.d_model, &cfg.attention);
-        let embd = Mat::load(w, "token_embd.weight", v, d)?;
-        let pos_embd = match cfg.position {
-            Position::Learned => Some(mat::dense_vec(
-                "position_embd.weight",
-                w,
-                &[cfg.context_len, d],
-            )?),
-            _ => None,
-        };
-        let embd_norm = cfg
-            .embedding
-            .norm
-            .map(|n| RowNorm::load(w, "token_embd_norm", n, d))
+        let plan = ModelPlan::new(cfg)?;
+        let (v, d, e) = (plan.vocab, plan.d_model, &plan.embedding);
+        let embd = Mat::load(w, &e.token, v, d)?;
+        let pos_embd = e
+            .position
+            .as_ref()
+            .map(|p| mat::dense_vec(p, w, &[plan.context_len, d]))
             .transpose()?;
+        let embd_norm = e.norm.as_ref().map(|n| RowNorm::of(w, n)).transpose()?;
         let mut distinct: Vec<Rope> = Vec::new();
-        let mut layers = Vec::with_capacity(cfg.n_layers());
-        for (i, l) in cfg.layers.iter().enumerate() {
-            let rope = match (&l.rope, &cfg.position) {
-                (Some(r), _) | (None, Position::Rope(r)) => {
-                    Some(match distinct.iter().position(|x| x == r) {
-                        Some(k) => k,
-                        None => {
-                            distinct.push(r.clone());
-                            distinct.len() - 1
-                        }
-                    })
-                }
-                _ => None,
-            };
-            layers.push(Layer::load(cfg, w, i, rope)?);
+        let mut layers = Vec::with_capacity(plan.layers.len());
+        for l in &plan.layers {
+            let rope = l.mixer.sees().rope().map(|r| {
+                distinct.iter().position(|x| x == r).unwrap_or_else(|| {
+                    distinct.push(r.clone());
+                    distinct.len() - 1
+                })
+            });
+            layers.push(Layer::load(l, w, rope)?);
         }
-        let head = if cfg.embedding.tied_lm_head {
-            embd.clone()
-        } else {
-            Mat::load(w, "output.weight", v, d)?
+        let head = match &plan.head {
+            None => embd.clone(),
+            Some(h) => Mat::load(w, &format!("{}.weight", h.name), h.out, h.inp)?,
         };
+        let (widths, kv_k, kv_v) = widths_of(&layers, d);
         let dm = Dims {
             d,
-            d_ff: cfg.ffn.d_ff,
-            n_heads: a.n_heads,
-            n_kv_heads: a.n_kv_heads,
-            head_dim: a.head_dim,
-            scale: a.score_scale() as f32,
-            softcap: a.softcap.map(|c| c as f32),
+            widths,
+            kv_k,
+            kv_v,
             vocab: v,
-            max_ctx: max_context.min(cfg.context_len).max(1),
+            max_ctx: max_context.min(plan.context_len).max(1),
             max_batch: MAX_BATCH,
             rope_half: distinct.iter().map(|r| r.rotary_dim / 2).collect(),
             rope_pairing: distinct.iter().map(|r| r.pairing).collect(),
@@ -195,13 +171,13 @@ impl Engine {
             cfg: cfg.clone(),
             dm,
             embd,
-            embd_scale: cfg.embedding.scale.map(|s| s as f32),
+            embd_scale: e.scale.map(|s| s as f32),
             pos_embd,
             embd_norm,
             layers,
-            final_norm: RowNorm::load(w, "output_norm", cfg.final_norm, d)?,
+            final_norm: RowNorm::of(w, &plan.final_norm)?,
             head,
-            final_softcap: cfg.final_logit_softcap.map(|c| c as f32),
+            final_softcap: plan.final_softcap.map(|c| c as f32),
             ropes: distinct.iter().map(RopeFreqs::new).collect(),
             live: Arc::default(),
         })
@@ -436,4 +412,45 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Scratch widths over every layer, and the cached K and V widths (all layers share
+/// the mixer kind: standard K|V rows, or MLA's latent rows with no values).
+fn widths_of(layers: &[Layer], d: usize) -> (Widths, usize, usize) {
+    let mut w = Widths::default();
+    let (mut kv_k, mut kv_v) = (0, 0);
+    for l in layers {
+        match &l.mixer {
+            Mixer::Attention(a) => {
+                let (qw, kvw) = a.widths();
+                w.q = w.q.max(qw);
+                w.k = w.k.max(kvw);
+                w.v = w.v.max(kvw);
+                w.att = w.att.max(qw);
+                w.tmp = w.tmp.max(qw + 2 * kvw);
+                (kv_k, kv_v) = (kv_k.max(kvw), kv_v.max(kvw));
+            }
+            Mixer::Latent(m) => {
+                let lw = m.widths();
+                w.q = w.q.max(lw.q);
+                w.k = w.k.max(lw.k);
+                w.v = w.v.max(lw.qa);
+                w.lat = w.lat.max(lw.lat);
+                w.att = w.att.max(lw.att);
+                w.tmp = w.tmp.max(lw.tmp);
+                kv_k = kv_k.max(lw.k);
+            }
+        }
+        let ff = match &l.ffn {
+            Ffn::Dense(f) => f.width(),
+            Ffn::Moe(m) => {
+                w.route = w.route.max(m.n_experts());
+                w.moe = d;
+                m.width()
+            }
+        };
+        w.ff = w.ff.max(ff);
+        w.tmp = w.tmp.max(2 * ff);
+    }
+    (w, kv_k, kv_v)
 }

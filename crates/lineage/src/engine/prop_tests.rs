@@ -99,10 +99,11 @@ impl Attn {
             softcap: self.softcap,
             window: self.window,
             sinks: self.sinks.as_deref(),
+            alibi: None,
         };
         // The rows in a paged cache (blocks of 16: the longer cases cross several).
         let kvw = self.n_kv_heads * self.head_dim;
-        let mut kv = SeqKv::new(1, kvw, &Arc::new(BlockCounter::default()));
+        let mut kv = SeqKv::new(1, kvw, kvw, &Arc::new(BlockCounter::default()));
         kv.reserve(self.ctx());
         for j in 0..self.ctx() {
             let at = j * kvw..(j + 1) * kvw;

@@ -5,6 +5,7 @@
 use candle_core::cpu::erf::erf_f32;
 
 use crate::config::{Activation, FfnKind, NormConfig, NormKind, RopePairing};
+use crate::plan::NormSlot;
 use crate::weights::Weights;
 use crate::Result;
 
@@ -38,6 +39,11 @@ impl RowNorm {
             gain,
             bias,
         })
+    }
+
+    /// Loads a plan's norm slot.
+    pub fn of(w: &Weights, s: &NormSlot) -> Result<Self> {
+        Self::load(w, &s.name, s.cfg, s.dim)
     }
 
     pub fn dim(&self) -> usize {

@@ -29,6 +29,12 @@ pub struct Scratch {
     /// Output of a stacked projection (q|k|v or gate|up) before the split.
     pub tmp: AlignedF32,
     pub up: AlignedF32,
+    /// Latent attention outputs `[B, H * kv_lora_rank]` (MLA layers only).
+    pub lat: AlignedF32,
+    /// MoE: router logits `[B, n_experts]`, an expert's gathered input rows and output.
+    pub route: Vec<f32>,
+    pub moe_x: AlignedF32,
+    pub moe_y: AlignedF32,
     /// Per distinct RoPE: cos and sin `[B, rotary_dim/2]` of the chunk's positions.
     pub cos: Vec<Vec<f32>>,
     pub sin: Vec<Vec<f32>>,
@@ -36,31 +42,49 @@ pub struct Scratch {
     pub logits: Vec<f32>,
 }
 
+/// Per-row widths of the scratch buffers: the most any layer of the model needs.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Widths {
+    pub q: usize,
+    pub k: usize,
+    pub v: usize,
+    pub att: usize,
+    pub lat: usize,
+    pub ff: usize,
+    pub tmp: usize,
+    /// Router logits (0 without MoE).
+    pub route: usize,
+    /// Expert rows (`d`, or 0 without MoE).
+    pub moe: usize,
+}
+
 impl Scratch {
     pub(crate) fn new(dm: &Dims) -> Self {
-        let b = dm.max_batch;
-        let (qw, kvw) = (dm.n_heads * dm.head_dim, dm.n_kv_heads * dm.head_dim);
+        let (b, w) = (dm.max_batch, &dm.widths);
         // Rows start on 64-byte boundaries (whole multiples of 16 values in practice):
         // the 512-bit kernels' loads then never split a cache line.
         let a = AlignedF32::new;
         let z = |n: usize| vec![0f32; n];
-        let s = Scratch {
+        Scratch {
             x: a(b * dm.d),
             xn: a(b * dm.d),
             o: a(b * dm.d),
             f_in: a(b * dm.d),
-            q: a(b * qw),
-            k: a(b * kvw),
-            v: a(b * kvw),
-            att: a(b * qw),
-            gate: a(b * dm.d_ff),
-            tmp: a(b * (qw + 2 * kvw).max(2 * dm.d_ff)),
-            up: a(b * dm.d_ff),
+            q: a(b * w.q),
+            k: a(b * w.k),
+            v: a(b * w.v),
+            att: a(b * w.att),
+            gate: a(b * w.ff),
+            tmp: a(b * w.tmp),
+            up: a(b * w.ff),
+            lat: a(b * w.lat),
+            route: z(b * w.route),
+            moe_x: a(b * w.moe),
+            moe_y: a(b * w.moe),
             cos: dm.rope_half.iter().map(|h| z(b * h)).collect(),
             sin: dm.rope_half.iter().map(|h| z(b * h)).collect(),
             logits: z(dm.vocab),
-        };
-        s
+        }
     }
 }
 
@@ -83,10 +107,9 @@ pub struct State {
 
 impl State {
     pub(crate) fn new(dm: &Dims, n_layers: usize, live: &Arc<BlockCounter>) -> Self {
-        let kvw = dm.n_kv_heads * dm.head_dim;
         Self {
             pos: 0,
-            kv: SeqKv::new(n_layers, kvw, live),
+            kv: SeqKv::new(n_layers, dm.kv_k, dm.kv_v, live),
             s: None,
         }
     }

@@ -8,14 +8,15 @@ use super::attend::{attend, AttendParams};
 use super::linear::Linear;
 use super::norm::Norm;
 use super::LayerCtx;
-use crate::config::{AttentionConfig, ModelConfig, QkNormScope};
+use crate::config::QkNormScope;
+use crate::plan::AttentionPlan;
 use crate::runtime::kv_cache::LayerCache;
 use crate::weights::Weights;
 use crate::Result;
 
 #[derive(Debug, Clone)]
 pub struct Attention {
-    cfg: AttentionConfig,
+    plan: AttentionPlan,
     q: Linear,
     k: Linear,
     v: Linear,
@@ -26,37 +27,22 @@ pub struct Attention {
 }
 
 impl Attention {
-    pub fn load(c: &ModelConfig, w: &Weights, i: usize) -> Result<Self> {
-        let a = &c.attention;
-        let (d, hd) = (c.d_model, a.head_dim);
-        let (qw, kvw) = (a.n_heads * hd, a.n_kv_heads * hd);
-        let p = format!("blk.{i}");
-        let (q_norm, k_norm) = match a.qk_norm {
+    pub fn load(a: &AttentionPlan, w: &Weights) -> Result<Self> {
+        let (q_norm, k_norm) = match &a.qk_norm {
             None => (None, None),
-            Some(scope) => {
-                let (qn, kn) = if scope == QkNormScope::PerHead {
-                    (hd, hd)
-                } else {
-                    (qw, kvw)
-                };
-                let n = c.block.norm;
-                (
-                    Some(Norm::load(w, &format!("{p}.attn_q_norm"), n, qn)?),
-                    Some(Norm::load(w, &format!("{p}.attn_k_norm"), n, kn)?),
-                )
-            }
+            Some(qk) => (Some(Norm::load(w, &qk.q)?), Some(Norm::load(w, &qk.k)?)),
         };
-        let sinks = if a.sinks {
-            Some(w.tensor(&format!("{p}.attn_sinks.weight"), &[a.n_heads])?)
-        } else {
-            None
-        };
+        let sinks = a
+            .sinks
+            .as_ref()
+            .map(|s| w.tensor(s, &[a.n_heads]))
+            .transpose()?;
         Ok(Self {
-            cfg: a.clone(),
-            q: Linear::load(w, &format!("{p}.attn_q"), qw, d, a.bias.q)?,
-            k: Linear::load(w, &format!("{p}.attn_k"), kvw, d, a.bias.k)?,
-            v: Linear::load(w, &format!("{p}.attn_v"), kvw, d, a.bias.v)?,
-            o: Linear::load(w, &format!("{p}.attn_output"), d, qw, a.bias.o)?,
+            plan: a.clone(),
+            q: Linear::load(w, &a.q)?,
+            k: Linear::load(w, &a.k)?,
+            v: Linear::load(w, &a.v)?,
+            o: Linear::load(w, &a.o)?,
             q_norm,
             k_norm,
             sinks,
@@ -70,11 +56,11 @@ impl Attention {
         ctx: &LayerCtx,
         cache: Option<&mut LayerCache>,
     ) -> Result<Tensor> {
-        let a = &self.cfg;
+        let a = &self.plan;
         let (b, t, _) = x.dims3()?;
         let (mut q, mut k) = (self.q.forward(x)?, self.k.forward(x)?);
         let v = self.v.forward(x)?;
-        let full_width = a.qk_norm == Some(QkNormScope::FullWidth);
+        let full_width = a.qk_norm.as_ref().map(|n| n.scope) == Some(QkNormScope::FullWidth);
         if full_width {
             q = self.q_norm.as_ref().expect("loaded").forward(&q)?;
             k = self.k_norm.as_ref().expect("loaded").forward(&k)?;
@@ -103,7 +89,7 @@ impl Attention {
             None => (k, v, ctx.q0),
         };
         let params = AttendParams {
-            scale: a.score_scale(),
+            scale: a.scale,
             softcap: a.softcap,
             window: ctx.window,
             alibi: ctx.alibi,

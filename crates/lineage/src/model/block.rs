@@ -9,7 +9,8 @@ use super::mla::Mla;
 use super::moe::{Moe, MoeLosses};
 use super::norm::Norm;
 use super::LayerCtx;
-use crate::config::{AttentionKind, FfnKind, ModelConfig, NormPlacement, Residual};
+use crate::config::{FfnKind, NormPlacement, Residual};
+use crate::plan::{self, LayerPlan, NormSlot};
 use crate::runtime::kv_cache::LayerCache;
 use crate::weights::Weights;
 use crate::Result;
@@ -39,33 +40,23 @@ pub struct Block {
 }
 
 impl Block {
-    pub fn load(c: &ModelConfig, w: &Weights, i: usize) -> Result<Self> {
-        let (n, d, p) = (c.block.norm, c.d_model, format!("blk.{i}"));
-        let pl = c.block.placement;
-        let pre = pl.has_pre() || pl == NormPlacement::Post;
-        let two_norms = !matches!(c.block.residual, Residual::Parallel { shared_norm: true });
-        let load = |name: &str, on: bool| -> Result<Option<Norm>> {
-            if on {
-                Norm::load(w, &format!("{p}.{name}"), n, d).map(Some)
-            } else {
-                Ok(None)
-            }
+    pub fn load(l: &LayerPlan, w: &Weights) -> Result<Self> {
+        let norm = |s: &Option<NormSlot>| s.as_ref().map(|s| Norm::load(w, s)).transpose();
+        let mixer = match &l.mixer {
+            plan::Mixer::Attention(a) => Mixer::Attention(Attention::load(a, w)?),
+            plan::Mixer::Latent(m) => Mixer::Latent(Mla::load(m, w)?),
         };
-        let mixer = match &c.attention.kind {
-            AttentionKind::Standard => Mixer::Attention(Attention::load(c, w, i)?),
-            AttentionKind::Latent(m) => Mixer::Latent(Mla::load(c, w, i, m)?),
-        };
-        let ffn = match (&c.ffn.moe, c.layers[i].moe) {
-            (Some(m), true) => FfnLayer::Moe(Moe::load(c, w, i, m)?),
-            _ => FfnLayer::Dense(c.ffn.kind, load_dense(c, w, i, "", c.ffn.d_ff)?),
+        let ffn = match &l.ffn {
+            plan::Ffn::Dense(f) => FfnLayer::Dense(f.kind, load_dense(w, f)?),
+            plan::Ffn::Moe(m) => FfnLayer::Moe(Moe::load(m, w)?),
         };
         Ok(Self {
-            placement: pl,
-            residual: c.block.residual,
-            attn_norm: load("attn_norm", pre)?,
-            attn_post_norm: load("attn_post_norm", pl.has_post_sublayer())?,
-            ffn_norm: load("ffn_norm", pre && two_norms)?,
-            ffn_post_norm: load("ffn_post_norm", pl.has_post_sublayer())?,
+            placement: l.placement,
+            residual: l.residual,
+            attn_norm: norm(&l.norms.attn)?,
+            attn_post_norm: norm(&l.norms.attn_post)?,
+            ffn_norm: norm(&l.norms.ffn)?,
+            ffn_post_norm: norm(&l.norms.ffn_post)?,
             mixer,
             ffn,
         })

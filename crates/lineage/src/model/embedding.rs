@@ -19,8 +19,8 @@ impl Embedding {
         match w.weight(name, &[vocab, d])? {
             Weight::Dense(t) => Ok(Self::Dense(t)),
             Weight::Quant(q) => Ok(Self::Quant(q)),
-            Weight::Mxfp4(_) => Err(Error::BadInput(format!(
-                "`{name}`: MXFP4 embeddings are not supported"
+            Weight::Mxfp4(_) | Weight::QuantStack(_) => Err(Error::BadInput(format!(
+                "`{name}`: an embedding must be one matrix, dense or block-quantized"
             ))),
         }
     }

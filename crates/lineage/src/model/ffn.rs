@@ -5,7 +5,8 @@ use candle_core::Tensor;
 
 use super::linear::Linear;
 use super::ops;
-use crate::config::{FfnKind, ModelConfig};
+use crate::config::FfnKind;
+use crate::plan::DensePlan;
 use crate::weights::Weights;
 use crate::Result;
 
@@ -39,36 +40,11 @@ fn gate(w: &FfnWeights) -> Result<&Linear> {
     })
 }
 
-/// Whether `kind` has a gate projection.
-pub fn is_gated(kind: FfnKind) -> bool {
-    !matches!(kind, FfnKind::Mlp(_))
-}
-
-/// The dense FFN of layer `i` (`blk.{i}.ffn_{gate,up,down}`), or a shared expert
-/// (`suffix` = "_shexp") of width `d_ff`.
-pub fn load_dense(
-    c: &ModelConfig,
-    w: &Weights,
-    i: usize,
-    suffix: &str,
-    d_ff: usize,
-) -> Result<FfnWeights> {
-    let (d, bias) = (c.d_model, c.ffn.bias);
-    let p = format!("blk.{i}");
-    let gate = if is_gated(c.ffn.kind) {
-        Some(Linear::load(
-            w,
-            &format!("{p}.ffn_gate{suffix}"),
-            d_ff,
-            d,
-            bias,
-        )?)
-    } else {
-        None
-    };
+/// A dense FFN or the fused shared experts, as the plan names them.
+pub fn load_dense(w: &Weights, f: &DensePlan) -> Result<FfnWeights> {
     Ok(FfnWeights {
-        gate,
-        up: Linear::load(w, &format!("{p}.ffn_up{suffix}"), d_ff, d, bias)?,
-        down: Linear::load(w, &format!("{p}.ffn_down{suffix}"), d, d_ff, bias)?,
+        gate: f.gate.as_ref().map(|g| Linear::load(w, g)).transpose()?,
+        up: Linear::load(w, &f.up)?,
+        down: Linear::load(w, &f.down)?,
     })
 }

@@ -4,6 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use crate::kernels::quant::{ActPrecision, QMatrix};
+use crate::plan::LinearSlot;
 use crate::weights::{Weight, Weights};
 use crate::{Error, Result};
 
@@ -20,15 +21,16 @@ pub struct Linear {
 }
 
 impl Linear {
-    /// Loads `{name}.weight` `[out, in]` and, if `bias`, `{name}.bias` `[out]`.
-    pub fn load(w: &Weights, name: &str, out: usize, inp: usize, bias: bool) -> Result<Self> {
+    /// Loads the slot's `.weight` `[out, in]` and, if it has one, `.bias` `[out]`.
+    pub fn load(w: &Weights, s: &LinearSlot) -> Result<Self> {
+        let (name, out, inp, bias) = (&s.name, s.out, s.inp, s.bias);
         let wname = format!("{name}.weight");
         let weight = match w.weight(&wname, &[out, inp])? {
             Weight::Dense(t) => Matrix::Dense(t),
             Weight::Quant(q) => Matrix::Quant(q),
-            Weight::Mxfp4(_) => {
+            Weight::Mxfp4(_) | Weight::QuantStack(_) => {
                 return Err(Error::BadInput(format!(
-                    "`{wname}`: MXFP4 is supported for experts only"
+                    "`{wname}`: an expert stack where one matrix belongs"
                 )))
             }
         };
@@ -52,6 +54,11 @@ impl Linear {
             weight: Matrix::Quant(q),
             bias: None,
         }
+    }
+
+    /// The same weight with `bias` instead of its own.
+    pub fn with_bias(self, bias: Option<Tensor>) -> Self {
+        Self { bias, ..self }
     }
 
     pub fn out_dim(&self) -> usize {

@@ -9,7 +9,8 @@ use super::attend::{attend, AttendParams};
 use super::linear::Linear;
 use super::norm::Norm;
 use super::LayerCtx;
-use crate::config::{MlaConfig, ModelConfig};
+use crate::config::MlaConfig;
+use crate::plan::{LatentPlan, LatentQuery};
 use crate::runtime::kv_cache::LayerCache;
 use crate::weights::Weights;
 use crate::Result;
@@ -37,39 +38,24 @@ pub struct Mla {
 }
 
 impl Mla {
-    pub fn load(c: &ModelConfig, w: &Weights, i: usize, m: &MlaConfig) -> Result<Self> {
-        let (d, h, n) = (c.d_model, c.attention.n_heads, c.block.norm);
-        let qk = m.qk_nope_head_dim + m.qk_rope_head_dim;
-        let p = format!("blk.{i}");
-        let q = match m.q_lora_rank {
-            None => QueryPath::Direct(Linear::load(w, &format!("{p}.attn_q"), h * qk, d, false)?),
-            Some(r) => QueryPath::LoRa {
-                down: Linear::load(w, &format!("{p}.attn_q_a"), r, d, false)?,
-                norm: Norm::load(w, &format!("{p}.attn_q_a_norm"), n, r)?,
-                up: Linear::load(w, &format!("{p}.attn_q_b"), h * qk, r, false)?,
+    pub fn load(l: &LatentPlan, w: &Weights) -> Result<Self> {
+        let q = match &l.query {
+            LatentQuery::Direct(q) => QueryPath::Direct(Linear::load(w, q)?),
+            LatentQuery::LoRa { down, norm, up } => QueryPath::LoRa {
+                down: Linear::load(w, down)?,
+                norm: Norm::load(w, norm)?,
+                up: Linear::load(w, up)?,
             },
         };
         Ok(Self {
-            m: m.clone(),
-            n_heads: h,
-            scale: c.attention.score_scale(),
+            m: l.m.clone(),
+            n_heads: l.n_heads,
+            scale: l.scale,
             q,
-            kv_a: Linear::load(
-                w,
-                &format!("{p}.attn_kv_a_mqa"),
-                m.kv_lora_rank + m.qk_rope_head_dim,
-                d,
-                false,
-            )?,
-            kv_norm: Norm::load(w, &format!("{p}.attn_kv_a_norm"), n, m.kv_lora_rank)?,
-            kv_b: Linear::load(
-                w,
-                &format!("{p}.attn_kv_b"),
-                h * (m.qk_nope_head_dim + m.v_head_dim),
-                m.kv_lora_rank,
-                false,
-            )?,
-            o: Linear::load(w, &format!("{p}.attn_output"), d, h * m.v_head_dim, false)?,
+            kv_a: Linear::load(w, &l.kv_a)?,
+            kv_norm: Norm::load(w, &l.kv_norm)?,
+            kv_b: Linear::load(w, &l.kv_b)?,
+            o: Linear::load(w, &l.o)?,
         })
     }
 

@@ -16,7 +16,7 @@ pub mod moe;
 mod norm;
 pub mod ops;
 pub(crate) mod rope;
-mod router;
+pub(crate) mod router;
 
 use candle_core::{DType, Tensor};
 
@@ -27,7 +27,8 @@ use linear::Linear;
 use norm::Norm;
 use rope::{CosSin, RopeTable};
 
-use crate::config::{ModelConfig, Position};
+use crate::config::ModelConfig;
+use crate::plan::ModelPlan;
 use crate::runtime::kv_cache::KvCache;
 use crate::weights::Weights;
 use crate::{Error, Result};
@@ -66,52 +67,48 @@ pub struct Model {
     pub blocks: Vec<Block>,
     output_norm: Norm,
     lm_head: Linear,
-    /// Per layer: its RoPE (layer override or the model's).
+    /// Per layer: its RoPE (layer override or the model's), ALiBi slopes, window.
     ropes: Vec<Option<RopeTable>>,
-    alibi: Option<Vec<f64>>,
+    alibi: Vec<Option<Vec<f64>>>,
+    windows: Vec<Option<usize>>,
 }
 
 impl Model {
     pub fn new(cfg: &ModelConfig, w: &Weights) -> Result<Self> {
-        let (v, d) = (cfg.vocab_size, cfg.d_model);
-        let token_embd = Embedding::load(w, "token_embd.weight", v, d)?;
-        let position_embd = match cfg.position {
-            Position::Learned => Some(w.tensor("position_embd.weight", &[cfg.context_len, d])?),
-            _ => None,
-        };
-        let embd_norm = cfg
-            .embedding
-            .norm
-            .map(|n| Norm::load(w, "token_embd_norm", n, d))
+        let plan = ModelPlan::new(cfg)?;
+        let (v, d, e) = (plan.vocab, plan.d_model, &plan.embedding);
+        let token_embd = Embedding::load(w, &e.token, v, d)?;
+        let position_embd = e
+            .position
+            .as_ref()
+            .map(|p| w.tensor(p, &[plan.context_len, d]))
             .transpose()?;
-        let blocks = (0..cfg.n_layers())
-            .map(|i| Block::load(cfg, w, i))
-            .collect::<Result<Vec<_>>>()?;
-        let lm_head = if cfg.embedding.tied_lm_head {
-            token_embd.as_linear()
-        } else {
-            Linear::load(w, "output", v, d, false)?
-        };
-        let ropes = cfg
+        let embd_norm = e.norm.as_ref().map(|n| Norm::load(w, n)).transpose()?;
+        let blocks = plan
             .layers
             .iter()
-            .map(|l| match (&l.rope, &cfg.position) {
-                (Some(r), _) | (None, Position::Rope(r)) => Some(RopeTable::new(r)),
-                _ => None,
-            })
-            .collect();
-        let alibi =
-            matches!(cfg.position, Position::Alibi).then(|| alibi::slopes(cfg.attention.n_heads));
+            .map(|l| Block::load(l, w))
+            .collect::<Result<Vec<_>>>()?;
+        let lm_head = match &plan.head {
+            None => token_embd.as_linear(),
+            Some(h) => Linear::load(w, h)?,
+        };
+        let sees = plan.layers.iter().map(|l| l.mixer.sees());
+        let ropes = sees.clone().map(|s| s.rope().map(RopeTable::new)).collect();
         Ok(Self {
             cfg: cfg.clone(),
             token_embd,
             position_embd,
             embd_norm,
             blocks,
-            output_norm: Norm::load(w, "output_norm", cfg.final_norm, d)?,
+            output_norm: Norm::load(w, &plan.final_norm)?,
             lm_head,
             ropes,
-            alibi,
+            alibi: sees
+                .clone()
+                .map(|s| s.alibi().map(<[f64]>::to_vec))
+                .collect(),
+            windows: sees.map(|s| s.window).collect(),
         })
     }
 
@@ -239,8 +236,8 @@ impl Model {
         };
         Ok(LayerCtx {
             rope,
-            alibi: self.alibi.as_deref(),
-            window: self.cfg.layers[i].window,
+            alibi: self.alibi[i].as_deref(),
+            window: self.windows[i],
             q0,
             dropout: None,
         })

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 
-use super::ffn::{ffn_forward, is_gated, load_dense, FfnWeights};
+use super::ffn::{ffn_forward, load_dense, FfnWeights};
 use super::linear::Linear;
 use super::ops;
 use super::router::{route, Routing};
-use crate::config::{FfnKind, ModelConfig, MoeConfig};
+use crate::config::{FfnKind, MoeConfig};
+use crate::plan::{MoePlan, StackSlot};
 use crate::weights::{Weight, Weights};
 use crate::Result;
 
@@ -23,29 +24,30 @@ struct ExpertStack {
 }
 
 impl ExpertStack {
-    fn load(w: &Weights, name: &str, shape: [usize; 3], bias: bool) -> Result<Self> {
-        let weight = w.weight(&format!("{name}.weight"), &shape)?;
-        let bias = if bias {
-            Some(w.tensor(&format!("{name}.bias"), &[shape[0], shape[1]])?)
+    fn load(w: &Weights, s: &StackSlot) -> Result<Self> {
+        let weight = w.weight(&format!("{}.weight", s.name), &[s.experts, s.out, s.inp])?;
+        let bias = if s.bias {
+            Some(w.tensor(&format!("{}.bias", s.name), &[s.experts, s.out])?)
         } else {
             None
         };
         Ok(Self { weight, bias })
     }
 
-    /// Expert `e` as a linear layer (MXFP4 is dequantised here, on the fly).
+    /// Expert `e` as a linear layer (MXFP4 is dequantised here, on the fly; block-quantized
+    /// experts are multiplied in their blocks).
     fn linear(&self, e: usize) -> Result<Linear> {
-        let w = match &self.weight {
-            Weight::Dense(t) => t.get(e)?,
-            Weight::Mxfp4(m) => m.dequantize(e)?,
+        let b = self.bias.as_ref().map(|b| b.get(e)).transpose()?;
+        Ok(match &self.weight {
+            Weight::Dense(t) => Linear::from_parts(t.get(e)?, b),
+            Weight::Mxfp4(m) => Linear::from_parts(m.dequantize(e)?, b),
+            Weight::QuantStack(q) => Linear::from_quant(q[e].clone()).with_bias(b),
             Weight::Quant(_) => {
                 return Err(crate::Error::BadInput(
-                    "quantized expert stacks are loaded dense".into(),
+                    "a 2-D weight where an expert stack belongs".into(),
                 ))
             }
-        };
-        let b = self.bias.as_ref().map(|b| b.get(e)).transpose()?;
-        Ok(Linear::from_parts(w, b))
+        })
     }
 }
 
@@ -105,38 +107,25 @@ pub struct Moe {
 }
 
 impl Moe {
-    pub fn load(c: &ModelConfig, w: &Weights, i: usize, m: &MoeConfig) -> Result<Self> {
-        let (d, e, f) = (c.d_model, m.n_experts, m.d_expert);
-        let p = format!("blk.{i}");
-        let kind = c.ffn.kind;
-        let gate = if is_gated(kind) {
-            Some(ExpertStack::load(
-                w,
-                &format!("{p}.ffn_gate_exps"),
-                [e, f, d],
-                m.expert_bias,
-            )?)
-        } else {
-            None
-        };
-        let correction = w
-            .opt_tensor(&format!("{p}.exp_probs_b.bias"), &[e])?
-            .map(|t| t.to_dtype(DType::F32)?.to_vec1::<f32>())
+    pub fn load(m: &MoePlan, w: &Weights) -> Result<Self> {
+        let e = m.cfg.n_experts;
+        let correction = m
+            .correction
+            .as_ref()
+            .map(|c| -> Result<Vec<f32>> {
+                Ok(w.tensor(c, &[e])?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
+            })
             .transpose()?;
-        let shared = if m.n_shared_experts > 0 {
-            Some(load_dense(c, w, i, "_shexp", m.n_shared_experts * f)?)
-        } else {
-            None
-        };
+        let stack = |s: &StackSlot| ExpertStack::load(w, s);
         Ok(Self {
-            cfg: m.clone(),
-            kind,
-            router: Linear::load(w, &format!("{p}.ffn_gate_inp"), e, d, m.router_bias)?,
+            cfg: m.cfg.clone(),
+            kind: m.kind,
+            router: Linear::load(w, &m.router)?,
             correction,
-            gate,
-            up: ExpertStack::load(w, &format!("{p}.ffn_up_exps"), [e, f, d], m.expert_bias)?,
-            down: ExpertStack::load(w, &format!("{p}.ffn_down_exps"), [e, d, f], m.expert_bias)?,
-            shared,
+            gate: m.gate.as_ref().map(stack).transpose()?,
+            up: stack(&m.up)?,
+            down: stack(&m.down)?,
+            shared: m.shared.as_ref().map(|s| load_dense(w, s)).transpose()?,
             stats: Arc::new(ExpertStats::new(e)),
         })
     }

@@ -4,6 +4,7 @@
 use candle_core::{Tensor, D};
 
 use crate::config::{NormConfig, NormKind};
+use crate::plan::NormSlot;
 use crate::weights::Weights;
 use crate::Result;
 
@@ -15,14 +16,19 @@ pub struct Norm {
 }
 
 impl Norm {
-    /// Loads `{name}.weight` (and `{name}.bias` for LayerNorm with bias) of width `dim`.
-    pub fn load(w: &Weights, name: &str, cfg: NormConfig, dim: usize) -> Result<Self> {
-        let weight = w.tensor(&format!("{name}.weight"), &[dim])?;
-        let bias = match cfg.kind {
-            NormKind::LayerNorm { bias: true } => Some(w.tensor(&format!("{name}.bias"), &[dim])?),
-            _ => None,
+    /// Loads the slot's `.weight` (and `.bias` for LayerNorm with bias).
+    pub fn load(w: &Weights, s: &NormSlot) -> Result<Self> {
+        let weight = w.tensor(&format!("{}.weight", s.name), &[s.dim])?;
+        let bias = if s.has_bias() {
+            Some(w.tensor(&format!("{}.bias", s.name), &[s.dim])?)
+        } else {
+            None
         };
-        Ok(Self { cfg, weight, bias })
+        Ok(Self {
+            cfg: s.cfg,
+            weight,
+            bias,
+        })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {

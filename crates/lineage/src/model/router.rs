@@ -110,7 +110,7 @@ pub fn route(
 /// DeepSeek-V3: score each group by the sum of its top-2 biased scores, keep the best
 /// `topk_groups` groups, then take the top-k biased scores among their experts (the
 /// others are set to 0, as HF does).
-fn grouped_top_k(
+pub(crate) fn grouped_top_k(
     scores: &[f32],
     bias: Option<&[f32]>,
     groups: usize,

@@ -25,6 +25,9 @@ pub enum Weight {
     Mxfp4(Mxfp4Tensor),
     /// GGUF block-quantised matrix `[out, in]`, multiplied without dequantising.
     Quant(QMatrix),
+    /// GGUF block-quantised expert stack `[E, out, in]`: one matrix per expert, each
+    /// over its slice of the file's bytes (never dequantised whole).
+    QuantStack(Vec<QMatrix>),
 }
 
 impl Weight {
@@ -33,6 +36,10 @@ impl Weight {
             Weight::Dense(t) => t.dims().to_vec(),
             Weight::Mxfp4(m) => m.shape().to_vec(),
             Weight::Quant(q) => vec![q.rows(), q.cols()],
+            Weight::QuantStack(s) => {
+                let (r, c) = s.first().map_or((0, 0), |q| (q.rows(), q.cols()));
+                vec![s.len(), r, c]
+            }
         }
     }
     pub fn resident_bytes(&self) -> usize {
@@ -40,6 +47,7 @@ impl Weight {
             Weight::Dense(t) => t.elem_count() * t.dtype().size_in_bytes(),
             Weight::Mxfp4(m) => m.resident_bytes(),
             Weight::Quant(q) => q.bytes().len(),
+            Weight::QuantStack(s) => s.iter().map(|q| q.bytes().len()).sum(),
         }
     }
 }
@@ -126,7 +134,7 @@ impl Weights {
             let slot = match w {
                 Weight::Dense(_) => &mut s.dense,
                 Weight::Mxfp4(_) => &mut s.mxfp4,
-                Weight::Quant(_) => &mut s.quant,
+                Weight::Quant(_) | Weight::QuantStack(_) => &mut s.quant,
             };
             slot.0 += n;
             slot.1 += w.resident_bytes();

@@ -117,6 +117,23 @@ impl Mxfp4Tensor {
         self.blocks.len() + self.scales.len()
     }
 
+    /// Matrix `e` in ggml's block layout (GGUF type 39: the scale byte, then element j
+    /// in the low nibble of byte j and element j+16 in its high nibble), for the block
+    /// kernels; the inverse of [`Self::from_ggml_blocks`].
+    pub fn ggml_blocks(&self, e: usize) -> Vec<u8> {
+        let [_, rows, cols] = self.shape;
+        let groups = rows * cols / 32;
+        let base = e * groups;
+        let mut out = Vec::with_capacity(groups * 17);
+        for g in base..base + groups {
+            let hf = &self.blocks[g * 16..(g + 1) * 16];
+            let code = |i: usize| (hf[i / 2] >> (4 * (i % 2))) & 0x0f;
+            out.push(self.scales[g]);
+            out.extend((0..16).map(|j| code(j) | (code(j + 16) << 4)));
+        }
+        out
+    }
+
     /// Dequantises matrix `e` into `[out, in]` f32.
     pub fn dequantize(&self, e: usize) -> Result<Tensor> {
         let [_, rows, cols] = self.shape;

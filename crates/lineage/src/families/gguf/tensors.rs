@@ -1,6 +1,6 @@
 //! GGUF tensors -> canonical weights: 1-D and float tensors become dense f32, quantized
-//! matrices stay quantized (or are dequantised exactly in f32 mode), MXFP4 expert stacks
-//! stay packed, a few names differ from ours, fused projections are split by rows and
+//! matrices and expert stacks stay in their blocks (or are dequantised exactly in f32
+//! mode), MXFP4 expert stacks stay packed, a few names differ from ours, fused projections are split by rows and
 //! DeepSeek's split `attn_k_b`/`attn_v_b` are joined back into `attn_kv_b`.
 
 use candle_core::{Device, Tensor};
@@ -63,6 +63,9 @@ fn load_one(file: &GgufFile, name: &str, precision: GgufPrecision) -> Result<Wei
             file.tensor_bytes(name)?,
             [dims[0], dims[1], dims[2]],
         )?));
+    }
+    if quantized && dims.len() == 3 && !is_float(t.ggml_type) {
+        return Ok(Weight::QuantStack(file.qstack(name)?));
     }
     if quantized && dims.len() == 2 && !is_float(t.ggml_type) {
         return Ok(Weight::Quant(file.qmatrix(name)?));
@@ -163,8 +166,8 @@ fn split_rows(name: &str, w: Weight, rows: &[usize]) -> Result<Vec<Weight>> {
             }
             Ok(out)
         }
-        Weight::Mxfp4(_) => Err(crate::Error::BadInput(
-            "cannot split an MXFP4 tensor".into(),
-        )),
+        Weight::Mxfp4(_) | Weight::QuantStack(_) => Err(crate::Error::BadInput(format!(
+            "`{name}`: cannot split an expert stack"
+        ))),
     }
 }

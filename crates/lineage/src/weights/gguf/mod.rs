@@ -143,6 +143,42 @@ impl GgufFile {
         Ok(&(*self.bytes).as_ref()[start..end])
     }
 
+    /// 3-D tensor `name` (GGUF `ne = [cols, rows, experts]`) as one quantized matrix per
+    /// expert, each sharing its slice of the mapped bytes: an expert stack kept in its
+    /// blocks. Each slice is checked to lie inside the tensor's data.
+    pub fn qstack(&self, name: &str) -> Result<Vec<QMatrix>> {
+        let t = self.tensor(name)?;
+        let dims: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
+        let [cols, rows, experts] = dims[..] else {
+            return Err(Error::ShapeMismatch {
+                name: name.into(),
+                expected: vec![0, 0, 0],
+                found: dims,
+            });
+        };
+        let (start, end) = self.range(t);
+        let per = (end - start) / experts.max(1);
+        (0..experts)
+            .map(|e| {
+                let q = QMatrix::from_shared(
+                    name,
+                    t.ggml_type,
+                    [rows, cols],
+                    Arc::clone(&self.bytes),
+                    start + e * per,
+                )?;
+                if q.bytes().len() != per {
+                    return Err(Error::BadInput(format!(
+                        "tensor `{name}`: {} bytes per expert, its blocks need {}",
+                        per,
+                        q.bytes().len()
+                    )));
+                }
+                Ok(q)
+            })
+            .collect()
+    }
+
     /// Tensor `name` as a quantized matrix sharing the mapped bytes: GGUF `ne = [cols,
     /// rows, 1, 1]`; a 1-D tensor is one row.
     pub fn qmatrix(&self, name: &str) -> Result<QMatrix> {
