@@ -60,12 +60,12 @@ pub fn run(a: ChatArgs) -> Result<()> {
             _ => {}
         }
         history.push(ChatMessage::new("user", line));
-        let text = chat_format::render(&tok, &model.config().family, &history)?;
+        let chat = model.config().chat;
+        let text = chat_format::render(&tok, chat, &history)?;
         let ids = chat_format::encode_rendered(&tok, &text)?;
         cancel.store(false, Ordering::Relaxed);
-        let family = &model.config().family;
-        let mut reply = ReplyOut::new(lineage::text::uses_harmony(family), !a.gen.hide_reasoning);
-        let opts = a.gen.options(family);
+        let mut reply = ReplyOut::new(chat.is_harmony(), !a.gen.hide_reasoning);
+        let opts = a.gen.options(chat);
         let result = generate(&model, &tok, &ids, &opts, &cancel, &mut |p| {
             reply.piece(p, true)
         });

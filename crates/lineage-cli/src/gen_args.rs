@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use lineage::config::ChatFormat;
 use lineage::runtime::backend::Backend;
 use lineage::runtime::sampler::SamplerConfig;
 use lineage::text::Tokenizer;
@@ -77,16 +78,16 @@ impl GenArgs {
         }
     }
 
-    /// `family`: the loaded model's; harmony's special tokens stay in its text, where its
-    /// channels are read from.
-    pub fn options(&self, family: &str) -> lineage::runtime::session::GenerateOptions {
+    /// `chat`: the loaded model's format; harmony's special tokens stay in its text, where
+    /// its channels are read from.
+    pub fn options(&self, chat: ChatFormat) -> lineage::runtime::session::GenerateOptions {
         lineage::runtime::session::GenerateOptions {
             max_tokens: self.max_tokens,
             sampler: self.sampler(),
             stop: self.stop.clone(),
             logprobs: None,
             constraint: None,
-            keep_special: lineage::text::uses_harmony(family),
+            keep_special: chat.is_harmony(),
         }
     }
 

@@ -38,15 +38,15 @@ pub fn run(a: RunArgs) -> Result<()> {
             msgs.push(ChatMessage::new("system", s));
         }
         msgs.push(ChatMessage::new("user", &a.prompt));
-        let text = chat_format::render(&tok, &model.config().family, &msgs)?;
+        let text = chat_format::render(&tok, model.config().chat, &msgs)?;
         chat_format::encode_rendered(&tok, &text)?
     };
     let never = AtomicBool::new(false);
     let stream = !a.json;
-    let family = &model.config().family;
-    let harmony = lineage::text::uses_harmony(family) && !a.raw;
+    let chat = model.config().chat;
+    let harmony = chat.is_harmony() && !a.raw;
     let mut reply = ReplyOut::new(harmony, !a.gen.hide_reasoning);
-    let opts = a.gen.options(family);
+    let opts = a.gen.options(chat);
     let g = generate(&model, &tok, &ids, &opts, &never, &mut |piece| {
         reply.piece(piece, stream)
     })?;

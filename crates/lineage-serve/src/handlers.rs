@@ -36,14 +36,13 @@ pub async fn chat(
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let req: ChatRequest = request::parse(&body(b)?)?;
-    let format = tools::detect(&s.family, s.tok.chat_template());
+    let format = tools::detect(s.chat, s.tok.chat_template());
     let tools = Tools::new(req.tools.as_ref(), req.tool_choice.as_ref(), format)?;
     let msgs = request::messages(req.messages)?;
-    let text =
-        lineage::text::render_chat_with_tools(&s.tok, &s.family, &msgs, tools.prompt_tools())?;
+    let text = lineage::text::render_chat_with_tools(&s.tok, s.chat, &msgs, tools.prompt_tools())?;
     let prompt = lineage::text::encode_rendered(&s.tok, &text)?;
     let reading = match tools.parser() {
-        _ if lineage::text::uses_harmony(&s.family) => Reading::Harmony {
+        _ if s.chat.is_harmony() => Reading::Harmony {
             tools: tools.parser().is_some(),
         },
         Some(f) => Reading::Tools(f),
@@ -126,7 +125,7 @@ async fn run(
         // Each choice starts its own parser from the compiled schema.
         opts.constraint = constraint.clone();
         // Harmony's channels and calls are read from its special tokens (`<|channel|>`, ...).
-        opts.keep_special = lineage::text::uses_harmony(&s.family);
+        opts.keep_special = s.chat.is_harmony();
         let (tx, rx) = unbounded_channel();
         let job = Job {
             prompt: prompt.clone(),

@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use lineage::config::ChatFormat;
 use lineage::runtime::backend::Backend;
 use lineage::text::Tokenizer;
 
@@ -50,7 +51,8 @@ pub struct ServeConfig {
 pub struct AppState {
     pub sched: Scheduler,
     pub tok: Arc<Tokenizer>,
-    pub family: String,
+    /// The model's chat format (`ModelConfig::chat`): how prompts are rendered and replies read.
+    pub chat: ChatFormat,
     pub ctx: usize,
     pub api_key: Option<String>,
     pub max_body: usize,
@@ -62,7 +64,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(cfg: &ServeConfig, model: Backend, tok: Tokenizer) -> Arc<Self> {
-        let family = model.config().family.clone();
+        let chat = model.config().chat;
         let ctx = cfg.ctx_size.map_or(model.config().context_len, |c| {
             c.min(model.config().context_len)
         });
@@ -72,7 +74,7 @@ impl AppState {
         Arc::new(Self {
             sched,
             tok,
-            family,
+            chat,
             ctx,
             api_key: cfg.api_key.clone(),
             max_body: cfg.max_body,

@@ -24,7 +24,7 @@ fn direct(content: &str, max_tokens: usize) -> String {
     let (model, tok) = common::model("direct").unwrap();
     let text = lineage::text::render_chat(
         &tok,
-        &model.config().family,
+        model.config().chat,
         &[ChatMessage::new("user", content)],
     )
     .unwrap();
@@ -223,7 +223,7 @@ async fn logprobs_match_the_model_and_both_shapes() {
     // The model's own distribution at the first position.
     let (model, tok) = common::model("logprobs_reference").unwrap();
     let text =
-        lineage::text::render_chat(&tok, &model.config().family, &[ChatMessage::new("user", q)])
+        lineage::text::render_chat(&tok, model.config().chat, &[ChatMessage::new("user", q)])
             .unwrap();
     let ids = lineage::text::encode_rendered(&tok, &text).unwrap();
     let logits = model.start().forward(&ids).unwrap().to_vec();

@@ -1,7 +1,7 @@
-//! Which tool-call format a model writes, decided once from its family and chat template:
-//! the one place that maps a template to a parser (`parse.rs`).
+//! Which tool-call format a model writes, decided once from its chat format and chat
+//! template: the one place that maps a template to a parser (`parse.rs`).
 
-use lineage::text::uses_harmony;
+use lineage::config::ChatFormat;
 
 /// How a model's reply carries function calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,10 +14,10 @@ pub enum ToolFormat {
     Harmony,
 }
 
-/// The format `family`'s template teaches, or `None` when the template defines no calls
-/// (the tools are still rendered if it prints them; the reply stays text).
-pub fn detect(family: &str, template: Option<&str>) -> Option<ToolFormat> {
-    if uses_harmony(family) {
+/// The format a harmony model or a template teaches, or `None` when the template defines
+/// no calls (the tools are still rendered if it prints them; the reply stays text).
+pub fn detect(chat: ChatFormat, template: Option<&str>) -> Option<ToolFormat> {
+    if chat.is_harmony() {
         return Some(ToolFormat::Harmony);
     }
     let t = template?;
@@ -40,11 +40,12 @@ mod tests {
         let qwen = r#"{{- '\n<tool_call>\n{"name": "' }}"#;
         let llama31 = "{{- '<|python_tag|>' + tool_call.name + '.call(' }}";
         let llama32 = r#"{{- '"parameters": ' }}"#;
-        assert_eq!(detect("qwen2", Some(qwen)), Some(ToolFormat::Hermes));
-        assert_eq!(detect("llama", Some(llama31)), Some(ToolFormat::LlamaJson));
-        assert_eq!(detect("llama", Some(llama32)), Some(ToolFormat::LlamaJson));
-        assert_eq!(detect("gpt_oss", None), Some(ToolFormat::Harmony));
-        assert_eq!(detect("llama", Some("{{ messages[0].content }}")), None);
-        assert_eq!(detect("llama", None), None);
+        let t = ChatFormat::Template;
+        assert_eq!(detect(t, Some(qwen)), Some(ToolFormat::Hermes));
+        assert_eq!(detect(t, Some(llama31)), Some(ToolFormat::LlamaJson));
+        assert_eq!(detect(t, Some(llama32)), Some(ToolFormat::LlamaJson));
+        assert_eq!(detect(ChatFormat::Harmony, None), Some(ToolFormat::Harmony));
+        assert_eq!(detect(t, Some("{{ messages[0].content }}")), None);
+        assert_eq!(detect(t, None), None);
     }
 }

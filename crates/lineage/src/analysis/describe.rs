@@ -20,6 +20,7 @@ pub fn describe(c: &ModelConfig) -> Vec<(&'static str, String)> {
         ("windows", windows(&c.layers)),
         ("context_len", c.context_len.to_string()),
         ("embeddings", embeddings(c)),
+        ("chat", chat(c.chat).into()),
     ]
 }
 
@@ -201,6 +202,13 @@ pub fn windows(layers: &[LayerSpec]) -> String {
         ws.len(),
         sizes.join("/")
     )
+}
+
+fn chat(f: ChatFormat) -> &'static str {
+    match f {
+        ChatFormat::Template => "chat template",
+        ChatFormat::Harmony => "harmony",
+    }
 }
 
 fn embeddings(c: &ModelConfig) -> String {

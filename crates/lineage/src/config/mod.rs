@@ -11,6 +11,7 @@
 //! context_length).
 
 mod attention;
+mod chat;
 mod ffn;
 mod norm;
 mod position;
@@ -18,6 +19,7 @@ pub mod tensors;
 mod validate;
 
 pub use attention::{AttentionConfig, AttentionKind, MlaConfig, ProjBias, QkNormScope};
+pub use chat::ChatFormat;
 pub use ffn::{Activation, FfnConfig, FfnKind, MoeConfig, Router};
 pub use norm::{NormConfig, NormKind, NormPlacement};
 pub use position::{Position, Rope, RopePairing, RopeScaling};
@@ -99,6 +101,10 @@ pub struct ModelConfig {
     /// Dropout probability used only in training.
     pub dropout: f64,
     pub precision: Precision,
+    /// Prompt format of conversations, set by the adapter (gpt-oss: harmony). Absent
+    /// from configs serialized before the field existed, which all used templates.
+    #[serde(default)]
+    pub chat: ChatFormat,
     /// Keys of the source config that the adapter did not interpret.
     pub unknown_keys: Vec<String>,
 }

@@ -112,6 +112,7 @@ pub fn skeleton(
         final_logit_softcap: None,
         dropout: 0.0,
         precision: precision(hf)?,
+        chat: ChatFormat::Template,
         unknown_keys: Vec::new(),
     })
 }

@@ -20,6 +20,8 @@ impl Family for GptOss {
     fn config(&self, hf: &HfConfig) -> Result<ModelConfig> {
         let mut c = llama_like(hf)?;
         c.attention.sinks = true;
+        // Trained on harmony; its Jinja template is a rendering of the same format.
+        c.chat = ChatFormat::Harmony;
         c.ffn.kind = FfnKind::ClampedSwiGlu {
             alpha: hf.opt_f64("swiglu_alpha")?.unwrap_or(1.702),
             limit: hf.opt_f64("swiglu_limit")?.unwrap_or(7.0),

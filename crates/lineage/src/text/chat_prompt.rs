@@ -1,28 +1,25 @@
-//! Messages to prompt ids with the model's own chat template (Jinja with HF semantics, or
-//! harmony for gpt-oss): what `lineage run`/`chat` and `lineage serve` feed the model.
+//! Messages to prompt ids in the model's chat format (`ModelConfig::chat`): its own
+//! chat template (Jinja with HF semantics), or harmony, rendered directly: what
+//! `lineage run`/`chat` and `lineage serve` feed the model.
 
 use super::{ChatMessage, ChatTemplate, HarmonyRenderer, Tokenizer};
+use crate::config::ChatFormat;
 use crate::{Error, Result};
 
-/// gpt-oss speaks harmony, rendered by `HarmonyRenderer` rather than its Jinja template.
-pub fn uses_harmony(family: &str) -> bool {
-    family.starts_with("gpt_oss") || family.starts_with("gpt-oss")
-}
-
 /// Renders `messages` (ending with the user's turn) with the generation prompt.
-pub fn render_chat(tok: &Tokenizer, family: &str, messages: &[ChatMessage]) -> Result<String> {
-    render_chat_with_tools(tok, family, messages, &[])
+pub fn render_chat(tok: &Tokenizer, chat: ChatFormat, messages: &[ChatMessage]) -> Result<String> {
+    render_chat_with_tools(tok, chat, messages, &[])
 }
 
 /// As `render_chat`, with function `tools` (OpenAI's `{"type": "function", ...}` each)
 /// given to the template as its `tools` variable, or to harmony's developer message.
 pub fn render_chat_with_tools(
     tok: &Tokenizer,
-    family: &str,
+    chat: ChatFormat,
     messages: &[ChatMessage],
     tools: &[serde_json::Value],
 ) -> Result<String> {
-    if uses_harmony(family) {
+    if chat.is_harmony() {
         return HarmonyRenderer::default().render_with_tools(messages, tools, true);
     }
     let src = tok.chat_template().ok_or_else(|| {

@@ -20,7 +20,7 @@ mod template;
 mod tokenizer;
 mod vocab;
 
-pub use chat_prompt::{encode_rendered, render_chat, render_chat_with_tools, uses_harmony};
+pub use chat_prompt::{encode_rendered, render_chat, render_chat_with_tools};
 pub use harmony::{HarmonyRenderer, ReasoningEffort};
 pub use harmony_parse::{parse_completion, parse_conversation, HarmonyEnd, HarmonyMessage};
 pub use harmony_stream::{messages_of, HarmonyEvent, HarmonyPart, HarmonyReply, HarmonyStream};

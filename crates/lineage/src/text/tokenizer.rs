@@ -58,16 +58,12 @@ impl Tokenizer {
         keep_harmony_turn_going(&mut eos_ids, |t| vocab.token_to_id(t));
         eos_ids.sort_unstable();
         eos_ids.dedup();
-        let llama3_like = matches!(
-            spec.pre.as_deref(),
-            Some("llama3" | "llama-v3" | "llama-bpe")
-        );
-        let default_bos = spec.model == "llama" || llama3_like;
         Ok(Self {
             bos_id: spec.bos_id,
             eos_id: spec.eos_id,
             eos_ids,
-            add_bos: spec.add_bos.unwrap_or(default_bos) && spec.bos_id.is_some(),
+            add_bos: spec.add_bos.unwrap_or_else(|| spec.default_add_bos())
+                && spec.bos_id.is_some(),
             add_eos: spec.add_eos.unwrap_or(false) && spec.eos_id.is_some(),
             chat_template: spec.chat_template.clone(),
             backend: Backend::Gguf(Box::new(vocab)),

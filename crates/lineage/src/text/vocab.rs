@@ -29,7 +29,7 @@ pub struct VocabSpec {
     pub eot_id: Option<u32>,
     /// `tokenizer.ggml.unknown_token_id`.
     pub unknown_id: Option<u32>,
-    /// `tokenizer.ggml.add_bos_token`; default: true for "llama", false for "gpt2".
+    /// `tokenizer.ggml.add_bos_token`; default: `VocabSpec::default_add_bos`.
     pub add_bos: Option<bool>,
     /// `tokenizer.ggml.add_eos_token`; default false.
     pub add_eos: Option<bool>,
@@ -37,6 +37,19 @@ pub struct VocabSpec {
     pub add_space_prefix: Option<bool>,
     /// `tokenizer.chat_template`.
     pub chat_template: Option<String>,
+}
+
+impl VocabSpec {
+    /// Whether BOS is prepended when the file has no `tokenizer.ggml.add_bos_token`:
+    /// llama.cpp's defaults by tokenizer type (`llama_vocab::impl::load`), a rule of how
+    /// GGUF files are read, not knowledge of a model family: SentencePiece ("llama")
+    /// adds it, byte-level BPE ("gpt2") only with the pre-tokenizers marked so in `PreSplit`.
+    pub fn default_add_bos(&self) -> bool {
+        match self.model.as_str() {
+            "llama" => true,
+            _ => PreSplit::for_pre(self.pre.as_deref()).is_ok_and(|p| p.add_bos),
+        }
+    }
 }
 
 /// What a token is, from `tokenizer.ggml.token_type`.
@@ -92,12 +105,16 @@ pub struct PreSplit {
     pub regexes: Vec<&'static str>,
     /// Whole words found in the vocabulary skip the merges (llama.cpp `ignore_merges`).
     pub ignore_merges: bool,
+    /// BOS is added when the file does not say (llama.cpp sets `add_bos` for these
+    /// pre-tokenizer types; `tokenizer.ggml.add_bos_token` overrides it).
+    pub add_bos: bool,
 }
 
 impl PreSplit {
     /// The split for a `tokenizer.ggml.pre` value; unknown values are an error, as in llama.cpp.
     pub fn for_pre(pre: Option<&str>) -> Result<Self> {
-        let (regexes, ignore_merges) = match pre.unwrap_or("default") {
+        // llama.cpp's LLAMA3 pre-type is the one here that skips merges and adds BOS.
+        let (regexes, llama3) = match pre.unwrap_or("default") {
             "default" | "gpt-2" | "phi-2" | "mpt" | "olmo" | "jais" => (vec![GPT2], false),
             "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva" => {
                 (vec![DIGITS, GPT2], false)
@@ -116,7 +133,8 @@ impl PreSplit {
         };
         Ok(Self {
             regexes,
-            ignore_merges,
+            ignore_merges: llama3,
+            add_bos: llama3,
         })
     }
 }
@@ -153,6 +171,28 @@ pub(super) fn keep_harmony_turn_going(eos_ids: &mut Vec<u32>, id_of: impl Fn(&st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_add_bos_follows_llama_cpp_tokenizer_types() {
+        let spec = |model: &str, pre: Option<&str>| VocabSpec {
+            model: model.into(),
+            pre: pre.map(String::from),
+            ..VocabSpec::default()
+        };
+        assert!(spec("llama", None).default_add_bos());
+        for pre in ["llama-bpe", "llama3", "falcon3", "pixtral", "lfm2"] {
+            assert!(spec("gpt2", Some(pre)).default_add_bos(), "{pre}");
+        }
+        for pre in [
+            None,
+            Some("gpt-2"),
+            Some("smollm"),
+            Some("qwen2"),
+            Some("unknown"),
+        ] {
+            assert!(!spec("gpt2", pre).default_add_bos(), "{pre:?}");
+        }
+    }
 
     #[test]
     fn harmony_end_is_not_eog_only_when_return_and_call_exist() {

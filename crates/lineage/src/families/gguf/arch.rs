@@ -167,6 +167,7 @@ fn base(hp: &Hp, file: &GgufFile) -> Result<ModelConfig> {
         final_logit_softcap: None,
         dropout: 0.0,
         precision: Precision::Quantized,
+        chat: ChatFormat::Template,
         unknown_keys: Vec::new(),
     })
 }
@@ -212,8 +213,10 @@ fn phi3(hp: &Hp) -> Result<()> {
 /// (`SOFTMAX_WEIGHT`), and the clamped SwiGLU whose alpha 1.702 and limit 7.0 llama.cpp
 /// hard-codes (`ggml_swiglu_oai`; HF's `swiglu_limit` is not written to the file).
 /// YaRN keeps llama.cpp's floor/ceil'd correction range (HF gpt-oss: `truncate: false`).
+/// Conversations are harmony, the format gpt-oss was trained on.
 fn gpt_oss(hp: &Hp, c: &mut ModelConfig) -> Result<()> {
     c.attention.sinks = true;
+    c.chat = ChatFormat::Harmony;
     c.ffn.kind = FfnKind::ClampedSwiGlu {
         alpha: 1.702,
         limit: 7.0,
