@@ -75,11 +75,6 @@ pub enum Error {
         valid: String,
     },
 
-    #[error(
-        "fast engine: not supported: {0} (its scope is dense standard attention); use model::Model"
-    )]
-    EngineUnsupported(String),
-
     #[error("bad input: {0}")]
     BadInput(String),
 

@@ -58,117 +58,211 @@ impl Drop for KvBlock {
     }
 }
 
-/// One sequence's block table.
-#[derive(Debug, Clone)]
-pub struct SeqKv {
-    layers: usize,
+/// Which layers share block tables: one group per distinct window (full attention is
+/// the group without one), each layer at a local index inside its group's blocks.
+#[derive(Debug)]
+pub struct KvLayout {
     /// Key and value row widths.
     kw: usize,
     vw: usize,
-    blocks: Vec<Arc<KvBlock>>,
+    /// Per group: its layers and its window.
+    groups: Vec<(usize, Option<usize>)>,
+    /// Per layer: (group, index inside the group's blocks).
+    map: Vec<(usize, usize)>,
+}
+
+impl KvLayout {
+    /// `windows[l]`: layer l's sliding window, if it has one.
+    pub fn new(kw: usize, vw: usize, windows: &[Option<usize>]) -> Self {
+        let (mut groups, mut map): (Vec<(usize, Option<usize>)>, _) = (Vec::new(), Vec::new());
+        for &w in windows {
+            let g = groups
+                .iter()
+                .position(|&(_, gw)| gw == w)
+                .unwrap_or_else(|| {
+                    groups.push((0, w));
+                    groups.len() - 1
+                });
+            map.push((g, groups[g].0));
+            groups[g].0 += 1;
+        }
+        Self {
+            kw,
+            vw,
+            groups,
+            map,
+        }
+    }
+
+    fn block_len(&self, group: usize) -> usize {
+        self.groups[group].0 * BLOCK * (self.kw + self.vw)
+    }
+}
+
+/// The blocks of one span of [`BLOCK`] positions, one per layer group: what the prefix
+/// cache shares. A windowed group's block may be gone (released out of its window):
+/// a prefix that ends far enough after it does not need it.
+#[derive(Debug, Clone)]
+pub struct BlockSet(Box<[Option<Arc<KvBlock>>]>);
+
+/// One sequence's block tables, one per layer group. A windowed group releases the
+/// blocks that fell out of its window ([`SeqKv::release_outside`]), so it holds about W
+/// positions (plus one block and the chunk being computed) however long the sequence.
+#[derive(Debug, Clone)]
+pub struct SeqKv {
+    layout: Arc<KvLayout>,
+    /// Per group, per block index: the block, or None once released.
+    groups: Vec<Vec<Option<Arc<KvBlock>>>>,
     live: Arc<BlockCounter>,
 }
 
 impl SeqKv {
-    pub(crate) fn new(layers: usize, kw: usize, vw: usize, live: &Arc<BlockCounter>) -> Self {
+    pub(crate) fn new(layout: &Arc<KvLayout>, live: &Arc<BlockCounter>) -> Self {
         Self {
-            layers,
-            kw,
-            vw,
-            blocks: Vec::new(),
+            layout: Arc::clone(layout),
+            groups: vec![Vec::new(); layout.groups.len()],
             live: Arc::clone(live),
         }
     }
 
-    fn block_len(&self) -> usize {
-        self.layers * BLOCK * (self.kw + self.vw)
-    }
-
-    /// Offset of `layer`'s transposed keys inside a block.
+    /// Layer `layer`'s (group, offset of its transposed keys inside the group's blocks).
     #[inline(always)]
-    fn k_offset(&self, layer: usize) -> usize {
-        layer * BLOCK * (self.kw + self.vw)
+    fn at(&self, layer: usize) -> (usize, usize) {
+        let (g, local) = self.layout.map[layer];
+        (g, local * BLOCK * (self.layout.kw + self.layout.vw))
     }
 
-    /// Offset of position `j`'s value row of `layer` inside its block.
     #[inline(always)]
-    fn v_offset(&self, layer: usize, j: usize) -> usize {
-        self.k_offset(layer) + BLOCK * self.kw + (j % BLOCK) * self.vw
+    fn block(&self, g: usize, b: usize) -> &KvBlock {
+        self.groups[g][b]
+            .as_deref()
+            .expect("attention reads only blocks inside its window, which are held")
     }
 
-    /// Key row of `layer` at position `j` (`kvw` values), gathered from its column (for
+    /// Key row of `layer` at position `j` (`kw` values), gathered from its column (for
     /// tests: attention reads whole blocks).
     #[cfg(test)]
     fn k(&self, layer: usize, j: usize) -> Vec<f32> {
         let kt = self.k_block(layer, j / BLOCK);
-        (0..self.kw).map(|d| kt[d * BLOCK + j % BLOCK]).collect()
+        (0..self.layout.kw)
+            .map(|d| kt[d * BLOCK + j % BLOCK])
+            .collect()
     }
 
     /// Value row of `layer` at position `j` (for tests).
     #[cfg(test)]
     fn v(&self, layer: usize, j: usize) -> &[f32] {
-        let at = self.v_offset(layer, j);
-        &self.blocks[j / BLOCK].data[at..at + self.vw]
+        let vw = self.layout.vw;
+        &self.v_block(layer, j / BLOCK)[(j % BLOCK) * vw..][..vw]
     }
 
     /// Keys of `layer` for the [`BLOCK`] positions of block `b`, transposed: `[kw, BLOCK]`.
     #[inline(always)]
     pub fn k_block(&self, layer: usize, b: usize) -> &[f32] {
-        let at = self.k_offset(layer);
-        &self.blocks[b].data[at..at + BLOCK * self.kw]
+        let (g, at) = self.at(layer);
+        &self.block(g, b).data[at..at + BLOCK * self.layout.kw]
     }
 
     /// Value rows of `layer` for block `b`.
     #[inline(always)]
     pub fn v_block(&self, layer: usize, b: usize) -> &[f32] {
-        let at = self.v_offset(layer, 0);
-        &self.blocks[b].data[at..at + BLOCK * self.vw]
+        let (g, at) = self.at(layer);
+        let at = at + BLOCK * self.layout.kw;
+        &self.block(g, b).data[at..at + BLOCK * self.layout.vw]
     }
 
     /// Makes room for positions `..len`: new blocks as the sequence crosses block edges.
     pub(crate) fn reserve(&mut self, len: usize) {
-        while self.blocks.len() * BLOCK < len {
-            let b = KvBlock::new(self.block_len(), &self.live);
-            self.blocks.push(Arc::new(b));
+        for (g, blocks) in self.groups.iter_mut().enumerate() {
+            while blocks.len() * BLOCK < len {
+                let b = KvBlock::new(self.layout.block_len(g), &self.live);
+                blocks.push(Some(Arc::new(b)));
+            }
         }
     }
 
     /// Stores position `j`'s key and value rows of `layer` (room made by `reserve`).
     pub(crate) fn write(&mut self, layer: usize, j: usize, k: &[f32], v: &[f32]) {
-        let (ka, va) = (self.k_offset(layer) + j % BLOCK, self.v_offset(layer, j));
-        let vw = self.vw;
+        let (g, at) = self.at(layer);
+        let (kw, vw) = (self.layout.kw, self.layout.vw);
+        let (ka, va) = (at + j % BLOCK, at + BLOCK * kw + (j % BLOCK) * vw);
         // Unique in practice: shared blocks are full and precede every written position.
-        let b = Arc::make_mut(&mut self.blocks[j / BLOCK]);
+        let slot = self.groups[g][j / BLOCK]
+            .as_mut()
+            .expect("a position being written is inside its window");
+        let b = Arc::make_mut(slot);
         for (d, &x) in k.iter().enumerate() {
             b.data[ka + d * BLOCK] = x;
         }
         b.data[va..va + vw].copy_from_slice(v);
     }
 
+    /// After a forward up to position `end` (exclusive): each windowed group releases
+    /// its blocks that no later query can see (every position below `end + 1 - W`),
+    /// but one: a cached prefix ending in the last block (`end` rounded down) then
+    /// still finds the window it needs.
+    pub(crate) fn release_outside(&mut self, end: usize) {
+        for (blocks, &(_, w)) in self.groups.iter_mut().zip(&self.layout.groups) {
+            let Some(w) = w else { continue };
+            let dead = ((end + 1).saturating_sub(w) / BLOCK).saturating_sub(1);
+            blocks.iter_mut().take(dead).for_each(|b| *b = None);
+        }
+    }
+
     /// Drops every block (the sequence restarts).
     pub(crate) fn clear(&mut self) {
-        self.blocks.clear();
+        self.groups.iter_mut().for_each(Vec::clear);
     }
 
-    /// The full blocks of the first `len` positions, shareable.
-    pub(crate) fn full_blocks(&self, len: usize) -> &[Arc<KvBlock>] {
-        &self.blocks[..(len / BLOCK).min(self.blocks.len())]
+    /// The full blocks of the first `len` positions, shareable (windowed groups' released
+    /// blocks as gaps).
+    pub(crate) fn full_sets(&self, len: usize) -> Vec<BlockSet> {
+        let n = (len / BLOCK).min(self.n_blocks());
+        (0..n)
+            .map(|b| BlockSet(self.groups.iter().map(|g| g[b].clone()).collect()))
+            .collect()
     }
 
-    /// Starts the table with shared blocks (a cached prefix); the table must be empty.
-    pub(crate) fn adopt(&mut self, shared: Vec<Arc<KvBlock>>) {
-        debug_assert!(self.blocks.is_empty());
-        self.blocks = shared;
+    /// How many of `sets` (a cached chain from position 0) a sequence can start from: the
+    /// most whose every block the next query can see is held. Full-attention groups need
+    /// them all; a windowed group only the blocks from `end + 1 - W` on.
+    pub(crate) fn usable(&self, sets: &[BlockSet]) -> usize {
+        let ok = |n: usize| {
+            self.layout.groups.iter().enumerate().all(|(g, &(_, w))| {
+                let from = w.map_or(0, |w| (n * BLOCK + 1).saturating_sub(w) / BLOCK);
+                sets[from.min(n)..n].iter().all(|s| s.0[g].is_some())
+            })
+        };
+        (0..=sets.len()).rev().find(|&n| ok(n)).unwrap_or(0)
     }
 
-    /// Bytes of one block (all layers, K and V, f32).
+    /// Starts the tables with shared blocks (a cached prefix that [`Self::usable`]
+    /// accepts); the tables must be empty.
+    pub(crate) fn adopt(&mut self, shared: Vec<BlockSet>) {
+        debug_assert!(self.n_blocks() == 0);
+        for set in shared {
+            for (g, b) in self.groups.iter_mut().zip(set.0.iter()) {
+                g.push(b.clone());
+            }
+        }
+    }
+
+    /// Bytes of one span of [`BLOCK`] positions (all layers, K and V, f32).
     pub fn block_bytes(&self) -> usize {
-        self.block_len() * 4
+        (0..self.groups.len())
+            .map(|g| self.layout.block_len(g))
+            .sum::<usize>()
+            * 4
     }
 
-    /// Blocks in this sequence's table.
+    /// Spans of [`BLOCK`] positions in this sequence's tables.
     pub fn n_blocks(&self) -> usize {
-        self.blocks.len()
+        self.groups.first().map_or(0, Vec::len)
+    }
+
+    /// Blocks held now, over every group (released ones not counted).
+    pub fn held_blocks(&self) -> usize {
+        self.groups.iter().flatten().filter(|b| b.is_some()).count()
     }
 }
 
@@ -179,7 +273,8 @@ mod tests {
     #[test]
     fn rows_round_trip_across_blocks_and_shared_blocks_are_copied_on_write() {
         let live = Arc::new(BlockCounter::default());
-        let mut a = SeqKv::new(2, 3, 3, &live);
+        let layout = Arc::new(KvLayout::new(3, 3, &[None, None]));
+        let mut a = SeqKv::new(&layout, &live);
         a.reserve(BLOCK + 1);
         assert_eq!((a.n_blocks(), live.get()), (2, 2));
         for j in 0..=BLOCK {
@@ -189,8 +284,8 @@ mod tests {
         assert_eq!(a.k(1, BLOCK), [BLOCK as f32; 3]);
         assert_eq!(a.v(1, 3), &[-3.0; 3]);
         assert_eq!(a.k(0, 3), [0.0; 3]);
-        let mut b = SeqKv::new(2, 3, 3, &live);
-        b.adopt(a.full_blocks(BLOCK + 1).to_vec());
+        let mut b = SeqKv::new(&layout, &live);
+        b.adopt(a.full_sets(BLOCK + 1));
         assert_eq!(live.get(), 2, "sharing allocates nothing");
         // Writing into a shared block copies it: `a` keeps its row.
         b.write(1, 2, &[9.0; 3], &[9.0; 3]);
@@ -199,5 +294,40 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(live.get(), 0, "every block is freed");
+    }
+
+    #[test]
+    fn a_windowed_group_releases_what_no_later_query_sees() {
+        let live = Arc::new(BlockCounter::default());
+        let layout = Arc::new(KvLayout::new(2, 2, &[Some(20), None, Some(20)]));
+        let mut a = SeqKv::new(&layout, &live);
+        a.reserve(100);
+        assert_eq!((a.n_blocks(), a.held_blocks()), (7, 14));
+        for j in 0..100 {
+            for l in 0..3 {
+                a.write(l, j, &[j as f32, l as f32], &[0.0; 2]);
+            }
+        }
+        // The next query (position 100) sees keys 81..=100: blocks 0-4 (0..80) could go;
+        // 0-3 do, block 4 is the slack a prefix of 96 needs. Layers 0 and 2 share blocks.
+        a.release_outside(100);
+        assert_eq!((a.held_blocks(), live.get()), (7 + 3, 10));
+        assert_eq!(a.k(0, 81), [81.0, 0.0]);
+        assert_eq!(a.k(2, 95), [95.0, 2.0]);
+        assert_eq!(
+            a.k(1, 3),
+            [3.0, 1.0],
+            "the full-attention group keeps everything"
+        );
+        // A prefix of 96 needs the windowed blocks from (97 - 20) / 16 = 4 on; one of 64
+        // needs block 2, which is gone.
+        let sets = a.full_sets(100);
+        assert_eq!(
+            (sets.len(), a.usable(&sets), a.usable(&sets[..4])),
+            (6, 6, 0)
+        );
+        drop(sets);
+        a.clear();
+        assert_eq!(live.get(), 0);
     }
 }

@@ -32,7 +32,7 @@ pub use state::{Batch, State};
 
 use std::sync::Arc;
 
-use kv::BlockCounter;
+use kv::{BlockCounter, KvLayout};
 use layer::{Ffn, Layer, Mixer, Seg};
 use rows::softcap;
 use state::{Scratch, Widths};
@@ -52,9 +52,6 @@ pub(crate) struct Dims {
     pub d: usize,
     /// Scratch row widths (the most any layer needs).
     pub widths: Widths,
-    /// Cached key and value row widths per layer and position.
-    pub kv_k: usize,
-    pub kv_v: usize,
     pub vocab: usize,
     pub max_ctx: usize,
     pub max_batch: usize,
@@ -126,6 +123,8 @@ pub struct Engine {
     ropes: Vec<RopeFreqs>,
     /// KV blocks alive in this engine's sequences.
     live: Arc<BlockCounter>,
+    /// How the layers' caches are grouped (by window).
+    kv_layout: Arc<KvLayout>,
 }
 
 impl Engine {
@@ -156,11 +155,11 @@ impl Engine {
             Some(h) => Mat::load(w, &format!("{}.weight", h.name), h.out, h.inp)?,
         };
         let (widths, kv_k, kv_v) = widths_of(&layers, d);
+        let windows: Vec<Option<usize>> =
+            plan.layers.iter().map(|l| l.mixer.sees().window).collect();
         let dm = Dims {
             d,
             widths,
-            kv_k,
-            kv_v,
             vocab: v,
             max_ctx: max_context.min(plan.context_len).max(1),
             max_batch: MAX_BATCH,
@@ -180,6 +179,7 @@ impl Engine {
             final_softcap: plan.final_softcap.map(|c| c as f32),
             ropes: distinct.iter().map(RopeFreqs::new).collect(),
             live: Arc::default(),
+            kv_layout: Arc::new(KvLayout::new(kv_k, kv_v, &windows)),
         })
     }
 
@@ -197,7 +197,7 @@ impl Engine {
     }
 
     pub fn new_state(&self) -> State {
-        State::new(&self.dm, self.layers.len(), &self.live)
+        State::new(&self.kv_layout, &self.live)
     }
 
     /// Scratch for [`Engine::forward_batch`].
@@ -360,6 +360,9 @@ impl Engine {
         }
         for (li, layer) in self.layers.iter().enumerate() {
             layer.forward(&self.dm, s, segs, li)?;
+        }
+        for g in segs.iter_mut() {
+            g.kv.release_outside(g.q0 + g.n);
         }
         Ok(())
     }

@@ -10,16 +10,15 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
 
-use super::kv::{KvBlock, BLOCK};
+use super::kv::{BlockSet, BLOCK};
 use super::State;
 
 struct Entry {
     parent: u64,
     tokens: [u32; BLOCK],
     depth: usize,
-    block: Arc<KvBlock>,
+    block: BlockSet,
     used: u64,
 }
 
@@ -69,12 +68,13 @@ impl PrefixCache {
             match self.map.get_mut(&k) {
                 Some(e) if e.parent == parent && e.tokens == toks => {
                     e.used = self.clock;
-                    found.push(Arc::clone(&e.block));
+                    found.push(e.block.clone());
                     parent = k;
                 }
                 _ => break,
             }
         }
+        found.truncate(st.kv.usable(&found));
         let n = found.len() * BLOCK;
         st.kv.adopt(found);
         st.pos = n;
@@ -89,16 +89,16 @@ impl PrefixCache {
         }
         self.clock += 1;
         let len = tokens.len().min(st.pos);
-        let blocks = st.kv.full_blocks(len);
+        let blocks = st.kv.full_sets(len);
         let mut parent = 0u64;
-        for (depth, (toks, b)) in tokens.chunks_exact(BLOCK).zip(blocks).enumerate() {
+        for (depth, (toks, b)) in tokens.chunks_exact(BLOCK).zip(&blocks).enumerate() {
             let k = key(parent, toks);
             let clock = self.clock;
             let e = self.map.entry(k).or_insert_with(|| Entry {
                 parent,
                 tokens: toks.try_into().expect("a chunk of BLOCK tokens"),
                 depth,
-                block: Arc::clone(b),
+                block: b.clone(),
                 used: clock,
             });
             if e.parent != parent || e.tokens != toks {

@@ -10,7 +10,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use super::attend::{attend_opts, AttnIo, AttnSpec};
-use super::kv::{BlockCounter, SeqKv};
+use super::kv::{BlockCounter, KvLayout, SeqKv};
 use super::mat::Mat;
 
 /// A dense `[rows, cols]` matrix and `n` activation rows. Up to 150 x 70 x 9 crosses the
@@ -103,7 +103,8 @@ impl Attn {
         };
         // The rows in a paged cache (blocks of 16: the longer cases cross several).
         let kvw = self.n_kv_heads * self.head_dim;
-        let mut kv = SeqKv::new(1, kvw, kvw, &Arc::new(BlockCounter::default()));
+        let layout = Arc::new(KvLayout::new(kvw, kvw, &[None]));
+        let mut kv = SeqKv::new(&layout, &Arc::new(BlockCounter::default()));
         kv.reserve(self.ctx());
         for j in 0..self.ctx() {
             let at = j * kvw..(j + 1) * kvw;

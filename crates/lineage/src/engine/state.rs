@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::kv::{BlockCounter, SeqKv};
+use super::kv::{BlockCounter, KvLayout, SeqKv};
 use super::Dims;
 use crate::kernels::aligned::AlignedF32;
 
@@ -106,10 +106,10 @@ pub struct State {
 }
 
 impl State {
-    pub(crate) fn new(dm: &Dims, n_layers: usize, live: &Arc<BlockCounter>) -> Self {
+    pub(crate) fn new(layout: &Arc<KvLayout>, live: &Arc<BlockCounter>) -> Self {
         Self {
             pos: 0,
-            kv: SeqKv::new(n_layers, dm.kv_k, dm.kv_v, live),
+            kv: SeqKv::new(layout, live),
             s: None,
         }
     }
