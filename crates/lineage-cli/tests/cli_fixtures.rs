@@ -134,6 +134,52 @@ fn cli_forward_expert_stats_counts_every_routed_token() {
     }
 }
 
+/// `lineage bench` runs every fixture family on the engine (never the candle model), and
+/// its KV bytes per position are the figure `inspect` states for the engine.
+#[test]
+fn cli_bench_runs_every_family_on_the_engine_with_inspects_kv_figure() {
+    let root = fixture("");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("config.json").is_file() {
+            continue;
+        }
+        let d = dir.to_str().unwrap();
+        let bench = lineage(&[
+            "bench",
+            "--model",
+            d,
+            "--prompt-tokens",
+            "20",
+            "--gen-tokens",
+            "4",
+            "--json",
+        ]);
+        let bench: serde_json::Value = serde_json::from_slice(
+            bench
+                .stdout
+                .rsplit(|&b| b == b'\n')
+                .find(|l| !l.is_empty())
+                .unwrap(),
+        )
+        .unwrap();
+        let inspect = lineage(&["inspect", d, "--json"]);
+        let inspect: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+        assert_eq!(bench["forward"], "engine", "{d}: {bench}");
+        assert_eq!(
+            bench["kv_bytes_per_token"], inspect["engine_kv_bytes_per_token"],
+            "{d}: bench vs inspect"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} fixture families under {}",
+        root.display()
+    );
+}
+
 #[test]
 fn cli_bad_model_path_is_a_clear_error() {
     let out = Command::new(env!("CARGO_BIN_EXE_lineage"))

@@ -97,6 +97,10 @@ fn number_rows(t: &Target) -> Vec<(String, String)> {
             bytes(kv.bytes_per_token),
         ),
         (
+            "KV cache / token (engine, f32)".into(),
+            bytes(s.engine_kv_bytes_per_token),
+        ),
+        (
             "KV cache @ context_len".into(),
             format!("{} @ {}", bytes(kv.bytes_at_context), kv.context),
         ),

@@ -116,6 +116,9 @@ pub struct Summary {
     pub kv_cache_bytes_per_token: u64,
     /// Cache of one sequence at the model's `context_len`.
     pub kv_cache: KvCacheSize,
+    /// What the engine's paged cache holds per position (f32 rows of every layer):
+    /// `lineage bench --json`'s `kv_bytes_per_token`.
+    pub engine_kv_bytes_per_token: u64,
     pub flops_per_token: FlopsPerToken,
     /// Format name -> bytes.
     pub weight_bytes: BTreeMap<&'static str, u64>,
@@ -146,6 +149,7 @@ pub fn summarize(c: &ModelConfig, o: &Options) -> Result<Summary> {
         kv_dtype: o.kv_dtype,
         kv_cache_bytes_per_token: kv.bytes_per_token,
         kv_cache: kv,
+        engine_kv_bytes_per_token: kv_cache::size(c, KvDtype::F32, 1)?.bytes_per_token,
         flops_per_token: flops,
         weight_bytes: wb.iter().map(|w| (w.format.name(), w.bytes)).collect(),
         weight_bytes_rules: wb.iter().map(|w| (w.format.name(), w.rule)).collect(),
