@@ -34,6 +34,13 @@ pub struct BenchArgs {
     /// Also decode this many sequences together (one batched forward per step).
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    /// Also decode greedily with speculative drafts: `lookup` (prompt lookup) or the path
+    /// of a draft model with the same vocabulary; reports acceptance and speed-up.
+    #[arg(long, value_name = "lookup|DRAFT_MODEL")]
+    speculative: Option<String>,
+    /// Tokens per draft (at most 15).
+    #[arg(long, default_value_t = 8)]
+    draft_k: usize,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -78,6 +85,19 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if let Some(tok_s) = batch {
         report["batch"] = a.batch.into();
         report["batch_decode_tok_s"] = tok_s.into();
+    }
+    if let Some(spec) = &a.speculative {
+        let draft = match spec.as_str() {
+            "lookup" => None,
+            p => Some(io::load_backend(std::path::Path::new(p), a.precision, &[])?),
+        };
+        report["speculative"] = crate::bench_spec::run(
+            &model,
+            draft.as_ref(),
+            a.draft_k,
+            a.prompt_tokens,
+            a.gen_tokens,
+        )?;
     }
     if a.json {
         println!("{report}");

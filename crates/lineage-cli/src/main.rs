@@ -3,6 +3,7 @@
 mod ablate;
 mod ablate_plots;
 mod bench;
+mod bench_spec;
 mod chart;
 mod chat;
 mod chat_format;

@@ -180,6 +180,51 @@ fn cli_bench_runs_every_family_on_the_engine_with_inspects_kv_figure() {
     );
 }
 
+/// `lineage bench --speculative` checks its output against plain greedy decoding and
+/// reports the acceptance: with the target as its own draft every draft is accepted.
+#[test]
+fn cli_bench_speculative_reports_acceptance_and_equal_output() {
+    let d = fixture("mixtral");
+    let d = d.to_str().unwrap();
+    let last = |o: std::process::Output| -> serde_json::Value {
+        let line = o
+            .stdout
+            .rsplit(|&b| b == b'\n')
+            .find(|l| !l.is_empty())
+            .unwrap()
+            .to_vec();
+        serde_json::from_slice(&line).unwrap()
+    };
+    let args = [
+        "bench",
+        "--model",
+        d,
+        "--prompt-tokens",
+        "40",
+        "--gen-tokens",
+        "30",
+        "--json",
+    ];
+    let mut lookup = args.to_vec();
+    lookup.extend(["--speculative", "lookup", "--draft-k", "4"]);
+    let s = &last(lineage(&lookup))["speculative"];
+    assert_eq!(
+        (s["identical"].as_bool(), s["drafter"].as_str()),
+        (Some(true), Some("prompt lookup")),
+        "{s}"
+    );
+    let acc = s["acceptance"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc), "{s}");
+    let mut own = args.to_vec();
+    own.extend(["--speculative", d, "--draft-k", "4"]);
+    let s = &last(lineage(&own))["speculative"];
+    assert_eq!(
+        (s["acceptance"].as_f64(), s["target_forwards"].as_u64()),
+        (Some(1.0), Some(6)),
+        "{s}"
+    );
+}
+
 #[test]
 fn cli_bad_model_path_is_a_clear_error() {
     let out = Command::new(env!("CARGO_BIN_EXE_lineage"))

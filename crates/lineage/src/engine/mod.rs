@@ -219,6 +219,22 @@ impl Engine {
         !self.ropes.iter().any(|r| r.by_len)
     }
 
+    /// Forgets the sequence's positions from `pos` on (speculative drafts that were not
+    /// accepted): their cached rows are overwritten by the next forward. A windowed
+    /// layer group has released what its window no longer needed, so at most one block
+    /// ([`kv::BLOCK`] positions) can be taken back.
+    pub fn rewind(&self, st: &mut State, pos: usize) -> Result<()> {
+        if pos > st.pos || st.pos - pos > kv::BLOCK {
+            return Err(Error::BadInput(format!(
+                "engine rewind: from position {} to {pos} (at most {} back)",
+                st.pos,
+                kv::BLOCK
+            )));
+        }
+        st.pos = pos;
+        Ok(())
+    }
+
     /// Appends `ids` to the sequence; logits `[vocab]` of its last position.
     pub fn forward<'s>(&self, st: &'s mut State, ids: &[u32]) -> Result<&'s [f32]> {
         self.check(st.pos, ids)?;

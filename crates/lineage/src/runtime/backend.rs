@@ -23,6 +23,11 @@ impl Backend {
         self.engine.config()
     }
 
+    /// The engine itself (speculative decoding drives it directly).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Which forward runs, for reports: always "engine".
     pub fn name(&self) -> &'static str {
         "engine"

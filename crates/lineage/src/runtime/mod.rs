@@ -7,3 +7,4 @@ pub mod generate;
 pub mod kv_cache;
 pub mod sampler;
 pub mod session;
+pub mod speculative;
