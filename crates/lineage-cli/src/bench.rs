@@ -38,6 +38,10 @@ pub struct BenchArgs {
     /// of a draft model with the same vocabulary; reports acceptance and speed-up.
     #[arg(long, value_name = "lookup|DRAFT_MODEL")]
     speculative: Option<String>,
+    /// Also measure this machine's read bandwidth and FMA peak and say how close decode
+    /// and prefill came to the limits they set.
+    #[arg(long)]
+    roofline: bool,
     /// Tokens per draft (at most 15).
     #[arg(long, default_value_t = 8)]
     draft_k: usize,
@@ -49,7 +53,9 @@ pub struct BenchArgs {
 pub fn run(a: BenchArgs) -> Result<()> {
     let path = model_source::resolve(a.model.as_deref())?;
     let t0 = Instant::now();
-    let model = io::load_backend(&path, a.precision, &a.set)?;
+    let (cfg, w) = io::load_weights(&path, a.precision, &a.set)?;
+    let model = Backend::new(&cfg, &w)?;
+    eprintln!("forward: {}", model.name());
     let load_s = t0.elapsed().as_secs_f64();
     let vocab = model.config().vocab_size as u32;
     // Deterministic ids spread over the vocabulary.
@@ -98,6 +104,18 @@ pub fn run(a: BenchArgs) -> Result<()> {
             a.prompt_tokens,
             a.gen_tokens,
         )?;
+    }
+    if a.roofline {
+        let (prefill, decode) = (
+            report["prefill_tok_s"].clone(),
+            report["decode_tok_s"].clone(),
+        );
+        let (p, d) = (
+            prefill.as_f64().unwrap_or(0.0),
+            decode.as_f64().unwrap_or(0.0),
+        );
+        report["roofline"] =
+            crate::roofline::report(&cfg, &w, a.prompt_tokens, a.gen_tokens, p, d)?;
     }
     if a.json {
         println!("{report}");

@@ -50,7 +50,7 @@ pub enum PrecisionArg {
 
 /// Loads config and weights, applies the `--set` edits (values a GGUF cannot state,
 /// e.g. `window=4096` for a llama-arch Mistral file), and prints what was loaded.
-fn load_weights(
+pub fn load_weights(
     path: &Path,
     precision: PrecisionArg,
     sets: &[String],

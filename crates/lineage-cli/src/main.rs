@@ -18,6 +18,7 @@ mod malloc;
 mod model_source;
 mod plot;
 mod reply_out;
+mod roofline;
 mod run;
 mod serve;
 mod tokenizer_cmd;

@@ -225,6 +225,62 @@ fn cli_bench_speculative_reports_acceptance_and_equal_output() {
     );
 }
 
+/// `lineage bench --roofline` states the bytes a decode step reads (routed experts: top_k
+/// of n_experts) and the FLOPs of a prefill token, this machine's bandwidth and FMA peak,
+/// and the fractions of the limits reached.
+#[test]
+fn cli_bench_roofline_reports_bytes_flops_and_fractions() {
+    for case in ["llama", "mixtral"] {
+        let d = fixture(case);
+        let o = lineage(&[
+            "bench",
+            "--model",
+            d.to_str().unwrap(),
+            "--prompt-tokens",
+            "16",
+            "--gen-tokens",
+            "8",
+            "--roofline",
+            "--json",
+        ]);
+        let line = o
+            .stdout
+            .rsplit(|&b| b == b'\n')
+            .find(|l| !l.is_empty())
+            .unwrap()
+            .to_vec();
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        let r = &v["roofline"];
+        let f = |k: &str| {
+            r[k].as_f64()
+                .unwrap_or_else(|| panic!("{case}: {k} in {r}"))
+        };
+        for k in [
+            "read_bandwidth_gb_s",
+            "fma_peak_gflop_s",
+            "decode_of_limit",
+            "prefill_of_limit",
+        ] {
+            assert!(f(k) > 0.0 && f(k).is_finite(), "{case}: {k} in {r}");
+        }
+        // f32 fixture weights: 4 bytes per parameter read, less the unrouted experts.
+        let (cfg, w) = lineage::families::load_hf_dir(&d).unwrap();
+        let all: usize = w.iter().map(|(_, t)| t.resident_bytes()).sum();
+        let bytes = f("decode_weight_bytes_per_token") as usize;
+        assert!(bytes <= all, "{case}: {bytes} of {all}");
+        assert_eq!(
+            cfg.ffn.moe.is_some(),
+            bytes < all - cfg.vocab_size * cfg.d_model * 4,
+            "{case}"
+        );
+        let limit = f("read_bandwidth_gb_s") * 1e9 / f("decode_bytes_per_token");
+        assert!(
+            (f("decode_limit_tok_s") / limit - 1.0).abs() < 1e-9,
+            "{case}: {r}"
+        );
+    }
+}
+
 #[test]
 fn cli_bad_model_path_is_a_clear_error() {
     let out = Command::new(env!("CARGO_BIN_EXE_lineage"))

@@ -3,4 +3,5 @@
 
 pub mod aligned;
 pub mod pool;
+pub mod probe;
 pub mod quant;
