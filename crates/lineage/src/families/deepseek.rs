@@ -113,6 +113,7 @@ fn moe(hf: &HfConfig) -> Result<MoeConfig> {
             topk_groups: hf.opt_usize("topk_group")?.unwrap_or(1),
             normalize: hf.bool_or("norm_topk_prob", true)?,
             scaling: hf.opt_f64("routed_scaling_factor")?.unwrap_or(1.0),
+            group_score: GroupScore::Top2Sum,
         },
         router_bias: false,
         expert_bias: false,
