@@ -240,6 +240,7 @@ fn engine_equals_model_on_random_configs_of_every_family() {
         "mixtral",
         "qwen3_moe",
         "deepseek_v3",
+        "deepseek_v2",
     ];
     let mut r = Rng(0x1a7e_5eed);
     let mut checked = 0;
