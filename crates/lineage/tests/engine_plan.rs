@@ -12,7 +12,7 @@ use common::fixture_dir;
 use lineage::config::tensors::tensors;
 use lineage::config::TensorRole;
 use lineage::config::{
-    AttentionKind, MlaConfig, NormPlacement, Position, QkNormScope, Residual, Router,
+    AttentionKind, GroupScore, MlaConfig, NormPlacement, Position, QkNormScope, Residual, Router,
 };
 use lineage::engine::{kv::BLOCK, Engine, MAX_BATCH};
 use lineage::model::Model;
@@ -135,11 +135,29 @@ fn draw(r: &mut Rng, case: &str) -> ModelConfig {
                 Router::TopKSoftmax
             };
         } else if m.n_experts % 2 == 0 {
-            m.router = Router::SigmoidGrouped {
-                n_groups: 2,
-                topk_groups: 1 + r.below(2),
-                normalize: r.coin(),
-                scaling: 1.0 + r.unit().abs() as f64,
+            let (n_groups, topk_groups) = (2, 1 + r.below(2));
+            let (normalize, scaling) = (r.coin(), 1.0 + r.unit().abs() as f64);
+            // The family's scoring, bias and group ranking stay; the numbers are redrawn.
+            m.router = match m.router {
+                Router::SoftmaxGrouped {
+                    correction_bias,
+                    group_score,
+                    ..
+                } => Router::SoftmaxGrouped {
+                    n_groups,
+                    topk_groups,
+                    normalize,
+                    scaling,
+                    correction_bias,
+                    group_score,
+                },
+                _ => Router::SigmoidGrouped {
+                    n_groups,
+                    topk_groups,
+                    normalize,
+                    scaling,
+                    group_score: GroupScore::Top2Sum,
+                },
             };
         }
         for l in &mut c.layers {
@@ -222,6 +240,7 @@ fn engine_equals_model_on_random_configs_of_every_family() {
         "mixtral",
         "qwen3_moe",
         "deepseek_v3",
+        "deepseek_v2",
     ];
     let mut r = Rng(0x1a7e_5eed);
     let mut checked = 0;

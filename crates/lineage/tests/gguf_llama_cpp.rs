@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
 use common::{expected, max_abs_diff};
-use lineage::config::{FfnKind, Position, RopeScaling, Router};
+use lineage::config::{FfnKind, GroupScore, Position, RopeScaling, Router};
 use lineage::families::GgufPrecision;
 use lineage::model::Model;
 use lineage::{LoadOptions, ModelConfig};
@@ -92,6 +92,22 @@ fn reconcile(case: &str, cfg: &mut ModelConfig, hf: &ModelConfig) {
             );
             moe.router = hf.ffn.moe.as_ref().unwrap().router.clone();
         }
+        // llama.cpp ranks expert groups by their top-2 sum for every architecture; HF
+        // DeepSeek-V2 (`group_limited_greedy`) by their best expert. The file cannot say.
+        "deepseek_v2" => {
+            let moe = cfg.ffn.moe.as_mut().unwrap();
+            let Router::SoftmaxGrouped { group_score, .. } = &mut moe.router else {
+                panic!("{case}: {:?}", moe.router)
+            };
+            assert_eq!(
+                *group_score,
+                GroupScore::Top2Sum,
+                "{case}: llama.cpp's rule"
+            );
+            *group_score = GroupScore::Max;
+            let want = &hf.ffn.moe.as_ref().unwrap().router;
+            assert_eq!(&moe.router, want, "{case}: the rest reads as HF");
+        }
         _ => {}
     }
 }
@@ -150,6 +166,7 @@ macro_rules! cases {
 
 cases!(
     bloom + q8_0,
+    deepseek_v2 + q8_0,
     deepseek_v3 + q8_0,
     falcon + q8_0,
     falcon_mq + q8_0,

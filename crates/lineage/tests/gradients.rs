@@ -166,6 +166,20 @@ fn gradients_gpt_oss_sinks_moe_window_match_finite_differences() {
     );
 }
 
+/// DeepSeek-V2: MLA without q LoRA, softmax router with max-ranked groups.
+#[test]
+fn gradients_deepseek_v2_direct_query_softmax_grouped_router_match_finite_differences() {
+    check(
+        "deepseek_v2",
+        &[
+            "blk.0.attn_q.weight",
+            "blk.1.attn_kv_a_mqa.weight",
+            "blk.1.ffn_gate_inp.weight",
+            "blk.1.ffn_up_exps.weight",
+        ],
+    );
+}
+
 #[test]
 fn gradients_deepseek_mla_grouped_router_match_finite_differences() {
     check(

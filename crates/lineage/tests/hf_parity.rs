@@ -33,6 +33,7 @@ parity! {
     mixtral => "mixtral",
     qwen3_moe => "qwen3_moe",
     deepseek_v3 => "deepseek_v3",
+    deepseek_v2 => "deepseek_v2",
     gpt_oss => "gpt_oss",
     gpt_oss_mxfp4 => "gpt_oss_mxfp4",
 }

@@ -44,6 +44,7 @@ fixtures!(
     mixtral,
     qwen3_moe,
     deepseek_v3,
+    deepseek_v2,
     gpt_oss,
     gpt_oss_mxfp4,
 );

@@ -153,13 +153,21 @@ fn moe(c: &ModelConfig) -> String {
         Router::SigmoidGrouped {
             n_groups,
             topk_groups,
+            group_score,
             ..
-        } => format!("sigmoid, {topk_groups} of {n_groups} groups"),
+        } => format!(
+            "sigmoid, {topk_groups} of {n_groups} groups{}",
+            ranked(*group_score)
+        ),
         Router::SoftmaxGrouped {
             n_groups,
             topk_groups,
+            group_score,
             ..
-        } => format!("softmax, {topk_groups} of {n_groups} groups"),
+        } => format!(
+            "softmax, {topk_groups} of {n_groups} groups{}",
+            ranked(*group_score)
+        ),
     };
     let shared = if m.n_shared_experts > 0 {
         format!(" + {} shared", m.n_shared_experts)
@@ -173,6 +181,14 @@ fn moe(c: &ModelConfig) -> String {
         m.d_expert,
         c.n_layers()
     )
+}
+
+/// How groups are ranked, shown only for the rule that is not the long-standing default.
+fn ranked(score: GroupScore) -> &'static str {
+    match score {
+        GroupScore::Top2Sum => "",
+        GroupScore::Max => " (by best expert)",
+    }
 }
 
 /// "none", "every layer: W", or the repeating pattern of sliding (S) and full (F) layers.

@@ -50,18 +50,43 @@ pub enum Router {
         topk_groups: usize,
         normalize: bool,
         scaling: f64,
+        /// How groups are ranked. Absent in configs saved before it existed: top-2 sum.
+        #[serde(default)]
+        group_score: GroupScore,
     },
     /// Softmax scores, otherwise as `SigmoidGrouped`: the selection adds the correction
-    /// bias when there is one, groups are scored by their top-2 sum, and the weights are
-    /// the unbiased scores. llama.cpp's deepseek2 without `expert_gating_func`
-    /// (DeepSeek-V2, V2.5).
+    /// bias when there is one, and the weights are the unbiased scores. llama.cpp's
+    /// deepseek2 without `expert_gating_func` (top-2 sum groups), and HF DeepSeek-V2/V2.5
+    /// (`DeepseekV2TopkRouter`: max groups, no normalisation, no bias).
     SoftmaxGrouped {
         n_groups: usize,
         topk_groups: usize,
         normalize: bool,
         scaling: f64,
         correction_bias: bool,
+        /// How groups are ranked. Absent in configs saved before it existed: top-2 sum.
+        #[serde(default)]
+        group_score: GroupScore,
     },
+}
+
+/// How a group-limited router ranks its expert groups (on the biased scores).
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Default)]
+pub enum GroupScore {
+    /// The sum of the group's two best scores (HF DeepSeek-V3 `noaux_tc`, llama.cpp).
+    #[default]
+    Top2Sum,
+    /// The group's best score (HF DeepSeek-V2 `group_limited_greedy`).
+    Max,
+}
+
+/// Group-limited selection: the experts form `n_groups` equal groups and only those of
+/// the `keep` best groups (ranked by `score`) compete for the top-k.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroupLimit {
+    pub n_groups: usize,
+    pub keep: usize,
+    pub score: GroupScore,
 }
 
 impl Router {
@@ -76,19 +101,25 @@ impl Router {
         }
     }
 
-    /// `(n_groups, topk_groups)` for the group-limited routers.
-    pub fn groups(&self) -> Option<(usize, usize)> {
+    /// The group limit of the group-limited routers.
+    pub fn group_limit(&self) -> Option<GroupLimit> {
         match self {
             Router::SigmoidGrouped {
                 n_groups,
                 topk_groups,
+                group_score,
                 ..
             }
             | Router::SoftmaxGrouped {
                 n_groups,
                 topk_groups,
+                group_score,
                 ..
-            } => Some((*n_groups, *topk_groups)),
+            } => Some(GroupLimit {
+                n_groups: *n_groups,
+                keep: *topk_groups,
+                score: *group_score,
+            }),
             _ => None,
         }
     }

@@ -20,7 +20,7 @@ mod validate;
 
 pub use attention::{AttentionConfig, AttentionKind, MlaConfig, ProjBias, QkNormScope};
 pub use chat::ChatFormat;
-pub use ffn::{Activation, FfnConfig, FfnKind, MoeConfig, Router};
+pub use ffn::{Activation, FfnConfig, FfnKind, GroupLimit, GroupScore, MoeConfig, Router};
 pub use norm::{NormConfig, NormKind, NormPlacement};
 pub use position::{Position, Rope, RopePairing, RopeScaling};
 pub use tensors::{TensorRole, TensorSpec};

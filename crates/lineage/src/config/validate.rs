@@ -131,7 +131,8 @@ fn moe(c: &ModelConfig) -> Result<()> {
             ),
         ));
     }
-    if let Some((n_groups, topk_groups)) = m.router.groups() {
+    if let Some(g) = m.router.group_limit() {
+        let (n_groups, topk_groups) = (g.n_groups, g.keep);
         if n_groups == 0 || m.n_experts % n_groups != 0 {
             return Err(Error::invalid(
                 "n_group",

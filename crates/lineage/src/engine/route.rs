@@ -30,23 +30,17 @@ pub fn route_row(
             weights.extend(softmax(&chosen));
         }
         Router::SigmoidGrouped {
-            n_groups,
-            topk_groups,
-            normalize,
-            scaling,
+            normalize, scaling, ..
         }
         | Router::SoftmaxGrouped {
-            n_groups,
-            topk_groups,
-            normalize,
-            scaling,
-            ..
+            normalize, scaling, ..
         } => {
             let scores = match router {
                 Router::SoftmaxGrouped { .. } => softmax(logits),
                 _ => logits.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
             };
-            *experts = grouped_top_k(&scores, correction, *n_groups, *topk_groups, k);
+            let limit = router.group_limit().expect("a grouped router");
+            *experts = grouped_top_k(&scores, correction, limit, k);
             weights.extend(experts.iter().map(|&e| scores[e]));
             if *normalize {
                 let s = weights.iter().sum::<f32>() + 1e-20;
@@ -64,4 +58,34 @@ fn softmax(x: &[f32]) -> Vec<f32> {
     let e: Vec<f32> = x.iter().map(|&v| (v - m).exp()).collect();
     let s: f32 = e.iter().sum();
     e.iter().map(|v| v / s).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GroupScore;
+
+    /// HF DeepSeek-V2 `group_limited_greedy`: the group with the single best expert wins
+    /// over the group with the best pair, and the weights are the scaled softmax scores.
+    #[test]
+    fn route_row_softmax_grouped_max_matches_hf_v2_rule() {
+        let scores = [0.9f32, 0.01, 0.01, 0.5, 0.5, 0.4];
+        let logits: Vec<f32> = scores.iter().map(|s| s.ln()).collect();
+        let router = Router::SoftmaxGrouped {
+            n_groups: 2,
+            topk_groups: 1,
+            normalize: false,
+            scaling: 16.0,
+            correction_bias: false,
+            group_score: GroupScore::Max,
+        };
+        let (mut experts, mut weights) = (Vec::new(), Vec::new());
+        route_row(&router, &logits, None, 2, &mut experts, &mut weights);
+        assert_eq!(experts, [0, 1]);
+        let total: f32 = scores.iter().sum();
+        for (got, &e) in weights.iter().zip(&experts) {
+            let want = scores[e] / total * 16.0;
+            assert!((got - want).abs() < 1e-5, "expert {e}: {got} vs {want}");
+        }
+    }
 }

@@ -1,6 +1,8 @@
-//! DeepSeek-V3: multi-head latent attention (q LoRA, compressed KV, decoupled interleaved
-//! RoPE key, YaRN with mscale) and sigmoid group-limited MoE with shared experts and
-//! first-k dense layers. HF `modeling_deepseek_v3.py`.
+//! DeepSeek-V2/V2.5 and V3: multi-head latent attention (optional q LoRA, compressed KV,
+//! decoupled interleaved RoPE key, YaRN with mscale) and group-limited MoE with shared
+//! experts and first-k dense layers. The two differ only in the router: V3 is sigmoid
+//! with a correction bias, V2 softmax. HF `modeling_deepseek_v3.py`,
+//! `modeling_deepseek_v2.py`.
 
 use super::common::{llama_like, llama_tensors};
 use super::hf_config::HfConfig;
@@ -14,7 +16,7 @@ pub struct DeepSeek;
 
 impl Family for DeepSeek {
     fn model_types(&self) -> &'static [&'static str] {
-        &["deepseek_v3"]
+        &["deepseek_v3", "deepseek_v2"]
     }
 
     fn config(&self, hf: &HfConfig) -> Result<ModelConfig> {
@@ -28,7 +30,9 @@ impl Family for DeepSeek {
         };
         hf.value("qk_head_dim");
         let params = RopeParams::from_config(hf)?;
-        let pairing = if hf.bool_or("rope_interleave", true)? {
+        // HF V2 always interleaves (complex-number RoPE); only V3 reads the key.
+        let v2 = hf.family == "deepseek_v2";
+        let pairing = if v2 || hf.bool_or("rope_interleave", true)? {
             RopePairing::Interleaved
         } else {
             RopePairing::RotateHalf
@@ -98,24 +102,70 @@ impl Family for DeepSeek {
 }
 
 fn moe(hf: &HfConfig) -> Result<MoeConfig> {
+    let v2 = hf.family == "deepseek_v2";
+    let router = if v2 { v2_router(hf)? } else { v3_router(hf)? };
+    // HF's defaults for an absent key differ: V2 builds 2 shared experts.
+    let shared_default = if v2 { 2 } else { 0 };
+    Ok(MoeConfig {
+        n_experts: hf.usize("n_routed_experts")?,
+        top_k: hf.usize("num_experts_per_tok")?,
+        d_expert: hf.usize("moe_intermediate_size")?,
+        router,
+        router_bias: false,
+        expert_bias: false,
+        n_shared_experts: hf.opt_usize("n_shared_experts")?.unwrap_or(shared_default),
+    })
+}
+
+/// HF `DeepseekV3TopkRouter`: sigmoid + correction bias, groups by top-2 sum.
+fn v3_router(hf: &HfConfig) -> Result<Router> {
     if let Some(s) = hf.opt_str("scoring_func")? {
         if s != "sigmoid" {
             return Err(hf.unsupported("scoring_func", format!("\"{s}\"")));
         }
     }
     hf.value("topk_method");
-    Ok(MoeConfig {
-        n_experts: hf.usize("n_routed_experts")?,
-        top_k: hf.usize("num_experts_per_tok")?,
-        d_expert: hf.usize("moe_intermediate_size")?,
-        router: Router::SigmoidGrouped {
-            n_groups: hf.opt_usize("n_group")?.unwrap_or(1),
-            topk_groups: hf.opt_usize("topk_group")?.unwrap_or(1),
-            normalize: hf.bool_or("norm_topk_prob", true)?,
-            scaling: hf.opt_f64("routed_scaling_factor")?.unwrap_or(1.0),
+    Ok(Router::SigmoidGrouped {
+        n_groups: hf.opt_usize("n_group")?.unwrap_or(1),
+        topk_groups: hf.opt_usize("topk_group")?.unwrap_or(1),
+        normalize: hf.bool_or("norm_topk_prob", true)?,
+        scaling: hf.opt_f64("routed_scaling_factor")?.unwrap_or(1.0),
+        group_score: GroupScore::Top2Sum,
+    })
+}
+
+/// HF `DeepseekV2TopkRouter`: softmax scores; "greedy" is the top-k of all experts,
+/// "group_limited_greedy" first keeps the `topk_group` groups whose best expert scores
+/// highest. The weights are the scores times `routed_scaling_factor`, never
+/// renormalised: HF 5.x reads `norm_topk_prob` but does not use it (DeepSeek's own
+/// remote code would renormalise instead of scaling; every released V2 sets it false).
+fn v2_router(hf: &HfConfig) -> Result<Router> {
+    if let Some(s) = hf.opt_str("scoring_func")? {
+        if s != "softmax" {
+            return Err(hf.unsupported("scoring_func", format!("\"{s}\"")));
+        }
+    }
+    // Read even when unused, so that `inspect` does not list them as unknown.
+    let groups = (hf.opt_usize("n_group")?, hf.opt_usize("topk_group")?);
+    hf.value("norm_topk_prob");
+    let (n_groups, topk_groups) = match hf.opt_str("topk_method")?.unwrap_or("greedy") {
+        "greedy" => (1, 1),
+        "group_limited_greedy" => match groups {
+            (Some(n), Some(k)) => (n, k),
+            (None, _) => return Err(hf.missing("n_group")),
+            (_, None) => return Err(hf.missing("topk_group")),
         },
-        router_bias: false,
-        expert_bias: false,
-        n_shared_experts: hf.opt_usize("n_shared_experts")?.unwrap_or(0),
+        other => {
+            let v = format!("\"{other}\" (\"greedy\" and \"group_limited_greedy\" are supported)");
+            return Err(hf.unsupported("topk_method", v));
+        }
+    };
+    Ok(Router::SoftmaxGrouped {
+        n_groups,
+        topk_groups,
+        normalize: false,
+        scaling: hf.opt_f64("routed_scaling_factor")?.unwrap_or(1.0),
+        correction_bias: false,
+        group_score: GroupScore::Max,
     })
 }

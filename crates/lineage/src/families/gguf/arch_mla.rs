@@ -108,12 +108,14 @@ fn router(hp: &Hp, c: &mut ModelConfig, correction_bias: bool) -> Result<()> {
             normalize,
             scaling,
             correction_bias,
+            group_score: GroupScore::Top2Sum,
         },
         GATING_SIGMOID => Router::SigmoidGrouped {
             n_groups,
             topk_groups,
             normalize,
             scaling,
+            group_score: GroupScore::Top2Sum,
         },
         other => {
             return Err(Error::UnsupportedValue {
