@@ -75,6 +75,109 @@ pub struct Pool {
     shared: Arc<Shared>,
     busy_lock: Mutex<()>,
     workers: Vec<JoinHandle<()>>,
+    straggle: Straggle,
+}
+
+/// When another process shares a worker's core, the scheduler deschedules the worker for
+/// whole time slices, and every fork-join waits for it: a 2-thread decode then falls far
+/// below a 1-thread one (measured: 31 vs 113 tok/s on SmolLM2). The caller notes each
+/// job where, after it ran out of tasks, it waited for the workers longer than its own
+/// share took twice over and over 0.1 ms; when that happens in 8 of the last 64 jobs, the next jobs run on the
+/// caller alone, then the workers are tried again. A retry that straggles at once doubles
+/// the next solo stretch (up to `SOLO_MAX` jobs); one that does not resets it.
+#[derive(Default)]
+struct Straggle {
+    /// One bit per recent job of at least 4 tasks: 1 = a worker straggled.
+    history: AtomicU64,
+    /// Jobs left to run on the caller alone.
+    solo: AtomicUsize,
+    /// Parallel jobs left in the retry after a solo stretch.
+    probe: AtomicUsize,
+    /// Length of the next solo stretch (0 = `SOLO_MIN`).
+    backoff: AtomicUsize,
+}
+
+/// Solo stretches, in jobs: ~16 SmolLM2 tokens at first, ~4 s at most.
+const SOLO_MIN: usize = 2048;
+const SOLO_MAX: usize = 65536;
+/// Parallel jobs that must pass without stragglers for the workers to be trusted again.
+const PROBE: usize = 64;
+
+impl Straggle {
+    /// Whether this job should skip the workers (and counts it down).
+    fn solo(&self) -> bool {
+        let left = self.solo.load(Ordering::Relaxed);
+        if left == 0 {
+            return false;
+        }
+        self.solo.store(left - 1, Ordering::Relaxed);
+        true
+    }
+
+    /// Whether stragglers are watched at all (`LINEAGE_POOL_SOLO=0` turns it off).
+    fn enabled() -> bool {
+        static ON: OnceLock<bool> = OnceLock::new();
+        *ON.get_or_init(|| std::env::var("LINEAGE_POOL_SOLO").as_deref() != Ok("0"))
+    }
+
+    /// Records a parallel job: the caller's own share took `own`, the join `wait`.
+    /// Only the caller holding the pool's busy lock calls this, so plain loads and
+    /// stores suffice.
+    fn note(&self, own: Duration, wait: Duration) {
+        // A descheduled worker costs a scheduler time slice (milliseconds); an unlucky
+        // split of the tasks costs at most a task or two (microseconds in decode).
+        let late = wait > (2 * own).max(Duration::from_micros(100));
+        let h = (self.history.load(Ordering::Relaxed) << 1) | late as u64;
+        let probing = self.probe.load(Ordering::Relaxed);
+        if h.count_ones() >= 8 {
+            let base = self.backoff.load(Ordering::Relaxed).max(SOLO_MIN);
+            let len = if probing > 0 {
+                (base * 2).min(SOLO_MAX)
+            } else {
+                base
+            };
+            self.backoff.store(len, Ordering::Relaxed);
+            self.solo.store(len, Ordering::Relaxed);
+            self.probe.store(PROBE, Ordering::Relaxed);
+            self.history.store(0, Ordering::Relaxed);
+            return;
+        }
+        self.history.store(h, Ordering::Relaxed);
+        if probing > 0 {
+            self.probe.store(probing - 1, Ordering::Relaxed);
+            if probing == 1 {
+                self.backoff.store(SOLO_MIN, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod straggle_tests {
+    use super::*;
+
+    #[test]
+    fn stragglers_send_jobs_solo_and_repeated_ones_back_off() {
+        let s = Straggle::default();
+        let (fast, slow) = (Duration::from_micros(100), Duration::from_millis(3));
+        for _ in 0..7 {
+            s.note(fast, slow);
+        }
+        assert!(!s.solo(), "7 stragglers are not enough");
+        s.note(fast, fast);
+        s.note(fast, slow);
+        assert_eq!(s.solo.load(Ordering::Relaxed), SOLO_MIN);
+        (0..SOLO_MIN).for_each(|_| assert!(s.solo()));
+        assert!(!s.solo());
+        // The retry straggles at once: a twice longer stretch.
+        (0..8).for_each(|_| s.note(fast, slow));
+        assert_eq!(s.solo.load(Ordering::Relaxed), 2 * SOLO_MIN);
+        s.solo.store(0, Ordering::Relaxed);
+        // A clean retry resets the stretch.
+        (0..PROBE).for_each(|_| s.note(fast, fast));
+        assert_eq!(s.backoff.load(Ordering::Relaxed), SOLO_MIN);
+        assert!(!s.solo());
+    }
 }
 
 fn drain(f: &TaskFn<'_>, next: &AtomicUsize, n_tasks: usize) {
@@ -170,6 +273,7 @@ impl Pool {
             shared,
             busy_lock: Mutex::new(()),
             workers,
+            straggle: Straggle::default(),
         }
     }
 
@@ -189,9 +293,10 @@ impl Pool {
             Err(TryLockError::WouldBlock) => None,
         };
         let guard = match guard {
-            Some(g) if !self.workers.is_empty() && n_tasks > 1 => g,
+            Some(g) if !self.workers.is_empty() && n_tasks > 1 && !self.straggle.solo() => g,
             _ => return (0..n_tasks).for_each(f),
         };
+        let t0 = Instant::now();
         let next = AtomicUsize::new(0);
         // SAFETY: the same fat pointer with its lifetime erased, so that `Slot` can hold
         // it; `join` (dropped before this frame ends, also on unwind) waits until no
@@ -215,7 +320,11 @@ impl Pool {
         self.shared.wake.notify_all();
         let join = JoinGuard(&self.shared);
         drain(f, &next, n_tasks);
+        let own = t0.elapsed();
         drop(join);
+        if n_tasks >= 4 && Straggle::enabled() {
+            self.straggle.note(own, t0.elapsed() - own);
+        }
         drop(guard);
     }
 }
