@@ -179,6 +179,8 @@ pub(super) fn row_dequantizer(ty: super::GgmlType) -> Option<super::exact::RowDe
     match ty {
         Q4_0 if available() => Some(deq_q4_0),
         Q4_1 if available() => Some(deq_q4_1),
+        Q5_0 if available() => Some(deq_q5_0),
+        Q5_1 if available() => Some(deq_q5_1),
         Q8_0 if available() => Some(deq_q8_0),
         Q4_K if available() => Some(deq_k::<Q4KBlock>),
         Q6_K if available() => Some(deq_k::<Q6KBlock>),
@@ -228,6 +230,37 @@ unsafe fn q8_block(b: *const u8) -> (__m512, __m512) {
     (half(0), half(1))
 }
 
+/// The 32 values of a Q5_0 (`d`, `qh` at 2, codes at 6; `m = -16 d`) or Q5_1 (`d`, `m`,
+/// `qh` at 4, codes at 8) block: value j's low four bits are its nibble (low nibbles are
+/// values 0..16, high nibbles 16..32), its fifth is bit j of `qh`; `x = fma(q, d, m)`
+/// as on the AVX2 path.
+/// # Safety
+/// AVX-512F and F16C are available; `b .. b + 22` (Q5_0) or `+ 24` (Q5_1) is readable.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn q5_block(b: *const u8, has_min: bool) -> (__m512, __m512) {
+    use super::simd::x86::f16_to_f32;
+    let d = f16_to_f32(b);
+    let m = if has_min {
+        f16_to_f32(b.wrapping_add(2))
+    } else {
+        -16.0 * d
+    };
+    let (dv, mv) = (_mm512_set1_ps(d), _mm512_set1_ps(m));
+    let qh_at = if has_min { 4 } else { 2 };
+    let qh = (b.wrapping_add(qh_at) as *const u32).read_unaligned();
+    let q = _mm512_cvtepu8_epi32(_mm_loadu_si128(b.wrapping_add(qh_at + 4) as *const __m128i));
+    let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let fifth = |shift: u32| {
+        let bits = _mm512_srlv_epi32(_mm512_set1_epi32((qh >> shift) as i32), lanes);
+        _mm512_slli_epi32::<4>(_mm512_and_si512(bits, _mm512_set1_epi32(1)))
+    };
+    let lo = _mm512_or_si512(_mm512_and_si512(q, _mm512_set1_epi32(0x0f)), fifth(0));
+    let hi = _mm512_or_si512(_mm512_srli_epi32::<4>(q), fifth(16));
+    let f = |v: __m512i| _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), dv, mv);
+    (f(lo), f(hi))
+}
+
 /// A block format as two 16-value registers per block.
 trait Block16 {
     const BYTES: usize;
@@ -238,7 +271,25 @@ trait Block16 {
 
 struct Q4_0;
 struct Q4_1;
+struct Q5_0;
+struct Q5_1;
 struct Q8_0;
+
+impl Block16 for Q5_0 {
+    const BYTES: usize = 22;
+    #[inline(always)]
+    unsafe fn values(b: *const u8) -> (__m512, __m512) {
+        q5_block(b, false)
+    }
+}
+
+impl Block16 for Q5_1 {
+    const BYTES: usize = 24;
+    #[inline(always)]
+    unsafe fn values(b: *const u8) -> (__m512, __m512) {
+        q5_block(b, true)
+    }
+}
 
 impl Block16 for Q4_0 {
     const BYTES: usize = 18;
@@ -292,6 +343,18 @@ unsafe fn deq_q4_1(w: &[u8], out: &mut [f32]) {
 
 /// # Safety
 /// As [`deq_row`].
+unsafe fn deq_q5_0(w: &[u8], out: &mut [f32]) {
+    deq_row::<Q5_0>(w, out)
+}
+
+/// # Safety
+/// As [`deq_row`].
+unsafe fn deq_q5_1(w: &[u8], out: &mut [f32]) {
+    deq_row::<Q5_1>(w, out)
+}
+
+/// # Safety
+/// As [`deq_row`].
 unsafe fn deq_q8_0(w: &[u8], out: &mut [f32]) {
     deq_row::<Q8_0>(w, out)
 }
@@ -305,6 +368,8 @@ pub(super) fn row_dot(ty: super::GgmlType) -> Option<super::exact::RowDot> {
     match ty {
         G::Q4_0 if available() => Some(dot_any::<Q4_0>),
         G::Q4_1 if available() => Some(dot_any::<Q4_1>),
+        G::Q5_0 if available() => Some(dot_any::<Q5_0>),
+        G::Q5_1 if available() => Some(dot_any::<Q5_1>),
         G::Q8_0 if available() => Some(dot_any::<Q8_0>),
         G::Q4_K if available() => Some(dot_any_k::<Q4KBlock>),
         G::Q6_K if available() => Some(dot_any_k::<Q6KBlock>),
