@@ -82,7 +82,7 @@ pub struct Pool {
 /// whole time slices, and every fork-join waits for it: a 2-thread decode then falls far
 /// below a 1-thread one (measured: 31 vs 113 tok/s on SmolLM2). The caller notes each
 /// job where, after it ran out of tasks, it waited for the workers longer than its own
-/// share took twice over and over 0.1 ms; when that happens in 8 of the last 64 jobs, the next jobs run on the
+/// share took twice over and over 0.1 ms; when that happens in 16 of the last 64 jobs, the next jobs run on the
 /// caller alone, then the workers are tried again. A retry that straggles at once doubles
 /// the next solo stretch (up to `SOLO_MAX` jobs); one that does not resets it.
 #[derive(Default)]
@@ -97,8 +97,8 @@ struct Straggle {
     backoff: AtomicUsize,
 }
 
-/// Solo stretches, in jobs: ~16 SmolLM2 tokens at first, ~4 s at most.
-const SOLO_MIN: usize = 2048;
+/// Solo stretches, in jobs: ~4 SmolLM2 tokens at first, ~4 s at most.
+const SOLO_MIN: usize = 512;
 const SOLO_MAX: usize = 65536;
 /// Parallel jobs that must pass without stragglers for the workers to be trusted again.
 const PROBE: usize = 64;
@@ -129,7 +129,7 @@ impl Straggle {
         let late = wait > (2 * own).max(Duration::from_micros(100));
         let h = (self.history.load(Ordering::Relaxed) << 1) | late as u64;
         let probing = self.probe.load(Ordering::Relaxed);
-        if h.count_ones() >= 8 {
+        if h.count_ones() >= 16 {
             let base = self.backoff.load(Ordering::Relaxed).max(SOLO_MIN);
             let len = if probing > 0 {
                 (base * 2).min(SOLO_MAX)
@@ -160,17 +160,17 @@ mod straggle_tests {
     fn stragglers_send_jobs_solo_and_repeated_ones_back_off() {
         let s = Straggle::default();
         let (fast, slow) = (Duration::from_micros(100), Duration::from_millis(3));
-        for _ in 0..7 {
+        for _ in 0..15 {
             s.note(fast, slow);
         }
-        assert!(!s.solo(), "7 stragglers are not enough");
+        assert!(!s.solo(), "15 stragglers are not enough");
         s.note(fast, fast);
         s.note(fast, slow);
         assert_eq!(s.solo.load(Ordering::Relaxed), SOLO_MIN);
         (0..SOLO_MIN).for_each(|_| assert!(s.solo()));
         assert!(!s.solo());
         // The retry straggles at once: a twice longer stretch.
-        (0..8).for_each(|_| s.note(fast, slow));
+        (0..16).for_each(|_| s.note(fast, slow));
         assert_eq!(s.solo.load(Ordering::Relaxed), 2 * SOLO_MIN);
         s.solo.store(0, Ordering::Relaxed);
         // A clean retry resets the stretch.
