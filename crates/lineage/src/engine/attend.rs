@@ -43,6 +43,17 @@ thread_local! {
     static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Runs `f` on this thread's score row, grown to at least `len` values.
+pub(super) fn with_scores<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCORES.with(|sc| {
+        let mut sc = sc.borrow_mut();
+        if sc.len() < len {
+            sc.resize(len, 0.0);
+        }
+        f(&mut sc)
+    })
+}
+
 /// Writes each sequence's `[n, H*hd]` into `out`, sequences one after another.
 pub fn attend(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32]) {
     attend_opts(spec, ios, out, true)
@@ -71,19 +82,15 @@ pub(super) fn attend_opts(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd
         // SAFETY: rows `row0(s)..row0(s) + io.n` are sequence s's alone and inside `out`
         // (asserted above); KV head g's query heads write only their own columns.
         let o = SyncPtr(unsafe { op.0.add(row0(s) * qw) });
-        SCORES.with(|sc| {
-            let mut sc = sc.borrow_mut();
-            if sc.len() < rep * (io.q0 + io.n) {
-                sc.resize(rep * (io.q0 + io.n), 0.0);
-            }
+        with_scores(rep * (io.q0 + io.n), |sc| {
             #[cfg(target_arch = "x86_64")]
             if simd {
                 // SAFETY: `simd` implies `avx2_available()` (AVX2+FMA); `o` as above.
-                return unsafe { one_group_avx2(spec, io, g, &mut sc, o) };
+                return unsafe { one_group_avx2(spec, io, g, sc, o) };
             }
             let _ = simd;
             // SAFETY: as for `one_group_avx2`, without the CPU features.
-            unsafe { one_group(spec, io, g, &mut sc, o) };
+            unsafe { one_group(spec, io, g, sc, o) };
         });
     };
     let n_tasks = ios.len() * kv_heads;

@@ -4,8 +4,8 @@
 //! and the weighted sum of the latents `c_kv` (the rows' first `rank` values). One task
 //! per (sequence, head) on the kernel pool when the batch pays for the fork-join.
 
-use super::attend::scores16;
-use super::kv::{SeqKv, BLOCK};
+use super::attend::{scores16, with_scores, AttnIo};
+use super::kv::BLOCK;
 use super::mat::SyncPtr;
 use crate::kernels::pool;
 
@@ -20,17 +20,9 @@ pub struct LatentSpec {
     pub window: Option<usize>,
 }
 
-/// One sequence's absorbed queries `[n, H, width]` at positions `q0..q0+n`, and its cache.
-pub struct LatentIo<'a> {
-    pub q: &'a [f32],
-    pub kv: &'a SeqKv,
-    pub layer: usize,
-    pub q0: usize,
-    pub n: usize,
-}
-
-/// Writes `[rows, H, rank]` latent outputs into `out`, sequences one after another.
-pub fn attend_latent(spec: &LatentSpec, ios: &[LatentIo], out: &mut [f32]) {
+/// Writes `[rows, H, rank]` latent outputs into `out`, sequences one after another; each
+/// sequence's `q` holds its absorbed queries `[n, H, width]`.
+pub fn attend_latent(spec: &LatentSpec, ios: &[AttnIo], out: &mut [f32]) {
     let (h, w, r) = (spec.n_heads, spec.width, spec.rank);
     let rows: usize = ios.iter().map(|io| io.n).sum();
     // The raw writes below rely on these bounds.
@@ -41,15 +33,16 @@ pub fn attend_latent(spec: &LatentSpec, ios: &[LatentIo], out: &mut [f32]) {
         let op = out_p;
         let (s, hh) = (t / h, t % h);
         let io = &ios[s];
-        let mut sc = vec![0f32; io.q0 + io.n];
-        for i in 0..io.n {
-            // SAFETY: row row0(s) + i and head hh are this task's alone, inside `out`
-            // (asserted above); `pool::run` joins every task before `out` is read.
-            let o = unsafe {
-                std::slice::from_raw_parts_mut(op.0.add(((row0(s) + i) * h + hh) * r), r)
-            };
-            one_query(spec, io, i, &io.q[(i * h + hh) * w..][..w], &mut sc, o);
-        }
+        with_scores(io.q0 + io.n, |sc| {
+            for i in 0..io.n {
+                // SAFETY: row row0(s) + i and head hh are this task's alone, inside `out`
+                // (asserted above); `pool::run` joins every task before `out` is read.
+                let o = unsafe {
+                    std::slice::from_raw_parts_mut(op.0.add(((row0(s) + i) * h + hh) * r), r)
+                };
+                one_query(spec, io, i, &io.q[(i * h + hh) * w..][..w], sc, o);
+            }
+        });
     };
     let n_tasks = ios.len() * h;
     let work: usize = ios.iter().map(|io| io.n * (io.q0 + io.n)).sum::<usize>() * h * w;
@@ -61,7 +54,7 @@ pub fn attend_latent(spec: &LatentSpec, ios: &[LatentIo], out: &mut [f32]) {
 }
 
 /// Query `i` of a sequence for one head: scores, softmax, weighted latents into `o`.
-fn one_query(spec: &LatentSpec, io: &LatentIo, i: usize, q: &[f32], sc: &mut [f32], o: &mut [f32]) {
+fn one_query(spec: &LatentSpec, io: &AttnIo, i: usize, q: &[f32], sc: &mut [f32], o: &mut [f32]) {
     let p = io.q0 + i;
     let lo = spec.window.map_or(0, |w| (p + 1).saturating_sub(w));
     for b in lo / BLOCK..=p / BLOCK {
@@ -80,6 +73,7 @@ fn one_query(spec: &LatentSpec, io: &LatentIo, i: usize, q: &[f32], sc: &mut [f3
         z += *v;
     }
     let inv = 1.0 / z;
+    s.iter_mut().for_each(|e| *e *= inv);
     o.fill(0.0);
     for b in lo / BLOCK..=p / BLOCK {
         let kt = io.kv.k_block(io.layer, b);
@@ -87,7 +81,7 @@ fn one_query(spec: &LatentSpec, io: &LatentIo, i: usize, q: &[f32], sc: &mut [f3
         for (c, oc) in o.iter_mut().enumerate() {
             let col = &kt[c * BLOCK..(c + 1) * BLOCK];
             for j in j0..j1 {
-                *oc += s[j - lo] * inv * col[j - b * BLOCK];
+                *oc += s[j - lo] * col[j - b * BLOCK];
             }
         }
     }

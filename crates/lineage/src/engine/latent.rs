@@ -6,11 +6,13 @@
 //! taken over the latents, and `W_UV_h` expands it once per query instead of once per
 //! cached position. The same arithmetic as `crate::model::mla`, reassociated.
 
-use super::attend_latent::{attend_latent, LatentIo, LatentSpec};
-use super::layer::Seg;
+use super::attend::AttnIo;
+use super::attend_latent::{attend_latent, LatentSpec};
+use super::layer::{write_kv, Seg};
 use super::lin::Lin;
 use super::mat::Mat;
 use super::rows::{rope_head, RowNorm};
+use super::self_attn::io_of;
 use super::state::Scratch;
 use super::Dims;
 use crate::config::MlaConfig;
@@ -105,13 +107,7 @@ impl LatentAttn {
                 rope_head(&mut kv[i * kw + r..(i + 1) * kw], c, sn, pairing);
             }
         }
-        for g in segs.iter_mut() {
-            g.kv.reserve(g.q0 + g.n);
-            for i in 0..g.n {
-                let row = g.row0 + i;
-                g.kv.write(li, g.q0 + i, &kv[row * kw..(row + 1) * kw], &[]);
-            }
-        }
+        write_kv(segs, li, kv, kw, &[], 0);
         self.absorb_queries(s, n)?;
         let spec = LatentSpec {
             n_heads: h,
@@ -121,17 +117,14 @@ impl LatentAttn {
             window: self.window,
         };
         let (qa, lat) = (&s.v[..n * h * kw], &mut s.lat[..n * h * r]);
-        let ios: Vec<LatentIo> = segs
-            .iter()
-            .map(|g| LatentIo {
-                q: &qa[g.row0 * h * kw..(g.row0 + g.n) * h * kw],
-                kv: &*g.kv,
-                layer: li,
-                q0: g.q0,
-                n: g.n,
-            })
-            .collect();
-        attend_latent(&spec, &ios, lat);
+        match segs {
+            // One sequence (every `lineage run` step): no list to build.
+            [g] => attend_latent(&spec, &[io_of(g, qa, h * kw, li)], lat),
+            _ => {
+                let ios: Vec<AttnIo> = segs.iter().map(|g| io_of(g, qa, h * kw, li)).collect();
+                attend_latent(&spec, &ios, lat)
+            }
+        }
         self.expand_values(s, n, vd)?;
         self.o.apply(&s.att, n, &mut s.o)
     }

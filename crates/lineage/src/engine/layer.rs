@@ -26,6 +26,19 @@ pub(crate) struct Seg<'a> {
     pub n: usize,
 }
 
+/// Makes room in each segment's cache and stores its rows' keys `k` (`kw` wide) and
+/// values `v` (`vw` wide; 0 for a latent cache) at their positions, for layer `li`.
+pub(super) fn write_kv(segs: &mut [Seg], li: usize, k: &[f32], kw: usize, v: &[f32], vw: usize) {
+    for g in segs.iter_mut() {
+        g.kv.reserve(g.q0 + g.n);
+        for i in 0..g.n {
+            let r = g.row0 + i;
+            let (kr, vr) = (&k[r * kw..(r + 1) * kw], &v[r * vw..(r + 1) * vw]);
+            g.kv.write(li, g.q0 + i, kr, vr);
+        }
+    }
+}
+
 /// The token mixer.
 #[derive(Debug, Clone)]
 pub enum Mixer {

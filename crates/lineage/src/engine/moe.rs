@@ -76,8 +76,11 @@ impl MoeFfn {
     pub fn forward(&self, s: &mut Scratch, n: usize) -> Result<()> {
         let (d, ne, k) = (self.d, self.cfg.n_experts, self.cfg.top_k);
         self.router.apply(&s.xn, n, &mut s.route)?;
-        // Per expert: (token row, routing weight), tokens in order.
-        let mut per: Vec<Vec<(usize, f32)>> = vec![Vec::new(); ne];
+        // Per expert: (token row, routing weight), tokens in order (the lists live in the
+        // scratch, so a decode step allocates nothing once they have grown).
+        let mut per = std::mem::take(&mut s.moe_rows);
+        per.resize_with(ne, Vec::new);
+        per.iter_mut().for_each(Vec::clear);
         let (mut chosen, mut weights) = (Vec::with_capacity(k), Vec::with_capacity(k));
         for i in 0..n {
             let logits = &s.route[i * ne..(i + 1) * ne];
@@ -116,6 +119,7 @@ impl MoeFfn {
             let (o, y) = (&mut s.o[..n * d], &s.moe_y[..n * d]);
             o.iter_mut().zip(y).for_each(|(o, y)| *o += y);
         }
+        s.moe_rows = per;
         Ok(())
     }
 }

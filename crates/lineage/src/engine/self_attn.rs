@@ -4,7 +4,7 @@
 //! Reads `Scratch::xn`, writes `Scratch::o`.
 
 use super::attend::{attend, AttnIo, AttnSpec};
-use super::layer::Seg;
+use super::layer::{write_kv, Seg};
 use super::lin::{Lin, Stack};
 use super::mat::dense_vec;
 use super::rows::{rope_head, RowNorm};
@@ -106,14 +106,7 @@ impl SelfAttn {
                     .for_each(|h| rope_head(h, c, sn, pairing));
             }
         }
-        for g in segs.iter_mut() {
-            g.kv.reserve(g.q0 + g.n);
-            for i in 0..g.n {
-                let r = g.row0 + i;
-                let (kr, vr) = (&k[r * kvw..(r + 1) * kvw], &v[r * kvw..(r + 1) * kvw]);
-                g.kv.write(li, g.q0 + i, kr, vr);
-            }
-        }
+        write_kv(segs, li, k, kvw, v, kvw);
         let spec = AttnSpec {
             n_heads: self.n_heads,
             n_kv_heads: self.n_kv_heads,

@@ -35,6 +35,8 @@ pub struct Scratch {
     pub route: Vec<f32>,
     pub moe_x: AlignedF32,
     pub moe_y: AlignedF32,
+    /// MoE: per expert, its (token row, routing weight) pairs; kept between forwards.
+    pub moe_rows: Vec<Vec<(usize, f32)>>,
     /// Per distinct RoPE: cos and sin `[B, rotary_dim/2]` of the chunk's positions.
     pub cos: Vec<Vec<f32>>,
     pub sin: Vec<Vec<f32>>,
@@ -81,6 +83,7 @@ impl Scratch {
             route: z(b * w.route),
             moe_x: a(b * w.moe),
             moe_y: a(b * w.moe),
+            moe_rows: Vec::new(),
             cos: dm.rope_half.iter().map(|h| z(b * h)).collect(),
             sin: dm.rope_half.iter().map(|h| z(b * h)).collect(),
             logits: z(dm.vocab),

@@ -28,7 +28,7 @@ use norm::Norm;
 use rope::{CosSin, RopeTable};
 
 use crate::config::ModelConfig;
-use crate::plan::ModelPlan;
+use crate::plan::{ModelPlan, Visibility};
 use crate::runtime::kv_cache::KvCache;
 use crate::weights::Weights;
 use crate::{Error, Result};
@@ -67,10 +67,10 @@ pub struct Model {
     pub blocks: Vec<Block>,
     output_norm: Norm,
     lm_head: Linear,
-    /// Per layer: its RoPE (layer override or the model's), ALiBi slopes, window.
+    /// Per layer: its RoPE table (layer override or the model's), and what its queries
+    /// see (window, ALiBi slopes) as the plan says.
     ropes: Vec<Option<RopeTable>>,
-    alibi: Vec<Option<Vec<f64>>>,
-    windows: Vec<Option<usize>>,
+    sees: Vec<Visibility>,
 }
 
 impl Model {
@@ -93,8 +93,8 @@ impl Model {
             None => token_embd.as_linear(),
             Some(h) => Linear::load(w, h)?,
         };
-        let sees = plan.layers.iter().map(|l| l.mixer.sees());
-        let ropes = sees.clone().map(|s| s.rope().map(RopeTable::new)).collect();
+        let sees: Vec<Visibility> = plan.layers.iter().map(|l| l.mixer.sees().clone()).collect();
+        let ropes = sees.iter().map(|s| s.rope().map(RopeTable::new)).collect();
         Ok(Self {
             cfg: cfg.clone(),
             token_embd,
@@ -104,11 +104,7 @@ impl Model {
             output_norm: Norm::load(w, &plan.final_norm)?,
             lm_head,
             ropes,
-            alibi: sees
-                .clone()
-                .map(|s| s.alibi().map(<[f64]>::to_vec))
-                .collect(),
-            windows: sees.map(|s| s.window).collect(),
+            sees,
         })
     }
 
@@ -236,8 +232,8 @@ impl Model {
         };
         Ok(LayerCtx {
             rope,
-            alibi: self.alibi[i].as_deref(),
-            window: self.windows[i],
+            alibi: self.sees[i].alibi(),
+            window: self.sees[i].window,
             q0,
             dropout: None,
         })
