@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
+use lineage::engine::KvType;
 use lineage::model::ops;
 use lineage::runtime::backend::Backend;
 
@@ -27,6 +28,10 @@ pub struct BenchArgs {
     gen_tokens: usize,
     #[arg(long, value_enum, default_value_t = io::PrecisionArg::Quantized)]
     precision: io::PrecisionArg,
+    /// What the KV cache stores: f32 (exact) or f16 (half the memory, llama.cpp's
+    /// default cache type).
+    #[arg(long, default_value = "f32")]
+    kv_type: KvType,
     /// Overrides a config value after loading (repeatable), e.g. `window=4096` for a
     /// llama-arch Mistral GGUF; the keys of `inspect --set`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -54,7 +59,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let path = model_source::resolve(a.model.as_deref())?;
     let t0 = Instant::now();
     let (cfg, w) = io::load_weights(&path, a.precision, &a.set)?;
-    let model = Backend::new(&cfg, &w)?;
+    let model = Backend::new(&cfg, &w)?.with_kv_type(a.kv_type)?;
     eprintln!("forward: {}", model.name());
     let load_s = t0.elapsed().as_secs_f64();
     let vocab = model.config().vocab_size as u32;
@@ -87,6 +92,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "peak_rss_mib": peak_rss_mib(),
         "threads": lineage::kernels::pool::global().n_threads(),
         "kv_bytes_per_token": kv_bytes,
+        "kv_type": a.kv_type.to_string(),
     });
     if let Some(tok_s) = batch {
         report["batch"] = a.batch.into();
@@ -95,7 +101,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if let Some(spec) = &a.speculative {
         let draft = match spec.as_str() {
             "lookup" => None,
-            p => Some(io::load_backend(std::path::Path::new(p), a.precision, &[])?),
+            p => Some(io::load_backend(
+                std::path::Path::new(p),
+                a.precision,
+                &[],
+                a.kv_type,
+            )?),
         };
         report["speculative"] = crate::bench_spec::run(
             &model,

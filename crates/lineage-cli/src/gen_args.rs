@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use lineage::config::ChatFormat;
+use lineage::engine::KvType;
 use lineage::runtime::backend::Backend;
 use lineage::runtime::sampler::SamplerConfig;
 use lineage::text::Tokenizer;
@@ -17,6 +18,10 @@ pub struct GenArgs {
     pub model: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = io::PrecisionArg::Quantized)]
     pub precision: io::PrecisionArg,
+    /// What the KV cache stores: f32 (exact) or f16 (half the memory, llama.cpp's
+    /// default cache type).
+    #[arg(long, default_value = "f32")]
+    pub kv_type: KvType,
     /// Overrides a config value after loading (repeatable), e.g. `window=4096` for a
     /// llama-arch Mistral GGUF; the keys of `inspect --set`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -94,7 +99,7 @@ impl GenArgs {
     /// The forward (engine or candle model) and the tokenizer.
     pub fn load(&self) -> Result<(Backend, Tokenizer)> {
         let path = model_source::resolve(self.model.as_deref())?;
-        let model = io::load_backend(&path, self.precision, &self.set)?;
+        let model = io::load_backend(&path, self.precision, &self.set, self.kv_type)?;
         let tok = lineage::load_tokenizer(&path)
             .with_context(|| format!("loading the tokenizer of {}", path.display()))?;
         Ok((model, tok))

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
+use lineage::engine::KvType;
 use lineage::model::Model;
 use lineage::runtime::backend::Backend;
 
@@ -88,11 +89,15 @@ pub fn load_model(path: &Path, precision: PrecisionArg, sets: &[String]) -> Resu
     Ok(Model::new(&cfg, &w)?)
 }
 
-/// Loads the fastest forward for inference: the engine when the config is in its
-/// scope, else the candle model.
-pub fn load_backend(path: &Path, precision: PrecisionArg, sets: &[String]) -> Result<Backend> {
+/// Loads the inference engine, its KV cache storing `kv`.
+pub fn load_backend(
+    path: &Path,
+    precision: PrecisionArg,
+    sets: &[String],
+    kv: KvType,
+) -> Result<Backend> {
     let (cfg, w) = load_weights(path, precision, sets)?;
-    let b = Backend::new(&cfg, &w)?;
+    let b = Backend::new(&cfg, &w)?.with_kv_type(kv)?;
     eprintln!("forward: {}", b.name());
     Ok(b)
 }

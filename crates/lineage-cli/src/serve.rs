@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use lineage::engine::KvType;
 
 use crate::{io, model_source};
 
@@ -14,6 +15,10 @@ pub struct ServeArgs {
     model: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = io::PrecisionArg::Quantized)]
     precision: io::PrecisionArg,
+    /// What the KV cache stores: f32 (exact) or f16 (half the memory, llama.cpp's
+    /// default cache type).
+    #[arg(long, default_value = "f32")]
+    kv_type: KvType,
     /// Overrides a config value after loading (repeatable); the keys of `inspect --set`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -45,7 +50,7 @@ pub struct ServeArgs {
 
 pub fn run(a: ServeArgs) -> Result<()> {
     let path = model_source::resolve(a.model.as_deref())?;
-    let model = io::load_backend(&path, a.precision, &a.set)?;
+    let model = io::load_backend(&path, a.precision, &a.set, a.kv_type)?;
     let tok = lineage::load_tokenizer(&path)
         .with_context(|| format!("loading the tokenizer of {}", path.display()))?;
     let model_name = path

@@ -351,3 +351,49 @@ fn cli_set_supplies_values_a_gguf_cannot_state() {
         );
     }
 }
+
+/// `--kv-type f16` halves the cache's bytes per position and says so; an unknown type is
+/// refused with the choices, and an MLA model refuses f16 by name.
+#[test]
+fn cli_bench_kv_type_f16_halves_the_cache_and_bad_types_are_named() {
+    let bench = |dir: &str, kv: &str| {
+        Command::new(env!("CARGO_BIN_EXE_lineage"))
+            .args([
+                "bench",
+                "--model",
+                dir,
+                "--prompt-tokens",
+                "8",
+                "--gen-tokens",
+                "2",
+            ])
+            .args(["--kv-type", kv, "--json"])
+            .output()
+            .unwrap()
+    };
+    let report = |o: &std::process::Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let last = o
+            .stdout
+            .rsplit(|&b| b == b'\n')
+            .find(|l| !l.is_empty())
+            .unwrap();
+        serde_json::from_slice(last).unwrap()
+    };
+    let llama = fixture("llama");
+    let d = llama.to_str().unwrap();
+    let (full, half) = (report(&bench(d, "f32")), report(&bench(d, "f16")));
+    assert_eq!(
+        (full["kv_type"].as_str(), half["kv_type"].as_str()),
+        (Some("f32"), Some("f16"))
+    );
+    let bytes = |r: &serde_json::Value| r["kv_bytes_per_token"].as_u64().unwrap();
+    assert_eq!(bytes(&full), 2 * bytes(&half));
+    let bad = bench(d, "q4");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("f32 or f16"), "{err}");
+    let mla = fixture("deepseek_v3");
+    let refused = bench(mla.to_str().unwrap(), "f16");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && err.contains("latent"), "{err}");
+}

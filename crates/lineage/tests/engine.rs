@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use common::{expected, fixture_dir, LOGITS_TOL};
-use lineage::engine::Engine;
+use lineage::engine::{Engine, KvType};
 use lineage::model::{ops, Model};
 use lineage::{Error, ModelConfig};
 
@@ -268,4 +268,130 @@ fn smollm2_engine_matches_model_on_anchor_prompts() {
             p["name"]
         );
     }
+}
+
+/// The engine with an f16 KV cache (llama.cpp's default) on SmolLM2-135M Q4_1: against
+/// the exact float64 reference it stays at least as close as llama.cpp, which ran with
+/// that cache: the same top-1, the exact top-10 logits within 0.5, and greedy tokens that
+/// agree with the exact ones at least as long as llama.cpp's did.
+#[test]
+fn smollm2_f16_kv_cache_at_least_as_close_as_llama_cpp() {
+    let Some(path) = smollm2_path("smollm2_f16_kv_cache_at_least_as_close_as_llama_cpp") else {
+        return;
+    };
+    let (cfg, w) = lineage::load(&path).unwrap();
+    let eng = Engine::new(&cfg, &w, 4096)
+        .unwrap()
+        .with_kv_type(KvType::F16)
+        .unwrap();
+    let read = |name: &str| -> serde_json::Value {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/anchors")
+            .join(name);
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let (lc, ex) = (
+        read("smollm2_llamacpp_reference.json"),
+        read("smollm2_exact_f64_reference.json"),
+    );
+    let ids_of = |p: &serde_json::Value, key: &str| -> Vec<u32> {
+        p[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect()
+    };
+    let mut st = eng.new_state();
+    let pairs = lc["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(ex["prompts"].as_array().unwrap());
+    for (l, e) in pairs {
+        let ids = ids_of(l, "prompt_token_ids");
+        st.reset();
+        let logits = eng.forward(&mut st, &ids).unwrap().to_vec();
+        let top = e["last_prompt_top10_logits"].as_array().unwrap();
+        let err = top
+            .iter()
+            .map(|t| {
+                (logits[t[0].as_u64().unwrap() as usize] as f64 - t[1].as_f64().unwrap()).abs()
+            })
+            .fold(0.0, f64::max);
+        assert_eq!(
+            ops::argmax(&logits) as u64,
+            top[0][0].as_u64().unwrap(),
+            "{}: top-1",
+            e["name"]
+        );
+        assert!(err <= 0.5, "{}: top-10 max|Δ| {err:.3} > 0.5", e["name"]);
+        let want = ids_of(e, "greedy_token_ids");
+        let need = e["first_divergence_from_llama_cpp_greedy"]
+            .as_u64()
+            .map_or(want.len(), |d| d as usize);
+        let mut next = ops::argmax(&logits) as u32;
+        let mut got = vec![next];
+        while got.len() < want.len() {
+            next = ops::argmax(eng.forward(&mut st, &[next]).unwrap()) as u32;
+            got.push(next);
+        }
+        let agree = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
+        assert!(
+            agree >= need,
+            "{}: greedy agrees with exact for {agree} steps, llama.cpp for {need}",
+            e["name"]
+        );
+    }
+}
+
+/// An f16 cache on the fixture families with every attention variant (GQA and MQA,
+/// windows, soft-caps, sinks, ALiBi, QK-norm): all-position logits stay within 1% of
+/// max|logit| of HF's (the cache rounds each key and value by at most 2^-11 of itself),
+/// and a latent (MLA) cache is refused by name.
+#[test]
+fn f16_kv_cache_stays_close_to_hf_and_mla_refuses_it() {
+    let cases = [
+        "llama",
+        "llama_tied_mqa",
+        "mistral",
+        "gemma2",
+        "gemma3_text",
+        "bloom",
+        "gpt_oss",
+        "olmo2",
+    ];
+    for case in cases {
+        let (cfg, eng) = hf_engine(case);
+        let f32_bytes = eng.new_state().kv().block_bytes();
+        let eng = eng.with_kv_type(KvType::F16).unwrap();
+        assert_eq!(
+            2 * eng.new_state().kv().block_bytes(),
+            f32_bytes,
+            "{case}: half the bytes"
+        );
+        let exp = expected(case);
+        let want = exp["logits"].to_dtype(DType::F32).unwrap();
+        for (r, ids) in rows_u32(&exp["input_ids"]).iter().enumerate() {
+            let mut st = eng.new_state();
+            let got = eng.forward_all(&mut st, ids).unwrap();
+            let w = want
+                .get(r)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let (d, at) = max_diff(&got, &w);
+            assert!(
+                d <= 1e-2 * scale + LOGITS_TOL,
+                "{case} row {r}: f16 cache logits max|Δ| = {d:.3e} (max|logit| {scale:.3}) at position {}",
+                at / cfg.vocab_size
+            );
+        }
+    }
+    let (_, eng) = hf_engine("deepseek_v3");
+    let err = eng.with_kv_type(KvType::F16).unwrap_err().to_string();
+    assert!(err.contains("latent") && err.contains("f16"), "{err}");
 }

@@ -9,7 +9,9 @@
 use std::cell::RefCell;
 
 use super::kv::{SeqKv, BLOCK};
-use super::mat::{axpy, SyncPtr};
+use super::kv_type::{KvElem, KvType, F16};
+use super::mat::SyncPtr;
+use super::softmax::softmax;
 use crate::kernels::pool;
 
 /// Shapes and score options of one layer's attention.
@@ -59,14 +61,25 @@ pub fn attend(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32]) {
     attend_opts(spec, ios, out, true)
 }
 
-/// [`attend`] with the AVX2 build of the head loop allowed or not (`simd`; the property
-/// tests compare both). AVX2 runs only where the CPU has it.
+/// [`attend`] with the SIMD builds of the head loop allowed or not (`simd`; the property
+/// tests compare both). AVX2 or AVX-512 runs only where the CPU has it.
 pub(super) fn attend_opts(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd: bool) {
+    // One engine's sequences: one cache type.
+    match ios.first().map(|io| io.kv.kv_type()) {
+        None => {}
+        Some(KvType::F32) => attend_as::<f32>(spec, ios, out, simd),
+        Some(KvType::F16) => attend_as::<F16>(spec, ios, out, simd),
+    }
+}
+
+/// [`attend_opts`] over caches that store `E`.
+fn attend_as<E: KvElem>(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd: bool) {
     let qw = spec.n_heads * spec.head_dim;
     let rows: usize = ios.iter().map(|io| io.n).sum();
     // The raw output columns below rely on this bound.
     assert!(out.len() >= rows * qw && ios.iter().all(|io| io.q.len() >= io.n * qw));
     let simd = simd && crate::kernels::quant::simd::avx2_available();
+    let avx512 = crate::kernels::quant::simd::avx512_available();
     let out_p = SyncPtr(out.as_mut_ptr());
     // First output row of each sequence (a handful of sequences: a linear scan).
     let row0 = |s: usize| ios[..s].iter().map(|io| io.n).sum::<usize>();
@@ -82,15 +95,19 @@ pub(super) fn attend_opts(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd
         // SAFETY: rows `row0(s)..row0(s) + io.n` are sequence s's alone and inside `out`
         // (asserted above); KV head g's query heads write only their own columns.
         let o = SyncPtr(unsafe { op.0.add(row0(s) * qw) });
-        with_scores(rep * (io.q0 + io.n), |sc| {
+        with_scores(TILE * rep * (io.q0 + io.n), |sc| {
+            #[cfg(target_arch = "x86_64")]
+            if simd && avx512 {
+                // SAFETY: `avx512` was checked at run time; `o` as above.
+                return unsafe { one_group_avx512::<E>(spec, io, g, sc, o) };
+            }
             #[cfg(target_arch = "x86_64")]
             if simd {
                 // SAFETY: `simd` implies `avx2_available()` (AVX2+FMA); `o` as above.
-                return unsafe { one_group_avx2(spec, io, g, sc, o) };
+                return unsafe { one_group_avx2::<E>(spec, io, g, sc, o) };
             }
-            let _ = simd;
             // SAFETY: as for `one_group_avx2`, without the CPU features.
-            unsafe { one_group(spec, io, g, sc, o) };
+            unsafe { one_group::<4, E>(spec, io, g, sc, o) };
         });
     };
     let n_tasks = ios.len() * kv_heads;
@@ -105,99 +122,140 @@ pub(super) fn attend_opts(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd
     }
 }
 
-/// [`one_group`] compiled for AVX2 (8-wide dot/axpy after inlining); same arithmetic
-/// order, so the same results.
+/// [`one_group`] compiled for AVX2 (8-wide dot/axpy after inlining), four query vectors
+/// per score tile; the same arithmetic per score, so the same results.
 /// # Safety
 /// AVX2 and FMA are available, and as [`one_group`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn one_group_avx2(spec: &AttnSpec, io: &AttnIo, g: usize, sc: &mut [f32], out: SyncPtr) {
-    one_group(spec, io, g, sc, out)
+unsafe fn one_group_avx2<E: KvElem>(
+    spec: &AttnSpec,
+    io: &AttnIo,
+    g: usize,
+    sc: &mut [f32],
+    out: SyncPtr,
+) {
+    one_group::<4, E>(spec, io, g, sc, out)
 }
 
-/// The query heads of KV head `g` over one sequence's queries: head `g * rep + r`'s
-/// scores in `sc[r * ctx..]` (`sc` holds `rep * (q0 + n)` values), then its output
-/// `out[i, h*hd..(h+1)*hd]`. Each head's arithmetic is that of a head on its own (HF's
-/// eager attention order); sharing only saves the loads of K and V.
+/// [`one_group`] compiled for AVX-512 (one register per query's 16 scores), eight query
+/// vectors per score tile.
+/// # Safety
+/// AVX-512F, AVX2 and FMA are available, and as [`one_group`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn one_group_avx512<E: KvElem>(
+    spec: &AttnSpec,
+    io: &AttnIo,
+    g: usize,
+    sc: &mut [f32],
+    out: SyncPtr,
+) {
+    one_group::<8, E>(spec, io, g, sc, out)
+}
+
+/// Query positions whose scores are computed together: with the `rep` heads of a KV
+/// head that makes `TILE * rep` query vectors against each key block.
+pub(super) const TILE: usize = 4;
+
+/// The query heads of KV head `g` over one sequence's queries, [`TILE`] positions at a
+/// time. A tile's query vectors (position-major, then head) take their scores against
+/// each key block `M` at a time ([`scores16xm`]): M independent multiply-add chains
+/// instead of one, which is what the single-query loop was waiting on. Vector `v`'s
+/// scores go to `sc[v * ctx..]` (`sc` holds `TILE * rep * (q0 + n)` values), then its
+/// softmax and its output `out[i, h*hd..(h+1)*hd]`. Each score is the same dimension-order
+/// chain whatever the tile, so tiling changes no result.
 /// # Safety
 /// `g < n_kv_heads`; `out` points at `io.n * n_heads * head_dim` writable values that no
 /// one else reads or writes during the call, except other KV heads' query columns.
 #[inline(always)]
-unsafe fn one_group(spec: &AttnSpec, io: &AttnIo, g: usize, sc: &mut [f32], out: SyncPtr) {
+unsafe fn one_group<const M: usize, E: KvElem>(
+    spec: &AttnSpec,
+    io: &AttnIo,
+    g: usize,
+    sc: &mut [f32],
+    out: SyncPtr,
+) {
     let hd = spec.head_dim;
-    let (qw, kvw) = (spec.n_heads * hd, spec.n_kv_heads * hd);
+    let qw = spec.n_heads * hd;
     let rep = spec.n_heads / spec.n_kv_heads;
     let ctx = io.q0 + io.n;
-    for i in 0..io.n {
-        let p = io.q0 + i;
-        let lo = spec.window.map_or(0, |w| (p + 1).saturating_sub(w));
-        let len = p + 1 - lo;
-        let q = |r: usize| &io.q[i * qw + (g * rep + r) * hd..][..hd];
+    let lo_of = |p: usize| spec.window.map_or(0, |w| (p + 1).saturating_sub(w));
+    let mut i0 = 0;
+    while i0 < io.n {
+        let i1 = (i0 + TILE).min(io.n);
+        let nv = (i1 - i0) * rep;
+        // Vector v: position i0 + v / rep, head g * rep + v % rep.
+        let q = |v: usize| &io.q[(i0 + v / rep) * qw + (g * rep + v % rep) * hd..][..hd];
+        let (b0, b1) = (lo_of(io.q0 + i0) / BLOCK, (io.q0 + i1 - 1) / BLOCK);
         // Block by block: one table lookup per 16 positions, not per key. (Plain loops,
-        // not closures over the rows: those would not be inlined into the AVX2 build.)
-        // Per block, all 16 scores of each query head at once down the head dimension
-        // (keys are stored transposed); the positions outside lo..=p are dropped.
-        for b in lo / BLOCK..=p / BLOCK {
-            let kt = &io.kv.k_block(io.layer, b)[g * hd * BLOCK..(g + 1) * hd * BLOCK];
-            let (j0, j1) = ((b * BLOCK).max(lo), (b * BLOCK + BLOCK).min(p + 1));
-            for r in 0..rep {
-                let d = scores16(q(r), kt);
-                for j in j0..j1 {
-                    sc[r * ctx + j - lo] = score(spec, d[j - b * BLOCK]);
-                }
-                if let Some(slopes) = spec.alibi {
-                    let m = slopes[g * rep + r];
+        // not closures over the rows: those would not be inlined into the SIMD builds.)
+        for b in b0..=b1 {
+            let kt = &io.kv.k_rows::<E>(io.layer, b)[g * hd * BLOCK..(g + 1) * hd * BLOCK];
+            let mut v0 = 0;
+            while v0 < nv {
+                // A short last group repeats its last vector; those scores are dropped.
+                let qs: [&[f32]; M] = std::array::from_fn(|t| q((v0 + t).min(nv - 1)));
+                let d = scores16xm(&qs, kt);
+                for (t, dt) in d.iter().enumerate().take(nv - v0) {
+                    let v = v0 + t;
+                    let p = io.q0 + i0 + v / rep;
+                    let lo = lo_of(p);
+                    let (j0, j1) = ((b * BLOCK).max(lo), (b * BLOCK + BLOCK).min(p + 1));
+                    let row = &mut sc[v * ctx..(v + 1) * ctx];
                     for j in j0..j1 {
-                        sc[r * ctx + j - lo] += m * j as f32;
+                        row[j - lo] = score(spec, dt[j - b * BLOCK]);
+                    }
+                    if let Some(slopes) = spec.alibi {
+                        let m = slopes[g * rep + v % rep];
+                        for j in j0..j1 {
+                            row[j - lo] += m * j as f32;
+                        }
                     }
                 }
+                v0 += M;
             }
         }
-        for r in 0..rep {
-            // The softmax weights, left in place of the scores.
-            let s = &mut sc[r * ctx..r * ctx + len];
-            let sink = spec.sinks.map(|s| s[g * rep + r]);
-            let mut m = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            if let Some(sk) = sink {
-                m = m.max(sk);
-            }
-            let mut z = 0f32;
-            for v in s.iter_mut() {
-                *v = (*v - m).exp();
-                z += *v;
-            }
-            if let Some(sk) = sink {
-                z += (sk - m).exp();
-            }
-            let inv = 1.0 / z;
-            s.iter_mut().for_each(|e| *e *= inv);
-            // SAFETY: i < n and h = g * rep + r < n_heads, so `i * qw + h * hd + hd <=
-            // n * qw`, inside `out` by this function's contract; only head h writes here.
-            let o = unsafe { out_row(out, i * qw + (g * rep + r) * hd, hd) };
-            o.fill(0.0);
+        for v in 0..nv {
+            let (i, h) = (i0 + v / rep, g * rep + v % rep);
+            let p = io.q0 + i;
+            let lo = lo_of(p);
+            let w = &mut sc[v * ctx..v * ctx + p + 1 - lo];
+            softmax(w, spec.sinks.map(|s| s[h]));
+            // SAFETY: i < n and h < n_heads, so `i * qw + h * hd + hd <= n * qw`, inside
+            // `out` by this function's contract; only head h writes these columns.
+            let o = unsafe { out_row(out, i * qw + h * hd, hd) };
+            weighted_values::<E>(io, g, (hd, spec.n_kv_heads * hd), lo, w, o);
         }
-        for b in lo / BLOCK..=p / BLOCK {
-            let vb = io.kv.v_block(io.layer, b);
-            let v = |j: usize| &vb[(j - b * BLOCK) * kvw + g * hd..][..hd];
-            let (j0, j1) = ((b * BLOCK).max(lo), (b * BLOCK + BLOCK).min(p + 1));
-            let w = |r: usize, j: usize| sc[r * ctx + j - lo];
-            let mut j = j0;
-            while j + 4 <= j1 {
-                let vs = [v(j), v(j + 1), v(j + 2), v(j + 3)];
-                for r in 0..rep {
-                    // SAFETY: as above.
-                    let o = unsafe { out_row(out, i * qw + (g * rep + r) * hd, hd) };
-                    axpy4(o, [w(r, j), w(r, j + 1), w(r, j + 2), w(r, j + 3)], vs);
-                }
-                j += 4;
-            }
-            for j in j..j1 {
-                for r in 0..rep {
-                    // SAFETY: as above.
-                    let o = unsafe { out_row(out, i * qw + (g * rep + r) * hd, hd) };
-                    axpy(o, w(r, j), v(j));
-                }
-            }
+        i0 = i1;
+    }
+}
+
+/// `o = sum_j w[j - lo] v_j` over keys `lo..lo + w.len()` of KV head `g` (head width and
+/// value row width given), four value rows per pass over `o`.
+#[inline(always)]
+fn weighted_values<E: KvElem>(
+    io: &AttnIo,
+    g: usize,
+    (hd, kvw): (usize, usize),
+    lo: usize,
+    w: &[f32],
+    o: &mut [f32],
+) {
+    let p = lo + w.len() - 1;
+    o.fill(0.0);
+    for b in lo / BLOCK..=p / BLOCK {
+        let vb = io.kv.v_rows::<E>(io.layer, b);
+        let v = |j: usize| &vb[(j - b * BLOCK) * kvw + g * hd..][..hd];
+        let (j0, j1) = ((b * BLOCK).max(lo), (b * BLOCK + BLOCK).min(p + 1));
+        let mut j = j0;
+        while j + 4 <= j1 {
+            let ws = [w[j - lo], w[j + 1 - lo], w[j + 2 - lo], w[j + 3 - lo]];
+            axpy4(o, ws, [v(j), v(j + 1), v(j + 2), v(j + 3)]);
+            j += 4;
+        }
+        for j in j..j1 {
+            axpy(o, w[j - lo], v(j));
         }
     }
 }
@@ -227,15 +285,46 @@ pub(super) fn scores16(q: &[f32], kt: &[f32]) -> [f32; BLOCK] {
     acc
 }
 
+/// [`scores16`] for `M` query vectors at once: each key block column is loaded once for
+/// all of them, and their `M` accumulator rows are independent chains. Every score is
+/// the same chain as [`scores16`]'s, so the results are too.
+#[inline(always)]
+fn scores16xm<const M: usize, E: KvElem>(qs: &[&[f32]; M], kt: &[E]) -> [[f32; BLOCK]; M] {
+    let hd = qs[0].len();
+    let qs: [&[f32]; M] = std::array::from_fn(|t| &qs[t][..hd]);
+    let mut acc = [[0f32; BLOCK]; M];
+    for d in 0..hd {
+        let col: &[E; BLOCK] = kt[d * BLOCK..(d + 1) * BLOCK].try_into().expect("a column");
+        let col: [f32; BLOCK] = std::array::from_fn(|l| col[l].get());
+        for t in 0..M {
+            let qd = qs[t][d];
+            for l in 0..BLOCK {
+                acc[t][l] = qd.mul_add(col[l], acc[t][l]);
+            }
+        }
+    }
+    acc
+}
+
 /// `o += w[0] v[0]`, then `w[1] v[1]`, ... : four `axpy`s in their order, with `o` read
 /// and written once.
 #[inline(always)]
-fn axpy4(o: &mut [f32], w: [f32; 4], v: [&[f32]; 4]) {
+fn axpy4<E: KvElem>(o: &mut [f32], w: [f32; 4], v: [&[E]; 4]) {
     let n = o.len();
     // Re-sliced to `n`: no bounds checks in the loop, so it vectorizes.
     let (v0, v1, v2, v3) = (&v[0][..n], &v[1][..n], &v[2][..n], &v[3][..n]);
     for c in 0..n {
-        o[c] = (((o[c] + w[0] * v0[c]) + w[1] * v1[c]) + w[2] * v2[c]) + w[3] * v3[c];
+        let (a, b, d, e) = (v0[c].get(), v1[c].get(), v2[c].get(), v3[c].get());
+        o[c] = (((o[c] + w[0] * a) + w[1] * b) + w[2] * d) + w[3] * e;
+    }
+}
+
+/// `o += w v` (unfused, like [`axpy4`]).
+#[inline(always)]
+fn axpy<E: KvElem>(o: &mut [f32], w: f32, v: &[E]) {
+    let v = &v[..o.len()];
+    for (oc, &vc) in o.iter_mut().zip(v) {
+        *oc += w * vc.get();
     }
 }
 

@@ -7,6 +7,7 @@
 use super::attend::{scores16, with_scores, AttnIo};
 use super::kv::BLOCK;
 use super::mat::SyncPtr;
+use super::softmax::softmax;
 use crate::kernels::pool;
 
 /// Shapes of one latent layer's attention.
@@ -66,14 +67,7 @@ fn one_query(spec: &LatentSpec, io: &AttnIo, i: usize, q: &[f32], sc: &mut [f32]
         }
     }
     let s = &mut sc[..p + 1 - lo];
-    let m = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut z = 0f32;
-    for v in s.iter_mut() {
-        *v = (*v - m).exp();
-        z += *v;
-    }
-    let inv = 1.0 / z;
-    s.iter_mut().for_each(|e| *e *= inv);
+    softmax(s, None);
     o.fill(0.0);
     for b in lo / BLOCK..=p / BLOCK {
         let kt = io.kv.k_block(io.layer, b);

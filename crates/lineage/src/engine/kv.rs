@@ -8,6 +8,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::kv_type::{KvElem, KvType, F16};
+
 /// Positions per block: vLLM's default, small enough that a shared prefix loses at
 /// most 15 positions of reuse and a sequence wastes at most 15 positions of memory.
 pub const BLOCK: usize = 16;
@@ -28,15 +30,44 @@ impl BlockCounter {
 /// has no values (`vw` = 0): its "keys" are the latent and the shared RoPE key.
 #[derive(Debug)]
 pub struct KvBlock {
-    data: Box<[f32]>,
+    data: KvData,
     live: Arc<BlockCounter>,
 }
 
+/// A block's values in the cache's [`KvType`].
+#[derive(Debug, Clone)]
+enum KvData {
+    F32(Box<[f32]>),
+    F16(Box<[F16]>),
+}
+
+impl KvData {
+    fn new(ty: KvType, len: usize) -> Self {
+        match ty {
+            KvType::F32 => KvData::F32(vec![0.0; len].into_boxed_slice()),
+            KvType::F16 => KvData::F16(vec![F16::default(); len].into_boxed_slice()),
+        }
+    }
+
+    /// The values as `E`: the engine reads a cache only as the type it made it with.
+    #[inline(always)]
+    fn of<E: KvElem>(&self) -> &[E] {
+        let (ptr, len) = match self {
+            KvData::F32(d) if E::TYPE == KvType::F32 => (d.as_ptr().cast::<E>(), d.len()),
+            KvData::F16(d) if E::TYPE == KvType::F16 => (d.as_ptr().cast::<E>(), d.len()),
+            _ => panic!("KV cache read as {} but stored otherwise", E::TYPE),
+        };
+        // SAFETY: `E::TYPE` names the stored element type (f32 or F16, the only two
+        // `KvElem`s), so the pointer is a valid `[E; len]` borrowed from `self`.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
 impl KvBlock {
-    fn new(len: usize, live: &Arc<BlockCounter>) -> Self {
+    fn new(ty: KvType, len: usize, live: &Arc<BlockCounter>) -> Self {
         live.0.fetch_add(1, Ordering::Relaxed);
         Self {
-            data: vec![0f32; len].into_boxed_slice(),
+            data: KvData::new(ty, len),
             live: Arc::clone(live),
         }
     }
@@ -60,7 +91,7 @@ impl Drop for KvBlock {
 
 /// Which layers share block tables: one group per distinct window (full attention is
 /// the group without one), each layer at a local index inside its group's blocks.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct KvLayout {
     /// Key and value row widths.
     kw: usize,
@@ -69,6 +100,8 @@ pub struct KvLayout {
     groups: Vec<(usize, Option<usize>)>,
     /// Per layer: (group, index inside the group's blocks).
     map: Vec<(usize, usize)>,
+    /// What the blocks store.
+    ty: KvType,
 }
 
 impl KvLayout {
@@ -91,7 +124,17 @@ impl KvLayout {
             vw,
             groups,
             map,
+            ty: KvType::F32,
         }
+    }
+
+    /// The same layout storing `ty`.
+    pub fn with_type(self, ty: KvType) -> Self {
+        Self { ty, ..self }
+    }
+
+    pub fn kv_type(&self) -> KvType {
+        self.ty
     }
 
     fn block_len(&self, group: usize) -> usize {
@@ -156,26 +199,44 @@ impl SeqKv {
         &self.v_block(layer, j / BLOCK)[(j % BLOCK) * vw..][..vw]
     }
 
-    /// Keys of `layer` for the [`BLOCK`] positions of block `b`, transposed: `[kw, BLOCK]`.
-    #[inline(always)]
-    pub fn k_block(&self, layer: usize, b: usize) -> &[f32] {
-        let (g, at) = self.at(layer);
-        &self.block(g, b).data[at..at + BLOCK * self.layout.kw]
+    /// What the cache stores.
+    pub fn kv_type(&self) -> KvType {
+        self.layout.ty
     }
 
-    /// Value rows of `layer` for block `b`.
+    /// Keys of `layer` for the [`BLOCK`] positions of block `b`, transposed: `[kw, BLOCK]`,
+    /// in the cache's own type `E`.
     #[inline(always)]
-    pub fn v_block(&self, layer: usize, b: usize) -> &[f32] {
+    pub(crate) fn k_rows<E: KvElem>(&self, layer: usize, b: usize) -> &[E] {
+        let (g, at) = self.at(layer);
+        &self.block(g, b).data.of::<E>()[at..at + BLOCK * self.layout.kw]
+    }
+
+    /// Value rows of `layer` for block `b`, in the cache's own type `E`.
+    #[inline(always)]
+    pub(crate) fn v_rows<E: KvElem>(&self, layer: usize, b: usize) -> &[E] {
         let (g, at) = self.at(layer);
         let at = at + BLOCK * self.layout.kw;
-        &self.block(g, b).data[at..at + BLOCK * self.layout.vw]
+        &self.block(g, b).data.of::<E>()[at..at + BLOCK * self.layout.vw]
+    }
+
+    /// [`Self::k_rows`] of an f32 cache.
+    #[inline(always)]
+    pub fn k_block(&self, layer: usize, b: usize) -> &[f32] {
+        self.k_rows(layer, b)
+    }
+
+    /// [`Self::v_rows`] of an f32 cache.
+    #[inline(always)]
+    pub fn v_block(&self, layer: usize, b: usize) -> &[f32] {
+        self.v_rows(layer, b)
     }
 
     /// Makes room for positions `..len`: new blocks as the sequence crosses block edges.
     pub(crate) fn reserve(&mut self, len: usize) {
         for (g, blocks) in self.groups.iter_mut().enumerate() {
             while blocks.len() * BLOCK < len {
-                let b = KvBlock::new(self.layout.block_len(g), &self.live);
+                let b = KvBlock::new(self.layout.ty, self.layout.block_len(g), &self.live);
                 blocks.push(Some(Arc::new(b)));
             }
         }
@@ -190,11 +251,10 @@ impl SeqKv {
         let slot = self.groups[g][j / BLOCK]
             .as_mut()
             .expect("a position being written is inside its window");
-        let b = Arc::make_mut(slot);
-        for (d, &x) in k.iter().enumerate() {
-            b.data[ka + d * BLOCK] = x;
+        match &mut Arc::make_mut(slot).data {
+            KvData::F32(d) => store(d, ka, va, k, v),
+            KvData::F16(d) => store(d, ka, va, k, v),
         }
-        b.data[va..va + vw].copy_from_slice(v);
     }
 
     /// After a forward up to position `end` (exclusive): each windowed group releases
@@ -247,12 +307,12 @@ impl SeqKv {
         }
     }
 
-    /// Bytes of one span of [`BLOCK`] positions (all layers, K and V, f32).
+    /// Bytes of one span of [`BLOCK`] positions (all layers, K and V).
     pub fn block_bytes(&self) -> usize {
         (0..self.groups.len())
             .map(|g| self.layout.block_len(g))
             .sum::<usize>()
-            * 4
+            * self.layout.ty.bytes()
     }
 
     /// Spans of [`BLOCK`] positions in this sequence's tables.
@@ -263,6 +323,17 @@ impl SeqKv {
     /// Blocks held now, over every group (released ones not counted).
     pub fn held_blocks(&self) -> usize {
         self.groups.iter().flatten().filter(|b| b.is_some()).count()
+    }
+}
+
+/// Writes one position's key (down its column, stride [`BLOCK`], from `ka`) and value
+/// row (at `va`) into a block's values, converted to the cache's type.
+fn store<E: KvElem>(d: &mut [E], ka: usize, va: usize, k: &[f32], v: &[f32]) {
+    for (i, &x) in k.iter().enumerate() {
+        d[ka + i * BLOCK] = E::put(x);
+    }
+    for (o, &x) in d[va..va + v.len()].iter_mut().zip(v) {
+        *o = E::put(x);
     }
 }
 

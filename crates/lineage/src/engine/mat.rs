@@ -139,14 +139,6 @@ fn dense_matmul(w: &[f32], rows: usize, cols: usize, x: &[f32], n: usize, out: &
     }
 }
 
-/// `y += a * x`.
-#[inline(always)]
-pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += a * x;
-    }
-}
-
 impl Mat {
     /// The matrices' rows stacked into one `[sum rows, cols]` matrix, when they share
     /// storage (all dense, or one ggml type) and width: projections of one input then

@@ -13,6 +13,7 @@ mod attend;
 mod attend_latent;
 mod dense_ffn;
 pub mod kv;
+mod kv_type;
 mod latent;
 mod layer;
 mod lin;
@@ -24,8 +25,10 @@ mod prop_tests;
 mod route;
 mod rows;
 mod self_attn;
+mod softmax;
 mod state;
 
+pub use kv_type::KvType;
 pub use mat::Mat;
 pub use rows::RowNorm;
 pub use state::{Batch, State};
@@ -181,6 +184,30 @@ impl Engine {
             live: Arc::default(),
             kv_layout: Arc::new(KvLayout::new(kv_k, kv_v, &windows)),
         })
+    }
+
+    /// The engine with its KV cache storing `ty` (f32 by default). Set before any state
+    /// is made. The latent (MLA) cache stays f32: its absorbed attention reads latents
+    /// as f32 only.
+    pub fn with_kv_type(mut self, ty: KvType) -> Result<Self> {
+        if ty != KvType::F32
+            && self
+                .layers
+                .iter()
+                .any(|l| matches!(l.mixer, Mixer::Latent(_)))
+        {
+            return Err(Error::BadInput(format!(
+                "KV cache type {ty}: a latent-attention (MLA) cache is f32 only"
+            )));
+        }
+        let layout = KvLayout::clone(&self.kv_layout).with_type(ty);
+        self.kv_layout = Arc::new(layout);
+        Ok(self)
+    }
+
+    /// What the KV cache stores.
+    pub fn kv_type(&self) -> KvType {
+        self.kv_layout.kv_type()
     }
 
     pub fn config(&self) -> &ModelConfig {

@@ -11,6 +11,7 @@ use proptest::prelude::*;
 
 use super::attend::{attend_opts, AttnIo, AttnSpec};
 use super::kv::{BlockCounter, KvLayout, SeqKv};
+use super::kv_type::{KvElem, KvType, F16};
 use super::mat::Mat;
 
 /// A dense `[rows, cols]` matrix and `n` activation rows. Up to 150 x 70 x 9 crosses the
@@ -90,7 +91,7 @@ impl Attn {
         self.q0 + self.n + self.spare
     }
 
-    fn run(&self, simd: bool) -> Vec<f32> {
+    fn run(&self, simd: bool, ty: KvType) -> Vec<f32> {
         let spec = AttnSpec {
             n_heads: self.n_heads,
             n_kv_heads: self.n_kv_heads,
@@ -103,7 +104,7 @@ impl Attn {
         };
         // The rows in a paged cache (blocks of 16: the longer cases cross several).
         let kvw = self.n_kv_heads * self.head_dim;
-        let layout = Arc::new(KvLayout::new(kvw, kvw, &[None]));
+        let layout = Arc::new(KvLayout::new(kvw, kvw, &[None]).with_type(ty));
         let mut kv = SeqKv::new(&layout, &Arc::new(BlockCounter::default()));
         kv.reserve(self.ctx());
         for j in 0..self.ctx() {
@@ -120,6 +121,16 @@ impl Attn {
         let mut out = vec![f32::NAN; self.n * self.n_heads * self.head_dim];
         attend_opts(&spec, &[io], &mut out, simd);
         out
+    }
+
+    /// The problem with its keys and values as an f16 cache holds them.
+    fn rounded(&self) -> Attn {
+        let r = |x: &Vec<f32>| x.iter().map(|&v| F16::put(v).get()).collect();
+        Attn {
+            k: r(&self.k),
+            v: r(&self.v),
+            ..self.clone()
+        }
     }
 
     /// Query `i`, head `h` in f64: (output row, sum_j p_j |v_j| per value) for the bound.
@@ -188,20 +199,42 @@ proptest! {
     /// weights by a few ulps of the scores' size, exp and the sum by a few more).
     #[test]
     fn attend_random_shapes_simd_equals_scalar_and_matches_f64(a in attn_case()) {
-        let (fast, slow) = (a.run(true), a.run(false));
-        let bad = fast.iter().zip(&slow).position(|(x, y)| x.to_bits() != y.to_bits());
+        check_attend(&a, KvType::F32, &a)?;
+    }
+
+    /// The same over an f16 cache: both builds agree bit for bit, and match the f64
+    /// softmax of the f16-rounded keys and values as closely.
+    #[test]
+    fn attend_f16_cache_simd_equals_scalar_and_matches_f64_of_rounded(a in attn_case()) {
+        check_attend(&a, KvType::F16, &a.rounded())?;
+    }
+}
+
+/// `a` through both builds of the kernel over a `ty` cache, against `exact` in f64.
+fn check_attend(a: &Attn, ty: KvType, exact: &Attn) -> Result<(), TestCaseError> {
+    {
+        let (fast, slow) = (a.run(true, ty), a.run(false, ty));
+        let bad = fast
+            .iter()
+            .zip(&slow)
+            .position(|(x, y)| x.to_bits() != y.to_bits());
         prop_assert!(bad.is_none(), "simd vs scalar differ at {:?}", bad);
         let hd = a.head_dim;
         for i in 0..a.n {
             for h in 0..a.n_heads {
-                let (want, mag) = a.naive(i, h);
+                let (want, mag) = exact.naive(i, h);
                 let got = &slow[(i * a.n_heads + h) * hd..][..hd];
                 for c in 0..hd {
                     let err = (got[c] as f64 - want[c]).abs();
-                    prop_assert!(err <= 1e-4 * mag[c] + 1e-6,
-                        "query {i} head {h} value {c}: {} vs {}: error {err:.3e}", got[c], want[c]);
+                    prop_assert!(
+                        err <= 1e-4 * mag[c] + 1e-6,
+                        "query {i} head {h} value {c}: {} vs {}: error {err:.3e}",
+                        got[c],
+                        want[c]
+                    );
                 }
             }
         }
     }
+    Ok(())
 }

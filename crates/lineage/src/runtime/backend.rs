@@ -19,6 +19,13 @@ impl Backend {
         })
     }
 
+    /// The backend with its KV cache storing `ty` (`engine::KvType`; f32 by default).
+    pub fn with_kv_type(self, ty: crate::engine::KvType) -> Result<Self> {
+        Ok(Self {
+            engine: self.engine.with_kv_type(ty)?,
+        })
+    }
+
     pub fn config(&self) -> &ModelConfig {
         self.engine.config()
     }

@@ -14,10 +14,7 @@ use super::exact::{PANEL, TILE};
 /// Whether this CPU runs the AVX-512 micro-kernel (checked at run time, cached by std;
 /// `LINEAGE_NO_AVX512=1` turns it off, for comparisons).
 pub(crate) fn available() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| {
-        is_x86_feature_detected!("avx512f") && std::env::var_os("LINEAGE_NO_AVX512").is_none()
-    })
+    super::simd::avx512_available()
 }
 
 /// 4 panel rows (stride `cols`) against `M` rows of `x`, in the AVX2 chain order.

@@ -23,6 +23,24 @@ pub fn avx2_available() -> bool {
     }
 }
 
+/// Whether AVX-512F kernels may run: the CPU has it (and AVX2) and `LINEAGE_NO_AVX512`
+/// is unset (for comparisons). Checked once.
+pub fn avx512_available() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            avx2_available()
+                && is_x86_feature_detected!("avx512f")
+                && std::env::var_os("LINEAGE_NO_AVX512").is_none()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
     use std::arch::x86_64::*;
