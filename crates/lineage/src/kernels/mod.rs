@@ -5,3 +5,4 @@ pub mod aligned;
 pub mod pool;
 pub mod probe;
 pub mod quant;
+pub mod vmath;
