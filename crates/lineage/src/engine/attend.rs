@@ -7,6 +7,7 @@
 //! times the key position after the soft-cap, as the reference does.
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use super::kv::{SeqKv, BLOCK};
 use super::kv_type::{KvElem, KvType, F16};
@@ -83,34 +84,50 @@ fn attend_as<E: KvElem>(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd: 
     let out_p = SyncPtr(out.as_mut_ptr());
     // First output row of each sequence (a handful of sequences: a linear scan).
     let row0 = |s: usize| ios[..s].iter().map(|io| io.n).sum::<usize>();
-    // One task per (sequence, KV head): the query heads that share a KV head read each
-    // key and value row once between them.
+    // One task per (sequence, chunk of CHUNK queries, KV head): the query heads that
+    // share a KV head read each key and value row once between them, and a long prefill
+    // splits into enough tasks to keep every thread busy even with one KV head.
     let kv_heads = spec.n_kv_heads;
     let rep = spec.n_heads / kv_heads;
+    let chunks = |io: &AttnIo| io.n.div_ceil(CHUNK);
+    // Task t's sequence and its first task.
+    let seq_of = |t: usize| {
+        let mut first = 0;
+        for (s, io) in ios.iter().enumerate() {
+            let k = chunks(io) * kv_heads;
+            if t < first + k {
+                return (s, first);
+            }
+            first += k;
+        }
+        unreachable!("task {t} beyond the batch")
+    };
     let task = |t: usize| {
         let op = out_p; // the whole wrapper, not its raw field (closures capture fields)
-        let (s, g) = (t / kv_heads, t % kv_heads);
+        let (s, first) = seq_of(t);
+        let (c, g) = ((t - first) / kv_heads, (t - first) % kv_heads);
         let io = &ios[s];
-        debug_assert!(g < kv_heads);
+        let rows = c * CHUNK..((c + 1) * CHUNK).min(io.n);
         // SAFETY: rows `row0(s)..row0(s) + io.n` are sequence s's alone and inside `out`
-        // (asserted above); KV head g's query heads write only their own columns.
+        // (asserted above); this task writes only its chunk's rows and KV head g's query
+        // heads' columns.
         let o = SyncPtr(unsafe { op.0.add(row0(s) * qw) });
         with_scores(TILE * rep * (io.q0 + io.n), |sc| {
             #[cfg(target_arch = "x86_64")]
             if simd && avx512 {
                 // SAFETY: `avx512` was checked at run time; `o` as above.
-                return unsafe { one_group_avx512::<E>(spec, io, g, sc, o) };
+                return unsafe { one_group_avx512::<E>(spec, io, g, rows, sc, o) };
             }
             #[cfg(target_arch = "x86_64")]
             if simd {
                 // SAFETY: `simd` implies `avx2_available()` (AVX2+FMA); `o` as above.
-                return unsafe { one_group_avx2::<E>(spec, io, g, sc, o) };
+                return unsafe { one_group_avx2::<E>(spec, io, g, rows, sc, o) };
             }
             // SAFETY: as for `one_group_avx2`, without the CPU features.
-            unsafe { one_group::<4, E>(spec, io, g, sc, o) };
+            unsafe { one_group::<4, E>(spec, io, g, rows, sc, o) };
         });
     };
-    let n_tasks = ios.len() * kv_heads;
+    let n_tasks = ios.iter().map(chunks).sum::<usize>() * kv_heads;
     // Multiply-adds of the scores and the weighted values: below ~0.5M the fork-join
     // costs more than it saves.
     let work: usize =
@@ -132,10 +149,11 @@ unsafe fn one_group_avx2<E: KvElem>(
     spec: &AttnSpec,
     io: &AttnIo,
     g: usize,
+    rows: Range<usize>,
     sc: &mut [f32],
     out: SyncPtr,
 ) {
-    one_group::<4, E>(spec, io, g, sc, out)
+    one_group::<4, E>(spec, io, g, rows, sc, out)
 }
 
 /// [`one_group`] compiled for AVX-512 (one register per query's 16 scores), eight query
@@ -148,31 +166,38 @@ unsafe fn one_group_avx512<E: KvElem>(
     spec: &AttnSpec,
     io: &AttnIo,
     g: usize,
+    rows: Range<usize>,
     sc: &mut [f32],
     out: SyncPtr,
 ) {
-    one_group::<8, E>(spec, io, g, sc, out)
+    one_group::<8, E>(spec, io, g, rows, sc, out)
 }
 
 /// Query positions whose scores are computed together: with the `rep` heads of a KV
 /// head that makes `TILE * rep` query vectors against each key block.
 pub(super) const TILE: usize = 4;
 
-/// The query heads of KV head `g` over one sequence's queries, [`TILE`] positions at a
-/// time. A tile's query vectors (position-major, then head) take their scores against
+/// Query positions per task: a whole number of tiles, small enough that a 512-token
+/// chunk of a one-KV-head model still makes 32 tasks.
+const CHUNK: usize = 4 * TILE;
+
+/// The query heads of KV head `g` over the queries `rows` of one sequence, [`TILE`]
+/// positions at a time. A tile's query vectors (position-major, then head) take their scores against
 /// each key block `M` at a time ([`scores16xm`]): M independent multiply-add chains
 /// instead of one, which is what the single-query loop was waiting on. Vector `v`'s
 /// scores go to `sc[v * ctx..]` (`sc` holds `TILE * rep * (q0 + n)` values), then its
 /// softmax and its output `out[i, h*hd..(h+1)*hd]`. Each score is the same dimension-order
 /// chain whatever the tile, so tiling changes no result.
 /// # Safety
-/// `g < n_kv_heads`; `out` points at `io.n * n_heads * head_dim` writable values that no
-/// one else reads or writes during the call, except other KV heads' query columns.
+/// `g < n_kv_heads`, `rows.end <= io.n`; `out` points at `io.n * n_heads * head_dim`
+/// writable values whose rows `rows` no one else reads or writes during the call, except
+/// other KV heads' query columns.
 #[inline(always)]
 unsafe fn one_group<const M: usize, E: KvElem>(
     spec: &AttnSpec,
     io: &AttnIo,
     g: usize,
+    rows: Range<usize>,
     sc: &mut [f32],
     out: SyncPtr,
 ) {
@@ -181,9 +206,9 @@ unsafe fn one_group<const M: usize, E: KvElem>(
     let rep = spec.n_heads / spec.n_kv_heads;
     let ctx = io.q0 + io.n;
     let lo_of = |p: usize| spec.window.map_or(0, |w| (p + 1).saturating_sub(w));
-    let mut i0 = 0;
-    while i0 < io.n {
-        let i1 = (i0 + TILE).min(io.n);
+    let mut i0 = rows.start;
+    while i0 < rows.end {
+        let i1 = (i0 + TILE).min(rows.end);
         let nv = (i1 - i0) * rep;
         // Vector v: position i0 + v / rep, head g * rep + v % rep.
         let q = |v: usize| &io.q[(i0 + v / rep) * qw + (g * rep + v % rep) * hd..][..hd];
