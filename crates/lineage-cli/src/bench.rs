@@ -126,7 +126,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             decode.as_f64().unwrap_or(0.0),
         );
         report["roofline"] =
-            crate::roofline::report(&cfg, &w, a.prompt_tokens, a.gen_tokens, p, d)?;
+            crate::roofline::report(&cfg, &w, a.kv_type, a.prompt_tokens, a.gen_tokens, p, d)?;
     }
     if a.json {
         println!("{report}");

@@ -1,11 +1,13 @@
 //! `lineage bench --roofline`: how close a measured decode and prefill came to the limits
 //! of this machine. Decode reads every weight it uses once per token (routed experts:
 //! `top_k` of `n_experts`) and the KV cache, so its limit is those bytes over the read
-//! bandwidth; prefill's is the FLOPs per token over the FMA peak. Both machine figures
-//! are measured here, with every thread of the kernel pool.
+//! bandwidth; prefill's is the FLOPs per token over the FMA peak, where the LM head runs
+//! once per prompt (for the last position's logits), not once per token. Both machine
+//! figures are measured here, with every thread of the kernel pool.
 
 use anyhow::Result;
 use lineage::analysis::{flops, kv_cache, params, KvDtype};
+use lineage::engine::KvType;
 use lineage::kernels::probe;
 use lineage::weights::Weights;
 use lineage::ModelConfig;
@@ -13,16 +15,23 @@ use lineage::ModelConfig;
 pub fn report(
     cfg: &ModelConfig,
     w: &Weights,
+    kv_type: KvType,
     prompt: usize,
     gen: usize,
     prefill_tok_s: f64,
     decode_tok_s: f64,
 ) -> Result<serde_json::Value> {
     let weights = weight_bytes_per_token(cfg, w);
-    let kv = kv_cache::bytes_at(cfg, KvDtype::F32, prompt + gen / 2)?;
+    let kv_dtype = match kv_type {
+        KvType::F32 => KvDtype::F32,
+        KvType::F16 => KvDtype::F16,
+    };
+    let kv = kv_cache::bytes_at(cfg, kv_dtype, prompt + gen / 2)?;
     let bytes = weights + kv;
     let bw = probe::read_bandwidth();
-    let fl = flops::per_token(cfg, &params::count(cfg)?, prompt.div_ceil(2))?.total;
+    let head = 2 * (cfg.vocab_size * cfg.d_model) as u64;
+    let all = flops::per_token(cfg, &params::count(cfg)?, prompt.div_ceil(2))?.total;
+    let fl = all - head + head / prompt.max(1) as u64;
     let peak = probe::fma_peak();
     let (decode_limit, prefill_limit) = (bw / bytes as f64, peak / fl as f64);
     Ok(serde_json::json!({
