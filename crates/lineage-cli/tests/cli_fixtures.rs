@@ -275,9 +275,15 @@ fn cli_bench_roofline_reports_bytes_flops_and_fractions() {
         );
         // A prefill token's FLOPs: the LM head counts once per prompt of 16, not per token.
         let counts = lineage::analysis::params::count(&cfg).unwrap();
-        let per = lineage::analysis::flops::per_token(&cfg, &counts, 8).unwrap().total;
+        let per = lineage::analysis::flops::per_token(&cfg, &counts, 8)
+            .unwrap()
+            .total;
         let head = 2 * cfg.vocab_size as u64 * cfg.d_model as u64;
-        assert_eq!(f("prefill_flops_per_token") as u64, per - head + head / 16, "{case}");
+        assert_eq!(
+            f("prefill_flops_per_token") as u64,
+            per - head + head / 16,
+            "{case}"
+        );
         let limit = f("read_bandwidth_gb_s") * 1e9 / f("decode_bytes_per_token");
         assert!(
             (f("decode_limit_tok_s") / limit - 1.0).abs() < 1e-9,
