@@ -41,6 +41,16 @@ fn hf_engine(case: &str) -> (ModelConfig, Engine) {
     (cfg, e)
 }
 
+/// Row `r` of a `[rows, positions, vocab]` logits tensor, flattened.
+fn row_of(t: &Tensor, r: usize) -> Vec<f32> {
+    t.get(r)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+}
+
 /// All-position logits of a one-shot prefill vs HF; a split prefill vs the one-shot one.
 fn check_prefill(case: &str) {
     let (cfg, eng) = hf_engine(case);
@@ -50,13 +60,7 @@ fn check_prefill(case: &str) {
     for (r, ids) in rows_u32(&exp["input_ids"]).iter().enumerate() {
         let mut st = eng.new_state();
         let got = eng.forward_all(&mut st, ids).unwrap();
-        let w = want
-            .get(r)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let w = row_of(&want, r);
         let (d, at) = max_diff(&got, &w);
         assert!(
             d <= LOGITS_TOL,
@@ -167,13 +171,7 @@ fn check_gguf(file: &str, case: &str) {
         .unwrap();
     for (r, row) in ids.iter().enumerate() {
         let got = eng.forward_all(&mut eng.new_state(), row).unwrap();
-        let w = want
-            .get(r)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let w = row_of(&want, r);
         let (d, at) = max_diff(&got, &w);
         assert!(
             d <= 1e-4,
@@ -375,13 +373,7 @@ fn f16_kv_cache_stays_close_to_hf_and_mla_refuses_it() {
         for (r, ids) in rows_u32(&exp["input_ids"]).iter().enumerate() {
             let mut st = eng.new_state();
             let got = eng.forward_all(&mut st, ids).unwrap();
-            let w = want
-                .get(r)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
+            let w = row_of(&want, r);
             let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
             let (d, at) = max_diff(&got, &w);
             assert!(
