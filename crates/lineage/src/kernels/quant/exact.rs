@@ -41,6 +41,14 @@ const X_BLOCK_BYTES: usize = 192 * 1024;
 /// `w` is whole blocks, `xs` holds 1..=3 rows each at least as long as `w`'s values, and
 /// `out` has a slot per row.
 pub(crate) type RowDot = unsafe fn(&[u8], &[&[f32]], &mut [f32]);
+/// Weight rows a [`RowsDot`] takes at once.
+pub(crate) const ROWS: usize = PANEL;
+/// [`ROWS`] consecutive weight rows (`w`, each `row_bytes` of whole blocks) · one
+/// activation row -> `out[..ROWS]`, each output the bits [`RowDot`] gives it.
+/// # Safety
+/// The CPU has the features the kernel was picked for; `w` holds `ROWS * row_bytes`
+/// bytes, `x` at least a row's values, `out` [`ROWS`] slots.
+pub(crate) type RowsDot = unsafe fn(&[u8], usize, &[f32], &mut [f32]);
 /// Whole blocks of one weight row -> f32.
 /// # Safety
 /// The CPU has the features the kernel was picked for (see [`kernels`]). Lengths are no
@@ -51,6 +59,8 @@ pub(crate) type RowDeq = unsafe fn(&[u8], &mut [f32]);
 struct Kernels {
     /// Register dequant-dot for decode; `None`: dequantize the row, then f32 dots.
     dot: Option<RowDot>,
+    /// The same for [`ROWS`] rows and one activation row, where there is one.
+    dots: Option<RowsDot>,
     deq: RowDeq,
     /// AVX2 micro-kernel for the panels.
     simd: bool,
@@ -61,6 +71,7 @@ fn kernels(ty: GgmlType, simd: bool) -> Option<Kernels> {
     let simd = simd && avx2_available();
     let mut k = Kernels {
         dot: None,
+        dots: None,
         deq,
         simd,
     };
@@ -75,6 +86,10 @@ fn kernels(ty: GgmlType, simd: bool) -> Option<Kernels> {
         #[cfg(target_arch = "x86_64")]
         if let Some(dot) = super::exact_avx512::row_dot(ty) {
             k.dot = Some(dot);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if k.dot.is_some() {
+            k.dots = super::exact_avx512::rows_dot(ty);
         }
     }
     Some(k)
@@ -130,7 +145,26 @@ fn run_decode(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
     pool.run(n_tasks, &|t| {
         let mut wf = Vec::new();
         let mut v = [0f32; DECODE_MAX_ROWS];
-        for r in job.task_rows(t) {
+        let mut rows = job.task_rows(t);
+        if let (Some(dots), 1) = (k.dots, job.n) {
+            let mut vs = [0f32; ROWS];
+            while rows.len() >= ROWS {
+                let (r0, rb) = (rows.start, job.row_bytes);
+                // The next group's bytes start arriving while this one runs: four rows
+                // read side by side are no longer one stream the CPU's prefetcher follows.
+                let next = (r0 + ROWS).min(rows.end)..(r0 + 2 * ROWS).min(rows.end);
+                prefetch(&job.w[next.start * rb..next.end * rb]);
+                // SAFETY: `dots` is only set after the CPU check; ROWS whole-block rows of
+                // `cols` values, `xs[0]` has `cols`, `vs` ROWS slots.
+                unsafe { dots(&job.w[r0 * rb..(r0 + ROWS) * rb], rb, xs[0], &mut vs) };
+                for (i, &vi) in vs.iter().enumerate() {
+                    // SAFETY: row `r0 + i` is in this task's disjoint row range.
+                    unsafe { job.put(0, r0 + i, vi) };
+                }
+                rows.start += ROWS;
+            }
+        }
+        for r in rows {
             let wr = job.w_row(r);
             match k.dot {
                 // SAFETY: `dot` is only set by `kernels` after `avx2_available()`; `wr` is

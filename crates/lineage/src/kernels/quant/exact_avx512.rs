@@ -374,6 +374,45 @@ pub(super) fn row_dot(ty: super::GgmlType) -> Option<super::exact::RowDot> {
     }
 }
 
+/// The AVX-512 decode dot of [`R`] weight rows against one activation row, where `ty`
+/// has one: each row's sums exactly as [`row_dot`]'s (so the same bits), with the rows'
+/// chains interleaved, which one row's two chains cannot be.
+pub(super) fn rows_dot(ty: super::GgmlType) -> Option<super::exact::RowsDot> {
+    use super::GgmlType as G;
+    match ty {
+        G::Q4_0 if available() => Some(dot_rows_x1::<Q4_0>),
+        G::Q4_1 if available() => Some(dot_rows_x1::<Q4_1>),
+        G::Q5_0 if available() => Some(dot_rows_x1::<Q5_0>),
+        G::Q5_1 if available() => Some(dot_rows_x1::<Q5_1>),
+        G::Q8_0 if available() => Some(dot_rows_x1::<Q8_0>),
+        _ => None,
+    }
+}
+
+const R: usize = super::exact::ROWS;
+
+/// # Safety
+/// AVX-512F, AVX2, FMA and F16C are available; `w` holds [`R`] consecutive rows of
+/// `row_bytes` whole blocks each, `x` at least their values, `out` [`R`] slots.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn dot_rows_x1<T: Block16>(w: &[u8], row_bytes: usize, x: &[f32], out: &mut [f32]) {
+    let nb = row_bytes / T::BYTES;
+    assert!(w.len() >= R * row_bytes && out.len() >= R && x.len() >= nb * 32);
+    let wp = w.as_ptr();
+    let mut lo = [_mm512_setzero_ps(); R];
+    let mut hi = [_mm512_setzero_ps(); R];
+    for j in 0..nb {
+        let xj = x.as_ptr().wrapping_add(j * 32);
+        let (xl, xh) = (_mm512_loadu_ps(xj), _mm512_loadu_ps(xj.wrapping_add(16)));
+        for k in 0..R {
+            let (vl, vh) = T::values(wp.wrapping_add(k * row_bytes + j * T::BYTES));
+            lo[k] = _mm512_fmadd_ps(vl, xl, lo[k]);
+            hi[k] = _mm512_fmadd_ps(vh, xh, hi[k]);
+        }
+    }
+    finish_rows(&lo, &hi, out);
+}
+
 /// # Safety
 /// AVX-512F, AVX2, FMA and F16C are available; `w` is whole blocks, `xs` holds 1..=3 rows
 /// each at least `w`'s values long, `out` has a slot per row.
