@@ -77,7 +77,7 @@ fn kernels(ty: GgmlType, simd: bool) -> Option<Kernels> {
     };
     if simd {
         if let Some((dot, deq)) = avx2::for_type(ty) {
-            (k.dot, k.deq) = (Some(dot), deq);
+            (k.dot, k.deq, k.dots) = (Some(dot), deq, avx2::rows_dot(ty));
         }
         #[cfg(target_arch = "x86_64")]
         if let Some(deq) = super::exact_avx512::row_dequantizer(ty) {
@@ -85,11 +85,9 @@ fn kernels(ty: GgmlType, simd: bool) -> Option<Kernels> {
         }
         #[cfg(target_arch = "x86_64")]
         if let Some(dot) = super::exact_avx512::row_dot(ty) {
-            k.dot = Some(dot);
-        }
-        #[cfg(target_arch = "x86_64")]
-        if k.dot.is_some() {
-            k.dots = super::exact_avx512::rows_dot(ty);
+            // Only AVX-512's own rows kernel with it: the AVX2 one pairs rows but runs
+            // half-width, slower than AVX-512 one row at a time on the K-quants.
+            (k.dot, k.dots) = (Some(dot), super::exact_avx512::rows_dot(ty));
         }
     }
     Some(k)
@@ -314,6 +312,10 @@ mod avx2 {
     pub(super) fn for_type(_: super::GgmlType) -> Option<(super::RowDot, super::RowDeq)> {
         None
     }
+
+    pub(super) fn rows_dot(_: super::GgmlType) -> Option<super::RowsDot> {
+        None
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -322,7 +324,7 @@ mod avx2 {
 
     use super::super::deq_avx2::{self as d, load_ps, Deq};
     use super::super::simd::x86::hsum_ps;
-    use super::{GgmlType, RowDeq, RowDot, PANEL, TILE};
+    use super::{GgmlType, RowDeq, RowDot, RowsDot, PANEL, ROWS, TILE};
 
     /// FMA chains per output: enough to hide FMA latency at n = 1, and the one order
     /// every kernel here sums in.
@@ -425,6 +427,52 @@ mod avx2 {
             out[k] = hsum_ps(s);
         }
         debug_assert!(A == CHAINS, "the batch-invariant order has {CHAINS} chains");
+    }
+
+    /// The [`RowsDot`] of `ty`: [`ROWS`] rows against one activation row.
+    pub(super) fn rows_dot(ty: GgmlType) -> Option<RowsDot> {
+        Some(match ty {
+            GgmlType::Q4_0 => dots::<d::Q4_0>,
+            GgmlType::Q4_1 => dots::<d::Q4_1>,
+            GgmlType::Q5_0 => dots::<d::Q5_0>,
+            GgmlType::Q5_1 => dots::<d::Q5_1>,
+            GgmlType::Q8_0 => dots::<d::Q8_0>,
+            GgmlType::Q4_K => dots::<d::Q4K>,
+            GgmlType::Q6_K => dots::<d::Q6K>,
+            _ => return None,
+        })
+    }
+
+    /// [`ROWS`] consecutive rows against one activation row, two rows at a time (their 8
+    /// chains fill the registers with the values and `x`): each row's groups go to
+    /// chain `g % 4` and are joined as in [`dot_rows`], so every output has its bits.
+    /// # Safety
+    /// AVX2, FMA and F16C are available; `w` holds `ROWS * row_bytes` bytes of whole `T`
+    /// blocks, `x` at least a row's `nb * VALS` values, `out` [`ROWS`] slots: block `j`
+    /// of row `r` is `w[r * row_bytes + j * BYTES..][..BYTES]`, loads read
+    /// `x[j * VALS + 8 g..][..8]` with `g < VALS / 8`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dots<T: Deq>(w: &[u8], row_bytes: usize, x: &[f32], out: &mut [f32]) {
+        let nb = row_bytes / T::BYTES;
+        assert!(w.len() >= ROWS * row_bytes && out.len() >= ROWS && x.len() >= nb * T::VALS);
+        for pair in 0..ROWS / 2 {
+            let rows = [2 * pair, 2 * pair + 1].map(|r| w.as_ptr().wrapping_add(r * row_bytes));
+            let mut acc = [[_mm256_setzero_ps(); CHAINS]; 2];
+            for j in 0..nb {
+                for (k, row) in rows.iter().enumerate() {
+                    let b = row.wrapping_add(j * T::BYTES);
+                    let s = T::scales(b);
+                    for g in 0..T::VALS / 8 {
+                        let xv = load_ps(x.as_ptr().wrapping_add(j * T::VALS + 8 * g));
+                        let c = g % CHAINS;
+                        acc[k][c] = _mm256_fmadd_ps(T::group(b, &s, g), xv, acc[k][c]);
+                    }
+                }
+            }
+            for (k, a) in acc.iter().enumerate() {
+                out[2 * pair + k] = join(*a);
+            }
+        }
     }
 
     /// # Safety
