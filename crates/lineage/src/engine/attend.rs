@@ -241,47 +241,60 @@ unsafe fn one_group<const M: usize, E: KvElem>(
                 v0 += M;
             }
         }
+        // Vector v's output row: i < n and h < n_heads, so `i * qw + h * hd + hd <= n * qw`,
+        // inside `out` by this function's contract; only head h writes these columns.
+        let o_at = |v: usize| (i0 + v / rep) * qw + (g * rep + v % rep) * hd;
         for v in 0..nv {
-            let (i, h) = (i0 + v / rep, g * rep + v % rep);
-            let p = io.q0 + i;
-            let lo = lo_of(p);
-            let w = &mut sc[v * ctx..v * ctx + p + 1 - lo];
-            softmax(w, spec.sinks.map(|s| s[h]));
-            // SAFETY: i < n and h < n_heads, so `i * qw + h * hd + hd <= n * qw`, inside
-            // `out` by this function's contract; only head h writes these columns.
-            let o = unsafe { out_row(out, i * qw + h * hd, hd) };
-            weighted_values::<E>(io, g, (hd, spec.n_kv_heads * hd), lo, w, o);
+            let p = io.q0 + i0 + v / rep;
+            let w = &mut sc[v * ctx..v * ctx + p + 1 - lo_of(p)];
+            softmax(w, spec.sinks.map(|s| s[g * rep + v % rep]));
+            // SAFETY: as `o_at` says.
+            unsafe { out_row(out, o_at(v), hd) }.fill(0.0);
+        }
+        // Block by block, every vector of the tile: a block's value rows are read from
+        // memory once per tile, not once per vector (at 8k positions a KV head's values
+        // are megabytes). Each vector still adds its keys in order, four at a time.
+        for b in b0..=b1 {
+            for v in 0..nv {
+                let p = io.q0 + i0 + v / rep;
+                let lo = lo_of(p);
+                let w = &sc[v * ctx..v * ctx + p + 1 - lo];
+                // SAFETY: as `o_at` says.
+                let o = unsafe { out_row(out, o_at(v), hd) };
+                weighted_block::<E>(io, g, (hd, spec.n_kv_heads * hd), b, lo, w, o);
+            }
         }
         i0 = i1;
     }
 }
 
-/// `o = sum_j w[j - lo] v_j` over keys `lo..lo + w.len()` of KV head `g` (head width and
-/// value row width given), four value rows per pass over `o`.
+/// `o += sum_j w[j - lo] v_j` over the keys of block `b` inside `lo..lo + w.len()` (KV
+/// head `g`; head width and value row width given), four value rows per pass over `o`.
 #[inline(always)]
-fn weighted_values<E: KvElem>(
+fn weighted_block<E: KvElem>(
     io: &AttnIo,
     g: usize,
     (hd, kvw): (usize, usize),
+    b: usize,
     lo: usize,
     w: &[f32],
     o: &mut [f32],
 ) {
     let p = lo + w.len() - 1;
-    o.fill(0.0);
-    for b in lo / BLOCK..=p / BLOCK {
-        let vb = io.kv.v_rows::<E>(io.layer, b);
-        let v = |j: usize| &vb[(j - b * BLOCK) * kvw + g * hd..][..hd];
-        let (j0, j1) = ((b * BLOCK).max(lo), (b * BLOCK + BLOCK).min(p + 1));
-        let mut j = j0;
-        while j + 4 <= j1 {
-            let ws = [w[j - lo], w[j + 1 - lo], w[j + 2 - lo], w[j + 3 - lo]];
-            axpy4(o, ws, [v(j), v(j + 1), v(j + 2), v(j + 3)]);
-            j += 4;
-        }
-        for j in j..j1 {
-            axpy(o, w[j - lo], v(j));
-        }
+    let (j0, j1) = ((b * BLOCK).max(lo), (b * BLOCK + BLOCK).min(p + 1));
+    if j0 >= j1 {
+        return;
+    }
+    let vb = io.kv.v_rows::<E>(io.layer, b);
+    let v = |j: usize| &vb[(j - b * BLOCK) * kvw + g * hd..][..hd];
+    let mut j = j0;
+    while j + 4 <= j1 {
+        let ws = [w[j - lo], w[j + 1 - lo], w[j + 2 - lo], w[j + 3 - lo]];
+        axpy4(o, ws, [v(j), v(j + 1), v(j + 2), v(j + 3)]);
+        j += 4;
+    }
+    for j in j..j1 {
+        axpy(o, w[j - lo], v(j));
     }
 }
 
