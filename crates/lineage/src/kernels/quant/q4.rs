@@ -95,17 +95,24 @@ pub(crate) mod avx2 {
             let m = if has_min {
                 f16_to_f32(b.add(2))
             } else {
-                -8.0 * d
+                0.0 // Q4_0: the offset leaves the codes below instead
             };
             let q = nibbles_32(b.add(qoff));
+            // Without a min (Q4_0) the codes lose their offset 8 in integers, as
+            // ggml's kernels do: a float offset term would cancel against the code sum
+            // and leave its rounding (both are large where the result is small).
+            let signed = (!has_min).then(|| _mm256_sub_epi8(q, _mm256_set1_epi8(8)));
             for k in 0..N {
                 let y = xs[k].get_unchecked(j);
                 let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
-                let p = _mm256_cvtepi32_ps(dot_u8_i8(q, yq));
-                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), p, acc[k]);
-                // ggml subtracts the offset in integers, so use the exact `d_y * sum`,
-                // not the f16-rounded `s` (which only Q8_1's consumers use).
-                offs[k] += m * if has_min { y.s } else { y.d * y.sum as f32 };
+                let p = match signed {
+                    Some(qs) => dot_i8_i8(qs, yq),
+                    None => dot_u8_i8(q, yq),
+                };
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(p), acc[k]);
+                if has_min {
+                    offs[k] += m * y.s;
+                }
             }
         }
         let mut out = [0f32; N];
