@@ -5,6 +5,7 @@
 use candle_core::Tensor;
 
 use super::attend::{attend, AttendParams};
+use super::fused;
 use super::linear::Linear;
 use super::norm::Norm;
 use super::LayerCtx;
@@ -65,14 +66,12 @@ impl Attention {
             q = self.q_norm.as_ref().expect("loaded").forward(&q)?;
             k = self.k_norm.as_ref().expect("loaded").forward(&k)?;
         }
-        // [B, T, heads, hd] -> [B, heads, T, hd]
-        let heads = |x: Tensor, n: usize| -> Result<Tensor> {
-            Ok(x.reshape((b, t, n, a.head_dim))?.transpose(1, 2)?)
-        };
+        // [B, T, heads, hd]
+        let split = |x: Tensor, n: usize| x.reshape((b, t, n, a.head_dim));
         let (mut q, mut k, v) = (
-            heads(q, a.n_heads)?,
-            heads(k, a.n_kv_heads)?,
-            heads(v, a.n_kv_heads)?,
+            split(q, a.n_heads)?,
+            split(k, a.n_kv_heads)?,
+            split(v, a.n_kv_heads)?,
         );
         if !full_width {
             if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
@@ -80,6 +79,11 @@ impl Attention {
                 k = kn.forward(&k)?;
             }
         }
+        if cache.is_none() && self.fusable(ctx, &q) {
+            return self.forward_fused(q, k, v, ctx);
+        }
+        // [B, T, heads, hd] -> [B, heads, T, hd]
+        let (mut q, mut k, v) = (q.transpose(1, 2)?, k.transpose(1, 2)?, v.transpose(1, 2)?);
         if let Some((rope, cs)) = &ctx.rope {
             q = rope.apply(&q, cs)?;
             k = rope.apply(&k, cs)?;
@@ -103,5 +107,29 @@ impl Attention {
             .contiguous()?
             .reshape((b, t, a.n_heads * a.head_dim))?;
         self.o.forward(&y)
+    }
+
+    /// Whether the fused causal kernel computes this layer's scores: no soft-cap, ALiBi
+    /// or sinks (those take the reference ops), f32/f64 on the CPU.
+    fn fusable(&self, ctx: &LayerCtx, q: &Tensor) -> bool {
+        let a = &self.plan;
+        fused::applies(q) && a.softcap.is_none() && ctx.alibi.is_none() && self.sinks.is_none()
+    }
+
+    /// `q`, `k`, `v` `[B, T, heads, hd]` through fused RoPE and attention, no cache.
+    fn forward_fused(&self, q: Tensor, k: Tensor, v: Tensor, ctx: &LayerCtx) -> Result<Tensor> {
+        let (b, t, _, _) = q.dims4()?;
+        let (q, k) = match &ctx.rope {
+            Some((rope, cs)) => (rope.apply_bthd(&q, cs)?, rope.apply_bthd(&k, cs)?),
+            None => (q, k),
+        };
+        let causal = fused::Causal {
+            scale: self.plan.scale,
+            window: ctx.window,
+            q0: ctx.q0,
+            k0: ctx.q0,
+        };
+        let y = fused::causal_attention(&q, &k, &v, causal)?;
+        self.o.forward(&y.reshape((b, t, ()))?)
     }
 }

@@ -3,6 +3,7 @@
 
 use candle_core::Tensor;
 
+use super::fused;
 use super::linear::Linear;
 use super::ops;
 use crate::config::FfnKind;
@@ -21,7 +22,12 @@ pub struct FfnWeights {
 /// Applies an FFN of `kind`: `x` `[..., D]` -> `[..., D]`.
 pub fn ffn_forward(kind: FfnKind, w: &FfnWeights, x: &Tensor) -> Result<Tensor> {
     let up = w.up.forward(x)?;
+    let fused = fused::applies(&up);
     let h = match kind {
+        FfnKind::Mlp(act) if fused && fused::supports(act) => fused::activation(&up, act)?,
+        FfnKind::Glu(act) if fused && fused::supports(act) => {
+            fused::glu(&gate(w)?.forward(x)?, &up, act)?
+        }
         FfnKind::Mlp(act) => ops::activation(&up, act)?,
         FfnKind::Glu(act) => (ops::activation(&gate(w)?.forward(x)?, act)? * up)?,
         FfnKind::ClampedSwiGlu { alpha, limit } => {

@@ -3,12 +3,13 @@
 //! and for training (every op is a differentiable candle op).
 
 mod alibi;
-mod attend;
+pub(crate) mod attend;
 mod attention;
 mod block;
 pub mod dropout;
 mod embedding;
 mod ffn;
+pub mod fused;
 mod linear;
 mod mask;
 mod mla;

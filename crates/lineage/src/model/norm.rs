@@ -32,6 +32,19 @@ impl Norm {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if !super::fused::applies(x) {
+            return self.forward_reference(x);
+        }
+        let g = self.gain()?;
+        let y = match self.cfg.kind {
+            NormKind::LayerNorm { .. } => super::fused::layer_norm(x, &g, self.cfg.eps)?,
+            NormKind::RmsNorm { .. } => super::fused::rms_norm(x, &g, self.cfg.eps)?,
+        };
+        self.add_bias(y)
+    }
+
+    /// [`Norm::forward`] in primitive candle ops (the fused kernels' oracle).
+    pub fn forward_reference(&self, x: &Tensor) -> Result<Tensor> {
         let eps = self.cfg.eps;
         let y = match self.cfg.kind {
             NormKind::LayerNorm { .. } => {
@@ -44,11 +57,18 @@ impl Norm {
                 x.broadcast_div(&(ms + eps)?.sqrt()?)?
             }
         };
-        let gain = match self.cfg.kind {
+        let y = y.broadcast_mul(&self.gain()?)?;
+        self.add_bias(y)
+    }
+
+    fn gain(&self) -> Result<Tensor> {
+        Ok(match self.cfg.kind {
             NormKind::RmsNorm { offset_one: true } => (&self.weight + 1.0)?,
             _ => self.weight.clone(),
-        };
-        let y = y.broadcast_mul(&gain)?;
+        })
+    }
+
+    fn add_bias(&self, y: Tensor) -> Result<Tensor> {
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,

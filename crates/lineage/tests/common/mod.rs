@@ -2,6 +2,8 @@
 //! report that names where the first divergence is.
 #![allow(dead_code)]
 
+pub mod random;
+
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};

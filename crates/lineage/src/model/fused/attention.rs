@@ -1,0 +1,338 @@
+//! Causal (optionally sliding-window) softmax attention with GQA, on the projections'
+//! own `[B, T, H, d]` layout: no transposes, no repeated K/V heads, no `[B, H, T, S]`
+//! tensors between ops. Per (sequence, head) the scores and the weighted values are two
+//! GEMMs (the `gemm` crate candle's matmul uses, single-threaded inside a task) around a
+//! masked softmax in place. The backward recomputes the probabilities (nothing saved
+//! between the passes, as in FlashAttention) and forms, per KV head and each of its
+//! query heads, `dV += Pᵀ dO`, `dP = dO Vᵀ`, `dS = P ∘ (dP - rowsum(P ∘ dP)) · scale`,
+//! `dQ = dS K`, `dK += dSᵀ Q`.
+
+use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use gemm::Parallelism;
+
+use super::cpu::{par_for, tensor, with_slice, Shared};
+use super::Float;
+
+/// What shapes the scores besides q, k, v.
+#[derive(Debug, Clone, Copy)]
+pub struct Causal {
+    pub scale: f64,
+    pub window: Option<usize>,
+    /// Absolute positions of the first query and the first key.
+    pub q0: usize,
+    pub k0: usize,
+}
+
+/// `q` `[B, T, H, d]`, `k` `[B, S, Hkv, d]`, `v` `[B, S, Hkv, dv]` -> `[B, T, H, dv]`:
+/// query i sees key j iff `k0 + j <= q0 + i` and, with window W, `q0 + i - W < k0 + j`.
+pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, c: Causal) -> crate::Result<Tensor> {
+    Ok(q.contiguous()?
+        .apply_op3(&k.contiguous()?, &v.contiguous()?, c)?)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    b: usize,
+    t: usize,
+    s: usize,
+    h: usize,
+    hkv: usize,
+    d: usize,
+    dv: usize,
+}
+
+impl Dims {
+    fn of(q: &[usize], k: &[usize], v: &[usize]) -> Result<Self> {
+        let ok = q.len() == 4 && k.len() == 4 && v.len() == 4;
+        if !ok || q[0] != k[0] || k[..3] != v[..3] || q[3] != k[3] || k[2] == 0 || q[2] % k[2] != 0
+        {
+            bail!("fused attention: q {q:?}, k {k:?}, v {v:?}");
+        }
+        Ok(Self {
+            b: q[0],
+            t: q[1],
+            s: k[1],
+            h: q[2],
+            hkv: k[2],
+            d: q[3],
+            dv: v[3],
+        })
+    }
+
+    fn rep(&self) -> usize {
+        self.h / self.hkv
+    }
+    fn q_at(&self, b: usize, h: usize) -> usize {
+        (b * self.t * self.h + h) * self.d
+    }
+    fn k_at(&self, b: usize, hk: usize) -> usize {
+        (b * self.s * self.hkv + hk) * self.d
+    }
+    fn v_at(&self, b: usize, hk: usize) -> usize {
+        (b * self.s * self.hkv + hk) * self.dv
+    }
+    fn o_at(&self, b: usize, h: usize) -> usize {
+        (b * self.t * self.h + h) * self.dv
+    }
+}
+
+/// `dst (m x n) = [dst +] lhs (m x k) · rhs (k x n)`, each given by (pointer, row
+/// stride, column stride) in elements.
+///
+/// # Safety
+/// Every addressed element is inside its buffer and `dst` overlaps neither input.
+#[allow(clippy::too_many_arguments)]
+unsafe fn mm<T: Float>(
+    (m, n, k): (usize, usize, usize),
+    dst: (*mut T, usize, usize),
+    accumulate: bool,
+    lhs: (*const T, usize, usize),
+    rhs: (*const T, usize, usize),
+    beta: T,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst.0,
+        dst.2 as isize,
+        dst.1 as isize,
+        accumulate,
+        lhs.0,
+        lhs.2 as isize,
+        lhs.1 as isize,
+        rhs.0,
+        rhs.2 as isize,
+        rhs.1 as isize,
+        T::ONE,
+        beta,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    )
+}
+
+impl Causal {
+    /// Visible keys `lo..hi` of query row i.
+    fn visible(&self, i: usize, s: usize) -> (usize, usize) {
+        let qi = self.q0 + i; // absolute position
+        let hi = (qi + 1).saturating_sub(self.k0).min(s);
+        let lo = match self.window {
+            Some(w) => (qi + 1).saturating_sub(w).saturating_sub(self.k0).min(hi),
+            None => 0,
+        };
+        (lo, hi)
+    }
+
+    /// `P` (T x S, row-major) of query head h of sequence b: scores, mask, softmax.
+    fn probs<T: Float>(&self, dm: &Dims, q: &[T], k: &[T], b: usize, h: usize, p: &mut [T]) {
+        let hk = h / dm.rep();
+        // SAFETY: q and k rows of (b, h) / (b, hk) are inside their buffers; p is T x S.
+        unsafe {
+            mm(
+                (dm.t, dm.s, dm.d),
+                (p.as_mut_ptr(), dm.s, 1),
+                false,
+                (q[dm.q_at(b, h)..].as_ptr(), dm.h * dm.d, 1),
+                (k[dm.k_at(b, hk)..].as_ptr(), 1, dm.hkv * dm.d),
+                T::of(self.scale),
+            )
+        };
+        for (i, row) in p.chunks_exact_mut(dm.s).enumerate() {
+            let (lo, hi) = self.visible(i, dm.s);
+            softmax_in(row, lo, hi);
+        }
+    }
+
+    fn forward<T: Float>(&self, dm: &Dims, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
+        let mut out = vec![T::ZERO; dm.b * dm.t * dm.h * dm.dv];
+        let o = Shared::new(&mut out);
+        par_for(dm.b * dm.h, |task| {
+            let (b, h) = (task / dm.h, task % dm.h);
+            let mut p = vec![T::ZERO; dm.t * dm.s];
+            self.probs(dm, q, k, b, h, &mut p);
+            // SAFETY: task (b, h) alone writes head h's columns of sequence b.
+            unsafe {
+                mm(
+                    (dm.t, dm.dv, dm.s),
+                    (o.ptr().add(dm.o_at(b, h)), dm.h * dm.dv, 1),
+                    false,
+                    (p.as_ptr(), dm.s, 1),
+                    (v[dm.v_at(b, h / dm.rep())..].as_ptr(), dm.hkv * dm.dv, 1),
+                    T::ONE,
+                )
+            };
+        });
+        out
+    }
+
+    /// `(dq, dk, dv)`.
+    fn backward<T: Float>(&self, dm: &Dims, q: &[T], k: &[T], v: &[T], go: &[T]) -> [Vec<T>; 3] {
+        let mut dq = vec![T::ZERO; q.len()];
+        let mut dk = vec![T::ZERO; k.len()];
+        let mut dvv = vec![T::ZERO; v.len()];
+        let (sq, sk, sv) = (
+            Shared::new(&mut dq),
+            Shared::new(&mut dk),
+            Shared::new(&mut dvv),
+        );
+        let (qs, ks, vs, os) = (dm.h * dm.d, dm.hkv * dm.d, dm.hkv * dm.dv, dm.h * dm.dv);
+        par_for(dm.b * dm.hkv, |task| {
+            let (b, hk) = (task / dm.hkv, task % dm.hkv);
+            let mut p = vec![T::ZERO; dm.t * dm.s];
+            let mut ds = vec![T::ZERO; dm.t * dm.s];
+            let (kp, vp) = (k[dm.k_at(b, hk)..].as_ptr(), v[dm.v_at(b, hk)..].as_ptr());
+            for r in 0..dm.rep() {
+                let h = hk * dm.rep() + r;
+                self.probs(dm, q, k, b, h, &mut p);
+                let (qp, gp) = (q[dm.q_at(b, h)..].as_ptr(), go[dm.o_at(b, h)..].as_ptr());
+                // SAFETY: task (b, hk) alone writes dk/dv of KV head hk and dq of its query
+                // heads in sequence b; p and ds are T x S.
+                unsafe {
+                    let dv_dst = (sv.ptr().add(dm.v_at(b, hk)), vs, 1);
+                    mm(
+                        (dm.s, dm.dv, dm.t),
+                        dv_dst,
+                        r > 0,
+                        (p.as_ptr(), 1, dm.s),
+                        (gp, os, 1),
+                        T::ONE,
+                    );
+                    mm(
+                        (dm.t, dm.s, dm.dv),
+                        (ds.as_mut_ptr(), dm.s, 1),
+                        false,
+                        (gp, os, 1),
+                        (vp, 1, vs),
+                        T::ONE,
+                    );
+                }
+                let scale = T::of(self.scale);
+                for (pr, dr) in p.chunks_exact(dm.s).zip(ds.chunks_exact_mut(dm.s)) {
+                    let dot = pr
+                        .iter()
+                        .zip(dr.iter())
+                        .fold(T::ZERO, |a, (&x, &y)| a + x * y);
+                    dr.iter_mut()
+                        .zip(pr)
+                        .for_each(|(g, &pv)| *g = pv * (*g - dot) * scale);
+                }
+                unsafe {
+                    let dq_dst = (sq.ptr().add(dm.q_at(b, h)), qs, 1);
+                    mm(
+                        (dm.t, dm.d, dm.s),
+                        dq_dst,
+                        false,
+                        (ds.as_ptr(), dm.s, 1),
+                        (kp, ks, 1),
+                        T::ONE,
+                    );
+                    let dk_dst = (sk.ptr().add(dm.k_at(b, hk)), ks, 1);
+                    mm(
+                        (dm.s, dm.d, dm.t),
+                        dk_dst,
+                        r > 0,
+                        (ds.as_ptr(), 1, dm.s),
+                        (qp, qs, 1),
+                        T::ONE,
+                    );
+                }
+            }
+        });
+        [dq, dk, dvv]
+    }
+}
+
+/// Softmax of `row[lo..hi]` in place; every other entry becomes 0.
+#[inline(always)]
+fn softmax_in<T: Float>(row: &mut [T], lo: usize, hi: usize) {
+    let vis = &row[lo..hi];
+    let max = vis
+        .iter()
+        .fold(T::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+    let mut sum = T::ZERO;
+    for x in row[lo..hi].iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    let inv = if hi > lo { T::ONE / sum } else { T::ZERO };
+    row[lo..hi].iter_mut().for_each(|x| *x *= inv);
+    row[..lo].iter_mut().for_each(|x| *x = T::ZERO);
+    row[hi..].iter_mut().for_each(|x| *x = T::ZERO);
+}
+
+fn slice<'a, T>(x: &'a [T], l: &Layout) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&x[a..b]),
+        None => bail!("fused attention: operands must be contiguous"),
+    }
+}
+
+impl CustomOp3 for Causal {
+    fn name(&self) -> &'static str {
+        "fused_causal_attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        q: &CpuStorage,
+        ql: &Layout,
+        k: &CpuStorage,
+        kl: &Layout,
+        v: &CpuStorage,
+        vl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        super::count();
+        let dm = Dims::of(ql.dims(), kl.dims(), vl.dims())?;
+        let out = match (q, k, v) {
+            (CpuStorage::F32(q), CpuStorage::F32(k), CpuStorage::F32(v)) => {
+                CpuStorage::F32(self.forward(&dm, slice(q, ql)?, slice(k, kl)?, slice(v, vl)?))
+            }
+            (CpuStorage::F64(q), CpuStorage::F64(k), CpuStorage::F64(v)) => {
+                CpuStorage::F64(self.forward(&dm, slice(q, ql)?, slice(k, kl)?, slice(v, vl)?))
+            }
+            _ => bail!("fused attention: f32 or f64 operands of one dtype"),
+        };
+        Ok((out, Shape::from((dm.b, dm.t, dm.h, dm.dv))))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _res: &Tensor,
+        go: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        fn typed<T: Float>(
+            c: &Causal,
+            q: &Tensor,
+            k: &Tensor,
+            v: &Tensor,
+            go: &Tensor,
+        ) -> Result<[Tensor; 3]> {
+            let dm = Dims::of(q.dims(), k.dims(), v.dims())?;
+            with_slice::<T, _>(q, |qs| {
+                with_slice::<T, _>(k, |ks| {
+                    with_slice::<T, _>(v, |vs| {
+                        with_slice::<T, _>(go, |gs| {
+                            let [dq, dk, dv] = c.backward(&dm, qs, ks, vs, gs);
+                            Ok([
+                                tensor(dq, q.dims())?,
+                                tensor(dk, k.dims())?,
+                                tensor(dv, v.dims())?,
+                            ])
+                        })
+                    })
+                })
+            })
+        }
+        let [dq, dk, dv] = match q.dtype() {
+            candle_core::DType::F32 => typed::<f32>(self, q, k, v, go)?,
+            candle_core::DType::F64 => typed::<f64>(self, q, k, v, go)?,
+            t => bail!("fused attention: {t:?}"),
+        };
+        Ok((Some(dq), Some(dk), Some(dv)))
+    }
+}

@@ -1,0 +1,201 @@
+//! The FFN nonlinearity fused with its gating: `f(x)` (MLP) or `f(gate) ∘ up` (GLU),
+//! for SiLU, GELU-tanh and ReLU, with the derivatives written out:
+//! SiLU `f' = s (1 + x (1 - s))`, `s = σ(x)`; GELU-tanh in its sigmoid form
+//! `f = x σ(2u)`, `u = √(2/π) (x + 0.044715 x³)`, `f' = σ + 2 x σ (1 - σ) u'`
+//! (`0.5 (1 + tanh u) = σ(2u)`, without the cancellation of `1 + tanh u`).
+
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+
+use super::cpu::{par_for, tensor, with_slice, Shared};
+use super::Float;
+use crate::config::Activation;
+
+/// Whether `act` has a fused kernel (erf GELU uses the reference ops).
+pub fn supports(act: Activation) -> bool {
+    !matches!(act, Activation::Gelu)
+}
+
+/// `f(x)`.
+pub fn activation(x: &Tensor, act: Activation) -> crate::Result<Tensor> {
+    Ok(x.contiguous()?.apply_op1(Act(act))?)
+}
+
+/// `f(gate) ∘ up`.
+pub fn glu(gate: &Tensor, up: &Tensor, act: Activation) -> crate::Result<Tensor> {
+    Ok(gate.contiguous()?.apply_op2(&up.contiguous()?, Glu(act))?)
+}
+
+/// `(f(x), f'(x))`.
+#[inline(always)]
+fn f_df<T: Float>(x: T, act: Activation) -> (T, T) {
+    let sigmoid = |v: T| T::ONE / (T::ONE + (-v).exp());
+    match act {
+        Activation::Silu => {
+            let s = sigmoid(x);
+            (x * s, s * (T::ONE + x * (T::ONE - s)))
+        }
+        Activation::GeluTanh => {
+            let c = T::of((2.0 / std::f64::consts::PI).sqrt());
+            let k = T::of(0.044715);
+            let s = sigmoid(T::of(2.0) * c * (x + k * x * x * x));
+            let du = c * (T::ONE + T::of(3.0) * k * x * x);
+            (x * s, s + T::of(2.0) * x * s * (T::ONE - s) * du)
+        }
+        Activation::Relu => {
+            if x > T::ZERO {
+                (x, T::ONE)
+            } else {
+                (T::ZERO, T::ZERO)
+            }
+        }
+        Activation::Gelu => unreachable!("supports() keeps erf GELU on the reference ops"),
+    }
+}
+
+/// Elements per parallel task.
+const CHUNK: usize = 1 << 14;
+
+/// `out[i] = k(i)` over `n` elements, in parallel chunks; one loop per activation so
+/// that each vectorizes without a branch.
+fn map<T: Float>(n: usize, act: Activation, k: impl Fn(usize, Activation) -> T + Sync) -> Vec<T> {
+    let mut out = vec![T::ZERO; n];
+    let shared = Shared::new(&mut out);
+    par_for(n.div_ceil(CHUNK), |c| {
+        let (a, b) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
+        // SAFETY: chunk `c` writes only `a..b`.
+        let o = unsafe { shared.slice(a, b - a) };
+        macro_rules! each {
+            ($act:expr) => {
+                o.iter_mut()
+                    .enumerate()
+                    .for_each(|(i, v)| *v = k(a + i, $act))
+            };
+        }
+        match act {
+            Activation::Silu => each!(Activation::Silu),
+            Activation::GeluTanh => each!(Activation::GeluTanh),
+            _ => each!(Activation::Relu),
+        }
+    });
+    out
+}
+
+struct Act(Activation);
+struct Glu(Activation);
+
+fn check(act: Activation) -> Result<()> {
+    if !supports(act) {
+        bail!("fused activation: {act:?} has no kernel");
+    }
+    Ok(())
+}
+
+fn contiguous<'a, T>(x: &'a [T], l: &Layout) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&x[a..b]),
+        None => bail!("fused activation: operands must be contiguous"),
+    }
+}
+
+impl CustomOp1 for Act {
+    fn name(&self) -> &'static str {
+        "fused_activation"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        super::count();
+        check(self.0)?;
+        let out = match x {
+            CpuStorage::F32(x) => {
+                let x = contiguous(x, l)?;
+                CpuStorage::F32(map(x.len(), self.0, |i, a| f_df(x[i], a).0))
+            }
+            CpuStorage::F64(x) => {
+                let x = contiguous(x, l)?;
+                CpuStorage::F64(map(x.len(), self.0, |i, a| f_df(x[i], a).0))
+            }
+            _ => bail!("fused activation: f32 or f64"),
+        };
+        Ok((out, l.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        fn typed<T: Float>(act: Activation, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+            with_slice::<T, _>(x, |x| {
+                with_slice::<T, _>(dy, |dy| {
+                    let dx = map(x.len(), act, |i, a| dy[i] * f_df(x[i], a).1);
+                    tensor(dx, &[x.len()])
+                })
+            })
+        }
+        let dx = match x.dtype() {
+            candle_core::DType::F32 => typed::<f32>(self.0, x, dy)?,
+            candle_core::DType::F64 => typed::<f64>(self.0, x, dy)?,
+            t => bail!("fused activation: {t:?}"),
+        };
+        Ok(Some(dx.reshape(x.shape())?))
+    }
+}
+
+impl CustomOp2 for Glu {
+    fn name(&self) -> &'static str {
+        "fused_glu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        g: &CpuStorage,
+        gl: &Layout,
+        u: &CpuStorage,
+        ul: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        super::count();
+        check(self.0)?;
+        if gl.shape() != ul.shape() {
+            bail!("fused glu: gate {:?} and up {:?}", gl.dims(), ul.dims());
+        }
+        let out = match (g, u) {
+            (CpuStorage::F32(g), CpuStorage::F32(u)) => {
+                let (g, u) = (contiguous(g, gl)?, contiguous(u, ul)?);
+                CpuStorage::F32(map(g.len(), self.0, |i, a| f_df(g[i], a).0 * u[i]))
+            }
+            (CpuStorage::F64(g), CpuStorage::F64(u)) => {
+                let (g, u) = (contiguous(g, gl)?, contiguous(u, ul)?);
+                CpuStorage::F64(map(g.len(), self.0, |i, a| f_df(g[i], a).0 * u[i]))
+            }
+            _ => bail!("fused glu: f32 or f64 operands of one dtype"),
+        };
+        Ok((out, gl.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        g: &Tensor,
+        u: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        fn typed<T: Float>(
+            act: Activation,
+            g: &Tensor,
+            u: &Tensor,
+            dy: &Tensor,
+        ) -> Result<(Tensor, Tensor)> {
+            with_slice::<T, _>(g, |g| {
+                with_slice::<T, _>(u, |u| {
+                    with_slice::<T, _>(dy, |dy| {
+                        let dg = map(g.len(), act, |i, a| dy[i] * u[i] * f_df(g[i], a).1);
+                        let du = map(g.len(), act, |i, a| dy[i] * f_df(g[i], a).0);
+                        Ok((tensor(dg, &[g.len()])?, tensor(du, &[g.len()])?))
+                    })
+                })
+            })
+        }
+        let (dg, du) = match g.dtype() {
+            candle_core::DType::F32 => typed::<f32>(self.0, g, u, dy)?,
+            candle_core::DType::F64 => typed::<f64>(self.0, g, u, dy)?,
+            t => bail!("fused glu: {t:?}"),
+        };
+        Ok((Some(dg.reshape(g.shape())?), Some(du.reshape(u.shape())?)))
+    }
+}
