@@ -79,6 +79,7 @@ impl Linear {
             Matrix::Quant(q) => quant_matmul(q, &x2)?,
         };
         let y = match &self.bias {
+            Some(b) if super::fused::applies(&y) => super::fused::add_bias(&y, b)?,
             Some(b) => y.broadcast_add(b)?,
             None => y,
         };

@@ -218,7 +218,12 @@ impl Model {
             x = (x * s)?;
         }
         if let Some(p) = &self.position_embd {
-            x = x.broadcast_add(&p.narrow(0, q0, t)?)?;
+            let p = p.narrow(0, q0, t)?;
+            x = if fused::applies(&x) {
+                fused::add_bias(&x, &p)?
+            } else {
+                x.broadcast_add(&p)?
+            };
         }
         if let Some(n) = &self.embd_norm {
             x = n.forward(&x)?;

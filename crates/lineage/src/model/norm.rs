@@ -70,6 +70,7 @@ impl Norm {
 
     fn add_bias(&self, y: Tensor) -> Result<Tensor> {
         Ok(match &self.bias {
+            Some(b) if super::fused::applies(&y) => super::fused::add_bias(&y, b)?,
             Some(b) => y.broadcast_add(b)?,
             None => y,
         })

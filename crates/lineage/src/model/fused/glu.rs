@@ -55,29 +55,73 @@ fn f_df<T: Float>(x: T, act: Activation) -> (T, T) {
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 14;
 
-/// `out[i] = k(i)` over `n` elements, in parallel chunks; one loop per activation so
-/// that each vectorizes without a branch.
-fn map<T: Float>(n: usize, act: Activation, k: impl Fn(usize, Activation) -> T + Sync) -> Vec<T> {
-    let mut out = vec![T::ZERO; n];
-    let shared = Shared::new(&mut out);
+/// Runs `k(act, range)` over `0..n` in parallel chunks, with `act` a constant in each
+/// instance (one loop per activation, so that each vectorizes without a branch).
+fn chunks(n: usize, act: Activation, k: impl Fn(Activation, usize, usize) + Sync) {
     par_for(n.div_ceil(CHUNK), |c| {
         let (a, b) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
-        // SAFETY: chunk `c` writes only `a..b`.
-        let o = unsafe { shared.slice(a, b - a) };
-        macro_rules! each {
-            ($act:expr) => {
-                o.iter_mut()
-                    .enumerate()
-                    .for_each(|(i, v)| *v = k(a + i, $act))
-            };
-        }
         match act {
-            Activation::Silu => each!(Activation::Silu),
-            Activation::GeluTanh => each!(Activation::GeluTanh),
-            _ => each!(Activation::Relu),
+            Activation::Silu => k(Activation::Silu, a, b),
+            Activation::GeluTanh => k(Activation::GeluTanh, a, b),
+            _ => k(Activation::Relu, a, b),
+        }
+    });
+}
+
+/// `f(x)`, or `f(x) ∘ up`.
+fn forward<T: Float>(x: &[T], up: Option<&[T]>, act: Activation) -> Vec<T> {
+    let mut out = vec![T::ZERO; x.len()];
+    let o = Shared::new(&mut out);
+    chunks(x.len(), act, |act, a, b| {
+        // SAFETY: chunk a..b is this task's alone.
+        let o = unsafe { o.slice(a, b - a) };
+        match up {
+            None => o
+                .iter_mut()
+                .zip(&x[a..b])
+                .for_each(|(o, &x)| *o = f_df(x, act).0),
+            Some(u) => {
+                let it = o.iter_mut().zip(&x[a..b]).zip(&u[a..b]);
+                it.for_each(|((o, &x), &u)| *o = f_df(x, act).0 * u);
+            }
         }
     });
     out
+}
+
+/// MLP: `dx = dy f'(x)`.
+fn backward_act<T: Float>(x: &[T], dy: &[T], act: Activation) -> Vec<T> {
+    let mut dx = vec![T::ZERO; x.len()];
+    let o = Shared::new(&mut dx);
+    chunks(x.len(), act, |act, a, b| {
+        // SAFETY: chunk a..b is this task's alone.
+        let o = unsafe { o.slice(a, b - a) };
+        let it = o.iter_mut().zip(&x[a..b]).zip(&dy[a..b]);
+        it.for_each(|((o, &x), &d)| *o = d * f_df(x, act).1);
+    });
+    dx
+}
+
+/// GLU: `dg = dy up f'(g)`, `du = dy f(g)`, in one pass.
+fn backward_glu<T: Float>(g: &[T], u: &[T], dy: &[T], act: Activation) -> (Vec<T>, Vec<T>) {
+    let (mut dg, mut du) = (vec![T::ZERO; g.len()], vec![T::ZERO; g.len()]);
+    let (og, ou) = (Shared::new(&mut dg), Shared::new(&mut du));
+    chunks(g.len(), act, |act, a, b| {
+        // SAFETY: chunk a..b is this task's alone.
+        let (og, ou) = unsafe { (og.slice(a, b - a), ou.slice(a, b - a)) };
+        let it = og
+            .iter_mut()
+            .zip(ou.iter_mut())
+            .zip(&g[a..b])
+            .zip(&u[a..b])
+            .zip(&dy[a..b]);
+        it.for_each(|((((og, ou), &g), &u), &d)| {
+            let (f, df) = f_df(g, act);
+            *og = d * u * df;
+            *ou = d * f;
+        });
+    });
+    (dg, du)
 }
 
 struct Act(Activation);
@@ -108,11 +152,11 @@ impl CustomOp1 for Act {
         let out = match x {
             CpuStorage::F32(x) => {
                 let x = contiguous(x, l)?;
-                CpuStorage::F32(map(x.len(), self.0, |i, a| f_df(x[i], a).0))
+                CpuStorage::F32(forward(x, None, self.0))
             }
             CpuStorage::F64(x) => {
                 let x = contiguous(x, l)?;
-                CpuStorage::F64(map(x.len(), self.0, |i, a| f_df(x[i], a).0))
+                CpuStorage::F64(forward(x, None, self.0))
             }
             _ => bail!("fused activation: f32 or f64"),
         };
@@ -122,10 +166,7 @@ impl CustomOp1 for Act {
     fn bwd(&self, x: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
         fn typed<T: Float>(act: Activation, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
             with_slice::<T, _>(x, |x| {
-                with_slice::<T, _>(dy, |dy| {
-                    let dx = map(x.len(), act, |i, a| dy[i] * f_df(x[i], a).1);
-                    tensor(dx, &[x.len()])
-                })
+                with_slice::<T, _>(dy, |dy| tensor(backward_act(x, dy, act), &[x.len()]))
             })
         }
         let dx = match x.dtype() {
@@ -157,11 +198,11 @@ impl CustomOp2 for Glu {
         let out = match (g, u) {
             (CpuStorage::F32(g), CpuStorage::F32(u)) => {
                 let (g, u) = (contiguous(g, gl)?, contiguous(u, ul)?);
-                CpuStorage::F32(map(g.len(), self.0, |i, a| f_df(g[i], a).0 * u[i]))
+                CpuStorage::F32(forward(g, Some(u), self.0))
             }
             (CpuStorage::F64(g), CpuStorage::F64(u)) => {
                 let (g, u) = (contiguous(g, gl)?, contiguous(u, ul)?);
-                CpuStorage::F64(map(g.len(), self.0, |i, a| f_df(g[i], a).0 * u[i]))
+                CpuStorage::F64(forward(g, Some(u), self.0))
             }
             _ => bail!("fused glu: f32 or f64 operands of one dtype"),
         };
@@ -184,8 +225,7 @@ impl CustomOp2 for Glu {
             with_slice::<T, _>(g, |g| {
                 with_slice::<T, _>(u, |u| {
                     with_slice::<T, _>(dy, |dy| {
-                        let dg = map(g.len(), act, |i, a| dy[i] * u[i] * f_df(g[i], a).1);
-                        let du = map(g.len(), act, |i, a| dy[i] * f_df(g[i], a).0);
+                        let (dg, du) = backward_glu(g, u, dy, act);
                         Ok((tensor(dg, &[g.len()])?, tensor(du, &[g.len()])?))
                     })
                 })

@@ -1,5 +1,5 @@
 //! Fused CPU kernels for the differentiable forward, each with its hand-written backward:
-//! norms, the FFN nonlinearity, RoPE and causal softmax attention. As primitive candle
+//! norms, the FFN nonlinearity, RoPE, causal softmax attention and bias adds. As primitive candle
 //! ops each of these writes a handful of full-size tensors forward and twice as many
 //! back (one allocation and one single-threaded pass per op); fused, a forward reads its
 //! inputs once and writes one output, and a backward writes only the gradients. They are
@@ -8,6 +8,7 @@
 //! against (`tests/fused_ops.rs`), values and gradients, in f32 and f64.
 
 mod attention;
+mod bias;
 mod cpu;
 mod float;
 mod glu;
@@ -17,6 +18,7 @@ mod rope;
 mod tests;
 
 pub use attention::{causal_attention, Causal};
+pub use bias::add_bias;
 pub(crate) use float::Float;
 pub use glu::{activation, glu, supports};
 pub use norm::{layer_norm, rms_norm};
