@@ -12,6 +12,8 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
+use crate::model::fused::cpu::{par_for, par_map, Shared};
+use crate::model::fused::Float;
 use crate::Result;
 
 /// Mean cross-entropy of `logits` `[N, V]` (f32 or f64) against `targets` `[N]` (u32),
@@ -54,42 +56,6 @@ fn rows<'a, T>(
     Ok((x[x0..x1].chunks_exact(*v).collect(), targets))
 }
 
-trait Float:
-    Copy
-    + PartialOrd
-    + std::ops::Sub<Output = Self>
-    + std::ops::Add<Output = Self>
-    + std::ops::Mul<Output = Self>
-{
-    const ZERO: Self;
-    fn exp(self) -> Self;
-    fn ln(self) -> Self;
-    fn from_f64(x: f64) -> Self;
-    fn to_f64(self) -> f64;
-}
-
-macro_rules! float {
-    ($t:ty) => {
-        impl Float for $t {
-            const ZERO: Self = 0.0;
-            fn exp(self) -> Self {
-                <$t>::exp(self)
-            }
-            fn ln(self) -> Self {
-                <$t>::ln(self)
-            }
-            fn from_f64(x: f64) -> Self {
-                x as $t
-            }
-            fn to_f64(self) -> f64 {
-                self as f64
-            }
-        }
-    };
-}
-float!(f32);
-float!(f64);
-
 /// `(max, ln Σ exp(x - max))` of one row.
 fn row_stats<T: Float>(row: &[T]) -> (T, T) {
     let max = row
@@ -100,22 +66,37 @@ fn row_stats<T: Float>(row: &[T]) -> (T, T) {
     (max, s.ln())
 }
 
+/// Rows per parallel task.
+const ROWS: usize = 16;
+
 fn mean_loss<T: Float>(rows: &[&[T]], targets: &[u32]) -> T {
-    let sum = rows.iter().zip(targets).fold(T::ZERO, |acc, (row, &t)| {
-        let (max, ln_s) = row_stats(row);
-        acc + (ln_s - (row[t as usize] - max))
+    // Block partials summed in block order: the same loss at any thread count.
+    let partial = par_map(rows.len().div_ceil(ROWS), |blk| {
+        let (r0, r1) = (blk * ROWS, ((blk + 1) * ROWS).min(rows.len()));
+        (r0..r1).fold(0.0f64, |acc, i| {
+            let (max, ln_s) = row_stats(rows[i]);
+            acc + (ln_s - (rows[i][targets[i] as usize] - max)).f64()
+        })
     });
-    T::from_f64(sum.to_f64() / rows.len().max(1) as f64)
+    T::of(partial.iter().sum::<f64>() / rows.len().max(1) as f64)
 }
 
 fn gradient<T: Float>(rows: &[&[T]], targets: &[u32], scale: T) -> Vec<T> {
-    let mut out = Vec::with_capacity(rows.len() * rows.first().map_or(0, |r| r.len()));
-    for (row, &t) in rows.iter().zip(targets) {
-        let (max, ln_s) = row_stats(row);
-        out.extend(row.iter().map(|&x| ((x - max) - ln_s).exp() * scale));
-        let at = out.len() - row.len() + t as usize;
-        out[at] = out[at] - scale;
-    }
+    let v = rows.first().map_or(0, |r| r.len());
+    let mut out = vec![T::ZERO; rows.len() * v];
+    let shared = Shared::new(&mut out);
+    par_for(rows.len().div_ceil(ROWS), |blk| {
+        let (r0, r1) = (blk * ROWS, ((blk + 1) * ROWS).min(rows.len()));
+        // SAFETY: block `blk` writes only its own rows.
+        let o = unsafe { shared.slice(r0 * v, (r1 - r0) * v) };
+        for (i, orow) in (r0..r1).zip(o.chunks_exact_mut(v)) {
+            let (max, ln_s) = row_stats(rows[i]);
+            orow.iter_mut()
+                .zip(rows[i])
+                .for_each(|(o, &x)| *o = ((x - max) - ln_s).exp() * scale);
+            orow[targets[i] as usize] = orow[targets[i] as usize] - scale;
+        }
+    });
     out
 }
 

@@ -23,8 +23,10 @@ pub(crate) trait Float:
     const ONE: Self;
     const NEG_INFINITY: Self;
     fn exp(self) -> Self;
+    fn ln(self) -> Self;
     fn sqrt(self) -> Self;
     fn of(x: f64) -> Self;
+    fn f64(self) -> f64;
 }
 
 macro_rules! float {
@@ -36,6 +38,14 @@ macro_rules! float {
             #[inline(always)]
             fn exp(self) -> Self {
                 $exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline(always)]
+            fn f64(self) -> f64 {
+                self as f64
             }
             #[inline(always)]
             fn sqrt(self) -> Self {

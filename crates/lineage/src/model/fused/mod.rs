@@ -9,7 +9,7 @@
 
 mod attention;
 mod bias;
-mod cpu;
+pub(crate) mod cpu;
 mod float;
 mod glu;
 mod norm;
