@@ -3,38 +3,24 @@
 //! llama.cpp's outputs. The model comes from `scripts/fetch-models.sh` (run by .ci/run);
 //! without it these tests print why and pass vacuously.
 
+mod common;
+
 use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
+use common::anchors::{ids_of, prompts, top10_error};
 use lineage::families::GgufPrecision;
-use lineage::model::{ops, Model};
+use lineage::model::Model;
 use lineage::runtime::generate::greedy;
-use serde_json::Value;
 
 fn model_path(test: &str) -> Option<PathBuf> {
     lineage::cache::test_model(lineage::cache::SMOLLM2_Q4_1, test)
-}
-
-fn anchors(name: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/anchors")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
 fn load(precision: GgufPrecision, test: &str) -> Option<Model> {
     let path = model_path(test)?;
     let (cfg, w) = lineage::load_with(&path, lineage::LoadOptions { gguf: precision }).unwrap();
     Some(Model::new(&cfg, &w).unwrap())
-}
-
-fn ids_of(p: &Value, key: &str) -> Vec<u32> {
-    p[key]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
 }
 
 fn last_logits(m: &Model, ids: &[u32]) -> Vec<f32> {
@@ -51,37 +37,12 @@ fn last_logits(m: &Model, ids: &[u32]) -> Vec<f32> {
         .unwrap()
 }
 
-/// (max |Δ| over the exact top-10, whether our top-1 is the exact top-1).
-fn top10_error(logits: &[f32], exact: &Value) -> (f64, bool) {
-    let top = exact["last_prompt_top10_logits"].as_array().unwrap();
-    let err = top
-        .iter()
-        .map(|e| (logits[e[0].as_u64().unwrap() as usize] as f64 - e[1].as_f64().unwrap()).abs())
-        .fold(0.0, f64::max);
-    (
-        err,
-        ops::argmax(logits) as u64 == top[0][0].as_u64().unwrap(),
-    )
-}
-
 fn greedy_ids(m: &Model, prompt: &[u32], n: usize) -> Vec<u32> {
     let t = Tensor::new(prompt, &Device::Cpu)
         .unwrap()
         .unsqueeze(0)
         .unwrap();
     greedy(m, &t, n).unwrap().remove(0)[prompt.len()..].to_vec()
-}
-
-fn prompts() -> Vec<(Value, Value)> {
-    let lc = anchors("smollm2_llamacpp_reference.json");
-    let ex = anchors("smollm2_exact_f64_reference.json");
-    lc["prompts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .cloned()
-        .zip(ex["prompts"].as_array().unwrap().iter().cloned())
-        .collect()
 }
 
 #[test]

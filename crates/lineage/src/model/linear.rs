@@ -70,6 +70,15 @@ impl Linear {
 
     /// `x`: `[..., in]` -> `[..., out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if let Matrix::Dense(w) = &self.weight {
+            if super::fused::applies(x) && w.dtype() == x.dtype() {
+                let y = super::fused::linear(x, w)?;
+                return match &self.bias {
+                    Some(b) => super::fused::add_bias(&y, b),
+                    None => Ok(y),
+                };
+            }
+        }
         let dims = x.dims().to_vec();
         let inp = *dims.last().expect("rank >= 1");
         let rows = x.elem_count() / inp.max(1);
@@ -79,7 +88,6 @@ impl Linear {
             Matrix::Quant(q) => quant_matmul(q, &x2)?,
         };
         let y = match &self.bias {
-            Some(b) if super::fused::applies(&y) => super::fused::add_bias(&y, b)?,
             Some(b) => y.broadcast_add(b)?,
             None => y,
         };

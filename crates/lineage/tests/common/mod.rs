@@ -2,6 +2,7 @@
 //! report that names where the first divergence is.
 #![allow(dead_code)]
 
+pub mod anchors;
 pub mod random;
 
 use std::path::PathBuf;

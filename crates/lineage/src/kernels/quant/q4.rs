@@ -98,17 +98,11 @@ pub(crate) mod avx2 {
                 0.0 // Q4_0: the offset leaves the codes below instead
             };
             let q = nibbles_32(b.add(qoff));
-            // Without a min (Q4_0) the codes lose their offset 8 in integers, as
-            // ggml's kernels do: a float offset term would cancel against the code sum
-            // and leave its rounding (both are large where the result is small).
-            let signed = (!has_min).then(|| _mm256_sub_epi8(q, _mm256_set1_epi8(8)));
+            let codes = Codes::new(q, (!has_min).then_some(8));
             for k in 0..N {
                 let y = xs[k].get_unchecked(j);
                 let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
-                let p = match signed {
-                    Some(qs) => dot_i8_i8(qs, yq),
-                    None => dot_u8_i8(q, yq),
-                };
+                let p = codes.dot(yq);
                 acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(p), acc[k]);
                 if has_min {
                     offs[k] += m * y.s;

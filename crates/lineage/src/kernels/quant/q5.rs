@@ -108,17 +108,11 @@ pub(crate) mod avx2 {
             };
             let hi = _mm256_and_si256(bytes_from_bits_32(b.add(qh_at)), bit4);
             let q = _mm256_or_si256(nibbles_32(b.add(qh_at + 4)), hi);
-            // Without a min (Q5_0) the codes lose their offset 16 in integers, as
-            // ggml's kernels do: a float offset term would cancel against the code sum
-            // and leave its rounding (both are large where the result is small).
-            let signed = (!has_min).then(|| _mm256_sub_epi8(q, _mm256_set1_epi8(16)));
+            let codes = Codes::new(q, (!has_min).then_some(16));
             for k in 0..N {
                 let y = xs[k].get_unchecked(j);
                 let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
-                let p = match signed {
-                    Some(qs) => dot_i8_i8(qs, yq),
-                    None => dot_u8_i8(q, yq),
-                };
+                let p = codes.dot(yq);
                 acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(p), acc[k]);
                 if has_min {
                     offs[k] += m * y.s;

@@ -120,6 +120,46 @@ pub(crate) mod x86 {
         _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
     }
 
+    /// A block's 32 codes ready for dots with signed 8-bit activations: without a
+    /// float min (Q4_0, Q5_0) they lose their offset (8, 16) in integers, as ggml's
+    /// kernels do, since a float offset term would cancel against the code sum and
+    /// leave its rounding (both are large where the result is small); with a min
+    /// (Q4_1, Q5_1) they stay unsigned.
+    #[derive(Clone, Copy)]
+    pub struct Codes {
+        q: __m256i,
+        signed: bool,
+    }
+
+    impl Codes {
+        /// # Safety
+        /// AVX2, FMA and F16C are available (register-only otherwise).
+        #[inline]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn new(q: __m256i, offset: Option<i8>) -> Self {
+            match offset {
+                Some(o) => Self {
+                    q: _mm256_sub_epi8(q, _mm256_set1_epi8(o)),
+                    signed: true,
+                },
+                None => Self { q, signed: false },
+            }
+        }
+
+        /// Codes times signed bytes `y`, summed in groups of 4 -> 8 x i32.
+        /// # Safety
+        /// AVX2, FMA and F16C are available (register-only otherwise).
+        #[inline]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn dot(self, y: __m256i) -> __m256i {
+            if self.signed {
+                dot_i8_i8(self.q, y)
+            } else {
+                dot_u8_i8(self.q, y)
+            }
+        }
+    }
+
     /// Signed bytes times signed bytes (`|a| <= 128`, `|b| <= 127`: no saturation).
     /// # Safety
     /// AVX2, FMA and F16C are available (register-only otherwise).

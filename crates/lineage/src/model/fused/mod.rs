@@ -1,5 +1,6 @@
 //! Fused CPU kernels for the differentiable forward, each with its hand-written backward:
-//! norms, the FFN nonlinearity, RoPE, causal softmax attention and bias adds. As primitive candle
+//! linear maps, norms, the FFN nonlinearity, RoPE, causal softmax attention and bias
+//! adds. As primitive candle
 //! ops each of these writes a handful of full-size tensors forward and twice as many
 //! back (one allocation and one single-threaded pass per op); fused, a forward reads its
 //! inputs once and writes one output, and a backward writes only the gradients. They are
@@ -12,6 +13,7 @@ mod bias;
 pub(crate) mod cpu;
 mod float;
 mod glu;
+mod linear;
 mod norm;
 mod rope;
 #[cfg(test)]
@@ -21,6 +23,7 @@ pub use attention::{causal_attention, Causal};
 pub use bias::add_bias;
 pub(crate) use float::Float;
 pub use glu::{activation, glu, supports};
+pub use linear::linear;
 pub use norm::{layer_norm, rms_norm};
 pub use rope::rope;
 

@@ -1,0 +1,189 @@
+//! `y = x Wᵀ` over any leading dims, W stored `[out, in]`, as one GEMM each way:
+//! forward `y = x Wᵀ`, backward `dx = dy W` and `dW = dyᵀ x`, with the transposes as
+//! strides. In candle ops the same product is a reshape, a transposed view of W, a
+//! matmul and a reshape back, and autodiff gives each of those nodes a gradient of its
+//! own (a zeroed buffer plus an add, and for the transposed W a strided add).
+
+use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use gemm::Parallelism;
+
+use super::cpu::{tensor, with_slice};
+use super::Float;
+
+/// `x` `[..., in]` times `w` `[out, in]` transposed -> `[..., out]`.
+pub fn linear(x: &Tensor, w: &Tensor) -> crate::Result<Tensor> {
+    Ok(x.contiguous()?.apply_op2(&w.contiguous()?, Linear)?)
+}
+
+struct Linear;
+
+/// A matrix operand: its data and the strides of its rows and columns.
+struct Mat<'a, T> {
+    data: &'a [T],
+    rs: usize,
+    cs: usize,
+}
+
+/// `dst (m x n) = lhs (m x k) · rhs (k x n)`, dst row-major.
+fn mm<T: Float>(m: usize, n: usize, k: usize, lhs: Mat<T>, rhs: Mat<T>) -> Vec<T> {
+    let mut dst = vec![T::ZERO; m * n];
+    if m * n * k == 0 {
+        return dst;
+    }
+    let threads = rayon::current_num_threads();
+    let par = if threads > 1 && m * n * k > 1 << 16 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: lhs covers (m-1) rs + (k-1) cs, rhs (k-1) rs + (n-1) cs (checked by the
+    // callers' shapes), dst is m x n and distinct from both.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            T::ZERO,
+            T::ONE,
+            false,
+            false,
+            false,
+            par,
+        )
+    };
+    dst
+}
+
+/// (rows, in, out) of `x` `[..., in]` and `w` `[out, in]`.
+fn dims(x: &[usize], w: &[usize]) -> Result<(usize, usize, usize)> {
+    match (x.last(), w) {
+        (Some(&i), [o, wi]) if i == *wi => Ok((x.iter().product::<usize>() / i.max(1), i, *o)),
+        _ => bail!("fused linear: x {x:?} times w {w:?} transposed"),
+    }
+}
+
+fn forward<T: Float>(x: &[T], w: &[T], (n, i, o): (usize, usize, usize)) -> Vec<T> {
+    let lhs = Mat {
+        data: x,
+        rs: i,
+        cs: 1,
+    };
+    let rhs = Mat {
+        data: w,
+        rs: 1,
+        cs: i,
+    }; // Wᵀ
+    mm(n, o, i, lhs, rhs)
+}
+
+/// `(dx, dw)`.
+fn backward<T: Float>(
+    x: &[T],
+    w: &[T],
+    dy: &[T],
+    (n, i, o): (usize, usize, usize),
+) -> (Vec<T>, Vec<T>) {
+    let dx = mm(
+        n,
+        i,
+        o,
+        Mat {
+            data: dy,
+            rs: o,
+            cs: 1,
+        },
+        Mat {
+            data: w,
+            rs: i,
+            cs: 1,
+        },
+    );
+    let dw = mm(
+        o,
+        i,
+        n,
+        Mat {
+            data: dy,
+            rs: 1,
+            cs: o,
+        },
+        Mat {
+            data: x,
+            rs: i,
+            cs: 1,
+        },
+    );
+    (dx, dw)
+}
+
+fn slice<'a, T>(x: &'a [T], l: &Layout) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&x[a..b]),
+        None => bail!("fused linear: operands must be contiguous"),
+    }
+}
+
+impl CustomOp2 for Linear {
+    fn name(&self) -> &'static str {
+        "fused_linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        w: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        super::count();
+        let d = dims(xl.dims(), wl.dims())?;
+        let out = match (x, w) {
+            (CpuStorage::F32(x), CpuStorage::F32(w)) => {
+                CpuStorage::F32(forward(slice(x, xl)?, slice(w, wl)?, d))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(w)) => {
+                CpuStorage::F64(forward(slice(x, xl)?, slice(w, wl)?, d))
+            }
+            _ => bail!("fused linear: f32 or f64 operands of one dtype"),
+        };
+        let mut shape = xl.dims().to_vec();
+        *shape.last_mut().expect("checked by dims") = d.2;
+        Ok((out, Shape::from(shape)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        fn typed<T: Float>(x: &Tensor, w: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
+            let d = dims(x.dims(), w.dims())?;
+            with_slice::<T, _>(x, |xs| {
+                with_slice::<T, _>(w, |ws| {
+                    with_slice::<T, _>(dy, |dys| {
+                        let (dx, dw) = backward(xs, ws, dys, d);
+                        Ok((tensor(dx, x.dims())?, tensor(dw, w.dims())?))
+                    })
+                })
+            })
+        }
+        let (dx, dw) = match x.dtype() {
+            candle_core::DType::F32 => typed::<f32>(x, w, dy)?,
+            candle_core::DType::F64 => typed::<f64>(x, w, dy)?,
+            t => bail!("fused linear: {t:?}"),
+        };
+        Ok((Some(dx), Some(dw)))
+    }
+}
