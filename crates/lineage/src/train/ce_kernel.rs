@@ -12,7 +12,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use crate::model::fused::cpu::{par_for, par_map, Shared};
+use crate::model::fused::cpu::{self, par_for, par_map, Shared};
 use crate::model::fused::Float;
 use crate::Result;
 
@@ -57,13 +57,10 @@ fn rows<'a, T>(
 }
 
 /// `(max, ln Σ exp(x - max))` of one row.
+#[inline(always)]
 fn row_stats<T: Float>(row: &[T]) -> (T, T) {
-    let max = row
-        .iter()
-        .copied()
-        .fold(row[0], |m, x| if x > m { x } else { m });
-    let s = row.iter().fold(T::ZERO, |s, &x| s + (x - max).exp());
-    (max, s.ln())
+    let max = cpu::max(row);
+    (max, cpu::sum_exp(row, max).ln())
 }
 
 /// Rows per parallel task.

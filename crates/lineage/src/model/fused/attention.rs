@@ -10,7 +10,7 @@
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 
-use super::cpu::{par_for, tensor, with_slice, Shared};
+use super::cpu::{dot, exp_shifted_sum, max, par_for, tensor, with_slice, Shared};
 use super::Float;
 
 /// What shapes the scores besides q, k, v.
@@ -210,10 +210,7 @@ impl Causal {
                 }
                 let scale = T::of(self.scale);
                 for (pr, dr) in p.chunks_exact(dm.s).zip(ds.chunks_exact_mut(dm.s)) {
-                    let dot = pr
-                        .iter()
-                        .zip(dr.iter())
-                        .fold(T::ZERO, |a, (&x, &y)| a + x * y);
+                    let dot = dot(pr, dr);
                     dr.iter_mut()
                         .zip(pr)
                         .for_each(|(g, &pv)| *g = pv * (*g - dot) * scale);
@@ -247,15 +244,8 @@ impl Causal {
 /// Softmax of `row[lo..hi]` in place; every other entry becomes 0.
 #[inline(always)]
 fn softmax_in<T: Float>(row: &mut [T], lo: usize, hi: usize) {
-    let vis = &row[lo..hi];
-    let max = vis
-        .iter()
-        .fold(T::NEG_INFINITY, |m, &x| if x > m { x } else { m });
-    let mut sum = T::ZERO;
-    for x in row[lo..hi].iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
+    let max = max(&row[lo..hi]);
+    let sum = exp_shifted_sum(&mut row[lo..hi], max);
     let inv = if hi > lo { T::ONE / sum } else { T::ZERO };
     row[lo..hi].iter_mut().for_each(|x| *x *= inv);
     row[..lo].iter_mut().for_each(|x| *x = T::ZERO);

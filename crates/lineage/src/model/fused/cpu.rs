@@ -112,6 +112,63 @@ pub fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     s
 }
 
+/// `max_i x_i` in eight lanes (vectorizes); `-inf` for an empty slice.
+#[inline(always)]
+pub fn max<T: Float>(x: &[T]) -> T {
+    let mut acc = [T::NEG_INFINITY; 8];
+    let c = x.chunks_exact(8);
+    let rest = c.remainder();
+    for v in c {
+        for l in 0..8 {
+            acc[l] = if v[l] > acc[l] { v[l] } else { acc[l] };
+        }
+    }
+    let pick = |a: T, b: T| if b > a { b } else { a };
+    let m = rest.iter().fold(T::NEG_INFINITY, |m, &v| pick(m, v));
+    let lanes = pick(
+        pick(pick(acc[0], acc[4]), pick(acc[1], acc[5])),
+        pick(pick(acc[2], acc[6]), pick(acc[3], acc[7])),
+    );
+    pick(lanes, m)
+}
+
+/// `x_i <- e^(x_i - shift)` in place, returning `Σ_i` of the new values (eight lanes).
+#[inline(always)]
+pub fn exp_shifted_sum<T: Float>(x: &mut [T], shift: T) -> T {
+    let mut acc = [T::ZERO; 8];
+    let mut c = x.chunks_exact_mut(8);
+    for v in &mut c {
+        for l in 0..8 {
+            v[l] = (v[l] - shift).exp();
+            acc[l] += v[l];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for v in c.into_remainder() {
+        *v = (*v - shift).exp();
+        s += *v;
+    }
+    s
+}
+
+/// `Σ_i e^(x_i - shift)` (eight lanes).
+#[inline(always)]
+pub fn sum_exp<T: Float>(x: &[T], shift: T) -> T {
+    let mut acc = [T::ZERO; 8];
+    let c = x.chunks_exact(8);
+    let rest = c.remainder();
+    for v in c {
+        for l in 0..8 {
+            acc[l] += (v[l] - shift).exp();
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for &v in rest {
+        s += (v - shift).exp();
+    }
+    s
+}
+
 /// A tensor of `shape` on the CPU from `v`.
 pub fn tensor<T: Float>(v: Vec<T>, shape: &[usize]) -> Result<Tensor> {
     Tensor::from_vec(v, shape, &candle_core::Device::Cpu)
