@@ -31,6 +31,8 @@ fi
 log="$(mktemp)"
 export LINEAGE_SKIP_LOG="$(mktemp)"
 status=0
+# Every `unsafe` says why it is sound (a SAFETY comment or a `# Safety` section).
+tools/check_safety_comments.sh || status=1
 cargo test --no-fail-fast --workspace --lib --bins --tests 2>&1 | tee "$log" || status=$?
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')

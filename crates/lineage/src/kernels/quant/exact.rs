@@ -331,6 +331,8 @@ mod avx2 {
     const CHAINS: usize = 4;
 
     /// The chains of one output joined in the fixed order, then summed across lanes.
+    /// # Safety
+    /// AVX2 and FMA are available (register-only otherwise).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn join(acc: [__m256; CHAINS]) -> f32 {

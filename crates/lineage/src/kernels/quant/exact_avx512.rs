@@ -92,6 +92,8 @@ pub(super) unsafe fn tile<const M: usize>(
 }
 
 /// `((c0 + c1) + c2) + c3`: the AVX2 chains' join before the lane sum.
+/// # Safety
+/// AVX2 is available (register-only otherwise).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn join_chains(c: [__m256; 4]) -> __m256 {
@@ -274,6 +276,8 @@ struct Q8_0;
 
 impl Block16 for Q5_0 {
     const BYTES: usize = 22;
+    /// # Safety
+    /// As the trait's: `b` points at one whole block; AVX-512F is available.
     #[inline(always)]
     unsafe fn values(b: *const u8) -> (__m512, __m512) {
         q5_block(b, false)
@@ -282,6 +286,8 @@ impl Block16 for Q5_0 {
 
 impl Block16 for Q5_1 {
     const BYTES: usize = 24;
+    /// # Safety
+    /// As the trait's: `b` points at one whole block; AVX-512F is available.
     #[inline(always)]
     unsafe fn values(b: *const u8) -> (__m512, __m512) {
         q5_block(b, true)
@@ -290,6 +296,8 @@ impl Block16 for Q5_1 {
 
 impl Block16 for Q4_0 {
     const BYTES: usize = 18;
+    /// # Safety
+    /// As the trait's: `b` points at one whole block; AVX-512F is available.
     #[inline(always)]
     unsafe fn values(b: *const u8) -> (__m512, __m512) {
         q4_block(b, false)
@@ -298,6 +306,8 @@ impl Block16 for Q4_0 {
 
 impl Block16 for Q4_1 {
     const BYTES: usize = 20;
+    /// # Safety
+    /// As the trait's: `b` points at one whole block; AVX-512F is available.
     #[inline(always)]
     unsafe fn values(b: *const u8) -> (__m512, __m512) {
         q4_block(b, true)
@@ -306,6 +316,8 @@ impl Block16 for Q4_1 {
 
 impl Block16 for Q8_0 {
     const BYTES: usize = 34;
+    /// # Safety
+    /// As the trait's: `b` points at one whole block; AVX-512F is available.
     #[inline(always)]
     unsafe fn values(b: *const u8) -> (__m512, __m512) {
         q8_block(b)
@@ -524,6 +536,8 @@ struct Q6KBlock;
 
 impl KBlock for Q4KBlock {
     const BYTES: usize = 144;
+    /// # Safety
+    /// As the trait's: `b` points at one whole super-block; AVX-512F is available.
     #[inline(always)]
     unsafe fn values(b: *const u8) -> [__m512; 16] {
         q4_k_values(b)
@@ -532,6 +546,8 @@ impl KBlock for Q4KBlock {
 
 impl KBlock for Q6KBlock {
     const BYTES: usize = 210;
+    /// # Safety
+    /// As the trait's: `b` points at one whole super-block; AVX-512F is available.
     #[inline(always)]
     unsafe fn values(b: *const u8) -> [__m512; 16] {
         q6_k_values(b)

@@ -215,6 +215,7 @@ impl Causal {
                         .zip(pr)
                         .for_each(|(g, &pv)| *g = pv * (*g - dot) * scale);
                 }
+                // SAFETY: as above; dq rows of head h in sequence b are this task's.
                 unsafe {
                     let dq_dst = (sq.ptr().add(dm.q_at(b, h)), qs, 1);
                     mm(
