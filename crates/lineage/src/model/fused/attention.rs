@@ -10,7 +10,9 @@
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 
-use super::cpu::{dot, exp_shifted_sum, max, par_for, tensor, with_slice, Shared};
+use super::cpu::{
+    by_dtype, contiguous, dot, exp_shifted_sum, max, par_for, tensor, with_slice, Shared,
+};
 use super::Float;
 
 /// What shapes the scores besides q, k, v.
@@ -22,6 +24,9 @@ pub struct Causal {
     pub q0: usize,
     pub k0: usize,
 }
+
+/// The name its errors carry.
+const OP: &str = "fused attention";
 
 /// `q` `[B, T, H, d]`, `k` `[B, S, Hkv, d]`, `v` `[B, S, Hkv, dv]` -> `[B, T, H, dv]`:
 /// query i sees key j iff `k0 + j <= q0 + i` and, with window W, `q0 + i - W < k0 + j`.
@@ -253,13 +258,6 @@ fn softmax_in<T: Float>(row: &mut [T], lo: usize, hi: usize) {
     row[hi..].iter_mut().for_each(|x| *x = T::ZERO);
 }
 
-fn slice<'a, T>(x: &'a [T], l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&x[a..b]),
-        None => bail!("fused attention: operands must be contiguous"),
-    }
-}
-
 impl CustomOp3 for Causal {
     fn name(&self) -> &'static str {
         "fused_causal_attention"
@@ -278,10 +276,20 @@ impl CustomOp3 for Causal {
         let dm = Dims::of(ql.dims(), kl.dims(), vl.dims())?;
         let out = match (q, k, v) {
             (CpuStorage::F32(q), CpuStorage::F32(k), CpuStorage::F32(v)) => {
-                CpuStorage::F32(self.forward(&dm, slice(q, ql)?, slice(k, kl)?, slice(v, vl)?))
+                CpuStorage::F32(self.forward(
+                    &dm,
+                    contiguous(q, ql, OP)?,
+                    contiguous(k, kl, OP)?,
+                    contiguous(v, vl, OP)?,
+                ))
             }
             (CpuStorage::F64(q), CpuStorage::F64(k), CpuStorage::F64(v)) => {
-                CpuStorage::F64(self.forward(&dm, slice(q, ql)?, slice(k, kl)?, slice(v, vl)?))
+                CpuStorage::F64(self.forward(
+                    &dm,
+                    contiguous(q, ql, OP)?,
+                    contiguous(k, kl, OP)?,
+                    contiguous(v, vl, OP)?,
+                ))
             }
             _ => bail!("fused attention: f32 or f64 operands of one dtype"),
         };
@@ -319,11 +327,7 @@ impl CustomOp3 for Causal {
                 })
             })
         }
-        let [dq, dk, dv] = match q.dtype() {
-            candle_core::DType::F32 => typed::<f32>(self, q, k, v, go)?,
-            candle_core::DType::F64 => typed::<f64>(self, q, k, v, go)?,
-            t => bail!("fused attention: {t:?}"),
-        };
+        let [dq, dk, dv] = by_dtype!(OP, q.dtype(), typed(self, q, k, v, go))?;
         Ok((Some(dq), Some(dk), Some(dv)))
     }
 }

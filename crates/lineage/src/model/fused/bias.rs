@@ -6,8 +6,11 @@
 
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::cpu::{par_for, par_map, tensor, with_slice, Shared};
+use super::cpu::{by_dtype, par_for, par_map, tensor, with_slice, Shared};
 use super::Float;
+
+/// The name its errors carry.
+const OP: &str = "add_bias";
 
 /// `y` `[..., *b.shape]` plus `b` in every row.
 pub fn add_bias(y: &Tensor, b: &Tensor) -> crate::Result<Tensor> {
@@ -105,11 +108,7 @@ impl CustomOp2 for AddBias {
         fn typed<T: Float>(b: &Tensor, dy: &Tensor) -> Result<Tensor> {
             with_slice::<T, _>(dy, |d| tensor(row_sum(d, b.elem_count()), b.dims()))
         }
-        let db = match b.dtype() {
-            candle_core::DType::F32 => typed::<f32>(b, dy)?,
-            candle_core::DType::F64 => typed::<f64>(b, dy)?,
-            t => bail!("add_bias: {t:?}"),
-        };
+        let db = by_dtype!(OP, b.dtype(), typed(b, dy))?;
         Ok((Some(dy.clone()), Some(db)))
     }
 }

@@ -2,7 +2,7 @@
 //! disjoint output rows written from several threads, and loops built for AVX2 where
 //! the CPU has it (chosen at run time; the portable build elsewhere).
 
-use candle_core::{bail, Result, Storage, Tensor};
+use candle_core::{bail, Layout, Result, Storage, Tensor};
 
 use super::Float;
 
@@ -18,6 +18,27 @@ pub fn with_slice<T: Float, R>(t: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) ->
     };
     f(&cpu.as_slice::<T>()?[a..b])
 }
+
+/// The elements a contiguous `layout` addresses in a CPU storage's slice.
+pub fn contiguous<'a, T>(x: &'a [T], layout: &Layout, op: &str) -> Result<&'a [T]> {
+    match layout.contiguous_offsets() {
+        Some((a, b)) => Ok(&x[a..b]),
+        None => bail!("{op}: operands must be contiguous"),
+    }
+}
+
+/// `$f::<f32>(args)` or `$f::<f64>(args)` by `$dtype`, else an error naming `$op`: the
+/// backward passes' one dispatch on the element type.
+macro_rules! by_dtype {
+    ($op:expr, $dtype:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $dtype {
+            candle_core::DType::F32 => $f::<f32>($($arg),*),
+            candle_core::DType::F64 => $f::<f64>($($arg),*),
+            t => candle_core::bail!("{}: {t:?}", $op),
+        }
+    };
+}
+pub(crate) use by_dtype;
 
 /// An output buffer that parallel tasks write at disjoint offsets.
 pub struct Shared<T> {

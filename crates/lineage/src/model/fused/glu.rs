@@ -6,9 +6,12 @@
 
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::cpu::{par_for, tensor, with_slice, Shared};
+use super::cpu::{by_dtype, contiguous, par_for, tensor, with_slice, Shared};
 use super::Float;
 use crate::config::Activation;
+
+/// The name its errors carry.
+const OP: &str = "fused activation";
 
 /// Whether `act` has a fused kernel (erf GELU uses the reference ops).
 pub fn supports(act: Activation) -> bool {
@@ -134,13 +137,6 @@ fn check(act: Activation) -> Result<()> {
     Ok(())
 }
 
-fn contiguous<'a, T>(x: &'a [T], l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&x[a..b]),
-        None => bail!("fused activation: operands must be contiguous"),
-    }
-}
-
 impl CustomOp1 for Act {
     fn name(&self) -> &'static str {
         "fused_activation"
@@ -151,11 +147,11 @@ impl CustomOp1 for Act {
         check(self.0)?;
         let out = match x {
             CpuStorage::F32(x) => {
-                let x = contiguous(x, l)?;
+                let x = contiguous(x, l, OP)?;
                 CpuStorage::F32(forward(x, None, self.0))
             }
             CpuStorage::F64(x) => {
-                let x = contiguous(x, l)?;
+                let x = contiguous(x, l, OP)?;
                 CpuStorage::F64(forward(x, None, self.0))
             }
             _ => bail!("fused activation: f32 or f64"),
@@ -169,11 +165,7 @@ impl CustomOp1 for Act {
                 with_slice::<T, _>(dy, |dy| tensor(backward_act(x, dy, act), &[x.len()]))
             })
         }
-        let dx = match x.dtype() {
-            candle_core::DType::F32 => typed::<f32>(self.0, x, dy)?,
-            candle_core::DType::F64 => typed::<f64>(self.0, x, dy)?,
-            t => bail!("fused activation: {t:?}"),
-        };
+        let dx = by_dtype!(OP, x.dtype(), typed(self.0, x, dy))?;
         Ok(Some(dx.reshape(x.shape())?))
     }
 }
@@ -197,11 +189,11 @@ impl CustomOp2 for Glu {
         }
         let out = match (g, u) {
             (CpuStorage::F32(g), CpuStorage::F32(u)) => {
-                let (g, u) = (contiguous(g, gl)?, contiguous(u, ul)?);
+                let (g, u) = (contiguous(g, gl, OP)?, contiguous(u, ul, OP)?);
                 CpuStorage::F32(forward(g, Some(u), self.0))
             }
             (CpuStorage::F64(g), CpuStorage::F64(u)) => {
-                let (g, u) = (contiguous(g, gl)?, contiguous(u, ul)?);
+                let (g, u) = (contiguous(g, gl, OP)?, contiguous(u, ul, OP)?);
                 CpuStorage::F64(forward(g, Some(u), self.0))
             }
             _ => bail!("fused glu: f32 or f64 operands of one dtype"),
@@ -231,11 +223,7 @@ impl CustomOp2 for Glu {
                 })
             })
         }
-        let (dg, du) = match g.dtype() {
-            candle_core::DType::F32 => typed::<f32>(self.0, g, u, dy)?,
-            candle_core::DType::F64 => typed::<f64>(self.0, g, u, dy)?,
-            t => bail!("fused glu: {t:?}"),
-        };
+        let (dg, du) = by_dtype!(OP, g.dtype(), typed(self.0, g, u, dy))?;
         Ok((Some(dg.reshape(g.shape())?), Some(du.reshape(u.shape())?)))
     }
 }

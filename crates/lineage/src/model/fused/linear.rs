@@ -7,8 +7,11 @@
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 
-use super::cpu::{tensor, with_slice};
+use super::cpu::{by_dtype, contiguous, tensor, with_slice};
 use super::Float;
+
+/// The name its errors carry.
+const OP: &str = "fused linear";
 
 /// `x` `[..., in]` times `w` `[out, in]` transposed -> `[..., out]`.
 pub fn linear(x: &Tensor, w: &Tensor) -> crate::Result<Tensor> {
@@ -126,13 +129,6 @@ fn backward<T: Float>(
     (dx, dw)
 }
 
-fn slice<'a, T>(x: &'a [T], l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&x[a..b]),
-        None => bail!("fused linear: operands must be contiguous"),
-    }
-}
-
 impl CustomOp2 for Linear {
     fn name(&self) -> &'static str {
         "fused_linear"
@@ -149,10 +145,10 @@ impl CustomOp2 for Linear {
         let d = dims(xl.dims(), wl.dims())?;
         let out = match (x, w) {
             (CpuStorage::F32(x), CpuStorage::F32(w)) => {
-                CpuStorage::F32(forward(slice(x, xl)?, slice(w, wl)?, d))
+                CpuStorage::F32(forward(contiguous(x, xl, OP)?, contiguous(w, wl, OP)?, d))
             }
             (CpuStorage::F64(x), CpuStorage::F64(w)) => {
-                CpuStorage::F64(forward(slice(x, xl)?, slice(w, wl)?, d))
+                CpuStorage::F64(forward(contiguous(x, xl, OP)?, contiguous(w, wl, OP)?, d))
             }
             _ => bail!("fused linear: f32 or f64 operands of one dtype"),
         };
@@ -179,11 +175,7 @@ impl CustomOp2 for Linear {
                 })
             })
         }
-        let (dx, dw) = match x.dtype() {
-            candle_core::DType::F32 => typed::<f32>(x, w, dy)?,
-            candle_core::DType::F64 => typed::<f64>(x, w, dy)?,
-            t => bail!("fused linear: {t:?}"),
-        };
+        let (dx, dw) = by_dtype!(OP, x.dtype(), typed(x, w, dy))?;
         Ok((Some(dx), Some(dw)))
     }
 }

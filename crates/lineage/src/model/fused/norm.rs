@@ -5,8 +5,11 @@
 
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::cpu::{dot, par_for, par_map, row_blocks, tensor, with_slice, Shared};
+use super::cpu::{by_dtype, dot, par_for, par_map, row_blocks, tensor, with_slice, Shared};
 use super::Float;
+
+/// The name its errors carry.
+const OP: &str = "norm";
 
 /// RMSNorm of `x` `[..., D]` with gain `g` `[D]` (Gemma's `1 + w` is the caller's gain).
 pub fn rms_norm(x: &Tensor, g: &Tensor, eps: f64) -> crate::Result<Tensor> {
@@ -185,11 +188,7 @@ impl CustomOp2 for NormOp {
                 })
             })
         }
-        let (dx, dg) = match x.dtype() {
-            candle_core::DType::F32 => typed::<f32>(self, x, g, dy)?,
-            candle_core::DType::F64 => typed::<f64>(self, x, g, dy)?,
-            t => bail!("norm: {t:?}"),
-        };
+        let (dx, dg) = by_dtype!(OP, x.dtype(), typed(self, x, g, dy))?;
         Ok((Some(dx), Some(dg)))
     }
 }

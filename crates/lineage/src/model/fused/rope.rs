@@ -6,9 +6,12 @@
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::cpu::{par_for, tensor, with_slice, Shared};
+use super::cpu::{by_dtype, contiguous, par_for, tensor, with_slice, Shared};
 use super::Float;
 use crate::config::RopePairing;
+
+/// The name its errors carry.
+const OP: &str = "fused rope";
 
 /// `x` `[B, T, H, d]` rotated by `cos`/`sin` `[T, rotary_dim / 2]` (row t for position t).
 pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, pairing: RopePairing) -> crate::Result<Tensor> {
@@ -106,13 +109,6 @@ fn check(xl: &Layout, cl: &Layout, sl: &Layout) -> Result<()> {
     Ok(())
 }
 
-fn slice<'a, T>(x: &'a [T], l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&x[a..b]),
-        None => bail!("fused rope: operands must be contiguous"),
-    }
-}
-
 impl CustomOp3 for Rope {
     fn name(&self) -> &'static str {
         "fused_rope"
@@ -131,11 +127,19 @@ impl CustomOp3 for Rope {
         check(xl, cl, sl)?;
         let out = match (x, c, s) {
             (CpuStorage::F32(x), CpuStorage::F32(c), CpuStorage::F32(s)) => {
-                let (x, c, s) = (slice(x, xl)?, slice(c, cl)?, slice(s, sl)?);
+                let (x, c, s) = (
+                    contiguous(x, xl, OP)?,
+                    contiguous(c, cl, OP)?,
+                    contiguous(s, sl, OP)?,
+                );
                 CpuStorage::F32(self.rotate(x, xl.dims(), c, s, 1.0))
             }
             (CpuStorage::F64(x), CpuStorage::F64(c), CpuStorage::F64(s)) => {
-                let (x, c, s) = (slice(x, xl)?, slice(c, cl)?, slice(s, sl)?);
+                let (x, c, s) = (
+                    contiguous(x, xl, OP)?,
+                    contiguous(c, cl, OP)?,
+                    contiguous(s, sl, OP)?,
+                );
                 CpuStorage::F64(self.rotate(x, xl.dims(), c, s, 1.0))
             }
             _ => bail!("fused rope: f32 or f64 operands of one dtype"),
@@ -165,11 +169,7 @@ impl CustomOp3 for Rope {
             })
         }
         let dims = x.dims();
-        let dx = match x.dtype() {
-            candle_core::DType::F32 => typed::<f32>(self, dims, cos, sin, dy)?,
-            candle_core::DType::F64 => typed::<f64>(self, dims, cos, sin, dy)?,
-            t => bail!("fused rope: {t:?}"),
-        };
+        let dx = by_dtype!(OP, x.dtype(), typed(self, dims, cos, sin, dy))?;
         Ok((Some(dx), None, None))
     }
 }
