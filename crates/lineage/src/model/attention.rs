@@ -110,10 +110,19 @@ impl Attention {
     }
 
     /// Whether the fused causal kernel computes this layer's scores: no soft-cap, ALiBi
-    /// or sinks (those take the reference ops), f32/f64 on the CPU.
+    /// or sinks (those take the reference ops), f32/f64 on the CPU, and a rotation the
+    /// RoPE kernel takes.
     fn fusable(&self, ctx: &LayerCtx, q: &Tensor) -> bool {
         let a = &self.plan;
-        fused::applies(q) && a.softcap.is_none() && ctx.alibi.is_none() && self.sinks.is_none()
+        let rope_fits = ctx
+            .rope
+            .as_ref()
+            .is_none_or(|(r, _)| r.rotary_dim() <= fused::MAX_ROTARY);
+        fused::applies(q)
+            && a.softcap.is_none()
+            && ctx.alibi.is_none()
+            && self.sinks.is_none()
+            && rope_fits
     }
 
     /// `q`, `k`, `v` `[B, T, heads, hd]` through fused RoPE and attention, no cache.

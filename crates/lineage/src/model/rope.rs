@@ -155,6 +155,11 @@ impl RopeTable {
     /// Rotates the first `rotary_dim` dims of `x` `[B, H, T, hd]`. Interleaved pairs are
     /// returned de-interleaved (`[evens', odds']`): q and k get the same permutation, so
     /// their dot products are unchanged.
+    /// Rotated dims per head.
+    pub fn rotary_dim(&self) -> usize {
+        self.rope.rotary_dim
+    }
+
     /// `x` `[B, T, H, hd]` (the projections' layout) rotated by the fused kernel.
     pub fn apply_bthd(&self, x: &Tensor, cs: &CosSin) -> Result<Tensor> {
         super::fused::rope(x, &cs.cos, &cs.sin, self.rope.pairing)

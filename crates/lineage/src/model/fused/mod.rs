@@ -25,7 +25,7 @@ pub(crate) use float::Float;
 pub use glu::{activation, glu, supports};
 pub use linear::linear;
 pub use norm::{layer_norm, rms_norm};
-pub use rope::rope;
+pub use rope::{rope, MAX_ROTARY};
 
 use std::cell::Cell;
 

@@ -1,14 +1,16 @@
 //! Rotary embeddings on `[B, T, H, d]` (the projections' own layout: no transpose),
 //! rotating each pair `(x1, x2)` of the first `rotary_dim` dims by the angle of its
 //! position: `(x1 c - x2 s, x2 c + x1 s)`. The backward is the rotation by minus the
-//! angle (the transpose of a rotation), so one kernel does both. Rotations up to 512
-//! dims (every real model's head is at most 256).
+//! angle (the transpose of a rotation), so one kernel does both.
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::cpu::{by_dtype, contiguous, par_for, tensor, with_slice, Shared};
 use super::Float;
 use crate::config::RopePairing;
+
+/// The widest rotation the kernel takes (every real model's head is at most 256 wide).
+pub const MAX_ROTARY: usize = 512;
 
 /// The name its errors carry.
 const OP: &str = "fused rope";
@@ -68,7 +70,7 @@ impl Rope {
             // pairs back.
             RopePairing::Interleaved => {
                 let mut pairs = [T::ZERO; 2];
-                let mut tmp = [T::ZERO; 512];
+                let mut tmp = [T::ZERO; MAX_ROTARY];
                 let tmp = &mut tmp[..2 * half];
                 for i in 0..half {
                     let si = sign * s[i];
@@ -101,7 +103,7 @@ fn check(xl: &Layout, cl: &Layout, sl: &Layout) -> Result<()> {
         && c.len() == 2
         && c[0] == x[1]
         && 2 * c[1] <= x[3]
-        && c[1] <= 256
+        && 2 * c[1] <= MAX_ROTARY
         && cl.dims() == sl.dims();
     if !ok {
         bail!("fused rope: x {x:?} with tables {c:?}");
