@@ -91,7 +91,7 @@ fn gradient<T: Float>(rows: &[&[T]], targets: &[u32], scale: T) -> Vec<T> {
             orow.iter_mut()
                 .zip(rows[i])
                 .for_each(|(o, &x)| *o = ((x - max) - ln_s).exp() * scale);
-            orow[targets[i] as usize] = orow[targets[i] as usize] - scale;
+            orow[targets[i] as usize] -= scale;
         }
     });
     out

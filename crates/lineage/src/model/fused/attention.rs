@@ -49,7 +49,12 @@ struct Dims {
 impl Dims {
     fn of(q: &[usize], k: &[usize], v: &[usize]) -> Result<Self> {
         let ok = q.len() == 4 && k.len() == 4 && v.len() == 4;
-        if !ok || q[0] != k[0] || k[..3] != v[..3] || q[3] != k[3] || k[2] == 0 || q[2] % k[2] != 0
+        if !ok
+            || q[0] != k[0]
+            || k[..3] != v[..3]
+            || q[3] != k[3]
+            || k[2] == 0
+            || !q[2].is_multiple_of(k[2])
         {
             bail!("fused attention: q {q:?}, k {k:?}, v {v:?}");
         }

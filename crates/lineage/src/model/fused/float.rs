@@ -1,7 +1,7 @@
 //! The float arithmetic the fused kernels are generic over: f32 for training, f64 for
 //! the gradient checks against PyTorch and finite differences.
 
-use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub};
+use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
 use candle_core::WithDType;
 
@@ -17,6 +17,7 @@ pub(crate) trait Float:
     + Div<Output = Self>
     + Neg<Output = Self>
     + AddAssign
+    + SubAssign
     + MulAssign
 {
     const ZERO: Self;
