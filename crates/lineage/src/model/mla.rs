@@ -6,6 +6,7 @@
 use candle_core::{Tensor, D};
 
 use super::attend::{attend, AttendParams};
+use super::fused;
 use super::linear::Linear;
 use super::norm::Norm;
 use super::LayerCtx;
@@ -109,11 +110,20 @@ impl Mla {
             q0: ctx.q0,
             k0,
         };
-        let y = attend(&q, &k, &v, &params)?;
-        let y = y
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b, t, h * m.v_head_dim))?;
-        self.o.forward(&y)
+        // [B, H, T, dv] -> [B, T, H, dv]
+        let y = if k0 == ctx.q0 && fused::applies(&q) {
+            let bthd = |x: &Tensor| x.transpose(1, 2);
+            let causal = fused::Causal {
+                scale: self.scale,
+                window: ctx.window,
+                q0: ctx.q0,
+                k0,
+            };
+            fused::causal_attention(&bthd(&q)?, &bthd(&k)?, &bthd(&v)?, causal)?
+        } else {
+            attend(&q, &k, &v, &params)?.transpose(1, 2)?
+        };
+        self.o
+            .forward(&y.contiguous()?.reshape((b, t, h * m.v_head_dim))?)
     }
 }
