@@ -1,54 +1,24 @@
 //! The attention softmax over one score row, written so that it vectorizes: the
 //! polynomial [`exp`] (libm's `expf` is a call per score, and at a 2k-token prefill
-//! there are half a billion of them), and the max and the sum kept in [`LANES`]
-//! interleaved partial results instead of one serial chain. The portable and the SIMD
+//! there are half a billion of them), and the max and the sum kept in eight
+//! interleaved partial results instead of one serial chain (`kernels::lanes`). The portable and the SIMD
 //! builds of a caller give the same bits (see `kernels::vmath`).
 
+use crate::kernels::lanes::{exp_shifted, max};
 use crate::kernels::vmath::exp;
-
-/// Partial maxima and sums: one 256-bit register's worth, the sum's order fixed by it.
-const LANES: usize = 8;
 
 /// Replaces the scores `s` by their softmax weights. `sink` is a logit that joins the
 /// normaliser but has no value row (gpt-oss's per-head sinks).
 #[inline(always)]
 pub(super) fn softmax(s: &mut [f32], sink: Option<f32>) {
     let m = max(s).max(sink.unwrap_or(f32::NEG_INFINITY));
-    let mut z = [0f32; LANES];
-    let mut chunks = s.chunks_exact_mut(LANES);
-    for c in &mut chunks {
-        for l in 0..LANES {
-            c[l] = exp(c[l] - m);
-            z[l] += c[l];
-        }
-    }
-    for (l, v) in chunks.into_remainder().iter_mut().enumerate() {
-        *v = exp(*v - m);
-        z[l] += *v;
-    }
+    let z = exp_shifted(s, m);
     let mut total = sink.map_or(0.0, |sk| exp(sk - m));
     for zl in z {
         total += zl;
     }
     let inv = 1.0 / total;
     s.iter_mut().for_each(|e| *e *= inv);
-}
-
-/// The largest value, lane by lane and then across (the same result in any order).
-#[inline(always)]
-fn max(s: &[f32]) -> f32 {
-    let mut m = [f32::NEG_INFINITY; LANES];
-    let chunks = s.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for l in 0..LANES {
-            m[l] = if c[l] > m[l] { c[l] } else { m[l] };
-        }
-    }
-    for (l, &v) in rest.iter().enumerate() {
-        m[l] = m[l].max(v);
-    }
-    m.into_iter().fold(f32::NEG_INFINITY, f32::max)
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! they share. Reference kernels are the f32 paths these are measured against.
 
 pub mod aligned;
+pub mod lanes;
 pub mod pool;
 pub mod probe;
 pub mod quant;
+pub mod real;
 pub mod vmath;

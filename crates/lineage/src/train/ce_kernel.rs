@@ -12,8 +12,9 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use crate::model::fused::cpu::{self, par_for, par_map, Shared};
-use crate::model::fused::Float;
+use crate::kernels::lanes;
+use crate::kernels::real::Float;
+use crate::model::fused::cpu::{par_for, par_map, Shared};
 use crate::Result;
 
 /// Mean cross-entropy of `logits` `[N, V]` (f32 or f64) against `targets` `[N]` (u32),
@@ -59,8 +60,8 @@ fn rows<'a, T>(
 /// `(max, ln Σ exp(x - max))` of one row.
 #[inline(always)]
 fn row_stats<T: Float>(row: &[T]) -> (T, T) {
-    let max = cpu::max(row);
-    (max, cpu::sum_exp(row, max).ln())
+    let max = lanes::max(row);
+    (max, lanes::sum_exp(row, max).ln())
 }
 
 /// Rows per parallel task.

@@ -10,10 +10,9 @@
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 
-use super::cpu::{
-    by_dtype, contiguous, dot, exp_shifted_sum, max, par_for, tensor, with_slice, Shared,
-};
+use super::cpu::{by_dtype, contiguous, par_for, tensor, with_slice, Shared};
 use super::Float;
+use crate::kernels::lanes::{dot, exp_shifted, max};
 
 /// What shapes the scores besides q, k, v.
 #[derive(Debug, Clone, Copy)]
@@ -256,7 +255,9 @@ impl Causal {
 #[inline(always)]
 fn softmax_in<T: Float>(row: &mut [T], lo: usize, hi: usize) {
     let max = max(&row[lo..hi]);
-    let sum = exp_shifted_sum(&mut row[lo..hi], max);
+    let sum = exp_shifted(&mut row[lo..hi], max)
+        .into_iter()
+        .fold(T::ZERO, |s, z| s + z);
     let inv = if hi > lo { T::ONE / sum } else { T::ZERO };
     row[lo..hi].iter_mut().for_each(|x| *x *= inv);
     row[..lo].iter_mut().for_each(|x| *x = T::ZERO);
@@ -277,7 +278,7 @@ impl CustomOp3 for Causal {
         v: &CpuStorage,
         vl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        super::count();
+        super::count(self.name());
         let dm = Dims::of(ql.dims(), kl.dims(), vl.dims())?;
         let out = match (q, k, v) {
             (CpuStorage::F32(q), CpuStorage::F32(k), CpuStorage::F32(v)) => {

@@ -4,7 +4,7 @@
 
 use candle_core::{bail, Layout, Result, Storage, Tensor};
 
-use super::Float;
+use crate::kernels::real::Float;
 
 /// Runs `f` on `t`'s elements in row-major order (made contiguous first if needed).
 pub fn with_slice<T: Float, R>(t: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) -> Result<R> {
@@ -113,81 +113,6 @@ unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
 /// Row blocks of about `target` elements for parallel row-wise kernels.
 pub fn row_blocks(rows: usize, width: usize, target: usize) -> usize {
     (target / width.max(1)).clamp(1, rows.max(1))
-}
-
-/// `Σ a_i b_i` with eight independent partial sums (vectorizes; the order is fixed).
-#[inline(always)]
-pub fn dot<T: Float>(a: &[T], b: &[T]) -> T {
-    let mut acc = [T::ZERO; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, y) in ra.iter().zip(rb) {
-        s += *x * *y;
-    }
-    s
-}
-
-/// `max_i x_i` in eight lanes (vectorizes); `-inf` for an empty slice.
-#[inline(always)]
-pub fn max<T: Float>(x: &[T]) -> T {
-    let mut acc = [T::NEG_INFINITY; 8];
-    let c = x.chunks_exact(8);
-    let rest = c.remainder();
-    for v in c {
-        for l in 0..8 {
-            acc[l] = if v[l] > acc[l] { v[l] } else { acc[l] };
-        }
-    }
-    let pick = |a: T, b: T| if b > a { b } else { a };
-    let m = rest.iter().fold(T::NEG_INFINITY, |m, &v| pick(m, v));
-    let lanes = pick(
-        pick(pick(acc[0], acc[4]), pick(acc[1], acc[5])),
-        pick(pick(acc[2], acc[6]), pick(acc[3], acc[7])),
-    );
-    pick(lanes, m)
-}
-
-/// `x_i <- e^(x_i - shift)` in place, returning `Σ_i` of the new values (eight lanes).
-#[inline(always)]
-pub fn exp_shifted_sum<T: Float>(x: &mut [T], shift: T) -> T {
-    let mut acc = [T::ZERO; 8];
-    let mut c = x.chunks_exact_mut(8);
-    for v in &mut c {
-        for l in 0..8 {
-            v[l] = (v[l] - shift).exp();
-            acc[l] += v[l];
-        }
-    }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for v in c.into_remainder() {
-        *v = (*v - shift).exp();
-        s += *v;
-    }
-    s
-}
-
-/// `Σ_i e^(x_i - shift)` (eight lanes).
-#[inline(always)]
-pub fn sum_exp<T: Float>(x: &[T], shift: T) -> T {
-    let mut acc = [T::ZERO; 8];
-    let c = x.chunks_exact(8);
-    let rest = c.remainder();
-    for v in c {
-        for l in 0..8 {
-            acc[l] += (v[l] - shift).exp();
-        }
-    }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for &v in rest {
-        s += (v - shift).exp();
-    }
-    s
 }
 
 /// A tensor of `shape` on the CPU from `v`.

@@ -143,7 +143,7 @@ impl CustomOp1 for Act {
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        super::count();
+        super::count(self.name());
         check(self.0)?;
         let out = match x {
             CpuStorage::F32(x) => {
@@ -182,7 +182,7 @@ impl CustomOp2 for Glu {
         u: &CpuStorage,
         ul: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        super::count();
+        super::count(self.name());
         check(self.0)?;
         if gl.shape() != ul.shape() {
             bail!("fused glu: gate {:?} and up {:?}", gl.dims(), ul.dims());

@@ -1,8 +1,7 @@
 //! Fused CPU kernels for the differentiable forward, each with its hand-written backward:
 //! linear maps, norms, the FFN nonlinearity, RoPE, causal softmax attention and bias
-//! adds. As primitive candle
-//! ops each of these writes a handful of full-size tensors forward and twice as many
-//! back (one allocation and one single-threaded pass per op); fused, a forward reads its
+//! adds. As primitive candle ops each of these writes a handful of full-size tensors
+//! forward and twice as many back (one allocation and one single-threaded pass per op); fused, a forward reads its
 //! inputs once and writes one output, and a backward writes only the gradients. They are
 //! what makes training fast; the primitive-op forms in `model/` (`Norm::forward_reference`,
 //! `ops::activation`, `RopeTable::apply`, `attend`) stay the reference they are tested
@@ -11,7 +10,6 @@
 mod attention;
 mod bias;
 pub(crate) mod cpu;
-mod float;
 mod glu;
 mod linear;
 mod norm;
@@ -19,30 +17,42 @@ mod rope;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use crate::kernels::real::Float;
 pub use attention::{causal_attention, Causal};
 pub use bias::add_bias;
-pub(crate) use float::Float;
 pub use glu::{activation, glu, supports};
 pub use linear::linear;
 pub use norm::{layer_norm, rms_norm};
 pub use rope::{rope, MAX_ROTARY};
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 thread_local! {
     static REFERENCE: Cell<bool> = const { Cell::new(false) };
-    static FORWARDS: Cell<u64> = const { Cell::new(0) };
+    static FORWARDS: RefCell<Vec<(&'static str, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// How many fused kernels this thread has run forward (tests check that a path they
-/// compare really went through the kernels).
-pub fn forwards_on_this_thread() -> u64 {
-    FORWARDS.with(Cell::get)
+/// How many times this thread has run the fused kernel named `kernel` forward (its op
+/// name, e.g. `fused_causal_attention`); tests check that a path they compare really
+/// went through the kernels.
+pub fn forwards_on_this_thread(kernel: &str) -> u64 {
+    FORWARDS.with(|f| {
+        f.borrow()
+            .iter()
+            .find(|(k, _)| *k == kernel)
+            .map_or(0, |e| e.1)
+    })
 }
 
-/// Counts one fused forward (each kernel's `cpu_fwd` runs on the calling thread).
-fn count() {
-    FORWARDS.with(|c| c.set(c.get() + 1));
+/// Counts one forward of `kernel` (each kernel's `cpu_fwd` runs on the calling thread).
+fn count(kernel: &'static str) {
+    FORWARDS.with(|f| {
+        let mut f = f.borrow_mut();
+        match f.iter_mut().find(|(k, _)| *k == kernel) {
+            Some(e) => e.1 += 1,
+            None => f.push((kernel, 1)),
+        }
+    });
 }
 
 /// Whether forwards built on this thread use the fused kernels (the default).

@@ -5,8 +5,9 @@
 
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::cpu::{by_dtype, dot, par_for, par_map, row_blocks, tensor, with_slice, Shared};
+use super::cpu::{by_dtype, par_for, par_map, row_blocks, tensor, with_slice, Shared};
 use super::Float;
+use crate::kernels::lanes::{dot, sum};
 
 /// The name its errors carry.
 const OP: &str = "norm";
@@ -37,14 +38,7 @@ impl NormOp {
     #[inline(always)]
     fn stats<T: Float>(&self, row: &[T]) -> (T, T) {
         let n = T::of(row.len() as f64);
-        let mu = if self.layer {
-            let ones = [T::ONE; 8];
-            row.chunks(8)
-                .fold(T::ZERO, |s, c| s + dot(c, &ones[..c.len()]))
-                / n
-        } else {
-            T::ZERO
-        };
+        let mu = if self.layer { sum(row) / n } else { T::ZERO };
         let ss = if self.layer {
             row.iter().fold(T::ZERO, |s, &v| s + (v - mu) * (v - mu))
         } else {
@@ -102,11 +96,7 @@ impl NormOp {
                     dg[i] += dyr[i] * xhat[i];
                 }
                 let mean_ux = dot(&u, &xhat) / n;
-                let mean_u = if self.layer {
-                    u.iter().fold(T::ZERO, |s, &v| s + v) / n
-                } else {
-                    T::ZERO
-                };
+                let mean_u = if self.layer { sum(&u) / n } else { T::ZERO };
                 for i in 0..d {
                     dxr[i] = r * (u[i] - mean_u - xhat[i] * mean_ux);
                 }
@@ -151,7 +141,7 @@ impl CustomOp2 for NormOp {
         g: &CpuStorage,
         gl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        super::count();
+        super::count(self.name());
         let out = match (x, g) {
             (CpuStorage::F32(x), CpuStorage::F32(g)) => {
                 let (x, g) = operands(x, xl, g, gl)?;

@@ -1,11 +1,11 @@
-//! The float arithmetic the fused kernels are generic over: f32 for training, f64 for
-//! the gradient checks against PyTorch and finite differences.
+//! The float arithmetic kernels generic in their element type use: f32 for inference and
+//! training, f64 for the gradient checks against PyTorch and finite differences.
 
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
 use candle_core::WithDType;
 
-pub(crate) trait Float:
+pub trait Float:
     WithDType
     + Copy
     + Send
