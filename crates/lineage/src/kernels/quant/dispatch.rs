@@ -5,6 +5,7 @@ use super::act::{Q8Block, Q8KBlock};
 use super::k_unpack::{self as ku, KBlock};
 use super::simd::avx2_available;
 use super::types::GgmlType;
+use super::int8_vnni::{self, Rows4};
 use super::{float, k_quants, mxfp4, q4, q5, q8};
 
 pub(crate) type Dequant = fn(&[u8], &mut [f32]);
@@ -27,8 +28,13 @@ pub(crate) type KDot = unsafe fn(&[KBlock], &[Q8KBlock]) -> f32;
 /// How a matmul treats a weight type.
 #[derive(Clone, Copy)]
 pub(crate) enum Kernel {
-    /// 32-blocks against Q8 activations, with a 4-row tile kernel where there is one.
-    Q8 { dot: Q8Dot, dot4: Option<Q8Dot4> },
+    /// 32-blocks against Q8 activations, with a 4-row tile kernel where there is one
+    /// and a kernel for four weight rows at once against one activation row (decode).
+    Q8 {
+        dot: Q8Dot,
+        dot4: Option<Q8Dot4>,
+        rows4: Option<Rows4>,
+    },
     /// K-quants: unpack each weight row once, then dot against Q8_K activations.
     Q8K { unpack: k_quants::Unpack, dot: KDot },
     /// Dequantize each weight row once, then f32 dots.
@@ -78,10 +84,15 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
     use GgmlType::*;
     let simd = simd && avx2_available();
     let q8 = |scalar: Q8Dot, fast: Option<(Q8Dot, Option<Q8Dot4>)>| match fast.filter(|_| simd) {
-        Some((dot, dot4)) => Kernel::Q8 { dot, dot4 },
+        Some((dot, dot4)) => Kernel::Q8 {
+            dot,
+            dot4,
+            rows4: int8_vnni::rows4(ty),
+        },
         None => Kernel::Q8 {
             dot: scalar,
             dot4: None,
+            rows4: None,
         },
     };
     let kq = |unpack| Kernel::Q8K {

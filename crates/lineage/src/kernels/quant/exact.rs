@@ -229,7 +229,7 @@ fn run_panels(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
 
 /// Asks the CPU to bring `bytes` into cache (a hint: no effect on results).
 #[inline]
-fn prefetch(bytes: &[u8]) {
+pub(super) fn prefetch(bytes: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     for line in bytes.chunks(64) {
         // SAFETY: a prefetch reads nothing architecturally and cannot fault; the address

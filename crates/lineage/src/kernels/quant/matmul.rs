@@ -6,6 +6,8 @@
 
 use super::act::{quantize_row_q8, quantize_row_q8k, Q8Block, Q8KBlock};
 use super::dispatch::{dequantizer, kernel, Dequant, KDot, Kernel, Q8Dot, Q8Dot4};
+use super::exact::prefetch;
+use super::int8_vnni::Rows4;
 use super::float::dot_f32;
 use super::k_quants::{unpack_row, Unpack};
 use super::QMatrix;
@@ -39,9 +41,10 @@ impl OutPtr {
     }
 }
 
-/// Rows per task: about four tasks per thread, for balance when a core is busy.
+/// Rows per task: about four tasks per thread, for balance when a core is busy; a
+/// multiple of 4, the decode kernel's group.
 fn rows_per_task(rows: usize, threads: usize) -> usize {
-    rows.div_ceil(threads * 4).max(4)
+    rows.div_ceil(threads * 4).next_multiple_of(4).max(4)
 }
 
 /// Quantize every row of `x` (`n` rows of `cols`) with `f`, concatenated.
@@ -101,7 +104,7 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
     };
     let n_tasks = rows.div_ceil(per_task);
     match kernel {
-        Kernel::Q8 { dot, dot4 } => run_q8(&job, x, dot, dot4, n_tasks, pool),
+        Kernel::Q8 { dot, dot4, rows4 } => run_q8(&job, x, (dot, dot4, rows4), n_tasks, pool),
         Kernel::Q8K { unpack, dot } => run_q8k(&job, x, unpack, dot, n_tasks, pool),
         Kernel::Float => {
             if let Some(deq) = dequantizer(m.ggml_type()) {
@@ -111,7 +114,14 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
     }
 }
 
-fn run_q8(job: &Job<'_>, x: &[f32], dot: Q8Dot, dot4: Option<Q8Dot4>, n_tasks: usize, pool: &Pool) {
+/// A Q8 kernel set: one row, the 4-activation-row tile, the 4-weight-row decode kernel.
+type Q8Kernels = (Q8Dot, Option<Q8Dot4>, Option<Rows4>);
+
+fn run_q8(job: &Job<'_>, x: &[f32], kernels: Q8Kernels, n_tasks: usize, pool: &Pool) {
+    let (dot, dot4, rows4) = kernels;
+    if let (Some(rows4), 1) = (rows4, job.n) {
+        return run_q8_decode(job, x, dot, rows4, n_tasks, pool);
+    }
     let acts = quantize_rows::<Q8Block>(x, job.cols, quantize_row_q8);
     let nb = job.cols / 32;
     let act = |i: usize| &acts[i * nb..(i + 1) * nb];
@@ -139,6 +149,42 @@ fn run_q8(job: &Job<'_>, x: &[f32], dot: Q8Dot, dot4: Option<Q8Dot4>, n_tasks: u
             }
         }
     });
+}
+
+thread_local! {
+    /// The decode activation row's blocks, reused token after token (no allocation).
+    static DECODE_ACT: std::cell::RefCell<Vec<Q8Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One activation row: four weight rows per kernel call, the next four prefetched, the
+/// leftover rows one by one; every output the bits `dot` gives it.
+fn run_q8_decode(job: &Job<'_>, x: &[f32], dot: Q8Dot, rows4: Rows4, n_tasks: usize, pool: &Pool) {
+    DECODE_ACT.with_borrow_mut(|act| {
+        quantize_row_q8(&x[..job.cols], act);
+        let act: &[Q8Block] = act;
+        let rb = job.row_bytes;
+        pool.run(n_tasks, &|t| {
+            let mut rows = job.task_rows(t);
+            let mut v = [0f32; 4];
+            while rows.len() >= 4 {
+                let r0 = rows.start;
+                let next = (r0 + 4).min(rows.end)..(r0 + 8).min(rows.end);
+                prefetch(&job.w[next.start * rb..next.end * rb]);
+                // SAFETY: `rows4` is only handed out after its CPU check; the slice holds
+                // four whole rows and `act` a block per weight block of a row.
+                unsafe { rows4(&job.w[r0 * rb..(r0 + 4) * rb], rb, act, &mut v) };
+                for (k, &vk) in v.iter().enumerate() {
+                    // SAFETY: row r0 + k is in this task's rows; i = 0 < n = 1.
+                    unsafe { job.put(0, r0 + k, vk) };
+                }
+                rows.start += 4;
+            }
+            for r in rows {
+                // SAFETY: as in `run_q8`.
+                unsafe { job.put(0, r, dot(job.w_row(r), act)) };
+            }
+        });
+    })
 }
 
 fn run_q8k(job: &Job<'_>, x: &[f32], unpack: Unpack, dot: KDot, n_tasks: usize, pool: &Pool) {

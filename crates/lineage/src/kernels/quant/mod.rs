@@ -14,6 +14,7 @@ mod exact;
 #[cfg(target_arch = "x86_64")]
 mod exact_avx512;
 mod float;
+mod int8_vnni;
 mod k_quants;
 mod k_unpack;
 mod matmul;
