@@ -12,7 +12,7 @@ speculative decoding (acceptance, speed-up, identical output), and bench/shared_
 
 Both sides use an f16 KV cache (llama.cpp's default; lineage `--kv-type f16`).
 usage: bench/all.py [GGUF ...] [--prompt 128] [--gen 128] [--long 1950] [--repeats 3]
-                    [--llama-bench PATH] [--quick]
+                    [--llama-bench PATH] [--quick] [--int8]
 Without GGUF arguments: SmolLM2-135M-Instruct Q4_1 and Gemma-3-270M Q4_K_M from the
 lineage cache (scripts/fetch-models.sh). llama-bench comes from bench/build_llama_server.sh
 (llama-cpp-python's sdist from PyPI), built on first use. A benchmark: it asserts nothing.
@@ -37,10 +37,14 @@ def run(cmd, env=None):
     return out, usage.ru_maxrss / 1024
 
 
-def lineage(model, threads, prompt, gen, extra=()):
+def lineage(model, threads, prompt, gen, extra=(), act=None):
+    """One `lineage bench`; `act="int8"` runs the 8-bit-activation path."""
     cmd = [str(LINEAGE), "bench", "--model", str(model), "--prompt-tokens", str(prompt),
            "--gen-tokens", str(gen), "--kv-type", "f16", "--json", *extra]
-    out, rss = run(cmd, dict(os.environ, LINEAGE_THREADS=str(threads)))
+    env = dict(os.environ, LINEAGE_THREADS=str(threads))
+    if act:
+        env["LINEAGE_QUANT_ACT"] = act
+    out, rss = run(cmd, env)
     r = json.loads(out.strip().splitlines()[-1])
     r["rss_mib"] = rss
     return r
@@ -56,24 +60,33 @@ def measure(a, exe, model, threads):
     """{metric: [lineage values], [llama.cpp values]} over interleaved repeats."""
     cells = {}
 
-    def add(key, ours, theirs):
-        o, t = cells.setdefault(key, ([], []))
+    def add(key, ours, theirs, int8):
+        o, t, q = cells.setdefault(key, ([], [], []))
         o.append(ours)
         t.append(theirs)
+        q.append(int8)
+
+    def both(prompt):
+        """lineage's exact path and (with --int8) its 8-bit-activation path."""
+        return (lineage(model, threads, prompt, a.gen),
+                lineage(model, threads, prompt, a.gen, act="int8") if a.int8 else None)
+
+    def pick(r, key):
+        return r[key] if r else None
 
     for _ in range(a.repeats):
-        short = lineage(model, threads, a.prompt, a.gen)
+        short, short8 = both(a.prompt)
         lp, _ = llama_bench(exe, model, threads, ["-p", str(a.prompt), "-n", "0"])
         ld, _ = llama_bench(exe, model, threads, ["-p", "0", "-n", str(a.gen)])
-        add(f"prefill {a.prompt}", short["prefill_tok_s"], lp)
-        add(f"decode {a.gen}", short["decode_tok_s"], ld)
+        add(f"prefill {a.prompt}", short["prefill_tok_s"], lp, pick(short8, "prefill_tok_s"))
+        add(f"decode {a.gen}", short["decode_tok_s"], ld, pick(short8, "decode_tok_s"))
         if a.long:
-            long = lineage(model, threads, a.long, a.gen)
+            long, long8 = both(a.long)
             llp, rss_p = llama_bench(exe, model, threads, ["-p", str(a.long), "-n", "0"])
             lld, rss_d = llama_bench(exe, model, threads, ["-p", "0", "-n", str(a.gen), "-d", str(a.long)])
-            add(f"prefill {a.long}", long["prefill_tok_s"], llp)
-            add(f"decode {a.gen} at {a.long}", long["decode_tok_s"], lld)
-            add(f"peak RSS MiB at {a.long}", long["rss_mib"], max(rss_p, rss_d))
+            add(f"prefill {a.long}", long["prefill_tok_s"], llp, pick(long8, "prefill_tok_s"))
+            add(f"decode {a.gen} at {a.long}", long["decode_tok_s"], lld, pick(long8, "decode_tok_s"))
+            add(f"peak RSS MiB at {a.long}", long["rss_mib"], max(rss_p, rss_d), pick(long8, "rss_mib"))
     return cells
 
 
@@ -97,6 +110,8 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--llama-bench", type=Path, default=ROOT / "target/llama-server/build/bin/llama-bench")
     p.add_argument("--quick", action="store_true", help="1 repeat, no shared-cores run")
+    p.add_argument("--int8", action="store_true",
+                   help="also lineage's 8-bit-activation path (LINEAGE_QUANT_ACT=int8), same run")
     a = p.parse_args()
     if a.quick:
         a.repeats = 1
@@ -114,14 +129,21 @@ def main():
           "ratio > 1: lineage better (faster, or less memory)")
     for model in models:
         print(f"\n## {model.name}\n")
-        print("| measure | threads | lineage | llama.cpp | ratio |")
-        print("|---|---|---|---|---|")
+        extra = " lineage int8 | int8 ratio |" if a.int8 else ""
+        print("| measure | threads | lineage | llama.cpp | ratio |" + extra)
+        print("|---|---|---|---|---|" + ("---|---|" if a.int8 else ""))
         for threads in (1, 2):
-            for k, (ours, theirs) in measure(a, a.llama_bench, model, threads).items():
-                o, t = statistics.median(ours), statistics.median(theirs)
-                # RSS: lower is better, so its ratio is theirs over ours like the speeds'.
-                ratio = t / o if k.startswith("peak RSS") else o / t
-                print(f"| {k} | {threads} | {o:.1f} | {t:.1f} | {ratio:.2f}x |")
+            for k, (ours, theirs, int8) in measure(a, a.llama_bench, model, threads).items():
+                t = statistics.median(theirs)
+
+                def cell(values):
+                    o = statistics.median(values)
+                    # RSS: lower is better, so its ratio is theirs over ours like the speeds'.
+                    ratio = t / o if k.startswith("peak RSS") else o / t
+                    return f"{o:.1f} | {t:.1f} | {ratio:.2f}x" if values is ours else f"{o:.1f} | {ratio:.2f}x"
+
+                row = f"| {k} | {threads} | {cell(ours)} |"
+                print(row + (f" {cell(int8)} |" if a.int8 else ""))
         print()
         lineage_only(model, a)
         if not a.quick:

@@ -2,10 +2,10 @@
 //! with the AVX2 variants chosen at run time.
 
 use super::act::{Q8Block, Q8KBlock};
+use super::int8_vnni::{self, Rows4};
 use super::k_unpack::{self as ku, KBlock};
 use super::simd::avx2_available;
 use super::types::GgmlType;
-use super::int8_vnni::{self, Rows4};
 use super::{float, k_quants, mxfp4, q4, q5, q8};
 
 pub(crate) type Dequant = fn(&[u8], &mut [f32]);
@@ -86,7 +86,7 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
     let q8 = |scalar: Q8Dot, fast: Option<(Q8Dot, Option<Q8Dot4>)>| match fast.filter(|_| simd) {
         Some((dot, dot4)) => Kernel::Q8 {
             dot,
-            dot4,
+            dot4: int8_vnni::tile4(ty).or(dot4),
             rows4: int8_vnni::rows4(ty),
         },
         None => Kernel::Q8 {

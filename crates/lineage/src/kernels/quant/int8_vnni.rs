@@ -62,6 +62,29 @@ pub(crate) fn rows4(ty: super::GgmlType) -> Option<Rows4> {
     }
 }
 
+/// The prefill tile of `ty` (one weight row against four activation rows, the
+/// signature of the AVX2 `dot4`), where the type and this CPU have one.
+pub(crate) fn tile4(ty: super::GgmlType) -> Option<super::dispatch::Q8Dot4> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::GgmlType as G;
+        if !available() {
+            return None;
+        }
+        match ty {
+            G::Q4_0 => Some(x86::tile4_q4_0 as super::dispatch::Q8Dot4),
+            G::Q4_1 => Some(x86::tile4_q4_1),
+            G::Q8_0 => Some(x86::tile4_q8_0),
+            _ => None,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = ty;
+        None
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::act::Q8Block;
@@ -149,8 +172,10 @@ mod x86 {
             let mut phi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qhi, yhi);
             if !has_min {
                 // sum((q - 8) y) per 4 bytes, as AVX2's signed codes give it.
-                plo = _mm512_sub_epi32(plo, _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, ylo));
-                phi = _mm512_sub_epi32(phi, _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, yhi));
+                plo =
+                    _mm512_sub_epi32(plo, _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, ylo));
+                phi =
+                    _mm512_sub_epi32(phi, _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, yhi));
             }
             let d = _mm_mul_ps(four_f16(b, rb, 0), _mm_set1_ps(y.d));
             let s = per_lane128(d);
@@ -218,5 +243,135 @@ mod x86 {
             let high = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(acc[p]));
             out[2 * p + 1] = hsum_ps(_mm256_castpd_ps(high));
         }
+    }
+
+    /// Activation rows `2p` and `2p + 1`'s codes of block `j`, one per 256-bit half.
+    /// # Safety
+    /// AVX-512F is available; `j` is below every row's length.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2")]
+    unsafe fn act_pair(xs: &[&[Q8Block]; 4], j: usize, p: usize) -> __m512i {
+        let q = |k: usize| _mm256_loadu_si256(xs[k].get_unchecked(j).qs.as_ptr() as *const __m256i);
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(q(2 * p)), q(2 * p + 1))
+    }
+
+    /// `[v0 x8, v1 x8]` and `[v2 x8, v3 x8]`: each activation row's scalar over its half.
+    /// # Safety
+    /// AVX-512F is available (register-only).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn per_half(v: __m128) -> [__m512; 2] {
+        let v = _mm512_castps128_ps512(v);
+        [
+            _mm512_permutexvar_ps(
+                _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                v,
+            ),
+            _mm512_permutexvar_ps(
+                _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3),
+                v,
+            ),
+        ]
+    }
+
+    /// Each activation row's sum from the accumulator halves, as `hsum_ps`.
+    /// # Safety
+    /// AVX-512F and AVX2 are available (register-only).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn half_sums(acc: [__m512; 2]) -> [f32; 4] {
+        let high = |v: __m512| _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+        [
+            hsum_ps(_mm512_castps512_ps256(acc[0])),
+            hsum_ps(high(acc[0])),
+            hsum_ps(_mm512_castps512_ps256(acc[1])),
+            hsum_ps(high(acc[1])),
+        ]
+    }
+
+    /// One weight row of Q4_0/Q4_1 against four activation rows: the AVX2 `dot4`'s
+    /// numbers (q4.rs `dot_nibbles`), a 256-bit half per activation row.
+    /// # Safety
+    /// AVX-512 VNNI (as [`super::available`]) with AVX2, FMA and F16C; any lengths (the
+    /// kernel reads the blocks `w` and every row have).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    unsafe fn tile4_q4(w: &[u8], xs: [&[Q8Block]; 4], has_min: bool) -> [f32; 4] {
+        let bs = if has_min { 20 } else { 18 };
+        let qoff = if has_min { 4 } else { 2 };
+        let nb = xs.iter().map(|x| x.len()).fold(w.len() / bs, usize::min);
+        let mut acc = [_mm512_setzero_ps(); 2];
+        let mut offs = _mm_setzero_ps();
+        let (mask, eight) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(8));
+        for j in 0..nb {
+            let b = w.as_ptr().add(j * bs);
+            // [lo, hi, lo, hi]: each half the AVX2 kernel's 32 codes.
+            let z = _mm512_broadcast_i32x4(_mm_loadu_si128(b.add(qoff) as *const __m128i));
+            let z = _mm512_mask_blend_epi64(0b1100_1100, z, _mm512_srli_epi16::<4>(z));
+            let q = _mm512_and_si512(z, mask);
+            let d = super::super::simd::x86::f16_to_f32(b);
+            let y = |k: usize| xs[k].get_unchecked(j);
+            let yd = _mm_setr_ps(y(0).d, y(1).d, y(2).d, y(3).d);
+            let sc = per_half(_mm_mul_ps(_mm_set1_ps(d), yd));
+            for p in 0..2 {
+                let a = act_pair(&xs, j, p);
+                let mut dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
+                if !has_min {
+                    dot = _mm512_sub_epi32(
+                        dot,
+                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, a),
+                    );
+                }
+                acc[p] = _mm512_fmadd_ps(sc[p], _mm512_cvtepi32_ps(dot), acc[p]);
+            }
+            if has_min {
+                let m = super::super::simd::x86::f16_to_f32(b.add(2));
+                let ys = _mm_setr_ps(y(0).s, y(1).s, y(2).s, y(3).s);
+                offs = _mm_add_ps(offs, _mm_mul_ps(_mm_set1_ps(m), ys));
+            }
+        }
+        let sums = half_sums(acc);
+        let mut o = [0f32; 4];
+        _mm_storeu_ps(o.as_mut_ptr(), offs);
+        std::array::from_fn(|k| sums[k] + o[k])
+    }
+
+    /// # Safety
+    /// As [`tile4_q4`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn tile4_q4_0(w: &[u8], xs: [&[Q8Block]; 4]) -> [f32; 4] {
+        tile4_q4(w, xs, false)
+    }
+
+    /// # Safety
+    /// As [`tile4_q4`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn tile4_q4_1(w: &[u8], xs: [&[Q8Block]; 4]) -> [f32; 4] {
+        tile4_q4(w, xs, true)
+    }
+
+    /// One Q8_0 weight row against four activation rows (q8.rs `dot_q8`'s numbers).
+    /// # Safety
+    /// As [`tile4_q4`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn tile4_q8_0(w: &[u8], xs: [&[Q8Block]; 4]) -> [f32; 4] {
+        let nb = xs.iter().map(|x| x.len()).fold(w.len() / 34, usize::min);
+        let mut acc = [_mm512_setzero_ps(); 2];
+        for j in 0..nb {
+            let b = w.as_ptr().add(j * 34);
+            let q = _mm512_broadcast_i64x4(_mm256_loadu_si256(b.add(2) as *const __m256i));
+            let (neg, aq) = (_mm512_movepi8_mask(q), _mm512_abs_epi8(q));
+            let d = super::super::simd::x86::f16_to_f32(b);
+            let y = |k: usize| xs[k].get_unchecked(j);
+            let yd = _mm_setr_ps(y(0).d, y(1).d, y(2).d, y(3).d);
+            let sc = per_half(_mm_mul_ps(_mm_set1_ps(d), yd));
+            for p in 0..2 {
+                let a = act_pair(&xs, j, p);
+                let ys = _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a);
+                let dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), aq, ys);
+                acc[p] = _mm512_fmadd_ps(sc[p], _mm512_cvtepi32_ps(dot), acc[p]);
+            }
+        }
+        half_sums(acc)
     }
 }

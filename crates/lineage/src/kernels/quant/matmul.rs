@@ -7,8 +7,8 @@
 use super::act::{quantize_row_q8, quantize_row_q8k, Q8Block, Q8KBlock};
 use super::dispatch::{dequantizer, kernel, Dequant, KDot, Kernel, Q8Dot, Q8Dot4};
 use super::exact::prefetch;
-use super::int8_vnni::Rows4;
 use super::float::dot_f32;
+use super::int8_vnni::Rows4;
 use super::k_quants::{unpack_row, Unpack};
 use super::QMatrix;
 use crate::kernels::pool::Pool;
