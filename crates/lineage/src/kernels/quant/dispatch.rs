@@ -2,7 +2,7 @@
 //! with the AVX2 variants chosen at run time.
 
 use super::act::{Q8Block, Q8KBlock};
-use super::int8_vnni::{self, Rows4};
+use super::int8_vnni::{self, Tile};
 use super::k_unpack::{self as ku, KBlock};
 use super::simd::avx2_available;
 use super::types::GgmlType;
@@ -29,11 +29,12 @@ pub(crate) type KDot = unsafe fn(&[KBlock], &[Q8KBlock]) -> f32;
 #[derive(Clone, Copy)]
 pub(crate) enum Kernel {
     /// 32-blocks against Q8 activations, with a 4-row tile kernel where there is one
-    /// and a kernel for four weight rows at once against one activation row (decode).
+    /// and a tile of four weight rows by 1..=4 activation rows where the CPU has one
+    /// (AVX-512 VNNI), which then takes every full group of four weight rows.
     Q8 {
         dot: Q8Dot,
         dot4: Option<Q8Dot4>,
-        rows4: Option<Rows4>,
+        tile: Option<Tile>,
     },
     /// K-quants: unpack each weight row once, then dot against Q8_K activations.
     Q8K { unpack: k_quants::Unpack, dot: KDot },
@@ -86,13 +87,13 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
     let q8 = |scalar: Q8Dot, fast: Option<(Q8Dot, Option<Q8Dot4>)>| match fast.filter(|_| simd) {
         Some((dot, dot4)) => Kernel::Q8 {
             dot,
-            dot4: int8_vnni::tile4(ty).or(dot4),
-            rows4: int8_vnni::rows4(ty),
+            dot4,
+            tile: int8_vnni::tile(ty),
         },
         None => Kernel::Q8 {
             dot: scalar,
             dot4: None,
-            rows4: None,
+            tile: None,
         },
     };
     let kq = |unpack| Kernel::Q8K {

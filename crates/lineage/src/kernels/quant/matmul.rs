@@ -8,7 +8,7 @@ use super::act::{quantize_row_q8, quantize_row_q8k, Q8Block, Q8KBlock};
 use super::dispatch::{dequantizer, kernel, Dequant, KDot, Kernel, Q8Dot, Q8Dot4};
 use super::exact::prefetch;
 use super::float::dot_f32;
-use super::int8_vnni::Rows4;
+use super::int8_vnni::{Tile, W_ROWS, X_ROWS};
 use super::k_quants::{unpack_row, Unpack};
 use super::QMatrix;
 use crate::kernels::pool::Pool;
@@ -42,7 +42,7 @@ impl OutPtr {
 }
 
 /// Rows per task: about four tasks per thread, for balance when a core is busy; a
-/// multiple of 4, the decode kernel's group.
+/// multiple of 4, the tile kernel's group of weight rows.
 fn rows_per_task(rows: usize, threads: usize) -> usize {
     rows.div_ceil(threads * 4).next_multiple_of(4).max(4)
 }
@@ -104,7 +104,10 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
     };
     let n_tasks = rows.div_ceil(per_task);
     match kernel {
-        Kernel::Q8 { dot, dot4, rows4 } => run_q8(&job, x, (dot, dot4, rows4), n_tasks, pool),
+        Kernel::Q8 { dot, dot4, tile } => match tile {
+            Some(tile) => run_q8_tiles(&job, x, dot, tile, n_tasks, pool),
+            None => run_q8(&job, x, dot, dot4, n_tasks, pool),
+        },
         Kernel::Q8K { unpack, dot } => run_q8k(&job, x, unpack, dot, n_tasks, pool),
         Kernel::Float => {
             if let Some(deq) = dequantizer(m.ggml_type()) {
@@ -114,14 +117,7 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
     }
 }
 
-/// A Q8 kernel set: one row, the 4-activation-row tile, the 4-weight-row decode kernel.
-type Q8Kernels = (Q8Dot, Option<Q8Dot4>, Option<Rows4>);
-
-fn run_q8(job: &Job<'_>, x: &[f32], kernels: Q8Kernels, n_tasks: usize, pool: &Pool) {
-    let (dot, dot4, rows4) = kernels;
-    if let (Some(rows4), 1) = (rows4, job.n) {
-        return run_q8_decode(job, x, dot, rows4, n_tasks, pool);
-    }
+fn run_q8(job: &Job<'_>, x: &[f32], dot: Q8Dot, dot4: Option<Q8Dot4>, n_tasks: usize, pool: &Pool) {
     let acts = quantize_rows::<Q8Block>(x, job.cols, quantize_row_q8);
     let nb = job.cols / 32;
     let act = |i: usize| &acts[i * nb..(i + 1) * nb];
@@ -152,36 +148,58 @@ fn run_q8(job: &Job<'_>, x: &[f32], kernels: Q8Kernels, n_tasks: usize, pool: &P
 }
 
 thread_local! {
-    /// The decode activation row's blocks, reused token after token (no allocation).
-    static DECODE_ACT: std::cell::RefCell<Vec<Q8Block>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The activation rows' blocks, reused call after call (no allocation per token).
+    static ACTS: std::cell::RefCell<Vec<Q8Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// One activation row: four weight rows per kernel call, the next four prefetched, the
-/// leftover rows one by one; every output the bits `dot` gives it.
-fn run_q8_decode(job: &Job<'_>, x: &[f32], dot: Q8Dot, rows4: Rows4, n_tasks: usize, pool: &Pool) {
-    DECODE_ACT.with_borrow_mut(|act| {
-        quantize_row_q8(&x[..job.cols], act);
-        let act: &[Q8Block] = act;
+/// Every full group of [`W_ROWS`] weight rows through the tile kernel against up to
+/// [`X_ROWS`] activation rows at a time (the group's weights stay in L1 while every
+/// activation row passes), the next group prefetched; a task's leftover rows one by one.
+/// Every output gets the bits `dot` gives it.
+fn run_q8_tiles(job: &Job<'_>, x: &[f32], dot: Q8Dot, tile: Tile, n_tasks: usize, pool: &Pool) {
+    ACTS.with_borrow_mut(|acts| {
+        acts.clear();
+        let mut row = Vec::new();
+        for xr in x.chunks_exact(job.cols) {
+            quantize_row_q8(xr, &mut row);
+            acts.extend_from_slice(&row);
+        }
+        let nb = job.cols / 32;
+        let acts: &[Q8Block] = acts;
+        let act = |i: usize| &acts[i * nb..(i + 1) * nb];
         let rb = job.row_bytes;
         pool.run(n_tasks, &|t| {
             let mut rows = job.task_rows(t);
-            let mut v = [0f32; 4];
-            while rows.len() >= 4 {
+            let mut v = [[0f32; W_ROWS]; X_ROWS];
+            let mut xs: [&[Q8Block]; X_ROWS] = [&[]; X_ROWS];
+            while rows.len() >= W_ROWS {
                 let r0 = rows.start;
-                let next = (r0 + 4).min(rows.end)..(r0 + 8).min(rows.end);
+                let next = (r0 + W_ROWS).min(rows.end)..(r0 + 2 * W_ROWS).min(rows.end);
                 prefetch(&job.w[next.start * rb..next.end * rb]);
-                // SAFETY: `rows4` is only handed out after its CPU check; the slice holds
-                // four whole rows and `act` a block per weight block of a row.
-                unsafe { rows4(&job.w[r0 * rb..(r0 + 4) * rb], rb, act, &mut v) };
-                for (k, &vk) in v.iter().enumerate() {
-                    // SAFETY: row r0 + k is in this task's rows; i = 0 < n = 1.
-                    unsafe { job.put(0, r0 + k, vk) };
+                let w = &job.w[r0 * rb..(r0 + W_ROWS) * rb];
+                for i0 in (0..job.n).step_by(X_ROWS) {
+                    let m = X_ROWS.min(job.n - i0);
+                    for (q, slot) in xs.iter_mut().enumerate().take(m) {
+                        *slot = act(i0 + q);
+                    }
+                    // SAFETY: `tile` is only handed out after its CPU check; `w` holds
+                    // W_ROWS whole rows and each of the m (1..=4) activation rows a block
+                    // per weight block of a row.
+                    unsafe { tile(w, rb, &xs[..m], &mut v) };
+                    for (q, vq) in v.iter().enumerate().take(m) {
+                        for (k, &vk) in vq.iter().enumerate() {
+                            // SAFETY: i0 + q < n; row r0 + k is in this task's rows.
+                            unsafe { job.put(i0 + q, r0 + k, vk) };
+                        }
+                    }
                 }
-                rows.start += 4;
+                rows.start += W_ROWS;
             }
             for r in rows {
-                // SAFETY: as in `run_q8`.
-                unsafe { job.put(0, r, dot(job.w_row(r), act)) };
+                for i in 0..job.n {
+                    // SAFETY: as in `run_q8`.
+                    unsafe { job.put(i, r, dot(job.w_row(r), act(i))) };
+                }
             }
         });
     })
