@@ -210,14 +210,15 @@ pub enum ActPrecision {
 
 impl ActPrecision {
     /// The precision every quantized `Linear` uses, decided here once: exact f32
-    /// activations. On SmolLM2-135M Q4_1 the 8-bit path leaves the last-position top-10
-    /// logits 0.39-0.49 from a float64 reference (one top-1 flip; llama.cpp: 0.20-0.35),
-    /// the exact path stays within 0.1 (bench/smollm2_accuracy.py). Cost, measured with
-    /// examples/qmatrix_bench.rs (2 threads, shared machine): decode 1.35-1.4x the int8
-    /// time on the Q4_1 FFN shapes and 1.8x on the Q8_0 LM head (dequantizing in
-    /// registers costs more than the integer dot); prefill (n = 128) 7-27% faster
-    /// (panels dequantized once per 4 rows, pure-FMA 4 x 3 inner loop).
-    /// `LINEAGE_QUANT_ACT=int8` switches back to llama.cpp's numerics, for comparisons.
+    /// activations unless `LINEAGE_QUANT_ACT=int8`. On SmolLM2-135M Q4_1 the exact path
+    /// stays within 1e-5 of the float64 reference's top-10 logits; the 8-bit path is
+    /// 0.21 / 0.41 / 0.22 from it on the three anchor prompts (llama.cpp 0.35 / 0.32 /
+    /// 0.20: as close on average, not on every prompt; tests/smollm2_int8_anchors.rs).
+    /// Speed (bench/all.py --int8, 2026-12-02, 2-core Xeon with AVX-512 VNNI): the 8-bit
+    /// path decodes 1.4-1.5x faster than the exact one and prefills about as fast on
+    /// Q4_0/Q4_1/Q8_0 (its VNNI tiles, int8_vnni.rs); on the K-quants it has no VNNI
+    /// kernels and prefills at half the exact path's speed. Hence exact stays the
+    /// default; the 8-bit path is the fast option where its accuracy is enough.
     pub fn for_linear() -> Self {
         static CHOICE: std::sync::OnceLock<ActPrecision> = std::sync::OnceLock::new();
         *CHOICE.get_or_init(|| match std::env::var("LINEAGE_QUANT_ACT").as_deref() {
