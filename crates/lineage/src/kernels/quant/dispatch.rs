@@ -4,6 +4,7 @@
 use super::act::{Q8Block, Q8KBlock};
 use super::int8_vnni::{self, Tile};
 use super::k_unpack::{self as ku, KBlock};
+use super::k_vnni::{self, KRow};
 use super::simd::avx2_available;
 use super::types::GgmlType;
 use super::{float, k_quants, mxfp4, q4, q5, q8};
@@ -37,7 +38,12 @@ pub(crate) enum Kernel {
         tile: Option<Tile>,
     },
     /// K-quants: unpack each weight row once, then dot against Q8_K activations.
-    Q8K { unpack: k_quants::Unpack, dot: KDot },
+    /// Where the CPU has one (AVX-512 VNNI), `row` takes the packed rows directly.
+    Q8K {
+        unpack: k_quants::Unpack,
+        dot: KDot,
+        row: Option<KRow>,
+    },
     /// Dequantize each weight row once, then f32 dots.
     Float,
 }
@@ -103,6 +109,7 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
         } else {
             k_quants::vec_dot_k
         },
+        row: if simd { k_vnni::k_row(ty) } else { None },
     };
     Some(match ty {
         Q4_0 => q8(q4::vec_dot_q4_0, avx2_fn(Q4_0)),

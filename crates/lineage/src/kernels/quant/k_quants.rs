@@ -35,7 +35,23 @@ fn finish(k: &KBlock, y: &Q8KBlock, scaled: i32) -> f32 {
         sb += k.scales[g] as i32 * y.bsums[g] as i32;
         mb += k.mins[g] as i32 * y.bsums[g] as i32;
     }
-    y.d * (k.d * (scaled - k.off * sb) as f32 - k.dmin * mb as f32)
+    finish_parts(k.d, k.dmin, k.off, scaled, sb, mb, y.d)
+}
+
+/// A block's float step from its integer parts (`scaled = sum_g sc_g S_g`,
+/// `sb = sum_g sc_g B_g`, `mb = sum_g m_g B_g`): the one expression every K-quant dot
+/// uses, so that they agree bit for bit.
+#[inline(always)]
+pub(crate) fn finish_parts(
+    d: f32,
+    dmin: f32,
+    off: i32,
+    scaled: i32,
+    sb: i32,
+    mb: i32,
+    dy: f32,
+) -> f32 {
+    dy * (d * (scaled - off * sb) as f32 - dmin * mb as f32)
 }
 
 /// Unpack a weight row once; the matmul then reuses it for every activation row.

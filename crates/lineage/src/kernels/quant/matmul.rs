@@ -10,6 +10,7 @@ use super::exact::prefetch;
 use super::float::dot_f32;
 use super::int8_vnni::{Tile, W_ROWS, X_ROWS};
 use super::k_quants::{unpack_row, Unpack};
+use super::k_vnni::{KRow, X_ROWS as K_ROWS};
 use super::QMatrix;
 use crate::kernels::pool::Pool;
 
@@ -108,7 +109,10 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
             Some(tile) => run_q8_tiles(&job, x, dot, tile, n_tasks, pool),
             None => run_q8(&job, x, dot, dot4, n_tasks, pool),
         },
-        Kernel::Q8K { unpack, dot } => run_q8k(&job, x, unpack, dot, n_tasks, pool),
+        Kernel::Q8K { unpack, dot, row } => match row {
+            Some(row) => run_k_rows(&job, x, row, n_tasks, pool),
+            None => run_q8k(&job, x, unpack, dot, n_tasks, pool),
+        },
         Kernel::Float => {
             if let Some(deq) = dequantizer(m.ggml_type()) {
                 run_float(&job, x, deq, n_tasks, pool)
@@ -221,6 +225,50 @@ fn run_q8k(job: &Job<'_>, x: &[f32], unpack: Unpack, dot: KDot, n_tasks: usize, 
             }
         }
     });
+}
+
+thread_local! {
+    /// The Q8_K activation rows, reused call after call (no allocation per token).
+    static ACTS_K: std::cell::RefCell<Vec<Q8KBlock>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// K-quant rows straight from their bytes (no unpacking), each against up to
+/// [`K_ROWS`] activation rows at a time; every output the bits of [`run_q8k`]'s.
+fn run_k_rows(job: &Job<'_>, x: &[f32], row: KRow, n_tasks: usize, pool: &Pool) {
+    ACTS_K.with_borrow_mut(|acts| {
+        acts.clear();
+        let mut one = Vec::new();
+        for xr in x.chunks_exact(job.cols) {
+            quantize_row_q8k(xr, &mut one);
+            acts.extend_from_slice(&one);
+        }
+        let nb = job.cols / 256;
+        let acts: &[Q8KBlock] = acts;
+        let act = |i: usize| &acts[i * nb..(i + 1) * nb];
+        pool.run(n_tasks, &|t| {
+            let mut v = [0f32; K_ROWS];
+            let mut xs: [&[Q8KBlock]; K_ROWS] = [&[]; K_ROWS];
+            let rows = job.task_rows(t);
+            for r in rows.clone() {
+                if let Some(next) = (r + 1 < rows.end).then(|| job.w_row(r + 1)) {
+                    prefetch(next);
+                }
+                for i0 in (0..job.n).step_by(K_ROWS) {
+                    let m = K_ROWS.min(job.n - i0);
+                    for (q, slot) in xs.iter_mut().enumerate().take(m) {
+                        *slot = act(i0 + q);
+                    }
+                    // SAFETY: `row` is only handed out after its CPU check; it reads the
+                    // blocks the weight row and each activation row have.
+                    unsafe { row(job.w_row(r), &xs[..m], &mut v) };
+                    for (q, &vq) in v.iter().enumerate().take(m) {
+                        // SAFETY: i0 + q < n; r is in this task's rows.
+                        unsafe { job.put(i0 + q, r, vq) };
+                    }
+                }
+            }
+        });
+    })
 }
 
 fn run_float(job: &Job<'_>, x: &[f32], deq: Dequant, n_tasks: usize, pool: &Pool) {

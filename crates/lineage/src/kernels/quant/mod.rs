@@ -17,6 +17,7 @@ mod float;
 mod int8_vnni;
 mod k_quants;
 mod k_unpack;
+mod k_vnni;
 mod matmul;
 mod mxfp4;
 mod q4;
