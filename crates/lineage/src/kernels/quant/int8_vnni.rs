@@ -2,7 +2,8 @@
 //! against one to four Q8 activation rows per call (decode: one; prefill: four), chosen
 //! at run time where the CPU has AVX-512 VNNI.
 //!
-//! Each output is the AVX2 kernel's (q4.rs, q8.rs), bit for bit, so decode, prefill and
+//! Types: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0. Each output is the AVX2 kernel's (q4.rs, q5.rs,
+//! q8.rs), bit for bit, so decode, prefill and
 //! any batch keep giving one output the same value:
 //! - `vpdpbusd` sums the same four byte products per 32-bit lane as AVX2's
 //!   `maddubs` + `madd` pair (integers, exact, no saturation on these codes);
@@ -61,6 +62,8 @@ pub(crate) fn tile(ty: super::GgmlType) -> Option<Tile> {
         match ty {
             G::Q4_0 => Some(x86::tile_q4_0 as Tile),
             G::Q4_1 => Some(x86::tile_q4_1),
+            G::Q5_0 => Some(x86::tile_q5_0),
+            G::Q5_1 => Some(x86::tile_q5_1),
             G::Q8_0 => Some(x86::tile_q8_0),
             _ => None,
         }
@@ -148,38 +151,103 @@ mod x86 {
         [hsum_ps(_mm512_castps512_ps256(v)), hsum_ps(high)]
     }
 
-    /// Q4_0 (`has_min = false`: 18-byte blocks, codes at 2, `q - 8`) or Q4_1 (20 bytes,
-    /// `m` at 2, codes at 4) against `N` activation rows. Per block the AVX2 kernel adds
-    /// `fma(d dy, sum, acc)` in 8 lanes (0..4 over values 0..16, 4..8 over 16..32) and,
-    /// for Q4_1, `m * s` to a scalar; `lo[i]`/`hi[i]` hold those lanes for four weight
-    /// rows at once, `offs[i]` the four scalars.
+    /// Where a 32-block format keeps its fields (Q4_0, Q4_1, Q5_0, Q5_1).
+    #[derive(Clone, Copy)]
+    struct Nibbles {
+        /// Block bytes.
+        bs: usize,
+        /// The 16 code bytes (low nibbles: values 0..16, high: 16..32).
+        codes: usize,
+        /// The 32 fifth bits (Q5), bit `j` for value `j`.
+        high_bits: Option<usize>,
+        /// A float min `m` at byte 2 (Q4_1, Q5_1); else the codes lose `offset`.
+        has_min: bool,
+        offset: i8,
+    }
+
+    const Q4_0: Nibbles = Nibbles {
+        bs: 18,
+        codes: 2,
+        high_bits: None,
+        has_min: false,
+        offset: 8,
+    };
+    const Q4_1: Nibbles = Nibbles {
+        bs: 20,
+        codes: 4,
+        high_bits: None,
+        has_min: true,
+        offset: 0,
+    };
+    const Q5_0: Nibbles = Nibbles {
+        bs: 22,
+        codes: 6,
+        high_bits: Some(2),
+        has_min: false,
+        offset: 16,
+    };
+    const Q5_1: Nibbles = Nibbles {
+        bs: 24,
+        codes: 8,
+        high_bits: Some(4),
+        has_min: true,
+        offset: 0,
+    };
+
+    /// The four rows' fifth bits as byte masks: values 0..16 of row `k` at bits
+    /// `16k..16k+16` of the first, values 16..32 in the second.
     /// # Safety
-    /// As [`super::Tile`], with `xs.len() == N`.
+    /// `b + k * rb + at .. + 4` is readable for k < 4.
+    #[inline(always)]
+    unsafe fn fifth_bits(b: *const u8, rb: usize, at: usize) -> (u64, u64) {
+        let (mut lo, mut hi) = (0u64, 0u64);
+        for k in 0..4 {
+            let p = b.add(k * rb + at);
+            let h = u32::from_le_bytes([*p, *p.add(1), *p.add(2), *p.add(3)]) as u64;
+            lo |= (h & 0xffff) << (16 * k);
+            hi |= (h >> 16) << (16 * k);
+        }
+        (lo, hi)
+    }
+
+    /// A 32-block nibble format against `N` activation rows. Per block the AVX2 kernel
+    /// (q4.rs `dot_nibbles`, q5.rs `dot_codes`) adds `fma(d dy, sum, acc)` in 8 lanes
+    /// (0..4 over values 0..16, 4..8 over 16..32) and, with a min, `m * s` to a scalar;
+    /// `lo[i]`/`hi[i]` hold those lanes for four weight rows at once, `offs[i]` the four
+    /// scalars.
+    /// # Safety
+    /// As [`super::Tile`], with `xs.len() == N` and `f` the weights' layout.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn q4<const N: usize>(
+    unsafe fn nibbles<const N: usize>(
         w: &[u8],
         rb: usize,
         xs: &[&[Q8Block]],
         out: &mut Out,
-        has_min: bool,
+        f: Nibbles,
     ) {
-        let (bs, qoff) = if has_min { (20, 4) } else { (18, 2) };
-        let nb = xs.iter().map(|x| x.len()).fold(rb / bs, usize::min);
-        assert!(xs.len() == N && w.len() >= W_ROWS * rb && rb >= nb * bs);
+        let nb = xs.iter().map(|x| x.len()).fold(rb / f.bs, usize::min);
+        assert!(xs.len() == N && w.len() >= W_ROWS * rb && rb >= nb * f.bs);
         let wp = w.as_ptr();
         let (mut lo, mut hi) = ([_mm512_setzero_ps(); N], [_mm512_setzero_ps(); N]);
         let mut offs = [_mm_setzero_ps(); N];
-        let (mask, eight) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(8));
+        let (mask, bit4) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(0x10));
+        let offset = _mm512_set1_epi8(f.offset);
         for j in 0..nb {
-            let b = wp.add(j * bs);
-            let codes = |k: usize| _mm_loadu_si128(b.add(k * rb + qoff) as *const __m128i);
+            let b = wp.add(j * f.bs);
+            let codes = |k: usize| _mm_loadu_si128(b.add(k * rb + f.codes) as *const __m128i);
             let z = _mm512_inserti32x4::<1>(_mm512_castsi128_si512(codes(0)), codes(1));
             let z = _mm512_inserti32x4::<3>(_mm512_inserti32x4::<2>(z, codes(2)), codes(3));
-            let qlo = _mm512_and_si512(z, mask);
-            let qhi = _mm512_and_si512(_mm512_srli_epi16::<4>(z), mask);
+            let mut qlo = _mm512_and_si512(z, mask);
+            let mut qhi = _mm512_and_si512(_mm512_srli_epi16::<4>(z), mask);
+            if let Some(at) = f.high_bits {
+                let (ml, mh) = fifth_bits(b, rb, at);
+                // Nibbles are below 16: adding 16 sets the fifth bit.
+                qlo = _mm512_mask_add_epi8(qlo, ml, qlo, bit4);
+                qhi = _mm512_mask_add_epi8(qhi, mh, qhi, bit4);
+            }
             let d = four_f16(b, rb, 0);
-            let m = if has_min {
+            let m = if f.has_min {
                 four_f16(b, rb, 2)
             } else {
                 _mm_setzero_ps()
@@ -191,16 +259,16 @@ mod x86 {
                 let yhi = _mm512_broadcast_i32x4(_mm_loadu_si128(yp.add(1)));
                 let mut plo = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qlo, ylo);
                 let mut phi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qhi, yhi);
-                if !has_min {
-                    // sum((q - 8) y) per 4 bytes, as AVX2's signed codes give it.
+                if f.offset != 0 {
+                    // sum((q - offset) y) per 4 bytes, as AVX2's signed codes give it.
                     let zero = _mm512_setzero_si512();
-                    plo = _mm512_sub_epi32(plo, _mm512_dpbusd_epi32(zero, eight, ylo));
-                    phi = _mm512_sub_epi32(phi, _mm512_dpbusd_epi32(zero, eight, yhi));
+                    plo = _mm512_sub_epi32(plo, _mm512_dpbusd_epi32(zero, offset, ylo));
+                    phi = _mm512_sub_epi32(phi, _mm512_dpbusd_epi32(zero, offset, yhi));
                 }
                 let s = per_lane128(_mm_mul_ps(d, _mm_set1_ps(y.d)));
                 lo[i] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(plo), lo[i]);
                 hi[i] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(phi), hi[i]);
-                if has_min {
+                if f.has_min {
                     offs[i] = _mm_add_ps(offs[i], _mm_mul_ps(m, _mm_set1_ps(y.s)));
                 }
             }
@@ -260,10 +328,10 @@ mod x86 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn tile_q4_0(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
         match xs.len() {
-            1 => q4::<1>(w, rb, xs, out, false),
-            2 => q4::<2>(w, rb, xs, out, false),
-            3 => q4::<3>(w, rb, xs, out, false),
-            _ => q4::<4>(w, rb, xs, out, false),
+            1 => nibbles::<1>(w, rb, xs, out, Q4_0),
+            2 => nibbles::<2>(w, rb, xs, out, Q4_0),
+            3 => nibbles::<3>(w, rb, xs, out, Q4_0),
+            _ => nibbles::<4>(w, rb, xs, out, Q4_0),
         }
     }
 
@@ -272,10 +340,34 @@ mod x86 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn tile_q4_1(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
         match xs.len() {
-            1 => q4::<1>(w, rb, xs, out, true),
-            2 => q4::<2>(w, rb, xs, out, true),
-            3 => q4::<3>(w, rb, xs, out, true),
-            _ => q4::<4>(w, rb, xs, out, true),
+            1 => nibbles::<1>(w, rb, xs, out, Q4_1),
+            2 => nibbles::<2>(w, rb, xs, out, Q4_1),
+            3 => nibbles::<3>(w, rb, xs, out, Q4_1),
+            _ => nibbles::<4>(w, rb, xs, out, Q4_1),
+        }
+    }
+
+    /// # Safety
+    /// As [`super::Tile`], with AVX-512 VNNI checked by [`super::available`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn tile_q5_0(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
+        match xs.len() {
+            1 => nibbles::<1>(w, rb, xs, out, Q5_0),
+            2 => nibbles::<2>(w, rb, xs, out, Q5_0),
+            3 => nibbles::<3>(w, rb, xs, out, Q5_0),
+            _ => nibbles::<4>(w, rb, xs, out, Q5_0),
+        }
+    }
+
+    /// # Safety
+    /// As [`super::Tile`], with AVX-512 VNNI checked by [`super::available`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn tile_q5_1(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
+        match xs.len() {
+            1 => nibbles::<1>(w, rb, xs, out, Q5_1),
+            2 => nibbles::<2>(w, rb, xs, out, Q5_1),
+            3 => nibbles::<3>(w, rb, xs, out, Q5_1),
+            _ => nibbles::<4>(w, rb, xs, out, Q5_1),
         }
     }
 
