@@ -93,6 +93,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "threads": lineage::kernels::pool::global().n_threads(),
         "kv_bytes_per_token": kv_bytes,
         "kv_type": a.kv_type.to_string(),
+        "act": match lineage::kernels::quant::ActPrecision::for_linear() {
+            lineage::kernels::quant::ActPrecision::Int8 => "int8",
+            lineage::kernels::quant::ActPrecision::F32 => "f32",
+        },
     });
     if let Some(tok_s) = batch {
         report["batch"] = a.batch.into();

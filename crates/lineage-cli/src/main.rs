@@ -35,6 +35,17 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How quantized weights meet activations: `f32` (exact, the default) or `int8`
+    /// (llama.cpp's 8-bit activation blocks: faster decode, llama.cpp's accuracy). The
+    /// same as `LINEAGE_QUANT_ACT`.
+    #[arg(long, global = true, value_enum)]
+    act: Option<Act>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Act {
+    F32,
+    Int8,
 }
 
 #[derive(Subcommand)]
@@ -70,6 +81,14 @@ enum Command {
 fn main() -> std::process::ExitCode {
     malloc::keep_freed_memory();
     let cli = Cli::parse();
+    if let Some(act) = cli.act {
+        // Read once by the kernels (ActPrecision::for_linear); no other thread runs yet.
+        let v = match act {
+            Act::F32 => "f32",
+            Act::Int8 => "int8",
+        };
+        std::env::set_var("LINEAGE_QUANT_ACT", v);
+    }
     let result = match cli.command {
         Command::Forward(a) => forward::run(a),
         Command::Generate(a) => generate::run(a),

@@ -164,6 +164,7 @@ fn cli_bench_runs_every_family_on_the_engine_with_inspects_kv_figure() {
                 .unwrap(),
         )
         .unwrap();
+        assert_eq!(bench["act"], "f32", "{d}: the default precision");
         let inspect = lineage(&["inspect", d, "--json"]);
         let inspect: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
         assert_eq!(bench["forward"], "engine", "{d}: {bench}");
@@ -178,6 +179,40 @@ fn cli_bench_runs_every_family_on_the_engine_with_inspects_kv_figure() {
         "only {checked} fixture families under {}",
         root.display()
     );
+}
+
+/// `--act int8` (global, any position) reaches the kernels' one precision setting, and
+/// the bench says which it ran; a value it does not know is refused by name.
+#[test]
+fn cli_act_flag_selects_the_activation_precision() {
+    let d = fixture("llama");
+    let d = d.to_str().unwrap();
+    let out = lineage(&[
+        "bench",
+        "--model",
+        d,
+        "--prompt-tokens",
+        "8",
+        "--gen-tokens",
+        "2",
+        "--json",
+        "--act",
+        "int8",
+    ]);
+    let line = out
+        .stdout
+        .rsplit(|&b| b == b'\n')
+        .find(|l| !l.is_empty())
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+    assert_eq!(v["act"], "int8", "{v}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_lineage"))
+        .args(["--act", "int4", "bench", "--model", d])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("int4") && err.contains("int8"), "{err}");
 }
 
 /// `lineage bench --speculative` checks its output against plain greedy decoding and
