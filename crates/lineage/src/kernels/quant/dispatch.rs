@@ -2,7 +2,9 @@
 //! with the AVX2 variants chosen at run time.
 
 use super::act::{Q8Block, Q8KBlock};
+use super::int8_avx2;
 use super::int8_vnni::{self, Tile};
+use super::k_avx2;
 use super::k_unpack::{self as ku, KBlock};
 use super::k_vnni::{self, KRow};
 use super::simd::avx2_available;
@@ -30,15 +32,16 @@ pub(crate) type KDot = unsafe fn(&[KBlock], &[Q8KBlock]) -> f32;
 #[derive(Clone, Copy)]
 pub(crate) enum Kernel {
     /// 32-blocks against Q8 activations, with a 4-row tile kernel where there is one
-    /// and a tile of four weight rows by 1..=4 activation rows where the CPU has one
-    /// (AVX-512 VNNI), which then takes every full group of four weight rows.
+    /// and a tile of four weight rows by 1..=4 activation rows (AVX-512 VNNI where the
+    /// CPU has it, else AVX2), which then takes every full group of four weight rows.
     Q8 {
         dot: Q8Dot,
         dot4: Option<Q8Dot4>,
         tile: Option<Tile>,
     },
     /// K-quants: unpack each weight row once, then dot against Q8_K activations.
-    /// Where the CPU has one (AVX-512 VNNI), `row` takes the packed rows directly.
+    /// Where the CPU has one (AVX-512 VNNI, else AVX2), `row` takes the packed rows
+    /// directly.
     Q8K {
         unpack: k_quants::Unpack,
         dot: KDot,
@@ -94,7 +97,7 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
         Some((dot, dot4)) => Kernel::Q8 {
             dot,
             dot4,
-            tile: int8_vnni::tile(ty),
+            tile: int8_vnni::tile(ty).or_else(|| int8_avx2::tile(ty)),
         },
         None => Kernel::Q8 {
             dot: scalar,
@@ -109,7 +112,11 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
         } else {
             k_quants::vec_dot_k
         },
-        row: if simd { k_vnni::k_row(ty) } else { None },
+        row: if simd {
+            k_vnni::k_row(ty).or_else(|| k_avx2::k_row(ty))
+        } else {
+            None
+        },
     };
     Some(match ty {
         Q4_0 => q8(q4::vec_dot_q4_0, avx2_fn(Q4_0)),

@@ -14,7 +14,10 @@ mod exact;
 #[cfg(target_arch = "x86_64")]
 mod exact_avx512;
 mod float;
+mod int8_avx2;
 mod int8_vnni;
+mod k_avx2;
+mod k_codes;
 mod k_quants;
 mod k_unpack;
 mod k_vnni;

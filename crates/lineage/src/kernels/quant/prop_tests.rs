@@ -343,3 +343,121 @@ proptest! {
         }
     }
 }
+
+/// The 32-block types with int8 tile kernels.
+const TILED: [GgmlType; 5] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+];
+
+/// Four weight rows of a tiled type and 1..=4 activation rows.
+fn tile_case() -> impl Strategy<Value = (GgmlType, usize, Vec<u8>, Vec<f32>, usize)> {
+    (prop::sample::select(&TILED[..]), 1usize..=12, 1usize..=4)
+        .prop_flat_map(|(ty, nb, m)| {
+            let w = vec(any::<u8>(), 4 * nb * ty.type_size());
+            (Just((ty, nb, m)), w, vec(-1f32..1.0, m * nb * 32))
+        })
+        .prop_map(|((ty, nb, m), mut w, x)| {
+            tame(ty, &mut w);
+            (ty, nb * 32, w, x, m)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every tile kernel this CPU has (AVX-512 VNNI, AVX2) gives each output the bits the
+    /// AVX2 row kernel gives it, for one to four activation rows: decode (one row, the
+    /// four weight rows at once) and prefill (several) cannot disagree with the row
+    /// kernel that takes a task's leftover rows.
+    #[test]
+    fn int8_tiles_equal_the_row_kernel_bitwise((ty, cols, w, x, m) in tile_case()) {
+        let Some(Kernel::Q8 { dot, .. }) = kernel(ty, true) else { unreachable!() };
+        let acts: Vec<Vec<act::Q8Block>> = x
+            .chunks_exact(cols)
+            .map(|r| {
+                let mut b = Vec::new();
+                quantize_row_q8(r, &mut b);
+                b
+            })
+            .collect();
+        let xs: Vec<&[act::Q8Block]> = acts.iter().map(|a| &a[..]).collect();
+        let rb = cols / 32 * ty.type_size();
+        let mut ran = 0;
+        for (name, tile) in [("vnni", int8_vnni::tile(ty)), ("avx2", int8_avx2::tile(ty))] {
+            let Some(tile) = tile else { continue };
+            ran += 1;
+            let mut out = [[f32::NAN; 4]; 4];
+            // SAFETY: `tile` is only handed out after its CPU check; `w` holds four rows
+            // of `rb` bytes and each activation row a block per weight block.
+            unsafe { tile(&w, rb, &xs[..m], &mut out) };
+            for (i, xi) in xs.iter().enumerate() {
+                for k in 0..4 {
+                    // SAFETY: `dot` is the AVX2 kernel only after its CPU check.
+                    let want = unsafe { dot(&w[k * rb..(k + 1) * rb], xi) };
+                    prop_assert!(out[i][k].to_bits() == want.to_bits(),
+                        "{ty} {name}: x row {i} of {m}, w row {k}: tile {} vs row {}", out[i][k], want);
+                }
+            }
+        }
+        // Every x86-64 CPU these run on has AVX2; only a scalar-only CPU has no tile.
+        prop_assert!(ran > 0 || !simd::avx2_available(), "{ty}: no tile kernel ran");
+    }
+}
+
+/// One K-quant weight row (Q4_K or Q6_K, 1..=3 super-blocks) and 1..=4 activation rows.
+fn k_row_case() -> impl Strategy<Value = (GgmlType, Vec<u8>, Vec<f32>, usize)> {
+    (
+        prop::sample::select(&[GgmlType::Q4_K, GgmlType::Q6_K][..]),
+        1usize..=3,
+        1usize..=4,
+    )
+        .prop_flat_map(|(ty, nb, m)| {
+            let w = vec(any::<u8>(), nb * ty.type_size());
+            (Just((ty, m)), w, vec(-1f32..1.0, m * nb * 256))
+        })
+        .prop_map(|((ty, m), mut w, x)| {
+            tame(ty, &mut w);
+            (ty, w, x, m)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every K-quant row kernel this CPU has (AVX-512 VNNI, AVX2) gives each output the
+    /// bits of the scalar unpack-then-dot path, for one to four activation rows.
+    #[test]
+    fn k_row_kernels_equal_the_unpacked_path_bitwise((ty, w, x, m) in k_row_case()) {
+        let Some(Kernel::Q8K { unpack, .. }) = kernel(ty, false) else { unreachable!() };
+        let cols = w.len() / ty.type_size() * 256;
+        let acts: Vec<Vec<act::Q8KBlock>> = x
+            .chunks_exact(cols)
+            .map(|r| {
+                let mut b = Vec::new();
+                quantize_row_q8k(r, &mut b);
+                b
+            })
+            .collect();
+        let xs: Vec<&[act::Q8KBlock]> = acts.iter().map(|a| &a[..]).collect();
+        let mut ks = Vec::new();
+        unpack_row(unpack, ty.type_size(), &w, &mut ks);
+        let mut ran = 0;
+        for (name, row) in [("vnni", k_vnni::k_row(ty)), ("avx2", k_avx2::k_row(ty))] {
+            let Some(row) = row else { continue };
+            ran += 1;
+            let mut out = [f32::NAN; 4];
+            // SAFETY: `row` is only handed out after its CPU check.
+            unsafe { row(&w, &xs[..m], &mut out) };
+            for (i, xi) in xs.iter().enumerate() {
+                let want = k_quants::vec_dot_k(&ks, xi);
+                prop_assert!(out[i].to_bits() == want.to_bits(),
+                    "{ty} {name}: x row {i} of {m}: kernel {} vs unpacked {}", out[i], want);
+            }
+        }
+        prop_assert!(ran > 0 || !simd::avx2_available(), "{ty}: no row kernel ran");
+    }
+}

@@ -1,0 +1,124 @@
+//! AVX2 kernels for K-quant weights (Q4_K, Q6_K) against Q8_K activations, for CPUs
+//! without AVX-512 VNNI: one weight row against one to four activation rows, straight
+//! from the super-block bytes (the [`KRow`] contract of k_vnni.rs).
+//!
+//! The codes are split in registers (k_codes.rs) rather than unpacked into a
+//! [`KBlock`](super::k_unpack::KBlock) per row, which costs more than the dots when
+//! each row meets one activation row (decode). The integer dot is the generic AVX2
+//! path's (`maddubs` on codes below 64, `madd` by the 16-bit scales), exact in any
+//! order, and the block's float step is its [`finish_parts`](super::k_quants::finish_parts):
+//! every output equals that path's, bit for bit.
+//!
+//! Reference: ggml-cpu `arch/x86/quants.c` `ggml_vec_dot_q4_K_q8_K` and
+//! `ggml_vec_dot_q6_K_q8_K` under `__AVX2__`.
+
+use super::k_vnni::KRow;
+
+/// The kernel of `ty`, where the type and this CPU have one.
+pub(crate) fn k_row(ty: super::GgmlType) -> Option<KRow> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::GgmlType as G;
+        if !super::simd::avx2_available() {
+            return None;
+        }
+        match ty {
+            G::Q4_K => Some(x86::row_q4_k as KRow),
+            G::Q6_K => Some(x86::row_q6_k),
+            _ => None,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = ty;
+        None
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::super::act::Q8KBlock;
+    use super::super::k_codes::x86::{self as codes, with_bsums, Split};
+    use super::super::k_quants::finish_parts;
+    use super::super::k_vnni::X_ROWS;
+    use super::super::simd::x86::hsum_epi32;
+    use std::arch::x86_64::*;
+
+    /// `sum_t sc_t * dot(u_t, y[32 t..][..32])` over the 8 code vectors: `maddubs`
+    /// pairs (codes below 64: no saturation), then `madd` by each 16 values' scale.
+    /// # Safety
+    /// AVX2, FMA and F16C are available; `y` holds 256 codes (by its type).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn scaled(k: &Split, y: &[i8; 256]) -> i32 {
+        let mut acc = _mm256_setzero_si256();
+        for t in 0..8 {
+            let yv = _mm256_loadu_si256(y.as_ptr().add(32 * t) as *const __m256i);
+            let p16 = _mm256_maddubs_epi16(k.u[t], yv);
+            let (a, b) = (k.sc[2 * t] as i16, k.sc[2 * t + 1] as i16);
+            let s = _mm256_set_m128i(_mm_set1_epi16(b), _mm_set1_epi16(a));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, s));
+        }
+        hsum_epi32(acc)
+    }
+
+    /// One weight row of blocks of `bs` bytes, split by `split`, against `N` rows.
+    /// # Safety
+    /// As [`super::KRow`], with `xs.len() == N`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn rows<const N: usize>(
+        w: &[u8],
+        xs: &[&[Q8KBlock]],
+        out: &mut [f32; X_ROWS],
+        bs: usize,
+        split: unsafe fn(&[u8]) -> Split,
+    ) {
+        let nb = xs.iter().map(|x| x.len()).fold(w.len() / bs, usize::min);
+        let mut acc = [0f32; N];
+        for j in 0..nb {
+            let k = split(&w[j * bs..(j + 1) * bs]);
+            for (i, a) in acc.iter_mut().enumerate() {
+                let y = xs[i].get_unchecked(j);
+                let s = scaled(&k, &y.qs);
+                let (sb, mb) = (with_bsums(&k.sc, y), with_bsums(&k.mn, y));
+                *a += finish_parts(k.d, k.dmin, k.off, s, sb, mb, y.d);
+            }
+        }
+        out[..N].copy_from_slice(&acc);
+    }
+
+    /// # Safety
+    /// As [`super::KRow`].
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn row(
+        w: &[u8],
+        xs: &[&[Q8KBlock]],
+        out: &mut [f32; X_ROWS],
+        bs: usize,
+        split: unsafe fn(&[u8]) -> Split,
+    ) {
+        match xs.len() {
+            0 => {}
+            1 => rows::<1>(w, xs, out, bs, split),
+            2 => rows::<2>(w, xs, out, bs, split),
+            3 => rows::<3>(w, xs, out, bs, split),
+            _ => rows::<4>(w, &xs[..4], out, bs, split),
+        }
+    }
+
+    /// # Safety
+    /// As [`super::KRow`].
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn row_q4_k(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32; X_ROWS]) {
+        row(w, xs, out, 144, codes::q4_k)
+    }
+
+    /// # Safety
+    /// As [`super::KRow`].
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn row_q6_k(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32; X_ROWS]) {
+        row(w, xs, out, 210, codes::q6_k)
+    }
+}
