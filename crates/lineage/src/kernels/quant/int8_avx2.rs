@@ -26,11 +26,11 @@ pub(crate) fn tile(ty: super::GgmlType) -> Option<Tile> {
             return None;
         }
         match ty {
-            G::Q4_0 => Some(x86::tile_q4_0 as Tile),
-            G::Q4_1 => Some(x86::tile_q4_1),
-            G::Q5_0 => Some(x86::tile_q5_0),
-            G::Q5_1 => Some(x86::tile_q5_1),
-            G::Q8_0 => Some(x86::tile_q8_0),
+            G::Q4_0 => Some(x86::tile::<x86::Q4_0> as Tile),
+            G::Q4_1 => Some(x86::tile::<x86::Q4_1>),
+            G::Q5_0 => Some(x86::tile::<x86::Q5_0>),
+            G::Q5_1 => Some(x86::tile::<x86::Q5_1>),
+            G::Q8_0 => Some(x86::tile::<x86::Q8_0>),
             _ => None,
         }
     }
@@ -50,114 +50,72 @@ mod x86 {
 
     type Out = [[f32; W_ROWS]; X_ROWS];
 
-    /// Where a 32-block format keeps its fields.
-    #[derive(Clone, Copy)]
-    enum Format {
-        /// Q4_0, Q4_1, Q5_0, Q5_1: 16 code bytes at `codes` (low nibbles: values 0..16,
-        /// high: 16..32), the fifth bits at `high_bits` (Q5), a float min at byte 2
-        /// (`has_min`), else an offset the codes lose in integers.
-        Nibbles {
-            bs: usize,
-            codes: usize,
-            high_bits: Option<usize>,
-            has_min: bool,
-            offset: Option<i8>,
-        },
-        /// Q8_0: 34-byte blocks, `d` then 32 signed codes.
-        Q8,
+    /// Where a 32-block format keeps its fields, as constants, so that each kernel is
+    /// compiled for its format (no field is read or branched on at run time).
+    pub(super) trait Format {
+        /// Block bytes.
+        const BS: usize;
+        /// Q8_0: `d`, then 32 signed codes at byte 2.
+        const Q8: bool = false;
+        /// The 16 code bytes (low nibbles: values 0..16, high: 16..32).
+        const CODES: usize = 0;
+        /// The 32 fifth bits (Q5), bit `j` for value `j`.
+        const HIGH_BITS: Option<usize> = None;
+        /// A float min `m` at byte 2 (Q4_1, Q5_1); else the codes lose `OFFSET`.
+        const HAS_MIN: bool = false;
+        const OFFSET: Option<i8> = None;
     }
 
-    impl Format {
-        fn block_bytes(self) -> usize {
-            match self {
-                Format::Nibbles { bs, .. } => bs,
-                Format::Q8 => 34,
-            }
-        }
-        fn has_min(self) -> bool {
-            matches!(self, Format::Nibbles { has_min: true, .. })
-        }
+    pub(super) struct Q4_0;
+    impl Format for Q4_0 {
+        const BS: usize = 18;
+        const CODES: usize = 2;
+        const OFFSET: Option<i8> = Some(8);
+    }
+    pub(super) struct Q4_1;
+    impl Format for Q4_1 {
+        const BS: usize = 20;
+        const CODES: usize = 4;
+        const HAS_MIN: bool = true;
+    }
+    pub(super) struct Q5_0;
+    impl Format for Q5_0 {
+        const BS: usize = 22;
+        const CODES: usize = 6;
+        const HIGH_BITS: Option<usize> = Some(2);
+        const OFFSET: Option<i8> = Some(16);
+    }
+    pub(super) struct Q5_1;
+    impl Format for Q5_1 {
+        const BS: usize = 24;
+        const CODES: usize = 8;
+        const HIGH_BITS: Option<usize> = Some(4);
+        const HAS_MIN: bool = true;
+    }
+    pub(super) struct Q8_0;
+    impl Format for Q8_0 {
+        const BS: usize = 34;
+        const Q8: bool = true;
     }
 
-    const Q4_0: Format = Format::Nibbles {
-        bs: 18,
-        codes: 2,
-        high_bits: None,
-        has_min: false,
-        offset: Some(8),
-    };
-    const Q4_1: Format = Format::Nibbles {
-        bs: 20,
-        codes: 4,
-        high_bits: None,
-        has_min: true,
-        offset: None,
-    };
-    const Q5_0: Format = Format::Nibbles {
-        bs: 22,
-        codes: 6,
-        high_bits: Some(2),
-        has_min: false,
-        offset: Some(16),
-    };
-    const Q5_1: Format = Format::Nibbles {
-        bs: 24,
-        codes: 8,
-        high_bits: Some(4),
-        has_min: true,
-        offset: None,
-    };
-
-    /// One block's codes, ready for `dot` against activation bytes: q4.rs / q5.rs
-    /// `Codes` for the nibble formats; Q8_0 as q8.rs multiplies, `|q|` against `y`
-    /// signed by `q`.
-    #[derive(Clone, Copy)]
-    enum Block {
-        Codes(Codes),
-        Q8 { q: __m256i, aq: __m256i },
-    }
-
-    impl Block {
-        /// # Safety
-        /// AVX2, FMA and F16C are available; the block at `b` of format `f` is readable.
-        #[inline]
-        #[target_feature(enable = "avx2,fma,f16c")]
-        unsafe fn load(b: *const u8, f: Format) -> Self {
-            match f {
-                Format::Nibbles {
-                    codes,
-                    high_bits,
-                    offset,
-                    ..
-                } => {
-                    let mut q = nibbles_32(b.add(codes));
-                    if let Some(at) = high_bits {
-                        let fifth =
-                            _mm256_and_si256(bytes_from_bits_32(b.add(at)), _mm256_set1_epi8(0x10));
-                        q = _mm256_or_si256(q, fifth);
-                    }
-                    Block::Codes(Codes::new(q, offset))
-                }
-                Format::Q8 => {
-                    let q = _mm256_loadu_si256(b.add(2) as *const __m256i);
-                    Block::Q8 {
-                        q,
-                        aq: _mm256_sign_epi8(q, q),
-                    }
-                }
-            }
+    /// One block's 32 codes: the nibble formats' (offset taken off in integers, as the
+    /// `Codes` of q4.rs / q5.rs do), or Q8_0's signed bytes.
+    /// # Safety
+    /// AVX2, FMA and F16C are available; the block at `b` is readable.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn load<F: Format>(b: *const u8) -> __m256i {
+        if F::Q8 {
+            return _mm256_loadu_si256(b.add(2) as *const __m256i);
         }
-
-        /// The 8 lanes of integer sums against activation bytes `y`.
-        /// # Safety
-        /// AVX2, FMA and F16C are available (register-only).
-        #[inline]
-        #[target_feature(enable = "avx2,fma,f16c")]
-        unsafe fn dot(self, y: __m256i) -> __m256i {
-            match self {
-                Block::Codes(c) => c.dot(y),
-                Block::Q8 { q, aq } => dot_u8_i8(aq, _mm256_sign_epi8(y, q)),
-            }
+        let mut q = nibbles_32(b.add(F::CODES));
+        if let Some(at) = F::HIGH_BITS {
+            let fifth = _mm256_and_si256(bytes_from_bits_32(b.add(at)), _mm256_set1_epi8(0x10));
+            q = _mm256_or_si256(q, fifth);
+        }
+        match F::OFFSET {
+            Some(o) => _mm256_sub_epi8(q, _mm256_set1_epi8(o)),
+            None => q,
         }
     }
 
@@ -165,113 +123,86 @@ mod x86 {
     /// blocks: `out[i][k]` for activation row `i`, weight row `k`, each summed as the
     /// AVX2 row kernel sums it.
     /// # Safety
-    /// AVX2, FMA and F16C are available; `w + k * rb` holds `nb` blocks of `f` for k < R;
+    /// AVX2, FMA and F16C are available; `w + k * rb` holds `nb` blocks of `F` for k < R;
     /// `xs.len() >= N` and each of them holds `nb` blocks.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn rows<const R: usize, const N: usize>(
+    unsafe fn rows<F: Format, const R: usize, const N: usize>(
         w: *const u8,
         rb: usize,
         nb: usize,
         xs: &[&[Q8Block]],
-        f: Format,
     ) -> [[f32; R]; N] {
         let mut acc = [[_mm256_setzero_ps(); R]; N];
         let mut offs = [[0f32; R]; N];
-        let bs = f.block_bytes();
+        let (mut d, mut m) = ([0f32; R], [0f32; R]);
+        let mut q = [_mm256_setzero_si256(); R];
         for j in 0..nb {
-            let b = w.add(j * bs);
-            let at = |k: usize| b.add(k * rb);
-            let d: [f32; R] = std::array::from_fn(|k| f16_to_f32(at(k)));
-            let m: [f32; R] = std::array::from_fn(|k| {
-                if f.has_min() {
-                    f16_to_f32(at(k).add(2))
-                } else {
-                    0.0
+            let b = w.add(j * F::BS);
+            for k in 0..R {
+                let bk = b.add(k * rb);
+                d[k] = f16_to_f32(bk);
+                if F::HAS_MIN {
+                    m[k] = f16_to_f32(bk.add(2));
                 }
-            });
-            let q: [Block; R] = std::array::from_fn(|k| Block::load(at(k), f));
+                q[k] = load::<F>(bk);
+            }
             for i in 0..N {
                 let y = xs.get_unchecked(i).get_unchecked(j);
                 let yq = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
                 for k in 0..R {
-                    let p = _mm256_cvtepi32_ps(q[k].dot(yq));
+                    // Signed codes (Q8_0, the offset formats) as q8.rs and `Codes` multiply
+                    // them (`|q|` by `y` signed by `q`); Q4_1/Q5_1's stay unsigned.
+                    let p = if F::Q8 || F::OFFSET.is_some() {
+                        dot_i8_i8(q[k], yq)
+                    } else {
+                        dot_u8_i8(q[k], yq)
+                    };
+                    let p = _mm256_cvtepi32_ps(p);
                     acc[i][k] = _mm256_fmadd_ps(_mm256_set1_ps(d[k] * y.d), p, acc[i][k]);
-                    if f.has_min() {
+                    if F::HAS_MIN {
                         offs[i][k] += m[k] * y.s;
                     }
                 }
             }
         }
-        std::array::from_fn(|i| std::array::from_fn(|k| hsum_ps(acc[i][k]) + offs[i][k]))
+        let mut out = [[0f32; R]; N];
+        for i in 0..N {
+            for k in 0..R {
+                out[i][k] = hsum_ps(acc[i][k]) + offs[i][k];
+            }
+        }
+        out
     }
 
     /// Copies `v` into the columns `k0..k0 + R` of `out`'s first `N` rows.
+    #[inline(always)]
     fn put<const R: usize, const N: usize>(out: &mut Out, k0: usize, v: [[f32; R]; N]) {
         for (o, vi) in out.iter_mut().zip(v) {
             o[k0..k0 + R].copy_from_slice(&vi);
         }
     }
 
-    /// The [`super::Tile`] over format `f`: four weight rows at once for one or two
+    /// The [`super::Tile`] over format `F`: four weight rows at once for one or two
     /// activation rows, two at a time for three or four.
     /// # Safety
     /// As [`super::Tile`]; AVX2, FMA and F16C are available.
-    #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn tile(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out, f: Format) {
-        let nb = xs
-            .iter()
-            .map(|x| x.len())
-            .fold(rb / f.block_bytes(), usize::min);
+    pub(super) unsafe fn tile<F: Format>(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
+        let nb = xs.iter().map(|x| x.len()).fold(rb / F::BS, usize::min);
         assert!((1..=X_ROWS).contains(&xs.len()) && w.len() >= W_ROWS * rb);
         let (p, half) = (w.as_ptr(), 2 * rb);
         match xs.len() {
-            1 => put(out, 0, rows::<4, 1>(p, rb, nb, xs, f)),
-            2 => put(out, 0, rows::<4, 2>(p, rb, nb, xs, f)),
+            1 => put(out, 0, rows::<F, 4, 1>(p, rb, nb, xs)),
+            2 => put(out, 0, rows::<F, 4, 2>(p, rb, nb, xs)),
             3 => {
-                put(out, 0, rows::<2, 3>(p, rb, nb, xs, f));
-                put(out, 2, rows::<2, 3>(p.add(half), rb, nb, xs, f));
+                put(out, 0, rows::<F, 2, 3>(p, rb, nb, xs));
+                put(out, 2, rows::<F, 2, 3>(p.add(half), rb, nb, xs));
             }
             _ => {
-                put(out, 0, rows::<2, 4>(p, rb, nb, xs, f));
-                put(out, 2, rows::<2, 4>(p.add(half), rb, nb, xs, f));
+                put(out, 0, rows::<F, 2, 4>(p, rb, nb, xs));
+                put(out, 2, rows::<F, 2, 4>(p.add(half), rb, nb, xs));
             }
         }
-    }
-
-    /// # Safety
-    /// As [`super::Tile`]; AVX2, FMA and F16C are available.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn tile_q4_0(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
-        tile(w, rb, xs, out, Q4_0)
-    }
-
-    /// # Safety
-    /// As [`super::Tile`]; AVX2, FMA and F16C are available.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn tile_q4_1(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
-        tile(w, rb, xs, out, Q4_1)
-    }
-
-    /// # Safety
-    /// As [`super::Tile`]; AVX2, FMA and F16C are available.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn tile_q5_0(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
-        tile(w, rb, xs, out, Q5_0)
-    }
-
-    /// # Safety
-    /// As [`super::Tile`]; AVX2, FMA and F16C are available.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn tile_q5_1(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
-        tile(w, rb, xs, out, Q5_1)
-    }
-
-    /// # Safety
-    /// As [`super::Tile`]; AVX2, FMA and F16C are available.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn tile_q8_0(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
-        tile(w, rb, xs, out, Format::Q8)
     }
 }

@@ -1,4 +1,4 @@
-//! AVX2 kernels for K-quant weights (Q4_K, Q6_K) against Q8_K activations, for CPUs
+//! AVX2 kernels for K-quant weights (Q4_K, Q5_K, Q6_K) against Q8_K activations, for CPUs
 //! without AVX-512 VNNI: one weight row against one to four activation rows, straight
 //! from the super-block bytes (the [`KRow`] contract of k_vnni.rs).
 //!
@@ -24,6 +24,7 @@ pub(crate) fn k_row(ty: super::GgmlType) -> Option<KRow> {
         }
         match ty {
             G::Q4_K => Some(x86::row_q4_k as KRow),
+            G::Q5_K => Some(x86::row_q5_k),
             G::Q6_K => Some(x86::row_q6_k),
             _ => None,
         }
@@ -113,6 +114,13 @@ mod x86 {
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn row_q4_k(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32; X_ROWS]) {
         row(w, xs, out, 144, codes::q4_k)
+    }
+
+    /// # Safety
+    /// As [`super::KRow`].
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn row_q5_k(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32; X_ROWS]) {
+        row(w, xs, out, 176, codes::q5_k)
     }
 
     /// # Safety

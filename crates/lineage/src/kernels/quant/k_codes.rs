@@ -1,4 +1,4 @@
-//! K-quant super-blocks (Q4_K, Q6_K) split into byte codes in registers, with their
+//! K-quant super-blocks (Q4_K, Q5_K, Q6_K) split into byte codes in registers, with their
 //! scales: what the AVX2 and AVX-512 VNNI row kernels (k_avx2.rs, k_vnni.rs) share.
 //! They differ only in the integer dot that meets these codes.
 //!
@@ -32,18 +32,59 @@ pub(crate) mod x86 {
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(crate) unsafe fn q4_k(b: &[u8]) -> Split {
         assert!(b.len() >= 144);
-        let (mut sc, mut mn) = ([0i32; 16], [0i32; 16]);
-        for s in 0..8 {
-            let (a, m) = scale_min_k4(s, &b[4..16]);
-            (sc[2 * s], sc[2 * s + 1]) = (a as i32, a as i32);
-            (mn[2 * s], mn[2 * s + 1]) = (m as i32, m as i32);
-        }
+        let (sc, mn) = k4_scales(b);
         let mask = _mm256_set1_epi8(0x0f);
         let mut u = [_mm256_setzero_si256(); 8];
         for c in 0..4 {
             let q = _mm256_loadu_si256(b.as_ptr().add(16 + 32 * c) as *const __m256i);
             u[2 * c] = _mm256_and_si256(q, mask);
             u[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16::<4>(q), mask);
+        }
+        let (d, dmin) = (f16_to_f32(b.as_ptr()), f16_to_f32(b.as_ptr().add(2)));
+        Split {
+            u,
+            sc,
+            mn,
+            d,
+            dmin,
+            off: 0,
+        }
+    }
+
+    /// Q4_K's scales and mins (12 bytes at 4) as one per 16 values.
+    fn k4_scales(b: &[u8]) -> ([i32; 16], [i32; 16]) {
+        let (mut sc, mut mn) = ([0i32; 16], [0i32; 16]);
+        for s in 0..8 {
+            let (a, m) = scale_min_k4(s, &b[4..16]);
+            (sc[2 * s], sc[2 * s + 1]) = (a as i32, a as i32);
+            (mn[2 * s], mn[2 * s + 1]) = (m as i32, m as i32);
+        }
+        (sc, mn)
+    }
+
+    /// Q5_K `{ half d; half dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]; }`: Q4_K's
+    /// nibbles, with bit `t` of `qh[l]` on top of value `32t + l`.
+    /// # Safety
+    /// AVX2, FMA and F16C are available (`b` is one block, by its length check).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(crate) unsafe fn q5_k(b: &[u8]) -> Split {
+        assert!(b.len() >= 176);
+        let (sc, mn) = k4_scales(b);
+        let (mask, one) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(1));
+        let qh = _mm256_loadu_si256(b.as_ptr().add(16) as *const __m256i);
+        // Bit t of every byte, as 0 or 16 (16-bit shifts: the mask keeps each byte's own).
+        let fifth = |t: i64| {
+            let bit = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_set_epi64x(0, t)), one);
+            _mm256_slli_epi16::<4>(bit)
+        };
+        let mut u = [_mm256_setzero_si256(); 8];
+        for c in 0..4 {
+            let q = _mm256_loadu_si256(b.as_ptr().add(48 + 32 * c) as *const __m256i);
+            let t = 2 * c as i64;
+            u[2 * c] = _mm256_or_si256(_mm256_and_si256(q, mask), fifth(t));
+            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), mask);
+            u[2 * c + 1] = _mm256_or_si256(hi, fifth(t + 1));
         }
         let (d, dmin) = (f16_to_f32(b.as_ptr()), f16_to_f32(b.as_ptr().add(2)));
         Split {

@@ -1,4 +1,4 @@
-//! AVX-512 VNNI kernels for K-quant weights (Q4_K, Q6_K) against Q8_K activations: one
+//! AVX-512 VNNI kernels for K-quant weights (Q4_K, Q5_K, Q6_K) against Q8_K activations: one
 //! weight row against one to four activation rows, straight from the super-block bytes.
 //!
 //! The generic path unpacks every weight row into [`KBlock`](super::k_unpack::KBlock)
@@ -37,6 +37,7 @@ pub(crate) fn k_row(ty: super::GgmlType) -> Option<KRow> {
         }
         match ty {
             G::Q4_K => Some(x86::row_q4_k as KRow),
+            G::Q5_K => Some(x86::row_q5_k),
             G::Q6_K => Some(x86::row_q6_k),
             _ => None,
         }
@@ -127,6 +128,13 @@ mod x86 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn row_q4_k(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32; X_ROWS]) {
         row(w, xs, out, 144, codes::q4_k)
+    }
+
+    /// # Safety
+    /// As [`super::KRow`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn row_q5_k(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32; X_ROWS]) {
+        row(w, xs, out, 176, codes::q5_k)
     }
 
     /// # Safety

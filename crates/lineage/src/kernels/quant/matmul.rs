@@ -156,9 +156,13 @@ thread_local! {
     static ACTS: std::cell::RefCell<Vec<Q8Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// How many groups of weight rows ahead of the tile the prefetch runs: the memory
+/// latency is longer than one group's compute on a small model's rows.
+const PREFETCH_GROUPS: usize = 2;
+
 /// Every full group of [`W_ROWS`] weight rows through the tile kernel against up to
 /// [`X_ROWS`] activation rows at a time (the group's weights stay in L1 while every
-/// activation row passes), the next group prefetched; a task's leftover rows one by one.
+/// activation row passes), [`PREFETCH_GROUPS`] groups ahead prefetched; a task's leftover rows one by one.
 /// Every output gets the bits `dot` gives it.
 fn run_q8_tiles(job: &Job<'_>, x: &[f32], dot: Q8Dot, tile: Tile, n_tasks: usize, pool: &Pool) {
     ACTS.with_borrow_mut(|acts| {
@@ -176,10 +180,14 @@ fn run_q8_tiles(job: &Job<'_>, x: &[f32], dot: Q8Dot, tile: Tile, n_tasks: usize
             let mut rows = job.task_rows(t);
             let mut v = [[0f32; W_ROWS]; X_ROWS];
             let mut xs: [&[Q8Block]; X_ROWS] = [&[]; X_ROWS];
+            let ahead = |from: usize, groups: usize| {
+                let (a, b) = ((from).min(rows.end), (from + groups * W_ROWS).min(rows.end));
+                prefetch(&job.w[a * rb..b * rb]);
+            };
+            ahead(rows.start, PREFETCH_GROUPS);
             while rows.len() >= W_ROWS {
                 let r0 = rows.start;
-                let next = (r0 + W_ROWS).min(rows.end)..(r0 + 2 * W_ROWS).min(rows.end);
-                prefetch(&job.w[next.start * rb..next.end * rb]);
+                ahead(r0 + PREFETCH_GROUPS * W_ROWS, 1);
                 let w = &job.w[r0 * rb..(r0 + W_ROWS) * rb];
                 for i0 in (0..job.n).step_by(X_ROWS) {
                     let m = X_ROWS.min(job.n - i0);

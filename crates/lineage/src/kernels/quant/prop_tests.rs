@@ -408,10 +408,10 @@ proptest! {
     }
 }
 
-/// One K-quant weight row (Q4_K or Q6_K, 1..=3 super-blocks) and 1..=4 activation rows.
+/// One K-quant weight row (Q4_K, Q5_K or Q6_K, 1..=3 super-blocks) and 1..=4 activation rows.
 fn k_row_case() -> impl Strategy<Value = (GgmlType, Vec<u8>, Vec<f32>, usize)> {
     (
-        prop::sample::select(&[GgmlType::Q4_K, GgmlType::Q6_K][..]),
+        prop::sample::select(&[GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K][..]),
         1usize..=3,
         1usize..=4,
     )
