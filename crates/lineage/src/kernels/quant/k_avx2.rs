@@ -39,7 +39,7 @@ pub(crate) fn k_row(ty: super::GgmlType) -> Option<KRow> {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::act::Q8KBlock;
-    use super::super::k_codes::x86::{self as codes, with_bsums, Split};
+    use super::super::k_codes::x86::{self as codes, with_bsums, SplitFn};
     use super::super::k_quants::finish_parts;
     use super::super::k_vnni::X_ROWS;
     use super::super::simd::x86::hsum_epi32;
@@ -73,7 +73,7 @@ mod x86 {
         xs: &[&[Q8KBlock]],
         out: &mut [f32; X_ROWS],
         bs: usize,
-        split: unsafe fn(&[u8]) -> Split,
+        split: SplitFn,
     ) {
         let nb = xs.iter().map(|x| x.len()).fold(w.len() / bs, usize::min);
         let mut acc = [0f32; N];
@@ -98,7 +98,7 @@ mod x86 {
         xs: &[&[Q8KBlock]],
         out: &mut [f32; X_ROWS],
         bs: usize,
-        split: unsafe fn(&[u8]) -> Split,
+        split: SplitFn,
     ) {
         match xs.len() {
             0 => {}

@@ -51,6 +51,11 @@ pub(crate) mod x86 {
         }
     }
 
+    /// Splits one super-block of a given type ([`q4_k`], [`q5_k`], [`q6_k`]).
+    /// # Safety
+    /// AVX2, FMA and F16C are available; the slice holds the block (checked).
+    pub(crate) type SplitFn = unsafe fn(&[u8]) -> Split;
+
     /// Q4_K's scales and mins (12 bytes at 4) as one per 16 values.
     fn k4_scales(b: &[u8]) -> ([i32; 16], [i32; 16]) {
         let (mut sc, mut mn) = ([0i32; 16], [0i32; 16]);
