@@ -39,7 +39,7 @@ pub(crate) fn k_row(ty: super::GgmlType) -> Option<KRow> {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::act::Q8KBlock;
-    use super::super::k_codes::x86::{self as codes, with_bsums, SplitFn};
+    use super::super::k_codes::x86::{self as codes, with_bsums, Split, SplitFn};
     use super::super::k_quants::finish_parts;
     use super::super::k_vnni::X_ROWS;
     use super::super::simd::x86::hsum_epi32;
