@@ -18,14 +18,15 @@ use super::k_vnni::KRow;
 pub(crate) fn k_row(ty: super::GgmlType) -> Option<KRow> {
     #[cfg(target_arch = "x86_64")]
     {
+        use super::k_codes::x86 as K;
         use super::GgmlType as G;
         if !super::simd::avx2_available() {
             return None;
         }
         match ty {
-            G::Q4_K => Some(x86::row_q4_k as KRow),
-            G::Q5_K => Some(x86::row_q5_k),
-            G::Q6_K => Some(x86::row_q6_k),
+            G::Q4_K => Some(x86::row::<{ K::Q4_K }> as KRow),
+            G::Q5_K => Some(x86::row::<{ K::Q5_K }>),
+            G::Q6_K => Some(x86::row::<{ K::Q6_K }>),
             _ => None,
         }
     }
@@ -39,7 +40,7 @@ pub(crate) fn k_row(ty: super::GgmlType) -> Option<KRow> {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::act::Q8KBlock;
-    use super::super::k_codes::x86::{self as codes, with_bsums, Split, SplitFn};
+    use super::super::k_codes::x86::{self as codes, with_bsums, Split};
     use super::super::k_quants::finish_parts;
     use super::super::k_vnni::X_ROWS;
     use super::super::simd::x86::hsum_epi32;
@@ -63,22 +64,21 @@ mod x86 {
         hsum_epi32(acc)
     }
 
-    /// One weight row of blocks of `bs` bytes, split by `split`, against `N` rows.
+    /// One weight row of super-blocks of type `T` against `N` activation rows.
     /// # Safety
     /// As [`super::KRow`], with `xs.len() == N`.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn rows<const N: usize>(
+    unsafe fn rows<const T: u8, const N: usize>(
         w: &[u8],
         xs: &[&[Q8KBlock]],
         out: &mut [f32; X_ROWS],
-        bs: usize,
-        split: SplitFn,
     ) {
+        let bs = codes::block_bytes::<T>();
         let nb = xs.iter().map(|x| x.len()).fold(w.len() / bs, usize::min);
         let mut acc = [0f32; N];
         for j in 0..nb {
-            let k = split(&w[j * bs..(j + 1) * bs]);
+            let k = codes::split::<T>(&w[j * bs..(j + 1) * bs]);
             for (i, a) in acc.iter_mut().enumerate() {
                 let y = xs[i].get_unchecked(j);
                 let s = scaled(&k, &y.qs);
@@ -89,44 +89,17 @@ mod x86 {
         out[..N].copy_from_slice(&acc);
     }
 
+    /// The [`super::KRow`] of type `T`.
     /// # Safety
     /// As [`super::KRow`].
-    #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn row(
-        w: &[u8],
-        xs: &[&[Q8KBlock]],
-        out: &mut [f32; X_ROWS],
-        bs: usize,
-        split: SplitFn,
-    ) {
+    pub(super) unsafe fn row<const T: u8>(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32; X_ROWS]) {
         match xs.len() {
             0 => {}
-            1 => rows::<1>(w, xs, out, bs, split),
-            2 => rows::<2>(w, xs, out, bs, split),
-            3 => rows::<3>(w, xs, out, bs, split),
-            _ => rows::<4>(w, &xs[..4], out, bs, split),
+            1 => rows::<T, 1>(w, xs, out),
+            2 => rows::<T, 2>(w, xs, out),
+            3 => rows::<T, 3>(w, xs, out),
+            _ => rows::<T, 4>(w, &xs[..4], out),
         }
-    }
-
-    /// # Safety
-    /// As [`super::KRow`].
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn row_q4_k(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32; X_ROWS]) {
-        row(w, xs, out, 144, codes::q4_k)
-    }
-
-    /// # Safety
-    /// As [`super::KRow`].
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn row_q5_k(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32; X_ROWS]) {
-        row(w, xs, out, 176, codes::q5_k)
-    }
-
-    /// # Safety
-    /// As [`super::KRow`].
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn row_q6_k(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32; X_ROWS]) {
-        row(w, xs, out, 210, codes::q6_k)
     }
 }

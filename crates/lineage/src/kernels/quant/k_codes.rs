@@ -51,12 +51,36 @@ pub(crate) mod x86 {
         }
     }
 
-    /// Splits one super-block of a given type ([`q4_k`], [`q5_k`], [`q6_k`]).
+    /// The types split here, as the const parameter of the row kernels: each kernel is
+    /// compiled for its type, so the split is a direct call that inlines.
+    pub(crate) const Q4_K: u8 = 4;
+    pub(crate) const Q5_K: u8 = 5;
+    pub(crate) const Q6_K: u8 = 6;
+
+    /// Bytes per super-block of type `T`.
+    pub(crate) const fn block_bytes<const T: u8>() -> usize {
+        match T {
+            Q4_K => 144,
+            Q5_K => 176,
+            _ => 210,
+        }
+    }
+
+    /// One super-block of type `T` ([`q4_k`], [`q5_k`], [`q6_k`]).
     /// # Safety
-    /// AVX2, FMA and F16C are available; the slice holds the block (checked).
-    pub(crate) type SplitFn = unsafe fn(&[u8]) -> Split;
+    /// AVX2, FMA and F16C are available (`b` is one block, by their length checks).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(crate) unsafe fn split<const T: u8>(b: &[u8]) -> Split {
+        match T {
+            Q4_K => q4_k(b),
+            Q5_K => q5_k(b),
+            _ => q6_k(b),
+        }
+    }
 
     /// Q4_K's scales and mins (12 bytes at 4) as one per 16 values.
+    #[inline]
     fn k4_scales(b: &[u8]) -> ([i32; 16], [i32; 16]) {
         let (mut sc, mut mn) = ([0i32; 16], [0i32; 16]);
         for s in 0..8 {

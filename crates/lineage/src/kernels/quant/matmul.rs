@@ -48,16 +48,36 @@ fn rows_per_task(rows: usize, threads: usize) -> usize {
     rows.div_ceil(threads * 4).next_multiple_of(4).max(4)
 }
 
-/// Quantize every row of `x` (`n` rows of `cols`) with `f`, concatenated.
-fn quantize_rows<B: Default + Clone>(x: &[f32], cols: usize, f: fn(&[f32], &mut Vec<B>)) -> Vec<B> {
-    let mut all = Vec::new();
-    let mut row = Vec::new();
+/// Quantize every row of `x` (`n` rows of `cols`) with `f` into `all` (cleared first),
+/// concatenated; `row` is the scratch each row is quantized into.
+fn quantize_into<B: Clone>(
+    x: &[f32],
+    cols: usize,
+    f: fn(&[f32], &mut Vec<B>),
+    all: &mut Vec<B>,
+    row: &mut Vec<B>,
+) {
+    all.clear();
     for xr in x.chunks_exact(cols) {
-        f(xr, &mut row);
-        all.extend_from_slice(&row);
+        f(xr, row);
+        all.extend_from_slice(row);
     }
+}
+
+/// Quantize every row of `x` (`n` rows of `cols`) with `f`, concatenated.
+pub(super) fn quantize_rows<B: Clone>(
+    x: &[f32],
+    cols: usize,
+    f: fn(&[f32], &mut Vec<B>),
+) -> Vec<B> {
+    let (mut all, mut row) = (Vec::new(), Vec::new());
+    quantize_into(x, cols, f, &mut all, &mut row);
     all
 }
+
+/// A thread's activation blocks and its one-row scratch, reused call after call (no
+/// allocation per token once they have grown).
+type Scratch<B> = std::cell::RefCell<(Vec<B>, Vec<B>)>;
 
 /// What every task needs: the weights, the output and the row split.
 pub(super) struct Job<'a> {
@@ -152,8 +172,8 @@ fn run_q8(job: &Job<'_>, x: &[f32], dot: Q8Dot, dot4: Option<Q8Dot4>, n_tasks: u
 }
 
 thread_local! {
-    /// The activation rows' blocks, reused call after call (no allocation per token).
-    static ACTS: std::cell::RefCell<Vec<Q8Block>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The activation rows' Q8 blocks.
+    static ACTS: Scratch<Q8Block> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// How many groups of weight rows ahead of the tile the prefetch runs: the memory
@@ -162,16 +182,11 @@ const PREFETCH_GROUPS: usize = 2;
 
 /// Every full group of [`W_ROWS`] weight rows through the tile kernel against up to
 /// [`X_ROWS`] activation rows at a time (the group's weights stay in L1 while every
-/// activation row passes), [`PREFETCH_GROUPS`] groups ahead prefetched; a task's leftover rows one by one.
-/// Every output gets the bits `dot` gives it.
+/// activation row passes), [`PREFETCH_GROUPS`] groups ahead prefetched; a task's
+/// leftover rows one by one. Every output gets the bits `dot` gives it.
 fn run_q8_tiles(job: &Job<'_>, x: &[f32], dot: Q8Dot, tile: Tile, n_tasks: usize, pool: &Pool) {
-    ACTS.with_borrow_mut(|acts| {
-        acts.clear();
-        let mut row = Vec::new();
-        for xr in x.chunks_exact(job.cols) {
-            quantize_row_q8(xr, &mut row);
-            acts.extend_from_slice(&row);
-        }
+    ACTS.with_borrow_mut(|(acts, row)| {
+        quantize_into(x, job.cols, quantize_row_q8, acts, row);
         let nb = job.cols / 32;
         let acts: &[Q8Block] = acts;
         let act = |i: usize| &acts[i * nb..(i + 1) * nb];
@@ -181,7 +196,7 @@ fn run_q8_tiles(job: &Job<'_>, x: &[f32], dot: Q8Dot, tile: Tile, n_tasks: usize
             let mut v = [[0f32; W_ROWS]; X_ROWS];
             let mut xs: [&[Q8Block]; X_ROWS] = [&[]; X_ROWS];
             let ahead = |from: usize, groups: usize| {
-                let (a, b) = ((from).min(rows.end), (from + groups * W_ROWS).min(rows.end));
+                let (a, b) = (from.min(rows.end), (from + groups * W_ROWS).min(rows.end));
                 prefetch(&job.w[a * rb..b * rb]);
             };
             ahead(rows.start, PREFETCH_GROUPS);
@@ -236,20 +251,15 @@ fn run_q8k(job: &Job<'_>, x: &[f32], unpack: Unpack, dot: KDot, n_tasks: usize, 
 }
 
 thread_local! {
-    /// The Q8_K activation rows, reused call after call (no allocation per token).
-    static ACTS_K: std::cell::RefCell<Vec<Q8KBlock>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The activation rows' Q8_K blocks.
+    static ACTS_K: Scratch<Q8KBlock> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// K-quant rows straight from their bytes (no unpacking), each against up to
 /// [`K_ROWS`] activation rows at a time; every output the bits of [`run_q8k`]'s.
 fn run_k_rows(job: &Job<'_>, x: &[f32], row: KRow, n_tasks: usize, pool: &Pool) {
-    ACTS_K.with_borrow_mut(|acts| {
-        acts.clear();
-        let mut one = Vec::new();
-        for xr in x.chunks_exact(job.cols) {
-            quantize_row_q8k(xr, &mut one);
-            acts.extend_from_slice(&one);
-        }
+    ACTS_K.with_borrow_mut(|(acts, one)| {
+        quantize_into(x, job.cols, quantize_row_q8k, acts, one);
         let nb = job.cols / 256;
         let acts: &[Q8KBlock] = acts;
         let act = |i: usize| &acts[i * nb..(i + 1) * nb];

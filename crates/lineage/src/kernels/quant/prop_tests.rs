@@ -16,6 +16,7 @@ use super::dispatch::{dequantizer, kernel, Kernel};
 use super::exact::simd_dequantizer;
 use super::float::f16_at;
 use super::k_quants::unpack_row;
+use super::matmul::quantize_rows;
 use super::mxfp4::e8m0_to_f32_half;
 use super::tests::{scale_fields, ALL};
 use super::*;
@@ -376,15 +377,8 @@ proptest! {
     #[test]
     fn int8_tiles_equal_the_row_kernel_bitwise((ty, cols, w, x, m) in tile_case()) {
         let Some(Kernel::Q8 { dot, .. }) = kernel(ty, true) else { unreachable!() };
-        let acts: Vec<Vec<act::Q8Block>> = x
-            .chunks_exact(cols)
-            .map(|r| {
-                let mut b = Vec::new();
-                quantize_row_q8(r, &mut b);
-                b
-            })
-            .collect();
-        let xs: Vec<&[act::Q8Block]> = acts.iter().map(|a| &a[..]).collect();
+        let acts = quantize_rows(&x, cols, quantize_row_q8);
+        let xs: Vec<&[act::Q8Block]> = acts.chunks_exact(cols / 32).collect();
         let rb = cols / 32 * ty.type_size();
         let mut ran = 0;
         for (name, tile) in [("vnni", int8_vnni::tile(ty)), ("avx2", int8_avx2::tile(ty))] {
@@ -434,15 +428,8 @@ proptest! {
     fn k_row_kernels_equal_the_unpacked_path_bitwise((ty, w, x, m) in k_row_case()) {
         let Some(Kernel::Q8K { unpack, .. }) = kernel(ty, false) else { unreachable!() };
         let cols = w.len() / ty.type_size() * 256;
-        let acts: Vec<Vec<act::Q8KBlock>> = x
-            .chunks_exact(cols)
-            .map(|r| {
-                let mut b = Vec::new();
-                quantize_row_q8k(r, &mut b);
-                b
-            })
-            .collect();
-        let xs: Vec<&[act::Q8KBlock]> = acts.iter().map(|a| &a[..]).collect();
+        let acts = quantize_rows(&x, cols, quantize_row_q8k);
+        let xs: Vec<&[act::Q8KBlock]> = acts.chunks_exact(cols / 256).collect();
         let mut ks = Vec::new();
         unpack_row(unpack, ty.type_size(), &w, &mut ks);
         let mut ran = 0;
