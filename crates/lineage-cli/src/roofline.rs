@@ -25,6 +25,7 @@ pub fn report(
     let kv_dtype = match kv_type {
         KvType::F32 => KvDtype::F32,
         KvType::F16 => KvDtype::F16,
+        KvType::Q8_0 => KvDtype::Q8_0,
     };
     let kv = kv_cache::bytes_at(cfg, kv_dtype, prompt + gen / 2)?;
     let bytes = weights + kv;

@@ -398,10 +398,11 @@ fn cli_set_supplies_values_a_gguf_cannot_state() {
     }
 }
 
-/// `--kv-type f16` halves the cache's bytes per position and says so; an unknown type is
+/// `--kv-type f16` halves the cache's bytes per position and says so, `q8_0` stores a
+/// byte per value and two per scale (one per 32 values of a head); an unknown type is
 /// refused with the choices, and an MLA model refuses f16 by name.
 #[test]
-fn cli_bench_kv_type_f16_halves_the_cache_and_bad_types_are_named() {
+fn cli_bench_kv_types_size_the_cache_and_bad_types_are_named() {
     let bench = |dir: &str, kv: &str| {
         Command::new(env!("CARGO_BIN_EXE_lineage"))
             .args([
@@ -435,9 +436,22 @@ fn cli_bench_kv_type_f16_halves_the_cache_and_bad_types_are_named() {
     );
     let bytes = |r: &serde_json::Value| r["kv_bytes_per_token"].as_u64().unwrap();
     assert_eq!(bytes(&full), 2 * bytes(&half));
+    let q8 = report(&bench(d, "q8_0"));
+    assert_eq!(q8["kv_type"].as_str(), Some("q8_0"));
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(llama.join("config.json")).unwrap()).unwrap();
+    let n = |k: &str| cfg[k].as_u64().unwrap();
+    let hd = cfg["head_dim"]
+        .as_u64()
+        .unwrap_or_else(|| n("hidden_size") / n("num_attention_heads"));
+    let values = bytes(&full) / 4;
+    assert_eq!(bytes(&q8), values + 2 * values / hd * hd.div_ceil(32));
     let bad = bench(d, "q4");
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(!bad.status.success() && err.contains("f32 or f16"), "{err}");
+    assert!(
+        !bad.status.success() && err.contains("f32, f16 or q8_0"),
+        "{err}"
+    );
     let mla = fixture("deepseek_v3");
     let refused = bench(mla.to_str().unwrap(), "f16");
     let err = String::from_utf8_lossy(&refused.stderr);

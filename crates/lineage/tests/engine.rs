@@ -275,13 +275,31 @@ fn smollm2_engine_matches_model_on_anchor_prompts() {
 /// agree with the exact ones at least as long as llama.cpp's did.
 #[test]
 fn smollm2_f16_kv_cache_at_least_as_close_as_llama_cpp() {
-    let Some(path) = smollm2_path("smollm2_f16_kv_cache_at_least_as_close_as_llama_cpp") else {
+    let name = "smollm2_f16_kv_cache_at_least_as_close_as_llama_cpp";
+    check_smollm2_cache(name, KvType::F16, 0.5, 1.0);
+}
+
+/// A q8_0 cache (llama.cpp's `-ctk q8_0 -ctv q8_0`) on SmolLM2-135M Q4_1 against the
+/// exact float64 reference: the same top-1 on every anchor prompt, the top-10 logits
+/// within 0.5 (0.12-0.17 measured; each key and value moves by up to 1/254 of its
+/// group's largest, against f16's 2^-11 of itself), and greedy tokens that agree with
+/// the exact ones for at least half as long as llama.cpp's f16 run did.
+#[test]
+fn smollm2_q8_kv_cache_keeps_the_top_token_and_most_of_the_greedy_run() {
+    let name = "smollm2_q8_kv_cache_keeps_the_top_token_and_most_of_the_greedy_run";
+    check_smollm2_cache(name, KvType::Q8_0, 0.5, 0.5);
+}
+
+/// SmolLM2 with a `ty` cache on the anchor prompts: top-1, the top-10 error within
+/// `tol`, and greedy agreement with the exact run for at least `share` of llama.cpp's.
+fn check_smollm2_cache(name: &str, ty: KvType, tol: f64, share: f64) {
+    let Some(path) = smollm2_path(name) else {
         return;
     };
     let (cfg, w) = lineage::load(&path).unwrap();
     let eng = Engine::new(&cfg, &w, 4096)
         .unwrap()
-        .with_kv_type(KvType::F16)
+        .with_kv_type(ty)
         .unwrap();
     let mut st = eng.new_state();
     for (l, e) in &prompts() {
@@ -289,12 +307,14 @@ fn smollm2_f16_kv_cache_at_least_as_close_as_llama_cpp() {
         st.reset();
         let logits = eng.forward(&mut st, &ids).unwrap().to_vec();
         let (err, top1) = top10_error(&logits, e);
+        eprintln!("{ty} cache, {}: top-10 max|Δ| {err:.3}", e["name"]);
         assert!(top1, "{}: top-1", e["name"]);
-        assert!(err <= 0.5, "{}: top-10 max|Δ| {err:.3} > 0.5", e["name"]);
+        assert!(err <= tol, "{}: top-10 max|Δ| {err:.3} > {tol}", e["name"]);
         let want = ids_of(e, "greedy_token_ids");
         let need = e["first_divergence_from_llama_cpp_greedy"]
             .as_u64()
             .map_or(want.len(), |d| d as usize);
+        let need = (need as f64 * share).ceil() as usize;
         let mut next = ops::argmax(&logits) as u32;
         let mut got = vec![next];
         while got.len() < want.len() {
@@ -302,9 +322,14 @@ fn smollm2_f16_kv_cache_at_least_as_close_as_llama_cpp() {
             got.push(next);
         }
         let agree = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
+        eprintln!(
+            "{ty} cache, {}: greedy agrees for {agree} of {}",
+            e["name"],
+            want.len()
+        );
         assert!(
             agree >= need,
-            "{}: greedy agrees with exact for {agree} steps, llama.cpp for {need}",
+            "{}: greedy agrees with exact for {agree} steps, need {need}",
             e["name"]
         );
     }
@@ -316,24 +341,57 @@ fn smollm2_f16_kv_cache_at_least_as_close_as_llama_cpp() {
 /// and a latent (MLA) cache is refused by name.
 #[test]
 fn f16_kv_cache_stays_close_to_hf_and_mla_refuses_it() {
-    let cases = [
-        "llama",
-        "llama_tied_mqa",
-        "mistral",
-        "gemma2",
-        "gemma3_text",
-        "bloom",
-        "gpt_oss",
-        "olmo2",
-    ];
-    for case in cases {
+    check_fixture_cache(&CACHE_CASES, KvType::F16, 1e-2, |f32_bytes| f32_bytes / 2);
+    let (_, eng) = hf_engine("deepseek_v3");
+    let err = eng.with_kv_type(KvType::F16).unwrap_err().to_string();
+    assert!(err.contains("latent") && err.contains("f16"), "{err}");
+}
+
+/// A q8_0 cache on the same families: logits within 4% of max|logit| of HF's (each key
+/// and value moves by up to 1/254 of its group's largest; 0.5-2.5% measured), a byte per
+/// value plus an f16 scale per head (their heads are at most 32 wide: one group each),
+/// and MLA refuses it. gpt_oss is left out: its top-2 router over 4 experts flips an
+/// expert on that much noise (45% of max|logit| at one position), which is the model's
+/// discontinuity, not the cache's error; its windows and sinks are in the attention
+/// proptests over a q8_0 cache.
+#[test]
+fn q8_kv_cache_stays_close_to_hf_and_mla_refuses_it() {
+    let dense = CACHE_CASES.iter().filter(|&&c| c != "gpt_oss");
+    let dense: Vec<&str> = dense.copied().collect();
+    check_fixture_cache(&dense, KvType::Q8_0, 4e-2, |f32_bytes| f32_bytes / 4);
+    let (_, eng) = hf_engine("deepseek_v3");
+    let err = eng.with_kv_type(KvType::Q8_0).unwrap_err().to_string();
+    assert!(err.contains("latent") && err.contains("q8_0"), "{err}");
+}
+
+/// Fixtures with every attention variant between them.
+const CACHE_CASES: [&str; 8] = [
+    "llama",
+    "llama_tied_mqa",
+    "mistral",
+    "gemma2",
+    "gemma3_text",
+    "bloom",
+    "gpt_oss",
+    "olmo2",
+];
+
+/// Each of `cases` through a `ty` cache: logits within `rel` of max|logit| of HF's;
+/// `codes(f32 bytes)` is the cache's bytes less the q8_0 scales.
+fn check_fixture_cache(cases: &[&str], ty: KvType, rel: f32, codes: impl Fn(usize) -> usize) {
+    for &case in cases {
         let (cfg, eng) = hf_engine(case);
         let f32_bytes = eng.new_state().kv().block_bytes();
-        let eng = eng.with_kv_type(KvType::F16).unwrap();
+        let hd = cfg.attention.head_dim;
+        let eng = eng.with_kv_type(ty).unwrap();
+        let scales = match ty {
+            KvType::Q8_0 => 2 * (f32_bytes / 4 / hd) * hd.div_ceil(32),
+            _ => 0,
+        };
         assert_eq!(
-            2 * eng.new_state().kv().block_bytes(),
-            f32_bytes,
-            "{case}: half the bytes"
+            eng.new_state().kv().block_bytes(),
+            codes(f32_bytes) + scales,
+            "{case}: {ty} bytes"
         );
         let exp = expected(case);
         let want = exp["logits"].to_dtype(DType::F32).unwrap();
@@ -343,14 +401,15 @@ fn f16_kv_cache_stays_close_to_hf_and_mla_refuses_it() {
             let w = row_of(&want, r);
             let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
             let (d, at) = max_diff(&got, &w);
+            eprintln!(
+                "{case} row {r}: {ty} cache max|Δ| / max|logit| = {:.2e}",
+                d / scale
+            );
             assert!(
-                d <= 1e-2 * scale + LOGITS_TOL,
-                "{case} row {r}: f16 cache logits max|Δ| = {d:.3e} (max|logit| {scale:.3}) at position {}",
+                d <= rel * scale + LOGITS_TOL,
+                "{case} row {r}: {ty} cache logits max|Δ| = {d:.3e} (max|logit| {scale:.3}) at position {}",
                 at / cfg.vocab_size
             );
         }
     }
-    let (_, eng) = hf_engine("deepseek_v3");
-    let err = eng.with_kv_type(KvType::F16).unwrap_err().to_string();
-    assert!(err.contains("latent") && err.contains("f16"), "{err}");
 }

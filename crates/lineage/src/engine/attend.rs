@@ -10,7 +10,8 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use super::kv::{SeqKv, BLOCK};
-use super::kv_type::{KvElem, KvType, F16};
+use super::kv_type::{KvType, F16};
+use super::kv_view::{KeyCols, KvFormat, ValueRows, Q8};
 use super::mat::SyncPtr;
 use super::softmax::softmax;
 use crate::kernels::pool;
@@ -70,11 +71,12 @@ pub(super) fn attend_opts(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd
         None => {}
         Some(KvType::F32) => attend_as::<f32>(spec, ios, out, simd),
         Some(KvType::F16) => attend_as::<F16>(spec, ios, out, simd),
+        Some(KvType::Q8_0) => attend_as::<Q8>(spec, ios, out, simd),
     }
 }
 
 /// [`attend_opts`] over caches that store `E`.
-fn attend_as<E: KvElem>(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd: bool) {
+fn attend_as<E: KvFormat>(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd: bool) {
     let qw = spec.n_heads * spec.head_dim;
     let rows: usize = ios.iter().map(|io| io.n).sum();
     // The raw output columns below rely on this bound.
@@ -112,7 +114,7 @@ fn attend_as<E: KvElem>(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd: 
         // (asserted above); this task writes only its chunk's rows and KV head g's query
         // heads' columns.
         let o = SyncPtr(unsafe { op.0.add(row0(s) * qw) });
-        with_scores(TILE * rep * (io.q0 + io.n), |sc| {
+        with_scores(TILE * rep * (io.q0 + io.n) + BLOCK * spec.head_dim, |sc| {
             #[cfg(target_arch = "x86_64")]
             if simd && avx512 {
                 // SAFETY: `avx512` was checked at run time; `o` as above.
@@ -145,7 +147,7 @@ fn attend_as<E: KvElem>(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd: 
 /// AVX2 and FMA are available, and as [`one_group`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn one_group_avx2<E: KvElem>(
+unsafe fn one_group_avx2<E: KvFormat>(
     spec: &AttnSpec,
     io: &AttnIo,
     g: usize,
@@ -162,7 +164,7 @@ unsafe fn one_group_avx2<E: KvElem>(
 /// AVX-512F, AVX2 and FMA are available, and as [`one_group`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn one_group_avx512<E: KvElem>(
+unsafe fn one_group_avx512<E: KvFormat>(
     spec: &AttnSpec,
     io: &AttnIo,
     g: usize,
@@ -185,15 +187,16 @@ const CHUNK: usize = 4 * TILE;
 /// positions at a time. A tile's query vectors (position-major, then head) take their scores against
 /// each key block `M` at a time ([`scores16xm`]): M independent multiply-add chains
 /// instead of one, which is what the single-query loop was waiting on. Vector `v`'s
-/// scores go to `sc[v * ctx..]` (`sc` holds `TILE * rep * (q0 + n)` values), then its
-/// softmax and its output `out[i, h*hd..(h+1)*hd]`. Each score is the same dimension-order
-/// chain whatever the tile, so tiling changes no result.
+/// scores go to `sc[v * ctx..]` (`sc` holds `TILE * rep * (q0 + n)` values, then the
+/// `BLOCK * hd` of a value block converted to f32), then its softmax and its output
+/// `out[i, h*hd..(h+1)*hd]`. Each score is the same dimension-order chain whatever the
+/// tile, so tiling changes no result.
 /// # Safety
 /// `g < n_kv_heads`, `rows.end <= io.n`; `out` points at `io.n * n_heads * head_dim`
 /// writable values whose rows `rows` no one else reads or writes during the call, except
 /// other KV heads' query columns.
 #[inline(always)]
-unsafe fn one_group<const M: usize, E: KvElem>(
+unsafe fn one_group<const M: usize, E: KvFormat>(
     spec: &AttnSpec,
     io: &AttnIo,
     g: usize,
@@ -205,6 +208,7 @@ unsafe fn one_group<const M: usize, E: KvElem>(
     let qw = spec.n_heads * hd;
     let rep = spec.n_heads / spec.n_kv_heads;
     let ctx = io.q0 + io.n;
+    let (sc, vals) = sc.split_at_mut(TILE * rep * ctx);
     let lo_of = |p: usize| spec.window.map_or(0, |w| (p + 1).saturating_sub(w));
     let mut i0 = rows.start;
     while i0 < rows.end {
@@ -216,12 +220,12 @@ unsafe fn one_group<const M: usize, E: KvElem>(
         // Block by block: one table lookup per 16 positions, not per key. (Plain loops,
         // not closures over the rows: those would not be inlined into the SIMD builds.)
         for b in b0..=b1 {
-            let kt = &io.kv.k_rows::<E>(io.layer, b)[g * hd * BLOCK..(g + 1) * hd * BLOCK];
+            let kt = E::keys(io.kv, io.layer, b, g, hd);
             let mut v0 = 0;
             while v0 < nv {
                 // A short last group repeats its last vector; those scores are dropped.
                 let qs: [&[f32]; M] = std::array::from_fn(|t| q((v0 + t).min(nv - 1)));
-                let d = scores16xm(&qs, kt);
+                let d = scores16xm(&qs, &kt);
                 for (t, dt) in d.iter().enumerate().take(nv - v0) {
                     let v = v0 + t;
                     let p = io.q0 + i0 + v / rep;
@@ -255,26 +259,28 @@ unsafe fn one_group<const M: usize, E: KvElem>(
         // memory once per tile, not once per vector (at 8k positions a KV head's values
         // are megabytes). Each vector still adds its keys in order, four at a time.
         for b in b0..=b1 {
+            // In f32 once per tile (not once per vector) where the cache stores less.
+            let vb = E::values(io.kv, io.layer, b, g, hd);
+            let rows = vb.f32_rows(vals, hd);
             for v in 0..nv {
                 let p = io.q0 + i0 + v / rep;
                 let lo = lo_of(p);
                 let w = &sc[v * ctx..v * ctx + p + 1 - lo];
                 // SAFETY: as `o_at` says.
                 let o = unsafe { out_row(out, o_at(v), hd) };
-                weighted_block::<E>(io, g, (hd, spec.n_kv_heads * hd), b, lo, w, o);
+                weighted_block(rows, b, lo, w, o);
             }
         }
         i0 = i1;
     }
 }
 
-/// `o += sum_j w[j - lo] v_j` over the keys of block `b` inside `lo..lo + w.len()` (KV
-/// head `g`; head width and value row width given), four value rows per pass over `o`.
+/// `o += sum_j w[j - lo] v_j` over the keys of block `b` inside `lo..lo + w.len()`, the
+/// block's value rows of the head given as [`ValueRows::f32_rows`] gives them; four value
+/// rows per pass over `o`.
 #[inline(always)]
-fn weighted_block<E: KvElem>(
-    io: &AttnIo,
-    g: usize,
-    (hd, kvw): (usize, usize),
+fn weighted_block(
+    (vb, stride, at): (&[f32], usize, usize),
     b: usize,
     lo: usize,
     w: &[f32],
@@ -285,8 +291,8 @@ fn weighted_block<E: KvElem>(
     if j0 >= j1 {
         return;
     }
-    let vb = io.kv.v_rows::<E>(io.layer, b);
-    let v = |j: usize| &vb[(j - b * BLOCK) * kvw + g * hd..][..hd];
+    let hd = o.len();
+    let v = |j: usize| &vb[(j - b * BLOCK) * stride + at..][..hd];
     let mut j = j0;
     while j + 4 <= j1 {
         let ws = [w[j - lo], w[j + 1 - lo], w[j + 2 - lo], w[j + 3 - lo]];
@@ -327,13 +333,12 @@ pub(super) fn scores16(q: &[f32], kt: &[f32]) -> [f32; BLOCK] {
 /// all of them, and their `M` accumulator rows are independent chains. Every score is
 /// the same chain as [`scores16`]'s, so the results are too.
 #[inline(always)]
-fn scores16xm<const M: usize, E: KvElem>(qs: &[&[f32]; M], kt: &[E]) -> [[f32; BLOCK]; M] {
+fn scores16xm<const M: usize>(qs: &[&[f32]; M], kt: &impl KeyCols) -> [[f32; BLOCK]; M] {
     let hd = qs[0].len();
     let qs: [&[f32]; M] = std::array::from_fn(|t| &qs[t][..hd]);
     let mut acc = [[0f32; BLOCK]; M];
     for d in 0..hd {
-        let col: &[E; BLOCK] = kt[d * BLOCK..(d + 1) * BLOCK].try_into().expect("a column");
-        let col: [f32; BLOCK] = std::array::from_fn(|l| col[l].get());
+        let col = kt.col(d);
         for t in 0..M {
             let qd = qs[t][d];
             for l in 0..BLOCK {
@@ -347,22 +352,21 @@ fn scores16xm<const M: usize, E: KvElem>(qs: &[&[f32]; M], kt: &[E]) -> [[f32; B
 /// `o += w[0] v[0]`, then `w[1] v[1]`, ... : four `axpy`s in their order, with `o` read
 /// and written once.
 #[inline(always)]
-fn axpy4<E: KvElem>(o: &mut [f32], w: [f32; 4], v: [&[E]; 4]) {
+fn axpy4(o: &mut [f32], w: [f32; 4], v: [&[f32]; 4]) {
     let n = o.len();
     // Re-sliced to `n`: no bounds checks in the loop, so it vectorizes.
     let (v0, v1, v2, v3) = (&v[0][..n], &v[1][..n], &v[2][..n], &v[3][..n]);
     for c in 0..n {
-        let (a, b, d, e) = (v0[c].get(), v1[c].get(), v2[c].get(), v3[c].get());
-        o[c] = (((o[c] + w[0] * a) + w[1] * b) + w[2] * d) + w[3] * e;
+        o[c] = (((o[c] + w[0] * v0[c]) + w[1] * v1[c]) + w[2] * v2[c]) + w[3] * v3[c];
     }
 }
 
 /// `o += w v` (unfused, like [`axpy4`]).
 #[inline(always)]
-fn axpy<E: KvElem>(o: &mut [f32], w: f32, v: &[E]) {
+fn axpy(o: &mut [f32], w: f32, v: &[f32]) {
     let v = &v[..o.len()];
     for (oc, &vc) in o.iter_mut().zip(v) {
-        *oc += w * vc.get();
+        *oc += w * vc;
     }
 }
 

@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::kv_q8;
 use super::kv_type::{KvElem, KvType, F16};
 
 /// Positions per block: vLLM's default, small enough that a shared prefix loses at
@@ -39,13 +40,23 @@ pub struct KvBlock {
 enum KvData {
     F32(Box<[f32]>),
     F16(Box<[F16]>),
+    /// q8_0: codes where the f32 cache has values, and their scales (`kv_q8`).
+    Q8 {
+        q: Box<[i8]>,
+        s: Box<[F16]>,
+    },
 }
 
 impl KvData {
-    fn new(ty: KvType, len: usize) -> Self {
+    /// `len` values (and, for q8_0, `scales` scales).
+    fn new(ty: KvType, len: usize, scales: usize) -> Self {
         match ty {
             KvType::F32 => KvData::F32(vec![0.0; len].into_boxed_slice()),
             KvType::F16 => KvData::F16(vec![F16::default(); len].into_boxed_slice()),
+            KvType::Q8_0 => KvData::Q8 {
+                q: vec![0; len].into_boxed_slice(),
+                s: vec![F16::default(); scales].into_boxed_slice(),
+            },
         }
     }
 
@@ -61,13 +72,22 @@ impl KvData {
         // `KvElem`s), so the pointer is a valid `[E; len]` borrowed from `self`.
         unsafe { std::slice::from_raw_parts(ptr, len) }
     }
+
+    /// A q8_0 block's codes and scales.
+    #[inline(always)]
+    fn q8(&self) -> (&[i8], &[F16]) {
+        match self {
+            KvData::Q8 { q, s } => (q, s),
+            _ => panic!("KV cache read as q8_0 but stored otherwise"),
+        }
+    }
 }
 
 impl KvBlock {
-    fn new(ty: KvType, len: usize, live: &Arc<BlockCounter>) -> Self {
+    fn new(ty: KvType, (len, scales): (usize, usize), live: &Arc<BlockCounter>) -> Self {
         live.0.fetch_add(1, Ordering::Relaxed);
         Self {
-            data: KvData::new(ty, len),
+            data: KvData::new(ty, len, scales),
             live: Arc::clone(live),
         }
     }
@@ -102,6 +122,8 @@ pub struct KvLayout {
     map: Vec<(usize, usize)>,
     /// What the blocks store.
     ty: KvType,
+    /// The head width: q8_0 groups never straddle two heads.
+    hd: usize,
 }
 
 impl KvLayout {
@@ -125,12 +147,25 @@ impl KvLayout {
             groups,
             map,
             ty: KvType::F32,
+            hd: kw.max(1),
         }
     }
 
-    /// The same layout storing `ty`.
-    pub fn with_type(self, ty: KvType) -> Self {
-        Self { ty, ..self }
+    /// The same layout storing `ty`, for heads `head_dim` wide (which must divide the key
+    /// and value widths: every head's groups are its own).
+    pub fn with_type(self, ty: KvType, head_dim: usize) -> Result<Self, String> {
+        let whole = |w: usize| head_dim > 0 && w.is_multiple_of(head_dim);
+        if ty == KvType::Q8_0 && !(whole(self.kw) && whole(self.vw)) {
+            return Err(format!(
+                "a q8_0 cache needs key and value widths ({}, {}) made of heads of {head_dim}",
+                self.kw, self.vw
+            ));
+        }
+        Ok(Self {
+            ty,
+            hd: head_dim.max(1),
+            ..self
+        })
     }
 
     pub fn kv_type(&self) -> KvType {
@@ -139,6 +174,33 @@ impl KvLayout {
 
     fn block_len(&self, group: usize) -> usize {
         self.groups[group].0 * BLOCK * (self.kw + self.vw)
+    }
+
+    /// Scale groups of a key row and of a value row (q8_0).
+    fn scale_groups(&self) -> (usize, usize) {
+        let per = |w: usize| w / self.hd * kv_q8::groups(self.hd);
+        (per(self.kw), per(self.vw))
+    }
+
+    /// A block's (values, scales) for layer group `group`; scales only for q8_0.
+    fn block_sizes(&self, group: usize) -> (usize, usize) {
+        let (kg, vg) = self.scale_groups();
+        let scales = match self.ty {
+            KvType::Q8_0 => self.groups[group].0 * BLOCK * (kg + vg),
+            _ => 0,
+        };
+        (self.block_len(group), scales)
+    }
+
+    /// Bytes of a block of layer group `group`.
+    fn block_bytes(&self, group: usize) -> usize {
+        let (len, scales) = self.block_sizes(group);
+        let per = match self.ty {
+            KvType::F32 => 4,
+            KvType::F16 => 2,
+            KvType::Q8_0 => 1,
+        };
+        len * per + scales * 2
     }
 }
 
@@ -220,6 +282,31 @@ impl SeqKv {
         &self.block(g, b).data.of::<E>()[at..at + BLOCK * self.layout.vw]
     }
 
+    /// A q8_0 cache's block `b` of `layer`: (key codes `[kw][BLOCK]`, key scales
+    /// `[kg][BLOCK]`, value codes `[BLOCK][vw]`, value scales `[BLOCK][vg]`).
+    #[inline(always)]
+    pub(crate) fn q8_rows(&self, layer: usize, b: usize) -> Q8Rows<'_> {
+        let (g, at) = self.at(layer);
+        let (kw, vw) = (self.layout.kw, self.layout.vw);
+        let (kg, vg) = self.layout.scale_groups();
+        let sa = self.layout.map[layer].1 * BLOCK * (kg + vg);
+        let (q, s) = self.block(g, b).data.q8();
+        Q8Rows {
+            kq: &q[at..at + BLOCK * kw],
+            ks: &s[sa..sa + BLOCK * kg],
+            vq: &q[at + BLOCK * kw..at + BLOCK * (kw + vw)],
+            vs: &s[sa + BLOCK * kg..sa + BLOCK * (kg + vg)],
+            vw,
+            vg,
+        }
+    }
+
+    /// Value row width of the cache (the stride between positions).
+    #[inline(always)]
+    pub(crate) fn value_width(&self) -> usize {
+        self.layout.vw
+    }
+
     /// [`Self::k_rows`] of an f32 cache.
     #[inline(always)]
     pub fn k_block(&self, layer: usize, b: usize) -> &[f32] {
@@ -236,7 +323,7 @@ impl SeqKv {
     pub(crate) fn reserve(&mut self, len: usize) {
         for (g, blocks) in self.groups.iter_mut().enumerate() {
             while blocks.len() * BLOCK < len {
-                let b = KvBlock::new(self.layout.ty, self.layout.block_len(g), &self.live);
+                let b = KvBlock::new(self.layout.ty, self.layout.block_sizes(g), &self.live);
                 blocks.push(Some(Arc::new(b)));
             }
         }
@@ -254,6 +341,19 @@ impl SeqKv {
         match &mut Arc::make_mut(slot).data {
             KvData::F32(d) => store(d, ka, va, k, v),
             KvData::F16(d) => store(d, ka, va, k, v),
+            KvData::Q8 { q, s } => {
+                let (kg, vg) = self.layout.scale_groups();
+                let sa = self.layout.map[layer].1 * BLOCK * (kg + vg);
+                let (ks, vs) = (sa + j % BLOCK, sa + BLOCK * kg + (j % BLOCK) * vg);
+                let hd = self.layout.hd;
+                kv_q8::quantize_row(
+                    k,
+                    hd,
+                    |i, c| q[ka + i * BLOCK] = c,
+                    |g, x| s[ks + g * BLOCK] = x,
+                );
+                kv_q8::quantize_row(v, hd, |i, c| q[va + i] = c, |g, x| s[vs + g] = x);
+            }
         }
     }
 
@@ -310,9 +410,8 @@ impl SeqKv {
     /// Bytes of one span of [`BLOCK`] positions (all layers, K and V).
     pub fn block_bytes(&self) -> usize {
         (0..self.groups.len())
-            .map(|g| self.layout.block_len(g))
+            .map(|g| self.layout.block_bytes(g))
             .sum::<usize>()
-            * self.layout.ty.bytes()
     }
 
     /// Spans of [`BLOCK`] positions in this sequence's tables.
@@ -324,6 +423,17 @@ impl SeqKv {
     pub fn held_blocks(&self) -> usize {
         self.groups.iter().flatten().filter(|b| b.is_some()).count()
     }
+}
+
+/// One block of one layer of a q8_0 cache (see [`SeqKv::q8_rows`]).
+pub(crate) struct Q8Rows<'a> {
+    pub kq: &'a [i8],
+    pub ks: &'a [F16],
+    pub vq: &'a [i8],
+    pub vs: &'a [F16],
+    /// Value codes and value scales per position.
+    pub vw: usize,
+    pub vg: usize,
 }
 
 /// Writes one position's key (down its column, stride [`BLOCK`], from `ka`) and value

@@ -1,26 +1,20 @@
-//! What the KV cache stores its values as: f32 (exact, the default) or IEEE half
-//! precision (llama.cpp's default cache type, `-ctk f16 -ctv f16`): half the bytes per
-//! position, each key and value rounded once to nearest when it is written.
+//! What the KV cache stores its values as: f32 (exact, the default), IEEE half
+//! precision (llama.cpp's default cache type, `-ctk f16 -ctv f16`: half the bytes per
+//! position, each key and value rounded once to nearest when it is written), or q8_0
+//! (`-ctk q8_0 -ctv q8_0`: int8 codes with one f16 scale per 32 values of a head, 34
+//! bytes per 32 values; see `kv_q8`).
 
 use std::fmt;
 use std::str::FromStr;
 
 /// The cache's element type, chosen per engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[allow(non_camel_case_types)] // ggml's type names
 pub enum KvType {
     #[default]
     F32,
     F16,
-}
-
-impl KvType {
-    /// Bytes per stored value.
-    pub fn bytes(self) -> usize {
-        match self {
-            KvType::F32 => 4,
-            KvType::F16 => 2,
-        }
-    }
+    Q8_0,
 }
 
 impl FromStr for KvType {
@@ -29,7 +23,10 @@ impl FromStr for KvType {
         match s.to_ascii_lowercase().as_str() {
             "f32" => Ok(KvType::F32),
             "f16" => Ok(KvType::F16),
-            _ => Err(format!("unknown KV cache type {s:?}: expected f32 or f16")),
+            "q8_0" | "q8" => Ok(KvType::Q8_0),
+            _ => Err(format!(
+                "unknown KV cache type {s:?}: expected f32, f16 or q8_0"
+            )),
         }
     }
 }
@@ -39,6 +36,7 @@ impl fmt::Display for KvType {
         f.write_str(match self {
             KvType::F32 => "f32",
             KvType::F16 => "f16",
+            KvType::Q8_0 => "q8_0",
         })
     }
 }
@@ -49,6 +47,8 @@ pub trait KvElem: Copy + Default + Send + Sync + 'static {
     const TYPE: KvType;
     fn get(self) -> f32;
     fn put(x: f32) -> Self;
+    /// The values themselves where they are f32 already (no conversion to make).
+    fn as_f32(s: &[Self]) -> Option<&[f32]>;
 }
 
 impl KvElem for f32 {
@@ -60,6 +60,10 @@ impl KvElem for f32 {
     #[inline(always)]
     fn put(x: f32) -> Self {
         x
+    }
+    #[inline(always)]
+    fn as_f32(s: &[f32]) -> Option<&[f32]> {
+        Some(s)
     }
 }
 
@@ -84,6 +88,10 @@ impl KvElem for F16 {
     #[inline(always)]
     fn put(x: f32) -> Self {
         F16(half::f16::from_f32(x.clamp(-65504.0, 65504.0)).to_bits())
+    }
+    #[inline(always)]
+    fn as_f32(_: &[F16]) -> Option<&[f32]> {
+        None
     }
 }
 
@@ -113,5 +121,6 @@ mod tests {
         assert_eq!(F16::put(1e9).get(), 65504.0);
         assert_eq!("F16".parse::<KvType>(), Ok(KvType::F16));
         assert!("q4".parse::<KvType>().is_err());
+        assert_eq!("Q8_0".parse::<KvType>(), Ok(KvType::Q8_0));
     }
 }

@@ -13,7 +13,9 @@ mod attend;
 mod attend_latent;
 mod dense_ffn;
 pub mod kv;
+mod kv_q8;
 mod kv_type;
+mod kv_view;
 mod latent;
 mod layer;
 mod lin;
@@ -200,7 +202,19 @@ impl Engine {
                 "KV cache type {ty}: a latent-attention (MLA) cache is f32 only"
             )));
         }
-        let layout = KvLayout::clone(&self.kv_layout).with_type(ty);
+        let mut dims = self.layers.iter().filter_map(|l| match &l.mixer {
+            Mixer::Attention(a) => Some(a.head_dim()),
+            Mixer::Latent(_) => None,
+        });
+        let hd = dims.next().unwrap_or(1);
+        if ty == KvType::Q8_0 && dims.any(|d| d != hd) {
+            return Err(Error::BadInput(
+                "KV cache type q8_0: the layers' head widths differ".into(),
+            ));
+        }
+        let layout = KvLayout::clone(&self.kv_layout)
+            .with_type(ty, hd)
+            .map_err(|e| Error::BadInput(format!("KV cache type {ty}: {e}")))?;
         self.kv_layout = Arc::new(layout);
         Ok(self)
     }

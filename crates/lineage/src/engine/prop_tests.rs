@@ -11,6 +11,7 @@ use proptest::prelude::*;
 
 use super::attend::{attend_opts, AttnIo, AttnSpec};
 use super::kv::{BlockCounter, KvLayout, SeqKv};
+use super::kv_q8;
 use super::kv_type::{KvElem, KvType, F16};
 use super::mat::Mat;
 
@@ -104,7 +105,8 @@ impl Attn {
         };
         // The rows in a paged cache (blocks of 16: the longer cases cross several).
         let kvw = self.n_kv_heads * self.head_dim;
-        let layout = Arc::new(KvLayout::new(kvw, kvw, &[None]).with_type(ty));
+        let layout = KvLayout::new(kvw, kvw, &[None]).with_type(ty, self.head_dim);
+        let layout = Arc::new(layout.expect("whole heads"));
         let mut kv = SeqKv::new(&layout, &Arc::new(BlockCounter::default()));
         kv.reserve(self.ctx());
         for j in 0..self.ctx() {
@@ -126,6 +128,32 @@ impl Attn {
     /// The problem with its keys and values as an f16 cache holds them.
     fn rounded(&self) -> Attn {
         let r = |x: &Vec<f32>| x.iter().map(|&v| F16::put(v).get()).collect();
+        Attn {
+            k: r(&self.k),
+            v: r(&self.v),
+            ..self.clone()
+        }
+    }
+
+    /// The problem with its keys and values as a q8_0 cache holds them: each head's
+    /// groups of 32 (per position) as codes times their f16 scale.
+    fn rounded_q8(&self) -> Attn {
+        let hd = self.head_dim;
+        let r = |x: &Vec<f32>| {
+            let mut out = vec![0f32; x.len()];
+            for (row, o) in x
+                .chunks(self.n_kv_heads * hd)
+                .zip(out.chunks_mut(self.n_kv_heads * hd))
+            {
+                let (mut q, mut s) = (vec![0i8; row.len()], vec![F16::default(); row.len()]);
+                kv_q8::quantize_row(row, hd, |i, c| q[i] = c, |k, x| s[k] = x);
+                let ng = kv_q8::groups(hd);
+                for (i, v) in o.iter_mut().enumerate() {
+                    *v = q[i] as f32 * s[i / hd * ng + i % hd / kv_q8::GROUP].get();
+                }
+            }
+            out
+        };
         Attn {
             k: r(&self.k),
             v: r(&self.v),
@@ -207,6 +235,13 @@ proptest! {
     #[test]
     fn attend_f16_cache_simd_equals_scalar_and_matches_f64_of_rounded(a in attn_case()) {
         check_attend(&a, KvType::F16, &a.rounded())?;
+    }
+
+    /// The same over a q8_0 cache, against the f64 softmax of the keys and values as
+    /// its codes and scales give them back.
+    #[test]
+    fn attend_q8_cache_simd_equals_scalar_and_matches_f64_of_dequantized(a in attn_case()) {
+        check_attend(&a, KvType::Q8_0, &a.rounded_q8())?;
     }
 }
 

@@ -67,6 +67,11 @@ impl SelfAttn {
         })
     }
 
+    /// Width of one head.
+    pub fn head_dim(&self) -> usize {
+        self.head_dim
+    }
+
     /// Widths of one row of the q and k|v buffers.
     pub fn widths(&self) -> (usize, usize) {
         (
