@@ -44,59 +44,12 @@ pub(crate) fn tile(ty: super::GgmlType) -> Option<Tile> {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::act::Q8Block;
+    pub(super) use super::super::block_format::{Format, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0};
     use super::super::int8_vnni::{W_ROWS, X_ROWS};
     use super::super::simd::x86::*;
     use std::arch::x86_64::*;
 
     type Out = [[f32; W_ROWS]; X_ROWS];
-
-    /// Where a 32-block format keeps its fields, as constants, so that each kernel is
-    /// compiled for its format (no field is read or branched on at run time).
-    pub(super) trait Format {
-        /// Block bytes.
-        const BS: usize;
-        /// Q8_0: `d`, then 32 signed codes at byte 2.
-        const Q8: bool = false;
-        /// The 16 code bytes (low nibbles: values 0..16, high: 16..32).
-        const CODES: usize = 0;
-        /// The 32 fifth bits (Q5), bit `j` for value `j`.
-        const HIGH_BITS: Option<usize> = None;
-        /// A float min `m` at byte 2 (Q4_1, Q5_1); else the codes lose `OFFSET`.
-        const HAS_MIN: bool = false;
-        const OFFSET: Option<i8> = None;
-    }
-
-    pub(super) struct Q4_0;
-    impl Format for Q4_0 {
-        const BS: usize = 18;
-        const CODES: usize = 2;
-        const OFFSET: Option<i8> = Some(8);
-    }
-    pub(super) struct Q4_1;
-    impl Format for Q4_1 {
-        const BS: usize = 20;
-        const CODES: usize = 4;
-        const HAS_MIN: bool = true;
-    }
-    pub(super) struct Q5_0;
-    impl Format for Q5_0 {
-        const BS: usize = 22;
-        const CODES: usize = 6;
-        const HIGH_BITS: Option<usize> = Some(2);
-        const OFFSET: Option<i8> = Some(16);
-    }
-    pub(super) struct Q5_1;
-    impl Format for Q5_1 {
-        const BS: usize = 24;
-        const CODES: usize = 8;
-        const HIGH_BITS: Option<usize> = Some(4);
-        const HAS_MIN: bool = true;
-    }
-    pub(super) struct Q8_0;
-    impl Format for Q8_0 {
-        const BS: usize = 34;
-        const Q8: bool = true;
-    }
 
     /// One block's 32 codes: the nibble formats' (offset taken off in integers, as the
     /// `Codes` of q4.rs / q5.rs do), or Q8_0's signed bytes.

@@ -60,10 +60,10 @@ pub(crate) fn tile(ty: super::GgmlType) -> Option<Tile> {
             return None;
         }
         match ty {
-            G::Q4_0 => Some(x86::tile_q4_0 as Tile),
-            G::Q4_1 => Some(x86::tile_q4_1),
-            G::Q5_0 => Some(x86::tile_q5_0),
-            G::Q5_1 => Some(x86::tile_q5_1),
+            G::Q4_0 => Some(x86::TILE_Q4_0),
+            G::Q4_1 => Some(x86::TILE_Q4_1),
+            G::Q5_0 => Some(x86::TILE_Q5_0),
+            G::Q5_1 => Some(x86::TILE_Q5_1),
             G::Q8_0 => Some(x86::tile_q8_0),
             _ => None,
         }
@@ -78,6 +78,7 @@ pub(crate) fn tile(ty: super::GgmlType) -> Option<Tile> {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::act::Q8Block;
+    use super::super::block_format::{Format, Q4_0, Q4_1, Q5_0, Q5_1};
     use super::super::simd::x86::hsum_ps;
     use super::{W_ROWS, X_ROWS};
     use std::arch::x86_64::*;
@@ -151,49 +152,6 @@ mod x86 {
         [hsum_ps(_mm512_castps512_ps256(v)), hsum_ps(high)]
     }
 
-    /// Where a 32-block format keeps its fields (Q4_0, Q4_1, Q5_0, Q5_1).
-    #[derive(Clone, Copy)]
-    struct Nibbles {
-        /// Block bytes.
-        bs: usize,
-        /// The 16 code bytes (low nibbles: values 0..16, high: 16..32).
-        codes: usize,
-        /// The 32 fifth bits (Q5), bit `j` for value `j`.
-        high_bits: Option<usize>,
-        /// A float min `m` at byte 2 (Q4_1, Q5_1); else the codes lose `offset`.
-        has_min: bool,
-        offset: i8,
-    }
-
-    const Q4_0: Nibbles = Nibbles {
-        bs: 18,
-        codes: 2,
-        high_bits: None,
-        has_min: false,
-        offset: 8,
-    };
-    const Q4_1: Nibbles = Nibbles {
-        bs: 20,
-        codes: 4,
-        high_bits: None,
-        has_min: true,
-        offset: 0,
-    };
-    const Q5_0: Nibbles = Nibbles {
-        bs: 22,
-        codes: 6,
-        high_bits: Some(2),
-        has_min: false,
-        offset: 16,
-    };
-    const Q5_1: Nibbles = Nibbles {
-        bs: 24,
-        codes: 8,
-        high_bits: Some(4),
-        has_min: true,
-        offset: 0,
-    };
-
     /// The four rows' fifth bits as byte masks: values 0..16 of row `k` at bits
     /// `16k..16k+16` of the first, values 16..32 in the second.
     /// # Safety
@@ -216,38 +174,37 @@ mod x86 {
     /// `lo[i]`/`hi[i]` hold those lanes for four weight rows at once, `offs[i]` the four
     /// scalars.
     /// # Safety
-    /// As [`super::Tile`], with `xs.len() == N` and `f` the weights' layout.
+    /// As [`super::Tile`], with `xs.len() == N` and `F` the weights' nibble format.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn nibbles<const N: usize>(
+    unsafe fn nibbles<F: Format, const N: usize>(
         w: &[u8],
         rb: usize,
         xs: &[&[Q8Block]],
         out: &mut Out,
-        f: Nibbles,
     ) {
-        let nb = xs.iter().map(|x| x.len()).fold(rb / f.bs, usize::min);
-        assert!(xs.len() == N && w.len() >= W_ROWS * rb && rb >= nb * f.bs);
+        let nb = xs.iter().map(|x| x.len()).fold(rb / F::BS, usize::min);
+        assert!(xs.len() == N && w.len() >= W_ROWS * rb && rb >= nb * F::BS);
         let wp = w.as_ptr();
         let (mut lo, mut hi) = ([_mm512_setzero_ps(); N], [_mm512_setzero_ps(); N]);
         let mut offs = [_mm_setzero_ps(); N];
         let (mask, bit4) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(0x10));
-        let offset = _mm512_set1_epi8(f.offset);
+        let offset = _mm512_set1_epi8(F::OFFSET.unwrap_or(0));
         for j in 0..nb {
-            let b = wp.add(j * f.bs);
-            let codes = |k: usize| _mm_loadu_si128(b.add(k * rb + f.codes) as *const __m128i);
+            let b = wp.add(j * F::BS);
+            let codes = |k: usize| _mm_loadu_si128(b.add(k * rb + F::CODES) as *const __m128i);
             let z = _mm512_inserti32x4::<1>(_mm512_castsi128_si512(codes(0)), codes(1));
             let z = _mm512_inserti32x4::<3>(_mm512_inserti32x4::<2>(z, codes(2)), codes(3));
             let mut qlo = _mm512_and_si512(z, mask);
             let mut qhi = _mm512_and_si512(_mm512_srli_epi16::<4>(z), mask);
-            if let Some(at) = f.high_bits {
+            if let Some(at) = F::HIGH_BITS {
                 let (ml, mh) = fifth_bits(b, rb, at);
                 // Nibbles are below 16: adding 16 sets the fifth bit.
                 qlo = _mm512_mask_add_epi8(qlo, ml, qlo, bit4);
                 qhi = _mm512_mask_add_epi8(qhi, mh, qhi, bit4);
             }
             let d = four_f16(b, rb, 0);
-            let m = if f.has_min {
+            let m = if F::HAS_MIN {
                 four_f16(b, rb, 2)
             } else {
                 _mm_setzero_ps()
@@ -259,7 +216,7 @@ mod x86 {
                 let yhi = _mm512_broadcast_i32x4(_mm_loadu_si128(yp.add(1)));
                 let mut plo = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qlo, ylo);
                 let mut phi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qhi, yhi);
-                if f.offset != 0 {
+                if F::OFFSET.is_some() {
                     // sum((q - offset) y) per 4 bytes, as AVX2's signed codes give it.
                     let zero = _mm512_setzero_si512();
                     plo = _mm512_sub_epi32(plo, _mm512_dpbusd_epi32(zero, offset, ylo));
@@ -268,7 +225,7 @@ mod x86 {
                 let s = per_lane128(_mm_mul_ps(d, _mm_set1_ps(y.d)));
                 lo[i] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(plo), lo[i]);
                 hi[i] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(phi), hi[i]);
-                if f.has_min {
+                if F::HAS_MIN {
                     offs[i] = _mm_add_ps(offs[i], _mm_mul_ps(m, _mm_set1_ps(y.s)));
                 }
             }
@@ -323,53 +280,23 @@ mod x86 {
         }
     }
 
+    /// The tile of a nibble format `F`.
     /// # Safety
     /// As [`super::Tile`], with AVX-512 VNNI checked by [`super::available`].
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    pub(super) unsafe fn tile_q4_0(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
+    unsafe fn tile_nibbles<F: Format>(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
         match xs.len() {
-            1 => nibbles::<1>(w, rb, xs, out, Q4_0),
-            2 => nibbles::<2>(w, rb, xs, out, Q4_0),
-            3 => nibbles::<3>(w, rb, xs, out, Q4_0),
-            _ => nibbles::<4>(w, rb, xs, out, Q4_0),
+            1 => nibbles::<F, 1>(w, rb, xs, out),
+            2 => nibbles::<F, 2>(w, rb, xs, out),
+            3 => nibbles::<F, 3>(w, rb, xs, out),
+            _ => nibbles::<F, 4>(w, rb, xs, out),
         }
     }
 
-    /// # Safety
-    /// As [`super::Tile`], with AVX-512 VNNI checked by [`super::available`].
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    pub(super) unsafe fn tile_q4_1(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
-        match xs.len() {
-            1 => nibbles::<1>(w, rb, xs, out, Q4_1),
-            2 => nibbles::<2>(w, rb, xs, out, Q4_1),
-            3 => nibbles::<3>(w, rb, xs, out, Q4_1),
-            _ => nibbles::<4>(w, rb, xs, out, Q4_1),
-        }
-    }
-
-    /// # Safety
-    /// As [`super::Tile`], with AVX-512 VNNI checked by [`super::available`].
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    pub(super) unsafe fn tile_q5_0(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
-        match xs.len() {
-            1 => nibbles::<1>(w, rb, xs, out, Q5_0),
-            2 => nibbles::<2>(w, rb, xs, out, Q5_0),
-            3 => nibbles::<3>(w, rb, xs, out, Q5_0),
-            _ => nibbles::<4>(w, rb, xs, out, Q5_0),
-        }
-    }
-
-    /// # Safety
-    /// As [`super::Tile`], with AVX-512 VNNI checked by [`super::available`].
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    pub(super) unsafe fn tile_q5_1(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
-        match xs.len() {
-            1 => nibbles::<1>(w, rb, xs, out, Q5_1),
-            2 => nibbles::<2>(w, rb, xs, out, Q5_1),
-            3 => nibbles::<3>(w, rb, xs, out, Q5_1),
-            _ => nibbles::<4>(w, rb, xs, out, Q5_1),
-        }
-    }
+    pub(super) const TILE_Q4_0: super::Tile = tile_nibbles::<Q4_0>;
+    pub(super) const TILE_Q4_1: super::Tile = tile_nibbles::<Q4_1>;
+    pub(super) const TILE_Q5_0: super::Tile = tile_nibbles::<Q5_0>;
+    pub(super) const TILE_Q5_1: super::Tile = tile_nibbles::<Q5_1>;
 
     /// # Safety
     /// As [`super::Tile`], with AVX-512 VNNI checked by [`super::available`].

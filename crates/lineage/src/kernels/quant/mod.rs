@@ -8,6 +8,7 @@
 
 pub mod act;
 #[cfg(target_arch = "x86_64")]
+mod block_format;
 mod deq_avx2;
 mod dispatch;
 mod exact;
