@@ -89,17 +89,42 @@ mod x86 {
         out[..N].copy_from_slice(&acc);
     }
 
+    /// One weight row of type `T` against any number of activation rows, each super-block
+    /// split once for all of them (prefill); `out[i]` sums in [`rows`]' order.
+    /// # Safety
+    /// As [`super::KRow`].
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn rows_all<const T: u8>(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32]) {
+        let bs = codes::block_bytes::<T>();
+        let nb = xs.iter().map(|x| x.len()).fold(w.len() / bs, usize::min);
+        let out = &mut out[..xs.len()];
+        out.fill(0.0);
+        for j in 0..nb {
+            let k = codes::split::<T>(&w[j * bs..(j + 1) * bs]);
+            for (x, a) in xs.iter().zip(out.iter_mut()) {
+                let y = x.get_unchecked(j);
+                let s = scaled(&k, &y.qs);
+                let (sb, mb) = (with_bsums(&k.sc, y), with_bsums(&k.mn, y));
+                *a += finish_parts(k.d, k.dmin, k.off, s, sb, mb, y.d);
+            }
+        }
+    }
+
     /// The [`super::KRow`] of type `T`.
     /// # Safety
     /// As [`super::KRow`].
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn row<const T: u8>(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32; X_ROWS]) {
+    pub(super) unsafe fn row<const T: u8>(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32]) {
+        let mut v = [0f32; X_ROWS];
         match xs.len() {
-            0 => {}
-            1 => rows::<T, 1>(w, xs, out),
-            2 => rows::<T, 2>(w, xs, out),
-            3 => rows::<T, 3>(w, xs, out),
-            _ => rows::<T, 4>(w, &xs[..4], out),
+            0 => return,
+            1 => rows::<T, 1>(w, xs, &mut v),
+            2 => rows::<T, 2>(w, xs, &mut v),
+            3 => rows::<T, 3>(w, xs, &mut v),
+            4 => rows::<T, 4>(w, xs, &mut v),
+            _ => return rows_all::<T>(w, xs, out),
         }
+        out[..xs.len()].copy_from_slice(&v[..xs.len()]);
     }
 }

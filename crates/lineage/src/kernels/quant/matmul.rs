@@ -10,7 +10,7 @@ use super::exact::prefetch;
 use super::float::dot_f32;
 use super::int8_vnni::{Tile, W_ROWS, X_ROWS};
 use super::k_quants::{unpack_row, Unpack};
-use super::k_vnni::{KRow, X_ROWS as K_ROWS};
+use super::k_vnni::KRow;
 use super::QMatrix;
 use crate::kernels::pool::Pool;
 
@@ -255,34 +255,43 @@ thread_local! {
     static ACTS_K: Scratch<Q8KBlock> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// K-quant rows straight from their bytes (no unpacking), each against up to
-/// [`K_ROWS`] activation rows at a time; every output the bits of [`run_q8k`]'s.
+/// K-quant rows straight from their bytes (no unpacking), each against every activation
+/// row in one call (the kernel splits each super-block once for all of them); every
+/// output the bits of [`run_q8k`]'s.
 fn run_k_rows(job: &Job<'_>, x: &[f32], row: KRow, n_tasks: usize, pool: &Pool) {
     ACTS_K.with_borrow_mut(|(acts, one)| {
         quantize_into(x, job.cols, quantize_row_q8k, acts, one);
         let nb = job.cols / 256;
-        let acts: &[Q8KBlock] = acts;
-        let act = |i: usize| &acts[i * nb..(i + 1) * nb];
+        // Decode's one row without an allocation; prefill's rows in a Vec.
+        let (mut few, many): ([&[Q8KBlock]; 4], Vec<&[Q8KBlock]>);
+        let rows = acts.chunks_exact(nb.max(1)).take(job.n);
+        let xs: &[&[Q8KBlock]] = if job.n <= 4 {
+            few = [&[]; 4];
+            few.iter_mut().zip(rows).for_each(|(f, r)| *f = r);
+            &few[..job.n]
+        } else {
+            many = rows.collect();
+            &many
+        };
         pool.run(n_tasks, &|t| {
-            let mut v = [0f32; K_ROWS];
-            let mut xs: [&[Q8KBlock]; K_ROWS] = [&[]; K_ROWS];
+            let (mut few, mut many) = ([0f32; 4], Vec::new());
+            let v: &mut [f32] = if job.n <= 4 {
+                &mut few[..job.n]
+            } else {
+                many.resize(job.n, 0.0);
+                &mut many
+            };
             let rows = job.task_rows(t);
             for r in rows.clone() {
                 if let Some(next) = (r + 1 < rows.end).then(|| job.w_row(r + 1)) {
                     prefetch(next);
                 }
-                for i0 in (0..job.n).step_by(K_ROWS) {
-                    let m = K_ROWS.min(job.n - i0);
-                    for (q, slot) in xs.iter_mut().enumerate().take(m) {
-                        *slot = act(i0 + q);
-                    }
-                    // SAFETY: `row` is only handed out after its CPU check; it reads the
-                    // blocks the weight row and each activation row have.
-                    unsafe { row(job.w_row(r), &xs[..m], &mut v) };
-                    for (q, &vq) in v.iter().enumerate().take(m) {
-                        // SAFETY: i0 + q < n; r is in this task's rows.
-                        unsafe { job.put(i0 + q, r, vq) };
-                    }
+                // SAFETY: `row` is only handed out after its CPU check; it reads the
+                // blocks the weight row and each activation row have.
+                unsafe { row(job.w_row(r), xs, v) };
+                for (i, &vi) in v.iter().enumerate() {
+                    // SAFETY: i < n; r is in this task's rows.
+                    unsafe { job.put(i, r, vi) };
                 }
             }
         });

@@ -402,12 +402,13 @@ proptest! {
     }
 }
 
-/// One K-quant weight row (Q4_K, Q5_K or Q6_K, 1..=3 super-blocks) and 1..=4 activation rows.
+/// One K-quant weight row (Q4_K, Q5_K or Q6_K, 1..=3 super-blocks) and 1..=9 activation
+/// rows (up to 4 in registers, more through the split-once path).
 fn k_row_case() -> impl Strategy<Value = (GgmlType, Vec<u8>, Vec<f32>, usize)> {
     (
         prop::sample::select(&[GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K][..]),
         1usize..=3,
-        1usize..=4,
+        1usize..=9,
     )
         .prop_flat_map(|(ty, nb, m)| {
             let w = vec(any::<u8>(), nb * ty.type_size());
@@ -423,7 +424,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Every K-quant row kernel this CPU has (AVX-512 VNNI, AVX2) gives each output the
-    /// bits of the scalar unpack-then-dot path, for one to four activation rows.
+    /// bits of the scalar unpack-then-dot path, for one to nine activation rows.
     #[test]
     fn k_row_kernels_equal_the_unpacked_path_bitwise((ty, w, x, m) in k_row_case()) {
         let Some(Kernel::Q8K { unpack, .. }) = kernel(ty, false) else { unreachable!() };
@@ -436,7 +437,7 @@ proptest! {
         for (name, row) in [("vnni", k_vnni::k_row(ty)), ("avx2", k_avx2::k_row(ty))] {
             let Some(row) = row else { continue };
             ran += 1;
-            let mut out = [f32::NAN; 4];
+            let mut out = [f32::NAN; 9];
             // SAFETY: `row` is only handed out after its CPU check.
             unsafe { row(&w, &xs[..m], &mut out) };
             for (i, xi) in xs.iter().enumerate() {
