@@ -5,8 +5,8 @@ use super::act::{Q8Block, Q8KBlock};
 use super::int8_avx2;
 use super::int8_vnni::{self, Tile};
 use super::k_avx2;
+use super::k_avx2::KRow;
 use super::k_unpack::{self as ku, KBlock};
-use super::k_vnni::{self, KRow};
 use super::simd::avx2_available;
 use super::types::GgmlType;
 use super::{float, k_quants, mxfp4, q4, q5, q8};
@@ -40,8 +40,7 @@ pub(crate) enum Kernel {
         tile: Option<Tile>,
     },
     /// K-quants: unpack each weight row once, then dot against Q8_K activations.
-    /// Where the CPU has one (AVX-512 VNNI, else AVX2), `row` takes the packed rows
-    /// directly.
+    /// Where the CPU has AVX2, `row` takes the packed rows directly.
     Q8K {
         unpack: k_quants::Unpack,
         dot: KDot,
@@ -112,11 +111,7 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
         } else {
             k_quants::vec_dot_k
         },
-        row: if simd {
-            k_vnni::k_row(ty).or_else(|| k_avx2::k_row(ty))
-        } else {
-            None
-        },
+        row: if simd { k_avx2::k_row(ty) } else { None },
     };
     Some(match ty {
         Q4_0 => q8(q4::vec_dot_q4_0, avx2_fn(Q4_0)),

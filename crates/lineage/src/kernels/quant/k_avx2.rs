@@ -1,6 +1,9 @@
-//! AVX2 kernels for K-quant weights (Q4_K, Q5_K, Q6_K) against Q8_K activations, for CPUs
-//! without AVX-512 VNNI: one weight row against one to four activation rows, straight
-//! from the super-block bytes (the [`KRow`] contract of k_vnni.rs).
+//! AVX2 kernels for K-quant weights (Q4_K, Q5_K, Q6_K) against Q8_K activations: one
+//! weight row against any number of activation rows, straight from the super-block
+//! bytes. They serve AVX-512 VNNI CPUs too: there `vpdpbusd` needs a 32-bit multiply by
+//! each 16 values' scale after it (`vpmulld`, two micro-ops of long latency), where
+//! `maddubs` + `madd` apply the scale in the pair sum; a VNNI version of this kernel
+//! measured 5-11% slower Gemma-3 prefill on a Sapphire Rapids Xeon, so it was removed.
 //!
 //! The codes are split in registers (k_codes.rs) rather than unpacked into a
 //! [`KBlock`](super::k_unpack::KBlock) per row, which costs more than the dots when
@@ -12,7 +15,19 @@
 //! Reference: ggml-cpu `arch/x86/quants.c` `ggml_vec_dot_q4_K_q8_K` and
 //! `ggml_vec_dot_q6_K_q8_K` under `__AVX2__`.
 
-use super::k_vnni::KRow;
+use super::act::Q8KBlock;
+
+/// Activation rows whose sums stay in registers (decode); more take [`x86::rows_all`].
+pub(crate) const X_ROWS: usize = 4;
+
+/// One weight row of whole super-blocks · `xs` (Q8_K activation rows) -> `out[..xs.len()]`:
+/// up to [`X_ROWS`] rows with their sums in registers (decode), more with each
+/// super-block split once for all of them (prefill); the same bits either way.
+/// # Safety
+/// The CPU has AVX2, FMA and F16C ([`k_row`] checked). Lengths are no safety condition:
+/// the kernel reads the blocks that `w` and every row have (and `out` shorter than `xs`
+/// panics).
+pub(crate) type KRow = unsafe fn(&[u8], &[&[Q8KBlock]], &mut [f32]);
 
 /// The kernel of `ty`, where the type and this CPU have one.
 pub(crate) fn k_row(ty: super::GgmlType) -> Option<KRow> {
@@ -42,8 +57,8 @@ mod x86 {
     use super::super::act::Q8KBlock;
     use super::super::k_codes::x86::{self as codes, with_bsums, Split};
     use super::super::k_quants::finish_parts;
-    use super::super::k_vnni::X_ROWS;
     use super::super::simd::x86::hsum_epi32;
+    use super::X_ROWS;
     use std::arch::x86_64::*;
 
     /// `sum_t sc_t * dot(u_t, y[32 t..][..32])` over the 8 code vectors: `maddubs`
@@ -95,7 +110,7 @@ mod x86 {
     /// As [`super::KRow`].
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn rows_all<const T: u8>(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32]) {
+    pub(super) unsafe fn rows_all<const T: u8>(w: &[u8], xs: &[&[Q8KBlock]], out: &mut [f32]) {
         let bs = codes::block_bytes::<T>();
         let nb = xs.iter().map(|x| x.len()).fold(w.len() / bs, usize::min);
         let out = &mut out[..xs.len()];

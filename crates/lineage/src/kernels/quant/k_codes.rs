@@ -1,6 +1,5 @@
 //! K-quant super-blocks (Q4_K, Q5_K, Q6_K) split into byte codes in registers, with their
-//! scales: what the AVX2 and AVX-512 VNNI row kernels (k_avx2.rs, k_vnni.rs) share.
-//! They differ only in the integer dot that meets these codes.
+//! scales: what the K-quant row kernels (k_avx2.rs) meet with their integer dot.
 //!
 //! Reference: ggml-cpu `arch/x86/quants.c` `ggml_vec_dot_q4_K_q8_K` and
 //! `ggml_vec_dot_q6_K_q8_K` (AVX2: the same code splitting).

@@ -9,8 +9,8 @@ use super::dispatch::{dequantizer, kernel, Dequant, KDot, Kernel, Q8Dot, Q8Dot4}
 use super::exact::prefetch;
 use super::float::dot_f32;
 use super::int8_vnni::{Tile, W_ROWS, X_ROWS};
+use super::k_avx2::KRow;
 use super::k_quants::{unpack_row, Unpack};
-use super::k_vnni::KRow;
 use super::QMatrix;
 use crate::kernels::pool::Pool;
 

@@ -21,7 +21,6 @@ mod k_avx2;
 mod k_codes;
 mod k_quants;
 mod k_unpack;
-mod k_vnni;
 mod matmul;
 mod mxfp4;
 mod q4;

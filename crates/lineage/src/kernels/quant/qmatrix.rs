@@ -215,7 +215,7 @@ impl ActPrecision {
     /// 0.21 / 0.41 / 0.22 from it on the three anchor prompts (llama.cpp 0.35 / 0.32 /
     /// 0.20: as close on average, not on every prompt; tests/smollm2_int8_anchors.rs).
     /// Speed (bench/all.py --int8, 2026-12-02): with its tiles (int8_vnni.rs on AVX-512
-    /// VNNI, int8_avx2.rs elsewhere) and K-quant rows (k_vnni.rs, k_avx2.rs) the 8-bit
+    /// VNNI, int8_avx2.rs elsewhere) and K-quant rows (k_avx2.rs) the 8-bit
     /// path decodes 1.3-1.5x faster than the exact one on both kinds of CPU, prefills
     /// SmolLM2 faster and Gemma-3 (K-quants) about as fast or slower. Since it is as
     /// close as llama.cpp only on average, exact stays the default; the 8-bit path is the
