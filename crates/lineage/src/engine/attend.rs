@@ -333,6 +333,7 @@ pub(super) fn scores16(q: &[f32], kt: &[f32]) -> [f32; BLOCK] {
 /// all of them, and their `M` accumulator rows are independent chains. Every score is
 /// the same chain as [`scores16`]'s, so the results are too.
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // `d` indexes every query vector and the key column
 fn scores16xm<const M: usize>(qs: &[&[f32]; M], kt: &impl KeyCols) -> [[f32; BLOCK]; M] {
     let hd = qs[0].len();
     let qs: [&[f32]; M] = std::array::from_fn(|t| &qs[t][..hd]);

@@ -8,6 +8,7 @@ use super::act::{quantize_row_q8, quantize_row_q8k, Q8Block, Q8KBlock};
 use super::dispatch::{dequantizer, kernel, Dequant, KDot, Kernel, Q8Dot, Q8Dot4};
 use super::exact::prefetch;
 use super::float::dot_f32;
+use super::int8_panel::{Dot as PanelDot, Fill, Panel, ROWS as PANEL_ROWS, X_ROWS as PANEL_X};
 use super::int8_vnni::{Tile, W_ROWS, X_ROWS};
 use super::k_avx2::KRow;
 use super::k_quants::{unpack_row, Unpack};
@@ -125,9 +126,17 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
     };
     let n_tasks = rows.div_ceil(per_task);
     match kernel {
-        Kernel::Q8 { dot, dot4, tile } => match tile {
-            Some(tile) => run_q8_tiles(&job, x, dot, tile, n_tasks, pool),
-            None => run_q8(&job, x, dot, dot4, n_tasks, pool),
+        Kernel::Q8 {
+            dot,
+            dot4,
+            tile,
+            panel,
+        } => match (tile, panel) {
+            (_, Some(panel)) if job.n > X_ROWS && panels_on() => {
+                run_q8_panels(&job, x, dot, panel, n_tasks, pool)
+            }
+            (Some(tile), _) => run_q8_tiles(&job, x, dot, tile, n_tasks, pool),
+            _ => run_q8(&job, x, dot, dot4, n_tasks, pool),
         },
         Kernel::Q8K { unpack, dot, row } => match row {
             Some(row) => run_k_rows(&job, x, row, n_tasks, pool),
@@ -228,6 +237,76 @@ fn run_q8_tiles(job: &Job<'_>, x: &[f32], dot: Q8Dot, tile: Tile, n_tasks: usize
                     unsafe { job.put(i, r, dot(job.w_row(r), act(i))) };
                 }
             }
+        });
+    })
+}
+
+/// Whether prefill takes the panels (`LINEAGE_PANELS=0` keeps the tiles; read once).
+fn panels_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("LINEAGE_PANELS").map_or(true, |v| v != "0"))
+}
+
+thread_local! {
+    /// The panel of the task running on this thread, reused call after call.
+    static PANEL: std::cell::RefCell<Panel> = std::cell::RefCell::new(Panel::default());
+}
+
+/// Prefill: each task's weight rows [`PANEL_ROWS`] at a time decoded into a panel, which
+/// every activation row then meets [`PANEL_X`] at a time; a task's leftover rows one by
+/// one. Every output gets the bits `dot` gives it.
+fn run_q8_panels(
+    job: &Job<'_>,
+    x: &[f32],
+    dot: Q8Dot,
+    (fill, pdot): (Fill, PanelDot),
+    n_tasks: usize,
+    pool: &Pool,
+) {
+    ACTS.with_borrow_mut(|(acts, row)| {
+        quantize_into(x, job.cols, quantize_row_q8, acts, row);
+        let nb = job.cols / 32;
+        let acts: &[Q8Block] = acts;
+        let act = |i: usize| &acts[i * nb..(i + 1) * nb];
+        let rb = job.row_bytes;
+        pool.run(n_tasks, &|t| {
+            PANEL.with_borrow_mut(|panel| {
+                let mut rows = job.task_rows(t);
+                let mut v = [[0f32; PANEL_ROWS]; PANEL_X];
+                let mut xs: [&[Q8Block]; PANEL_X] = [&[]; PANEL_X];
+                while rows.len() >= PANEL_ROWS {
+                    let r0 = rows.start;
+                    let w = &job.w[r0 * rb..(r0 + PANEL_ROWS) * rb];
+                    // SAFETY: `fill` is only handed out after its CPU check; `w` holds
+                    // PANEL_ROWS whole rows of `nb` blocks.
+                    unsafe { fill(w, rb, nb, panel) };
+                    // The next group's rows, while this panel meets every activation row.
+                    let next = (r0 + PANEL_ROWS).min(rows.end)..(r0 + 2 * PANEL_ROWS).min(rows.end);
+                    prefetch(&job.w[next.start * rb..next.end * rb]);
+                    for i0 in (0..job.n).step_by(PANEL_X) {
+                        let m = PANEL_X.min(job.n - i0);
+                        for (q, slot) in xs.iter_mut().enumerate().take(m) {
+                            *slot = act(i0 + q);
+                        }
+                        // SAFETY: as `fill`; the panel was filled by the same type's
+                        // `fill`, each of the m activation rows has its nb blocks.
+                        unsafe { pdot(panel, &xs[..m], &mut v) };
+                        for (q, vq) in v.iter().enumerate().take(m) {
+                            for (k, &vk) in vq.iter().enumerate() {
+                                // SAFETY: i0 + q < n; row r0 + k is in this task's rows.
+                                unsafe { job.put(i0 + q, r0 + k, vk) };
+                            }
+                        }
+                    }
+                    rows.start += PANEL_ROWS;
+                }
+                for r in rows {
+                    for i in 0..job.n {
+                        // SAFETY: as in `run_q8`.
+                        unsafe { job.put(i, r, dot(job.w_row(r), act(i))) };
+                    }
+                }
+            })
         });
     })
 }

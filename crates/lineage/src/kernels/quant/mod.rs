@@ -16,6 +16,7 @@ mod exact;
 mod exact_avx512;
 mod float;
 mod int8_avx2;
+mod int8_panel;
 mod int8_vnni;
 mod k_avx2;
 mod k_codes;

@@ -400,6 +400,41 @@ proptest! {
         // Every x86-64 CPU these run on has AVX2; only a scalar-only CPU has no tile.
         prop_assert!(ran > 0 || !simd::avx2_available(), "{ty}: no tile kernel ran");
     }
+
+    /// The AVX2 prefill panel (int8_panel.rs) gives each output the bits of the AVX2 row
+    /// kernel, for one to four activation rows, refilled over an earlier panel of another
+    /// size (the thread's panel is reused call after call). Run on every AVX2 CPU, even
+    /// those whose matmul takes the VNNI tiles instead.
+    #[test]
+    fn int8_panels_equal_the_row_kernel_bitwise((ty, cols, w, x, m) in tile_case()) {
+        let Some(Kernel::Q8 { dot, .. }) = kernel(ty, true) else { unreachable!() };
+        let Some((fill, pdot)) = int8_panel::kernels(ty) else {
+            prop_assert!(!simd::avx2_available(), "{ty}: no panel on an AVX2 CPU");
+            return Ok(());
+        };
+        let acts = quantize_rows(&x, cols, quantize_row_q8);
+        let xs: Vec<&[act::Q8Block]> = acts.chunks_exact(cols / 32).collect();
+        let rb = cols / 32 * ty.type_size();
+        let mut panel = int8_panel::Panel::default();
+        let big = vec![0x33u8; 4 * (rb + 2 * ty.type_size())];
+        // SAFETY: the kernels are only handed out after their CPU check; `big` holds four
+        // rows of rb + 2 blocks, `w` four rows of `rb` bytes, each activation row a block
+        // per weight block.
+        unsafe { fill(&big, rb + 2 * ty.type_size(), cols / 32 + 2, &mut panel) };
+        let mut out = [[f32::NAN; 4]; 4];
+        // SAFETY: as above.
+        unsafe { fill(&w, rb, cols / 32, &mut panel) };
+        // SAFETY: as above; the panel was filled by this type's `fill`.
+        unsafe { pdot(&panel, &xs[..m], &mut out) };
+        for (i, xi) in xs.iter().enumerate() {
+            for k in 0..4 {
+                // SAFETY: `dot` is the AVX2 kernel only after its CPU check.
+                let want = unsafe { dot(&w[k * rb..(k + 1) * rb], xi) };
+                prop_assert!(out[i][k].to_bits() == want.to_bits(),
+                    "{ty} panel: x row {i} of {m}, w row {k}: {} vs row {}", out[i][k], want);
+            }
+        }
+    }
 }
 
 /// One K-quant weight row (Q4_K, Q5_K or Q6_K, 1..=3 super-blocks) and 1..=9 activation
