@@ -52,7 +52,14 @@ def lineage(model, threads, prompt, gen, extra=(), act=None):
 
 def llama_bench(exe, model, threads, args):
     env = dict(os.environ, LD_LIBRARY_PATH=str(Path(exe).parent))
-    out, rss = run([str(exe), "-m", str(model), "-t", str(threads), "-r", "1", "-o", "json", *args], env)
+    try:
+        out, rss = run([str(exe), "-m", str(model), "-t", str(threads), "-r", "1", "-o", "json", *args], env)
+    except RuntimeError as e:
+        if "(-4)" in str(e):  # SIGILL
+            sys.exit(f"{e}\nllama-bench died of an illegal instruction: on VMs that list AMX but "
+                     "trap it, rebuild with LLAMA_NO_AMX=1 bench/build_llama_server.sh and pass "
+                     "--llama-bench target/llama-server/build-noamx/bin/llama-bench")
+        raise
     return json.loads(out)[0]["avg_ts"], rss
 
 

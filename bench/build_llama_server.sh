@@ -4,6 +4,10 @@
 # configuration (GGML_NATIVE: tuned for this CPU, as a user's build would be).
 # usage: bench/build_llama_server.sh [OUT_DIR]   (default target/llama-server)
 # Prints the path of the binary on its last line.
+# LLAMA_NO_AMX=1 builds into build-noamx with the AVX-512/VNNI set named instead of
+# GGML_NATIVE and AMX off: some VMs list AMX in /proc/cpuinfo (and grant the tile
+# permission) yet trap `tilezero`, which kills llama.cpp's AMX prefill with SIGILL
+# (seen on a 2-core Sapphire Rapids VM, 2026-12-02).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${1:-$ROOT/target/llama-server}"
@@ -11,7 +15,15 @@ VERSION=0.3.36
 SHA=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 mkdir -p "$OUT"
 cd "$OUT"
-if [ ! -x build/bin/llama-server ]; then
+BUILD=build
+CMAKE_FLAGS=()
+if [ "${LLAMA_NO_AMX:-0}" = 1 ]; then
+  BUILD=build-noamx
+  CMAKE_FLAGS=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+    -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON
+    -DGGML_AVX_VNNI=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF)
+fi
+if [ ! -x "$BUILD/bin/llama-server" ]; then
   if [ ! -f sdist.tar.gz ]; then
     # The simple index is what a registry mirror serves; take the sdist link from it.
     url=$(curl -fsSL "https://pypi.org/simple/llama-cpp-python/" \
@@ -22,8 +34,8 @@ if [ ! -x build/bin/llama-server ]; then
   tar xzf sdist.tar.gz
   command -v cmake >/dev/null || pip install cmake >&2
   src="llama_cpp_python-$VERSION/vendor/llama.cpp"
-  cmake -S "$src" -B build -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
-    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >&2
-  cmake --build build --target llama-server llama-bench -j "$(nproc)" >&2
+  cmake -S "$src" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF "${CMAKE_FLAGS[@]}" >&2
+  cmake --build "$BUILD" --target llama-server llama-bench -j "$(nproc)" >&2
 fi
-echo "$OUT/build/bin/llama-server"
+echo "$OUT/$BUILD/bin/llama-server"
