@@ -477,6 +477,66 @@ mod tests {
         assert_eq!(live.get(), 0, "every block is freed");
     }
 
+    /// A q8_0 cache: key columns and value rows read back as ggml's q8_0 codes times
+    /// their scales (two heads of 40: a group of 32 and one of 8 each), its bytes are a
+    /// byte per value and two per scale, and a write into a shared block copies it.
+    #[test]
+    fn q8_rows_read_back_their_codes_and_shared_blocks_are_copied_on_write() {
+        let (hd, w) = (40, 80);
+        let live = Arc::new(BlockCounter::default());
+        let layout = KvLayout::new(w, w, &[None]).with_type(KvType::Q8_0, hd);
+        let layout = Arc::new(layout.unwrap());
+        let mut a = SeqKv::new(&layout, &live);
+        a.reserve(BLOCK + 1);
+        let row = |j: usize, s: f32| -> Vec<f32> {
+            (0..w)
+                .map(|c| s * ((j * 7 + c * 3) % 23) as f32 - 5.0)
+                .collect()
+        };
+        for j in 0..=BLOCK {
+            a.write(0, j, &row(j, 0.5), &row(j, -0.25));
+        }
+        assert_eq!(a.block_bytes(), BLOCK * (2 * w + 2 * 2 * 2 * 2));
+        // The expected values: each row quantized group by group.
+        let deq = |x: &[f32]| -> Vec<f32> {
+            let (mut q, mut sc) = (vec![0i8; w], vec![F16::default(); 4]);
+            kv_q8::quantize_row(x, hd, |i, c| q[i] = c, |g, v| sc[g] = v);
+            (0..w)
+                .map(|i| q[i] as f32 * sc[i / hd * 2 + i % hd / 32].get())
+                .collect()
+        };
+        let read = |kv: &SeqKv, j: usize| -> (Vec<f32>, Vec<f32>) {
+            let r = kv.q8_rows(0, j / BLOCK);
+            let l = j % BLOCK;
+            let k = (0..w)
+                .map(|i| {
+                    r.kq[i * BLOCK + l] as f32 * r.ks[(i / hd * 2 + i % hd / 32) * BLOCK + l].get()
+                })
+                .collect();
+            let v = (0..w)
+                .map(|i| {
+                    r.vq[l * r.vw + i] as f32 * r.vs[l * r.vg + i / hd * 2 + i % hd / 32].get()
+                })
+                .collect();
+            (k, v)
+        };
+        for j in [0, 5, BLOCK] {
+            assert_eq!(
+                read(&a, j),
+                (deq(&row(j, 0.5)), deq(&row(j, -0.25))),
+                "position {j}"
+            );
+        }
+        let mut b = SeqKv::new(&layout, &live);
+        b.adopt(a.full_sets(BLOCK + 1));
+        b.write(0, 3, &[9.0; 80], &[9.0; 80]);
+        assert_eq!(read(&a, 3), (deq(&row(3, 0.5)), deq(&row(3, -0.25))));
+        assert_eq!(read(&b, 3), (deq(&[9.0; 80]), deq(&[9.0; 80])));
+        assert_eq!(live.get(), 3);
+        let bad = KvLayout::new(w, w, &[None]).with_type(KvType::Q8_0, 30);
+        assert!(bad.unwrap_err().contains("heads of 30"));
+    }
+
     #[test]
     fn a_windowed_group_releases_what_no_later_query_sees() {
         let live = Arc::new(BlockCounter::default());
