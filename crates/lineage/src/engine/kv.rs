@@ -182,6 +182,12 @@ impl KvLayout {
         (per(self.kw), per(self.vw))
     }
 
+    /// Where layer `layer`'s scales start inside its group's blocks (q8_0).
+    fn scales_at(&self, layer: usize) -> usize {
+        let (kg, vg) = self.scale_groups();
+        self.map[layer].1 * BLOCK * (kg + vg)
+    }
+
     /// A block's (values, scales) for layer group `group`; scales only for q8_0.
     fn block_sizes(&self, group: usize) -> (usize, usize) {
         let (kg, vg) = self.scale_groups();
@@ -289,7 +295,7 @@ impl SeqKv {
         let (g, at) = self.at(layer);
         let (kw, vw) = (self.layout.kw, self.layout.vw);
         let (kg, vg) = self.layout.scale_groups();
-        let sa = self.layout.map[layer].1 * BLOCK * (kg + vg);
+        let sa = self.layout.scales_at(layer);
         let (q, s) = self.block(g, b).data.q8();
         Q8Rows {
             kq: &q[at..at + BLOCK * kw],
@@ -343,7 +349,7 @@ impl SeqKv {
             KvData::F16(d) => store(d, ka, va, k, v),
             KvData::Q8 { q, s } => {
                 let (kg, vg) = self.layout.scale_groups();
-                let sa = self.layout.map[layer].1 * BLOCK * (kg + vg);
+                let sa = self.layout.scales_at(layer);
                 let (ks, vs) = (sa + j % BLOCK, sa + BLOCK * kg + (j % BLOCK) * vg);
                 let hd = self.layout.hd;
                 kv_q8::quantize_row(

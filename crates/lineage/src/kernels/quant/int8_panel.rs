@@ -18,10 +18,8 @@
 
 use super::act::Q8Block;
 
-/// Weight rows per panel (the tiles' group of rows).
-pub(crate) const ROWS: usize = 4;
-/// Activation rows per kernel call, at most.
-pub(crate) const X_ROWS: usize = 4;
+/// Weight rows per panel and activation rows per kernel call: the tiles' own.
+pub(crate) use super::int8_vnni::{W_ROWS as ROWS, X_ROWS};
 
 /// 32 code bytes, aligned for a vector load.
 #[derive(Clone, Copy, Default)]

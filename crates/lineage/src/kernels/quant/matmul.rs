@@ -8,7 +8,7 @@ use super::act::{quantize_row_q8, quantize_row_q8k, Q8Block, Q8KBlock};
 use super::dispatch::{dequantizer, kernel, Dequant, KDot, Kernel, Q8Dot, Q8Dot4};
 use super::exact::prefetch;
 use super::float::dot_f32;
-use super::int8_panel::{Dot as PanelDot, Fill, Panel, ROWS as PANEL_ROWS, X_ROWS as PANEL_X};
+use super::int8_panel::{Dot as PanelDot, Fill, Panel};
 use super::int8_vnni::{Tile, W_ROWS, X_ROWS};
 use super::k_avx2::KRow;
 use super::k_quants::{unpack_row, Unpack};
@@ -131,13 +131,15 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
             dot4,
             tile,
             panel,
-        } => match (tile, panel) {
-            (_, Some(panel)) if job.n > X_ROWS && panels_on() => {
-                run_q8_panels(&job, x, dot, panel, n_tasks, pool)
+        } => {
+            // The panels for prefill only: decode's one row would not repay the decoding.
+            let panel = panel.filter(|_| job.n > X_ROWS && panels_on());
+            if tile.is_some() || panel.is_some() {
+                run_q8_groups(&job, x, dot, (tile, panel), n_tasks, pool)
+            } else {
+                run_q8(&job, x, dot, dot4, n_tasks, pool)
             }
-            (Some(tile), _) => run_q8_tiles(&job, x, dot, tile, n_tasks, pool),
-            _ => run_q8(&job, x, dot, dot4, n_tasks, pool),
-        },
+        }
         Kernel::Q8K { unpack, dot, row } => match row {
             Some(row) => run_k_rows(&job, x, row, n_tasks, pool),
             None => run_q8k(&job, x, unpack, dot, n_tasks, pool),
@@ -189,56 +191,61 @@ thread_local! {
 /// latency is longer than one group's compute on a small model's rows.
 const PREFETCH_GROUPS: usize = 2;
 
-/// Every full group of [`W_ROWS`] weight rows through the tile kernel against up to
-/// [`X_ROWS`] activation rows at a time (the group's weights stay in L1 while every
-/// activation row passes), [`PREFETCH_GROUPS`] groups ahead prefetched; a task's
-/// leftover rows one by one. Every output gets the bits `dot` gives it.
-fn run_q8_tiles(job: &Job<'_>, x: &[f32], dot: Q8Dot, tile: Tile, n_tasks: usize, pool: &Pool) {
-    ACTS.with_borrow_mut(|(acts, row)| {
-        quantize_into(x, job.cols, quantize_row_q8, acts, row);
-        let nb = job.cols / 32;
-        let acts: &[Q8Block] = acts;
-        let act = |i: usize| &acts[i * nb..(i + 1) * nb];
-        let rb = job.row_bytes;
-        pool.run(n_tasks, &|t| {
-            let mut rows = job.task_rows(t);
-            let mut v = [[0f32; W_ROWS]; X_ROWS];
-            let mut xs: [&[Q8Block]; X_ROWS] = [&[]; X_ROWS];
-            let ahead = |from: usize, groups: usize| {
-                let (a, b) = (from.min(rows.end), (from + groups * W_ROWS).min(rows.end));
-                prefetch(&job.w[a * rb..b * rb]);
-            };
-            ahead(rows.start, PREFETCH_GROUPS);
-            while rows.len() >= W_ROWS {
-                let r0 = rows.start;
-                ahead(r0 + PREFETCH_GROUPS * W_ROWS, 1);
-                let w = &job.w[r0 * rb..(r0 + W_ROWS) * rb];
-                for i0 in (0..job.n).step_by(X_ROWS) {
-                    let m = X_ROWS.min(job.n - i0);
-                    for (q, slot) in xs.iter_mut().enumerate().take(m) {
-                        *slot = act(i0 + q);
-                    }
-                    // SAFETY: `tile` is only handed out after its CPU check; `w` holds
-                    // W_ROWS whole rows and each of the m (1..=4) activation rows a block
-                    // per weight block of a row.
-                    unsafe { tile(w, rb, &xs[..m], &mut v) };
-                    for (q, vq) in v.iter().enumerate().take(m) {
-                        for (k, &vk) in vq.iter().enumerate() {
-                            // SAFETY: i0 + q < n; row r0 + k is in this task's rows.
-                            unsafe { job.put(i0 + q, r0 + k, vk) };
-                        }
-                    }
-                }
-                rows.start += W_ROWS;
-            }
-            for r in rows {
-                for i in 0..job.n {
-                    // SAFETY: as in `run_q8`.
-                    unsafe { job.put(i, r, dot(job.w_row(r), act(i))) };
-                }
-            }
-        });
-    })
+/// How a group of [`W_ROWS`] consecutive weight rows meets the activation rows: `load`
+/// once per group, then `dot` for every [`X_ROWS`] activation rows at a time.
+trait Group {
+    /// # Safety
+    /// The kernel's CPU check passed; `w` holds `W_ROWS` whole rows of `rb` bytes and
+    /// outlives the `dot`s that follow.
+    unsafe fn load<'a>(&mut self, w: &'a [u8], rb: usize) -> Loaded<'a>;
+    /// # Safety
+    /// After a `load` of `g`; each of the 1..=[`X_ROWS`] rows of `xs` has a block per
+    /// weight block of a row.
+    unsafe fn dot(&mut self, g: Loaded<'_>, xs: &[&[Q8Block]], out: &mut [[f32; W_ROWS]; X_ROWS]);
+}
+
+/// The group a [`Group::load`] took: its bytes and row stride.
+#[derive(Clone, Copy)]
+struct Loaded<'a> {
+    w: &'a [u8],
+    rb: usize,
+}
+
+/// The tile kernel: every call reads the group's bytes as stored (decode, and prefill
+/// on VNNI CPUs).
+impl Group for Tile {
+    /// # Safety
+    /// As [`Group::load`].
+    unsafe fn load<'a>(&mut self, w: &'a [u8], rb: usize) -> Loaded<'a> {
+        Loaded { w, rb }
+    }
+    /// # Safety
+    /// As [`Group::dot`]: the tile's own contract.
+    unsafe fn dot(&mut self, g: Loaded<'_>, xs: &[&[Q8Block]], out: &mut [[f32; W_ROWS]; X_ROWS]) {
+        self(g.w, g.rb, xs, out)
+    }
+}
+
+/// The AVX2 prefill panel: the group decoded once into this thread's panel.
+struct Panels<'p> {
+    fill: Fill,
+    dot: PanelDot,
+    panel: &'p mut Panel,
+    nb: usize,
+}
+
+impl Group for Panels<'_> {
+    /// # Safety
+    /// As [`Group::load`]: `fill`'s own contract.
+    unsafe fn load<'a>(&mut self, w: &'a [u8], rb: usize) -> Loaded<'a> {
+        (self.fill)(w, rb, self.nb, self.panel);
+        Loaded { w, rb }
+    }
+    /// # Safety
+    /// As [`Group::dot`]: the panel was filled by the same type's `fill`.
+    unsafe fn dot(&mut self, _: Loaded<'_>, xs: &[&[Q8Block]], out: &mut [[f32; W_ROWS]; X_ROWS]) {
+        (self.dot)(self.panel, xs, out)
+    }
 }
 
 /// Whether prefill takes the panels (`LINEAGE_PANELS=0` keeps the tiles; read once).
@@ -252,14 +259,16 @@ thread_local! {
     static PANEL: std::cell::RefCell<Panel> = std::cell::RefCell::new(Panel::default());
 }
 
-/// Prefill: each task's weight rows [`PANEL_ROWS`] at a time decoded into a panel, which
-/// every activation row then meets [`PANEL_X`] at a time; a task's leftover rows one by
-/// one. Every output gets the bits `dot` gives it.
-fn run_q8_panels(
+/// Every full group of [`W_ROWS`] weight rows through `group` (the tile kernel, or the
+/// AVX2 panels when `panel` is given) against up to [`X_ROWS`] activation rows at a time
+/// (the group's weights stay in L1 while every activation row passes),
+/// [`PREFETCH_GROUPS`] groups ahead prefetched; a task's leftover rows one by one. Every
+/// output gets the bits `dot` gives it.
+fn run_q8_groups(
     job: &Job<'_>,
     x: &[f32],
     dot: Q8Dot,
-    (fill, pdot): (Fill, PanelDot),
+    (tile, panel): (Option<Tile>, Option<(Fill, PanelDot)>),
     n_tasks: usize,
     pool: &Pool,
 ) {
@@ -267,48 +276,63 @@ fn run_q8_panels(
         quantize_into(x, job.cols, quantize_row_q8, acts, row);
         let nb = job.cols / 32;
         let acts: &[Q8Block] = acts;
-        let act = |i: usize| &acts[i * nb..(i + 1) * nb];
-        let rb = job.row_bytes;
-        pool.run(n_tasks, &|t| {
-            PANEL.with_borrow_mut(|panel| {
-                let mut rows = job.task_rows(t);
-                let mut v = [[0f32; PANEL_ROWS]; PANEL_X];
-                let mut xs: [&[Q8Block]; PANEL_X] = [&[]; PANEL_X];
-                while rows.len() >= PANEL_ROWS {
-                    let r0 = rows.start;
-                    let w = &job.w[r0 * rb..(r0 + PANEL_ROWS) * rb];
-                    // SAFETY: `fill` is only handed out after its CPU check; `w` holds
-                    // PANEL_ROWS whole rows of `nb` blocks.
-                    unsafe { fill(w, rb, nb, panel) };
-                    // The next group's rows, while this panel meets every activation row.
-                    let next = (r0 + PANEL_ROWS).min(rows.end)..(r0 + 2 * PANEL_ROWS).min(rows.end);
-                    prefetch(&job.w[next.start * rb..next.end * rb]);
-                    for i0 in (0..job.n).step_by(PANEL_X) {
-                        let m = PANEL_X.min(job.n - i0);
-                        for (q, slot) in xs.iter_mut().enumerate().take(m) {
-                            *slot = act(i0 + q);
-                        }
-                        // SAFETY: as `fill`; the panel was filled by the same type's
-                        // `fill`, each of the m activation rows has its nb blocks.
-                        unsafe { pdot(panel, &xs[..m], &mut v) };
-                        for (q, vq) in v.iter().enumerate().take(m) {
-                            for (k, &vk) in vq.iter().enumerate() {
-                                // SAFETY: i0 + q < n; row r0 + k is in this task's rows.
-                                unsafe { job.put(i0 + q, r0 + k, vk) };
-                            }
-                        }
-                    }
-                    rows.start += PANEL_ROWS;
-                }
-                for r in rows {
-                    for i in 0..job.n {
-                        // SAFETY: as in `run_q8`.
-                        unsafe { job.put(i, r, dot(job.w_row(r), act(i))) };
-                    }
-                }
-            })
+        pool.run(n_tasks, &|t| match (panel, tile) {
+            (Some((fill, pdot)), _) => PANEL.with_borrow_mut(|panel| {
+                let mut g = Panels {
+                    fill,
+                    dot: pdot,
+                    panel,
+                    nb,
+                };
+                task_groups(job, t, dot, acts, &mut g)
+            }),
+            (None, Some(mut tile)) => task_groups(job, t, dot, acts, &mut tile),
+            (None, None) => unreachable!("a group kernel was chosen"),
         });
     })
+}
+
+/// Task `t`'s rows of [`run_q8_groups`], against `acts` (every activation row's blocks).
+fn task_groups(job: &Job<'_>, t: usize, dot: Q8Dot, acts: &[Q8Block], group: &mut impl Group) {
+    let (rb, nb) = (job.row_bytes, job.cols / 32);
+    let act = |i: usize| &acts[i * nb..(i + 1) * nb];
+    let mut rows = job.task_rows(t);
+    let mut v = [[0f32; W_ROWS]; X_ROWS];
+    let mut xs: [&[Q8Block]; X_ROWS] = [&[]; X_ROWS];
+    let ahead = |from: usize, groups: usize| {
+        let (a, b) = (from.min(rows.end), (from + groups * W_ROWS).min(rows.end));
+        prefetch(&job.w[a * rb..b * rb]);
+    };
+    ahead(rows.start, PREFETCH_GROUPS);
+    while rows.len() >= W_ROWS {
+        let r0 = rows.start;
+        ahead(r0 + PREFETCH_GROUPS * W_ROWS, 1);
+        // SAFETY: the kernels are only handed out after their CPU check; the group is
+        // W_ROWS whole rows of the matrix, which outlives this task.
+        let g = unsafe { group.load(&job.w[r0 * rb..(r0 + W_ROWS) * rb], rb) };
+        for i0 in (0..job.n).step_by(X_ROWS) {
+            let m = X_ROWS.min(job.n - i0);
+            for (q, slot) in xs.iter_mut().enumerate().take(m) {
+                *slot = act(i0 + q);
+            }
+            // SAFETY: after the group's `load`; each of the m (1..=4) activation rows
+            // has a block per weight block of a row.
+            unsafe { group.dot(g, &xs[..m], &mut v) };
+            for (q, vq) in v.iter().enumerate().take(m) {
+                for (k, &vk) in vq.iter().enumerate() {
+                    // SAFETY: i0 + q < n; row r0 + k is in this task's rows.
+                    unsafe { job.put(i0 + q, r0 + k, vk) };
+                }
+            }
+        }
+        rows.start += W_ROWS;
+    }
+    for r in rows {
+        for i in 0..job.n {
+            // SAFETY: as in `run_q8`.
+            unsafe { job.put(i, r, dot(job.w_row(r), act(i))) };
+        }
+    }
 }
 
 fn run_q8k(job: &Job<'_>, x: &[f32], unpack: Unpack, dot: KDot, n_tasks: usize, pool: &Pool) {
