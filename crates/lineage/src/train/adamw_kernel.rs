@@ -99,10 +99,12 @@ fn step<T>(
     v: &mut [T],
     u: &Update,
     cast: impl Fn(f64) -> T,
-    sqrt: impl Fn(T) -> T,
+    sqrt: impl Fn(T) -> T + Sync,
 ) -> candle_core::Result<()>
 where
     T: Copy
+        + Send
+        + Sync
         + std::ops::Add<Output = T>
         + std::ops::Sub<Output = T>
         + std::ops::Mul<Output = T>
@@ -120,16 +122,29 @@ where
     let (b1c, b2, b2c) = (cast(1.0 - u.beta1), cast(u.beta2), cast(1.0 - u.beta2));
     let (bias2, eps, neg_step) = (cast(u.bias2_sqrt), cast(u.eps), cast(-u.step_size));
     let decay = u.decay.map(&cast);
-    for i in 0..w.len() {
-        let (gi, mut wi) = (g[i], w[i]);
-        if let Some(d) = decay {
-            wi = wi * d;
-        }
-        let mi = m[i] + b1c * (gi - m[i]);
-        let vi = v[i] * b2 + b2c * gi * gi;
-        w[i] = wi + neg_step * mi / (sqrt(vi) / bias2 + eps);
-        (m[i], v[i]) = (mi, vi);
-    }
+    // Each element on its own, so the split across threads changes no bit; serial, this
+    // pass kept one core busy while the other waited.
+    let update = |(((w, m), v), g): (((&mut [T], &mut [T]), &mut [T]), &[T])| {
+        crate::model::fused::cpu::simd(|| {
+            for i in 0..w.len() {
+                let (gi, mut wi) = (g[i], w[i]);
+                if let Some(d) = decay {
+                    wi = wi * d;
+                }
+                let mi = m[i] + b1c * (gi - m[i]);
+                let vi = v[i] * b2 + b2c * gi * gi;
+                w[i] = wi + neg_step * mi / (sqrt(vi) / bias2 + eps);
+                (m[i], v[i]) = (mi, vi);
+            }
+        })
+    };
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 14;
+    w.par_chunks_mut(CHUNK)
+        .zip(m.par_chunks_mut(CHUNK))
+        .zip(v.par_chunks_mut(CHUNK))
+        .zip(g.par_chunks(CHUNK))
+        .for_each(update);
     Ok(())
 }
 
