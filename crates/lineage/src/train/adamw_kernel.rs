@@ -92,6 +92,9 @@ impl candle_core::InplaceOp2 for Op<'_> {
     }
 }
 
+/// One chunk of the parameter, its first and second moments, and its gradient.
+type Chunk<'a, T> = (((&'a mut [T], &'a mut [T]), &'a mut [T]), &'a [T]);
+
 fn step<T>(
     w: &mut [T],
     g: &[T],
@@ -124,7 +127,7 @@ where
     let decay = u.decay.map(&cast);
     // Each element on its own, so the split across threads changes no bit; serial, this
     // pass kept one core busy while the other waited.
-    let update = |(((w, m), v), g): (((&mut [T], &mut [T]), &mut [T]), &[T])| {
+    let update = |(((w, m), v), g): Chunk<T>| {
         crate::model::fused::cpu::simd(|| {
             for i in 0..w.len() {
                 let (gi, mut wi) = (g[i], w[i]);
