@@ -37,6 +37,10 @@ pub struct TrainArgs {
     pub seq_len: Option<usize>,
     #[arg(long)]
     pub grad_accum: Option<usize>,
+    /// Shards of each micro-batch run in parallel, one per core (0 = auto: 2 for an even
+    /// batch). Part of the arithmetic, so results do not depend on the thread count.
+    #[arg(long)]
+    pub shards: Option<usize>,
     #[arg(long)]
     pub lr: Option<f64>,
     #[arg(long)]
@@ -161,7 +165,8 @@ macro_rules! set_opt {
 }
 
 fn apply_flags(s: &mut TrainSettings, a: &TrainArgs) -> anyhow::Result<()> {
-    set_opt!(s, a, model, data, steps, tokens, batch, seq_len, grad_accum, lr, min_lr, warmup);
+    set_opt!(s, a, model, data, steps, tokens, batch, seq_len, grad_accum, shards, lr, min_lr);
+    set_opt!(s, a, warmup);
     set_opt!(
         s,
         a,

@@ -2,9 +2,12 @@
 //! and gradient against candle's log-softmax + gather + mean (itself checked against
 //! PyTorch by `train_oracle.rs`) and against central finite differences in f64, on
 //! logits of several shapes and scales; and its error on a target outside the
-//! vocabulary. (The fused AdamW is checked by `train_oracle.rs`'s ten PyTorch steps.)
+//! vocabulary; and the fused LM head + cross-entropy against the head's matmul followed
+//! by that reference, values and both gradients. (The fused AdamW is checked by
+//! `train_oracle.rs`'s ten PyTorch steps.)
 
 use candle_core::{DType, Device, Tensor, Var};
+use lineage::train::head_ce_kernel::head_cross_entropy;
 use lineage::train::loss::{cross_entropy, cross_entropy_reference};
 
 /// Seeded logits `[b, t, v]` of magnitude up to `scale`, and targets `[b, t]`.
@@ -115,6 +118,123 @@ fn fused_cross_entropy_rejects_a_target_outside_the_vocabulary() {
     let (x, _) = case(1, 2, 5, 1.0, 3, DType::F32);
     let y = Tensor::new(&[[1u32, 5]], &Device::Cpu).unwrap();
     let err = cross_entropy(&x, &y).unwrap_err().to_string();
+    assert!(
+        err.contains("target id 5 outside the vocabulary of 5"),
+        "{err}"
+    );
+}
+
+/// Loss and the gradients of `h` and `w` of `f(h, w)`.
+fn head_loss_and_grads(
+    f: impl Fn(&Tensor, &Tensor) -> Tensor,
+    h: &Tensor,
+    w: &Tensor,
+) -> (f64, Vec<f64>, Vec<f64>) {
+    let (hv, wv) = (Var::from_tensor(h).unwrap(), Var::from_tensor(w).unwrap());
+    let loss = (f(hv.as_tensor(), wv.as_tensor()) * 0.75).unwrap(); // an incoming gradient != 1
+    let grads = loss.backward().unwrap();
+    let flat = |v: &Var| -> Vec<f64> {
+        let g = grads.get(v.as_tensor()).unwrap();
+        g.to_dtype(DType::F64)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    let l = loss
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
+    (l, flat(&hv), flat(&wv))
+}
+
+#[test]
+fn fused_head_cross_entropy_equals_the_head_then_the_reference_loss() {
+    for (i, &(n, d, v, scale)) in [
+        (1, 1, 2, 1.0),
+        (5, 7, 13, 2.0),
+        (48, 32, 257, 4.0),
+        (130, 64, 1031, 3.0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 3e-5)] {
+            let (h, _) = case(1, n, d, scale, 40 + i as u64, dtype);
+            let (w, _) = case(1, v, d, 1.0, 80 + i as u64, dtype);
+            let (_, y) = case(1, n, v, 1.0, 120 + i as u64, dtype); // targets below v
+            let (h, w, y) = (
+                h.squeeze(0).unwrap(),
+                w.squeeze(0).unwrap(),
+                y.squeeze(0).unwrap(),
+            );
+            let reference = |h: &Tensor, w: &Tensor| {
+                let logits = h.matmul(&w.t().unwrap()).unwrap().unsqueeze(0).unwrap();
+                cross_entropy_reference(&logits, &y.unsqueeze(0).unwrap()).unwrap()
+            };
+            let fused = |h: &Tensor, w: &Tensor| head_cross_entropy(h, w, &y).unwrap();
+            let (l0, gh0, gw0) = head_loss_and_grads(reference, &h, &w);
+            let (l1, gh1, gw1) = head_loss_and_grads(fused, &h, &w);
+            let what = format!("{dtype:?} n {n} d {d} v {v}");
+            assert!(
+                (l0 - l1).abs() <= tol * l0.abs().max(1.0),
+                "{what}: loss {l1} vs {l0}"
+            );
+            for (name, g0, g1) in [("h", &gh0, &gh1), ("w", &gw0, &gw1)] {
+                let gmax = g0.iter().fold(0f64, |m, g| m.max(g.abs()));
+                let diff = max_diff(g0, g1);
+                assert!(
+                    diff <= tol * gmax.max(1e-3),
+                    "{what}: d{name} off by {diff:.2e} of {gmax:.2e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_head_cross_entropy_backward_twice_gives_the_same_gradients() {
+    // The forward keeps softmax - onehot for the first backward; a second backward over
+    // the same graph recomputes it.
+    let (h, _) = case(1, 9, 16, 2.0, 5, DType::F64);
+    let (w, _) = case(1, 21, 16, 1.0, 6, DType::F64);
+    let (h, w) = (
+        Var::from_tensor(&h.squeeze(0).unwrap()).unwrap(),
+        w.squeeze(0).unwrap(),
+    );
+    let y = Tensor::from_vec(
+        (0..9u32).map(|i| (i * 7) % 21).collect::<Vec<_>>(),
+        9,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let loss = head_cross_entropy(h.as_tensor(), &w, &y).unwrap();
+    let grad = |g: &candle_core::backprop::GradStore| -> Vec<f64> {
+        g.get(h.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    let (first, second) = (
+        grad(&loss.backward().unwrap()),
+        grad(&loss.backward().unwrap()),
+    );
+    assert_eq!(first, second);
+    assert!(first.iter().any(|g| g.abs() > 1e-6));
+}
+
+#[test]
+fn fused_head_cross_entropy_rejects_a_target_outside_the_vocabulary() {
+    let (h, _) = case(1, 2, 4, 1.0, 3, DType::F32);
+    let (w, _) = case(1, 5, 4, 1.0, 4, DType::F32);
+    let y = Tensor::new(&[1u32, 5], &Device::Cpu).unwrap();
+    let err = head_cross_entropy(&h.squeeze(0).unwrap(), &w.squeeze(0).unwrap(), &y)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("target id 5 outside the vocabulary of 5"),
         "{err}"

@@ -262,3 +262,55 @@ fn train_llama_f32_within_torch_f32_drift() {
 fn train_mixtral_f32_within_torch_f32_drift() {
     oracle_f32("mixtral");
 }
+
+/// A step's shards (data parallelism across cores) are summed in a fixed order: in f64
+/// the sharded gradients equal the whole batch's to rounding (so they match PyTorch as
+/// the tests above do), and in f32 the bits do not depend on how many threads ran them.
+#[test]
+fn sharded_gradients_equal_the_whole_batch_and_ignore_the_thread_count() {
+    let c = case("llama", TrainDtype::F64);
+    let data = batches(&c);
+    let trainer = |shards, dtype| {
+        let s = TrainSettings {
+            shards,
+            dtype,
+            ..c.settings.clone()
+        };
+        Trainer::from_weights(c.cfg.clone(), s, &c.init).unwrap()
+    };
+    let (whole, ce_whole, ..) = trainer(1, TrainDtype::F64).gradients(&data).unwrap();
+    let (split, ce_split, ..) = trainer(2, TrainDtype::F64).gradients(&data).unwrap();
+    assert!(
+        (ce_whole - ce_split).abs() <= 1e-12,
+        "ce {ce_split} vs {ce_whole}"
+    );
+    for (a, b) in split.iter().zip(&whole) {
+        let (_, rel) = rel_diff(a, b);
+        assert!(rel <= 1e-10, "sharded gradient off by {rel:.2e} (relative)");
+    }
+    let t = trainer(2, TrainDtype::F32);
+    let on = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let (grads, ce, ..) = pool.install(|| t.gradients(&data).unwrap());
+        let bits: Vec<Vec<u32>> = grads
+            .iter()
+            .map(|g| {
+                g.flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .collect()
+            })
+            .collect();
+        (bits, ce.to_bits())
+    };
+    assert!(
+        on(1) == on(2),
+        "f32 gradients differ between 1 and 2 threads"
+    );
+}

@@ -61,6 +61,14 @@ impl Linear {
         Self { bias, ..self }
     }
 
+    /// The weight when the map is exactly `x Wᵀ`: dense and without a bias.
+    pub fn plain_weight(&self) -> Option<&Tensor> {
+        match (&self.weight, &self.bias) {
+            (Matrix::Dense(w), None) => Some(w),
+            _ => None,
+        }
+    }
+
     pub fn out_dim(&self) -> usize {
         match &self.weight {
             Matrix::Dense(t) => t.dims()[0],

@@ -134,7 +134,50 @@ impl Model {
         self.run(ids, None, false, dropout)
     }
 
+    /// The training forward up to the final norm: `h` `[B, T, D]` in `logits`'s place.
+    /// With [`Model::plain_head`] that is what a fused head + loss kernel takes.
+    pub fn forward_train_hidden(
+        &self,
+        ids: &Tensor,
+        dropout: Option<&Dropout>,
+    ) -> Result<ForwardOutput> {
+        let mut out = self.trunk(ids, None, false, dropout)?;
+        out.logits = out.hidden_states.pop().expect("trunk pushes h");
+        Ok(out)
+    }
+
+    /// The head's weight `[V, D]` when the logits are exactly `h Wᵀ`: dense, without a
+    /// bias or a soft-cap.
+    pub fn plain_head(&self) -> Option<&Tensor> {
+        match self.cfg.final_logit_softcap {
+            None => self.lm_head.plain_weight(),
+            Some(_) => None,
+        }
+    }
+
     fn run(
+        &self,
+        ids: &Tensor,
+        cache: Option<&mut KvCache>,
+        hidden: bool,
+        dropout: Option<&Dropout>,
+    ) -> Result<ForwardOutput> {
+        let mut out = self.trunk(ids, cache, hidden, dropout)?;
+        let h = out.hidden_states.pop().expect("trunk pushes h");
+        let mut logits = self.lm_head.forward(&h)?;
+        if let Some(cap) = self.cfg.final_logit_softcap {
+            logits = ops::softcap(&logits, cap)?;
+        }
+        if hidden {
+            out.hidden_states.push(h);
+        }
+        out.logits = logits;
+        Ok(out)
+    }
+
+    /// Every layer and the final norm; its output's last hidden state is the final-norm
+    /// output `h` (whatever `hidden` says), and `logits` is a placeholder.
+    fn trunk(
         &self,
         ids: &Tensor,
         mut cache: Option<&mut KvCache>,
@@ -169,15 +212,9 @@ impl Model {
         }
         let last = hidden.then(|| x.clone());
         let h = self.output_norm.forward(&x)?;
-        let mut logits = self.lm_head.forward(&h)?;
-        if let Some(cap) = self.cfg.final_logit_softcap {
-            logits = ops::softcap(&logits, cap)?;
-        }
-        if hidden {
-            hs.push(h);
-        }
+        hs.push(h.clone());
         Ok(ForwardOutput {
-            logits,
+            logits: h,
             hidden_states: hs,
             last_layer_output: last,
             balance_loss: aux,

@@ -98,6 +98,29 @@ fn gradient<T: Float>(rows: &[&[T]], targets: &[u32], scale: T) -> Vec<T> {
     out
 }
 
+/// Turns `logits` `[N, V]` in place into the gradient of the summed loss, `softmax -
+/// onehot(target)` per row, and returns the mean loss: one visit per row, which is in
+/// cache for the second read (the fused LM head's forward, `head_ce_kernel`).
+pub(crate) fn loss_into_gradient<T: Float>(logits: &mut [T], v: usize, targets: &[u32]) -> T {
+    let n = targets.len();
+    let shared = Shared::new(logits);
+    let partial = par_map(n.div_ceil(ROWS), |blk| {
+        let (r0, r1) = (blk * ROWS, ((blk + 1) * ROWS).min(n));
+        // SAFETY: block `blk` reads and writes only its own rows.
+        let rows = unsafe { shared.slice(r0 * v, (r1 - r0) * v) };
+        rows.chunks_exact_mut(v)
+            .zip(&targets[r0..r1])
+            .fold(0.0f64, |acc, (row, &t)| {
+                let (max, ln_s) = row_stats(row);
+                let loss = (ln_s - (row[t as usize] - max)).f64();
+                row.iter_mut().for_each(|x| *x = ((*x - max) - ln_s).exp());
+                row[t as usize] -= T::ONE;
+                acc + loss
+            })
+    });
+    T::of(partial.iter().sum::<f64>() / n.max(1) as f64)
+}
+
 impl CustomOp2 for Forward {
     fn name(&self) -> &'static str {
         "cross_entropy"

@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Tensor};
 
-use crate::model::{ops, Dropout, Model};
+use crate::model::{fused, ops, Dropout, Model};
 use crate::Result;
 
 /// Losses of one micro-batch; `total` is what is differentiated.
@@ -27,8 +27,20 @@ pub fn losses(
     let t = windows.dim(1)? - 1;
     let input = windows.narrow(1, 0, t)?.contiguous()?;
     let target = windows.narrow(1, 1, t)?;
-    let out = model.forward_train(&input, dropout)?;
-    let ce = cross_entropy(&out.logits, &target)?;
+    let (out, ce) = match model.plain_head() {
+        Some(w) if fused::applies(w) => {
+            let out = model.forward_train_hidden(&input, dropout)?;
+            let h = out.logits.reshape(((), w.dim(1)?))?;
+            let idx = target.to_dtype(DType::U32)?.flatten_all()?;
+            let ce = super::head_ce_kernel::head_cross_entropy(&h, w, &idx)?;
+            (out, ce)
+        }
+        _ => {
+            let out = model.forward_train(&input, dropout)?;
+            let ce = cross_entropy(&out.logits, &target)?;
+            (out, ce)
+        }
+    };
     let mut total = ce.clone();
     let scalar = |x: &Tensor| -> Result<f64> { Ok(x.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
     let (mut balance, mut z) = (0.0, 0.0);

@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod data_source;
 pub mod export;
+pub mod head_ce_kernel;
 pub mod init;
 pub mod loss;
 pub mod metrics;

@@ -55,6 +55,11 @@ pub struct TrainSettings {
     pub batch: usize,
     /// Micro-batches per optimizer step.
     pub grad_accum: usize,
+    /// Shards each micro-batch's rows are split into, run in parallel (data parallelism
+    /// across cores); 0 = auto ([`TrainSettings::resolved_shards`]). The split is part
+    /// of the arithmetic (the order gradients are summed in), so it comes from the
+    /// settings, never from the thread count: a run gives the same bits on any machine.
+    pub shards: usize,
     /// Optimizer steps in total; 0 = derive from `tokens`.
     pub steps: u64,
     /// Token budget (used when `steps` is 0).
@@ -99,6 +104,7 @@ impl Default for TrainSettings {
             seq_len: 128,
             batch: 8,
             grad_accum: 1,
+            shards: 0,
             steps: 0,
             tokens: 0,
             lr: 3e-3,
@@ -141,6 +147,19 @@ impl TrainSettings {
         (self.batch * self.seq_len * self.grad_accum) as u64
     }
 
+    /// The shard count a step uses: `shards` when given; else 2 for an even batch, so a
+    /// two-core machine runs both halves at once (one thread each: the serial parts of
+    /// the step, candle's graph walk and gradient adds, then overlap too), and 1 for an
+    /// odd batch or a MoE model with a balance loss, whose loss is not a sum over tokens
+    /// (sharded, it would be taken per shard, as it is per micro-batch).
+    pub fn resolved_shards(&self, moe: bool) -> usize {
+        match self.shards {
+            0 if self.batch.is_multiple_of(2) && !(moe && self.balance_coef > 0.0) => 2,
+            0 => 1,
+            n => n,
+        }
+    }
+
     /// Total optimizer steps: `steps`, or the token budget rounded up to whole steps.
     pub fn total_steps(&self) -> u64 {
         if self.steps > 0 {
@@ -161,6 +180,10 @@ impl TrainSettings {
         check(self.seq_len >= 1, "seq_len must be at least 1");
         check(self.batch >= 1, "batch must be at least 1");
         check(self.grad_accum >= 1, "grad_accum must be at least 1");
+        check(
+            self.shards == 0 || (self.shards <= self.batch && self.batch.is_multiple_of(self.shards)),
+            "shards must divide batch (0 = auto)",
+        );
         check(
             self.steps > 0 || self.tokens > 0,
             "give a budget: steps > 0 or tokens > 0",
@@ -212,4 +235,30 @@ fn finite_pos(x: f64) -> bool {
 
 fn nonneg(x: f64) -> bool {
     x.is_finite() && x >= 0.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TrainSettings;
+
+    #[test]
+    fn shards_default_to_two_halves_where_the_loss_is_a_sum_over_tokens() {
+        let s = |batch, shards, balance_coef| TrainSettings {
+            batch,
+            shards,
+            balance_coef,
+            steps: 1,
+            ..Default::default()
+        };
+        assert_eq!(s(8, 0, 0.01).resolved_shards(false), 2);
+        assert_eq!(s(7, 0, 0.01).resolved_shards(false), 1);
+        assert_eq!(s(8, 0, 0.01).resolved_shards(true), 1); // MoE balance loss
+        assert_eq!(s(8, 0, 0.0).resolved_shards(true), 2);
+        assert_eq!(s(8, 4, 0.01).resolved_shards(true), 4);
+        assert!(s(8, 4, 0.0).validate().is_ok());
+        for bad in [3, 16] {
+            let err = s(8, bad, 0.0).validate().unwrap_err().to_string();
+            assert!(err.contains("shards must divide batch"), "{err}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use super::schedule::lr_at;
 use super::settings::{TrainDtype, TrainSettings};
 use super::source::TokenSource;
 use crate::config::{tensors::tensors, ModelConfig, TensorRole};
-use crate::model::{Dropout, Model};
+use crate::model::{fused, Dropout, Model};
 use crate::runtime::sampler::rng::SplitMix64;
 use crate::weights::Weights;
 use crate::{Error, Result};
@@ -41,6 +41,8 @@ pub struct Trainer {
     eval_model: Model,
     opt: AdamW,
     pub state: TrainState,
+    /// Shards per micro-batch ([`TrainSettings::resolved_shards`]).
+    shards: usize,
 }
 
 impl Trainer {
@@ -107,7 +109,9 @@ impl Trainer {
             },
             &params,
         )?;
+        let moe = cfg.layers.iter().any(|l| l.moe);
         Ok(Self {
+            shards: settings.resolved_shards(moe),
             model: Model::new(&cfg, &live)?,
             eval_model: Model::new(&cfg, &detached)?,
             cfg,
@@ -156,44 +160,31 @@ impl Trainer {
         })
     }
 
-    /// Gradients of the current step's loss (summed over micro-batches, each scaled by
-    /// 1/grad_accum), one per parameter in [`Trainer::params`] order, with the mean
-    /// cross-entropy, balance and z losses.
+    /// Gradients of the current step's loss (summed over micro-batches and their shards,
+    /// each scaled by 1/(grad_accum x shards)), one per parameter in [`Trainer::params`]
+    /// order, with the mean cross-entropy, balance and z losses.
     pub fn gradients(&self, data: &dyn TokenSource) -> Result<(Vec<Tensor>, f64, f64, f64)> {
         let s = &self.settings;
         let (step, accum) = (self.state.step, s.grad_accum);
+        let parts = accum * self.shards;
         let mut grads: Vec<Option<Tensor>> = vec![None; self.params.len()];
         let (mut ce, mut balance, mut z) = (0.0, 0.0, 0.0);
         for micro in 0..accum {
             let ids = self.window_tensor(&data.train_batch(step, micro as u32)?, s.batch)?;
-            let dropout = (self.cfg.dropout > 0.0)
-                .then(|| Dropout::new(self.cfg.dropout, mask_seed(s.seed, step, micro)));
-            let l = losses(
-                &self.model,
-                &ids,
-                dropout.as_ref(),
-                (s.balance_coef, s.z_coef),
-            )?;
-            if !l.ce.is_finite() {
-                return Err(diverged(step + 1, l.ce, "loss"));
-            }
-            let total = if accum > 1 {
-                (l.total / accum as f64)?
-            } else {
-                l.total
-            };
-            let store = total.backward()?;
-            for (g, p) in grads.iter_mut().zip(&self.params) {
-                if let Some(gi) = store.get(p.var.as_tensor()) {
-                    *g = Some(match g.take() {
-                        Some(acc) => (acc + gi)?,
-                        None => gi.clone(),
-                    });
+            // Each shard's forward and backward on its own core; summed in shard order,
+            // so the bits do not depend on which finished first.
+            for shard in self.shard_gradients(&ids, micro, parts)? {
+                let shard = shard?;
+                for (g, gi) in grads.iter_mut().zip(shard.grads) {
+                    *g = match (g.take(), gi) {
+                        (Some(acc), Some(gi)) => Some((acc + gi)?),
+                        (acc, gi) => acc.or(gi),
+                    };
                 }
+                ce += shard.ce / parts as f64;
+                balance += shard.balance / parts as f64;
+                z += shard.z / parts as f64;
             }
-            ce += l.ce / accum as f64;
-            balance += l.balance / accum as f64;
-            z += l.z / accum as f64;
         }
         let grads = grads
             .into_iter()
@@ -201,6 +192,70 @@ impl Trainer {
             .map(|(g, p)| g.map_or_else(|| Ok(p.var.as_tensor().zeros_like()?), Ok))
             .collect::<Result<_>>()?;
         Ok((grads, ce, balance, z))
+    }
+
+    /// The shards of micro-batch `ids` `[batch, T+1]`, forward and backward in parallel
+    /// on the rayon pool, in shard order.
+    fn shard_gradients(
+        &self,
+        ids: &Tensor,
+        micro: usize,
+        parts: usize,
+    ) -> Result<Vec<Result<Shard>>> {
+        use rayon::prelude::*;
+        let rows = self.settings.batch / self.shards;
+        let run = |shard: usize| -> Result<Shard> {
+            let ids = ids.narrow(0, shard * rows, rows)?;
+            self.shard(&ids, micro * self.shards + shard, parts)
+        };
+        if self.shards == 1 {
+            return Ok(vec![run(0)]);
+        }
+        // One core per shard where there are no more cores than shards (see `solo`).
+        let solo = rayon::current_num_threads() <= self.shards;
+        Ok((0..self.shards)
+            .into_par_iter()
+            .map(|i| {
+                if solo {
+                    fused::cpu::solo(|| run(i))
+                } else {
+                    run(i)
+                }
+            })
+            .collect())
+    }
+
+    /// Loss and gradients of one shard `ids` `[rows, T+1]`; `index` numbers the shards of
+    /// the step (its dropout masks), and the loss is scaled by 1/`parts`.
+    fn shard(&self, ids: &Tensor, index: usize, parts: usize) -> Result<Shard> {
+        let (s, step) = (&self.settings, self.state.step);
+        let dropout = (self.cfg.dropout > 0.0)
+            .then(|| Dropout::new(self.cfg.dropout, mask_seed(s.seed, step, index)));
+        let l = losses(
+            &self.model,
+            ids,
+            dropout.as_ref(),
+            (s.balance_coef, s.z_coef),
+        )?;
+        if !l.ce.is_finite() {
+            return Err(diverged(step + 1, l.ce, "loss"));
+        }
+        let total = if parts > 1 {
+            (l.total / parts as f64)?
+        } else {
+            l.total
+        };
+        let store = total.backward()?;
+        Ok(Shard {
+            grads: self
+                .params
+                .iter()
+                .map(|p| store.get(p.var.as_tensor()).cloned())
+                .collect(),
+            ce: l.ce,
+            balance: l.balance,
+            z: l.z,
+        })
     }
 
     /// Mean cross-entropy (nats/token) over the source's validation windows.
@@ -261,10 +316,20 @@ impl Trainer {
     }
 }
 
-/// Dropout seed of one micro-batch: a pure function of (seed, step, micro).
-fn mask_seed(seed: u64, step: u64, micro: usize) -> u64 {
+/// Dropout seed of one shard: a pure function of (seed, step, shard index in the step:
+/// micro-batch x shards + shard, which is the micro-batch when there is one shard).
+fn mask_seed(seed: u64, step: u64, index: usize) -> u64 {
     let mut r = SplitMix64::new(seed ^ 0xA076_1D64_78BD_642F);
-    r.next_u64() ^ SplitMix64::new(step.wrapping_mul(0x1_0000) + micro as u64).next_u64()
+    r.next_u64() ^ SplitMix64::new(step.wrapping_mul(0x1_0000) + index as u64).next_u64()
+}
+
+/// What one shard's backward gave: a gradient per parameter (none where the loss does
+/// not reach it) and its unscaled losses.
+struct Shard {
+    grads: Vec<Option<Tensor>>,
+    ce: f64,
+    balance: f64,
+    z: f64,
 }
 
 fn diverged(step: u64, value: f64, what: &str) -> Error {

@@ -29,13 +29,18 @@ struct Mat<'a, T> {
 
 /// `dst (m x n) = lhs (m x k) · rhs (k x n)`, dst row-major.
 fn mm<T: Float>(m: usize, n: usize, k: usize, lhs: Mat<T>, rhs: Mat<T>) -> Vec<T> {
+    mm_scaled(m, n, k, lhs, rhs, T::ONE)
+}
+
+/// `dst = scale · lhs · rhs` (the GEMM applies the scale as it stores).
+fn mm_scaled<T: Float>(m: usize, n: usize, k: usize, lhs: Mat<T>, rhs: Mat<T>, scale: T) -> Vec<T> {
     if m * n * k == 0 {
         return vec![T::ZERO; m * n];
     }
     // Left unwritten: the GEMM (read_dst false) stores every element, and zeroing first
     // was a serial pass over each output, about 5% of a training step on two threads.
     let mut dst: Vec<T> = Vec::with_capacity(m * n);
-    let threads = rayon::current_num_threads();
+    let threads = super::cpu::threads();
     let par = if threads > 1 && m * n * k > 1 << 16 {
         Parallelism::Rayon(threads)
     } else {
@@ -60,7 +65,7 @@ fn mm<T: Float>(m: usize, n: usize, k: usize, lhs: Mat<T>, rhs: Mat<T>) -> Vec<T
             rhs.cs as isize,
             rhs.rs as isize,
             T::ZERO,
-            T::ONE,
+            scale,
             false,
             false,
             false,
@@ -72,14 +77,15 @@ fn mm<T: Float>(m: usize, n: usize, k: usize, lhs: Mat<T>, rhs: Mat<T>) -> Vec<T
 }
 
 /// (rows, in, out) of `x` `[..., in]` and `w` `[out, in]`.
-fn dims(x: &[usize], w: &[usize]) -> Result<(usize, usize, usize)> {
+pub(crate) fn dims(x: &[usize], w: &[usize]) -> Result<(usize, usize, usize)> {
     match (x.last(), w) {
         (Some(&i), [o, wi]) if i == *wi => Ok((x.iter().product::<usize>() / i.max(1), i, *o)),
         _ => bail!("fused linear: x {x:?} times w {w:?} transposed"),
     }
 }
 
-fn forward<T: Float>(x: &[T], w: &[T], (n, i, o): (usize, usize, usize)) -> Vec<T> {
+/// `x W^T` for row-major `x` `[n, i]` and `w` `[o, i]`: `[n, o]`.
+pub(crate) fn forward<T: Float>(x: &[T], w: &[T], (n, i, o): (usize, usize, usize)) -> Vec<T> {
     let lhs = Mat {
         data: x,
         rs: i,
@@ -93,14 +99,15 @@ fn forward<T: Float>(x: &[T], w: &[T], (n, i, o): (usize, usize, usize)) -> Vec<
     mm(n, o, i, lhs, rhs)
 }
 
-/// `(dx, dw)`.
-fn backward<T: Float>(
+/// `(dx, dw)` of `y = x W^T` for the output gradient `scale · dy`.
+pub(crate) fn backward<T: Float>(
     x: &[T],
     w: &[T],
     dy: &[T],
     (n, i, o): (usize, usize, usize),
+    scale: T,
 ) -> (Vec<T>, Vec<T>) {
-    let dx = mm(
+    let dx = mm_scaled(
         n,
         i,
         o,
@@ -114,8 +121,9 @@ fn backward<T: Float>(
             rs: i,
             cs: 1,
         },
+        scale,
     );
-    let dw = mm(
+    let dw = mm_scaled(
         o,
         i,
         n,
@@ -129,6 +137,7 @@ fn backward<T: Float>(
             rs: i,
             cs: 1,
         },
+        scale,
     );
     (dx, dw)
 }
@@ -173,7 +182,7 @@ impl CustomOp2 for Linear {
             with_slice::<T, _>(x, |xs| {
                 with_slice::<T, _>(w, |ws| {
                     with_slice::<T, _>(dy, |dys| {
-                        let (dx, dw) = backward(xs, ws, dys, d);
+                        let (dx, dw) = backward(xs, ws, dys, d, T::ONE);
                         Ok((tensor(dx, x.dims())?, tensor(dw, w.dims())?))
                     })
                 })

@@ -11,7 +11,7 @@ mod attention;
 mod bias;
 pub(crate) mod cpu;
 mod glu;
-mod linear;
+pub(crate) mod linear;
 mod norm;
 mod rope;
 #[cfg(test)]
