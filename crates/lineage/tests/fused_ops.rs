@@ -150,6 +150,7 @@ fn attention_fuses(cfg: &ModelConfig) -> bool {
 fn fused_kernels_equal_the_reference_ops_on_random_configs_of_every_family() {
     let mut r = Rng(0x5eed_f05e);
     let mut fused_attention = 0;
+    let glu_in_before = fused::forwards_on_this_thread("fused_glu_in");
     for case in CASES {
         for draw_i in 0..2 {
             let mut cfg = draw(&mut r, case);
@@ -196,5 +197,9 @@ fn fused_kernels_equal_the_reference_ops_on_random_configs_of_every_family() {
     assert!(
         fused_attention > 0,
         "no draw went through the fused attention"
+    );
+    assert!(
+        fused::forwards_on_this_thread("fused_glu_in") > glu_in_before,
+        "no draw went through the fused GLU input projections"
     );
 }

@@ -21,6 +21,9 @@ pub struct FfnWeights {
 
 /// Applies an FFN of `kind`: `x` `[..., D]` -> `[..., D]`.
 pub fn ffn_forward(kind: FfnKind, w: &FfnWeights, x: &Tensor) -> Result<Tensor> {
+    if let Some(h) = fused_in(kind, w, x)? {
+        return w.down.forward(&h);
+    }
     let up = w.up.forward(x)?;
     let fused = fused::applies(&up);
     let h = match kind {
@@ -38,6 +41,27 @@ pub fn ffn_forward(kind: FfnKind, w: &FfnWeights, x: &Tensor) -> Result<Tensor> 
         }
     };
     w.down.forward(&h)
+}
+
+/// The FFN's hidden activations from one fused op (input projections and nonlinearity),
+/// where the kernels apply: plain dense projections (no bias) and a fused activation.
+fn fused_in(kind: FfnKind, w: &FfnWeights, x: &Tensor) -> Result<Option<Tensor>> {
+    let Some(up) =
+        w.up.plain_weight()
+            .filter(|u| fused::applies(x) && u.dtype() == x.dtype())
+    else {
+        return Ok(None);
+    };
+    match kind {
+        FfnKind::Mlp(act) if fused::supports(act) => Ok(Some(fused::mlp_in(x, up, act)?)),
+        FfnKind::Glu(act) if fused::supports(act) => {
+            match w.gate.as_ref().and_then(Linear::plain_weight) {
+                Some(g) => Ok(Some(fused::glu_in(x, g, up, act)?)),
+                None => Ok(None),
+            }
+        }
+        _ => Ok(None),
+    }
 }
 
 fn gate(w: &FfnWeights) -> Result<&Linear> {

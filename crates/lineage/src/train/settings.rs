@@ -181,7 +181,8 @@ impl TrainSettings {
         check(self.batch >= 1, "batch must be at least 1");
         check(self.grad_accum >= 1, "grad_accum must be at least 1");
         check(
-            self.shards == 0 || (self.shards <= self.batch && self.batch.is_multiple_of(self.shards)),
+            self.shards == 0
+                || (self.shards <= self.batch && self.batch.is_multiple_of(self.shards)),
             "shards must divide batch (0 = auto)",
         );
         check(

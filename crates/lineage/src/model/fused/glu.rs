@@ -72,7 +72,7 @@ fn chunks(n: usize, act: Activation, k: impl Fn(Activation, usize, usize) + Sync
 }
 
 /// `f(x)`, or `f(x) ∘ up`.
-fn forward<T: Float>(x: &[T], up: Option<&[T]>, act: Activation) -> Vec<T> {
+pub(super) fn forward<T: Float>(x: &[T], up: Option<&[T]>, act: Activation) -> Vec<T> {
     let mut out = vec![T::ZERO; x.len()];
     let o = Shared::new(&mut out);
     chunks(x.len(), act, |act, a, b| {
@@ -93,7 +93,7 @@ fn forward<T: Float>(x: &[T], up: Option<&[T]>, act: Activation) -> Vec<T> {
 }
 
 /// MLP: `dx = dy f'(x)`.
-fn backward_act<T: Float>(x: &[T], dy: &[T], act: Activation) -> Vec<T> {
+pub(super) fn backward_act<T: Float>(x: &[T], dy: &[T], act: Activation) -> Vec<T> {
     let mut dx = vec![T::ZERO; x.len()];
     let o = Shared::new(&mut dx);
     chunks(x.len(), act, |act, a, b| {
@@ -106,7 +106,12 @@ fn backward_act<T: Float>(x: &[T], dy: &[T], act: Activation) -> Vec<T> {
 }
 
 /// GLU: `dg = dy up f'(g)`, `du = dy f(g)`, in one pass.
-fn backward_glu<T: Float>(g: &[T], u: &[T], dy: &[T], act: Activation) -> (Vec<T>, Vec<T>) {
+pub(super) fn backward_glu<T: Float>(
+    g: &[T],
+    u: &[T],
+    dy: &[T],
+    act: Activation,
+) -> (Vec<T>, Vec<T>) {
     let (mut dg, mut du) = (vec![T::ZERO; g.len()], vec![T::ZERO; g.len()]);
     let (og, ou) = (Shared::new(&mut dg), Shared::new(&mut du));
     chunks(g.len(), act, |act, a, b| {
@@ -130,7 +135,7 @@ fn backward_glu<T: Float>(g: &[T], u: &[T], dy: &[T], act: Activation) -> (Vec<T
 struct Act(Activation);
 struct Glu(Activation);
 
-fn check(act: Activation) -> Result<()> {
+pub(super) fn check(act: Activation) -> Result<()> {
     if !supports(act) {
         bail!("fused activation: {act:?} has no kernel");
     }

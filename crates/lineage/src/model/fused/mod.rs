@@ -1,6 +1,6 @@
 //! Fused CPU kernels for the differentiable forward, each with its hand-written backward:
-//! linear maps, norms, the FFN nonlinearity, RoPE, causal softmax attention and bias
-//! adds. As primitive candle ops each of these writes a handful of full-size tensors
+//! linear maps, norms, the FFN nonlinearity (alone, or with the FFN's input projections),
+//! RoPE, causal softmax attention and bias adds. As primitive candle ops each of these writes a handful of full-size tensors
 //! forward and twice as many back (one allocation and one single-threaded pass per op); fused, a forward reads its
 //! inputs once and writes one output, and a backward writes only the gradients. They are
 //! what makes training fast; the primitive-op forms in `model/` (`Norm::forward_reference`,
@@ -10,6 +10,7 @@
 mod attention;
 mod bias;
 pub(crate) mod cpu;
+mod ffn_in;
 mod glu;
 pub(crate) mod linear;
 mod norm;
@@ -20,6 +21,7 @@ mod tests;
 pub(crate) use crate::kernels::real::Float;
 pub use attention::{causal_attention, Causal};
 pub use bias::add_bias;
+pub use ffn_in::{glu_in, mlp_in};
 pub use glu::{activation, glu, supports};
 pub use linear::linear;
 pub use norm::{layer_norm, rms_norm};

@@ -145,3 +145,67 @@ fn attention_kernel_equals_the_reference_with_offsets_windows_and_gqa() {
         );
     }
 }
+
+/// Value and the gradients of `x` and each weight of `f(x, weights)` (through a random
+/// projection of the output), taking the backward `backwards` times over one graph.
+fn grads_of(
+    x: &Tensor,
+    ws: &[Tensor],
+    proj: &Tensor,
+    backwards: usize,
+    f: impl Fn(&Tensor, &[Tensor]) -> Tensor,
+) -> (Tensor, Vec<Tensor>) {
+    let xv = Var::from_tensor(x).unwrap();
+    let wv: Vec<Var> = ws.iter().map(|w| Var::from_tensor(w).unwrap()).collect();
+    let wt: Vec<Tensor> = wv.iter().map(|v| v.as_tensor().clone()).collect();
+    let y = f(xv.as_tensor(), &wt);
+    let loss = (&y * proj).unwrap().sum_all().unwrap();
+    let mut g = loss.backward().unwrap();
+    for _ in 1..backwards {
+        g = loss.backward().unwrap();
+    }
+    let mut grads = vec![g.get(xv.as_tensor()).unwrap().clone()];
+    grads.extend(wt.iter().map(|w| g.get(w).unwrap().clone()));
+    (y, grads)
+}
+
+#[test]
+fn ffn_input_kernels_equal_the_linears_then_the_activation() {
+    use crate::config::Activation;
+    let (n, d, f) = (11, 8, 20);
+    let x = random(&[1, n, d], 10);
+    let (g, u) = (random(&[f, d], 11), random(&[f, d], 12));
+    let proj = random(&[1, n, f], 13);
+    let lin = |x: &Tensor, w: &Tensor| x.broadcast_matmul(&w.t().unwrap()).unwrap();
+    for act in [Activation::Silu, Activation::GeluTanh, Activation::Relu] {
+        let reference = |x: &Tensor, w: &[Tensor]| match w {
+            [g, u] => {
+                (crate::model::ops::activation(&lin(x, g), act).unwrap() * lin(x, u)).unwrap()
+            }
+            [u] => crate::model::ops::activation(&lin(x, u), act).unwrap(),
+            _ => unreachable!(),
+        };
+        let fused = |x: &Tensor, w: &[Tensor]| match w {
+            [g, u] => super::glu_in(x, g, u, act).unwrap(),
+            [u] => super::mlp_in(x, u, act).unwrap(),
+            _ => unreachable!(),
+        };
+        for ws in [vec![g.clone(), u.clone()], vec![u.clone()]] {
+            let (yr, gr) = grads_of(&x, &ws, &proj, 1, reference);
+            // A second backward over the same graph recomputes the kept projections.
+            for backwards in [1, 2] {
+                let (yf, gf) = grads_of(&x, &ws, &proj, backwards, fused);
+                let what = format!("{act:?}, {} weights, {backwards} backwards", ws.len());
+                assert!(max_diff(&yf, &yr) < 1e-12, "{what}: values");
+                for (i, (a, b)) in gf.iter().zip(&gr).enumerate() {
+                    assert!(max_diff(a, b) < 1e-12, "{what}: gradient {i}");
+                }
+            }
+        }
+    }
+    let err = super::glu_in(&x, &g, &random(&[f + 1, d], 14), Activation::Silu).unwrap_err();
+    assert!(
+        err.to_string().contains("gate [20, 8] and up [21, 8]"),
+        "{err}"
+    );
+}
