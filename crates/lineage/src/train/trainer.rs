@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use super::checkpoint::{Checkpoint, TrainState};
 use super::init::init_weights;
 use super::loss::{cross_entropy, losses};
-use super::optim::{clip, AdamW, AdamWConfig, Param};
+use super::optim::{clip, par_each, AdamW, AdamWConfig, Param};
 use super::schedule::lr_at;
 use super::settings::{TrainDtype, TrainSettings};
 use super::source::TokenSource;
@@ -175,12 +175,17 @@ impl Trainer {
             // so the bits do not depend on which finished first.
             for shard in self.shard_gradients(&ids, micro, parts)? {
                 let shard = shard?;
-                for (g, gi) in grads.iter_mut().zip(shard.grads) {
-                    *g = match (g.take(), gi) {
+                let pairs: Vec<_> = grads
+                    .iter_mut()
+                    .map(Option::take)
+                    .zip(shard.grads)
+                    .collect();
+                grads = par_each(&pairs, |pair| {
+                    Ok(match pair {
                         (Some(acc), Some(gi)) => Some((acc + gi)?),
-                        (acc, gi) => acc.or(gi),
-                    };
-                }
+                        (acc, gi) => acc.clone().or_else(|| gi.clone()),
+                    })
+                })?;
                 ce += shard.ce / parts as f64;
                 balance += shard.balance / parts as f64;
                 z += shard.z / parts as f64;
