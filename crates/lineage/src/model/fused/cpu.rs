@@ -122,10 +122,27 @@ pub fn par_map<R: Send>(n: usize, f: impl Fn(usize) -> R + Send + Sync) -> Vec<R
 #[inline(always)]
 pub fn simd<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
+    if crate::kernels::quant::simd::avx512_available() {
+        // SAFETY: AVX-512F, AVX2 and FMA were checked (avx512_available).
+        return unsafe { avx512(f) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if crate::kernels::quant::simd::avx2_available() {
         // SAFETY: AVX2 and FMA were just checked.
         return unsafe { avx2(f) };
     }
+    f()
+}
+
+/// The same loops sixteen lanes wide. The operations and their order are the code's,
+/// whatever the width (no reassociation, no contraction into FMAs), so the bits are
+/// those of the AVX2 and portable builds.
+///
+/// # Safety
+/// AVX-512F, AVX2 and FMA are available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
