@@ -2,10 +2,15 @@
 //! own `[B, T, H, d]` layout: no transposes, no repeated K/V heads, no `[B, H, T, S]`
 //! tensors between ops. Per (sequence, head) the scores and the weighted values are two
 //! GEMMs (the `gemm` crate candle's matmul uses, single-threaded inside a task) around a
-//! masked softmax in place. The backward recomputes the probabilities (nothing saved
-//! between the passes, as in FlashAttention) and forms, per KV head and each of its
+//! masked softmax in place. The backward reuses the probabilities where the forward kept
+//! them (when a gradient will be taken and a row of P is at most four head widths:
+//! short sequences, where they cost less than the projections and recomputing them was
+//! ~4% of a training step), else recomputes them (nothing saved between the passes, as
+//! in FlashAttention); then it forms, per KV head and each of its
 //! query heads, `dV += Pᵀ dO`, `dP = dO Vᵀ`, `dS = P ∘ (dP - rowsum(P ∘ dP)) · scale`,
 //! `dQ = dS K`, `dK += dSᵀ Q`.
+
+use std::sync::Mutex;
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
@@ -30,8 +35,23 @@ const OP: &str = "fused attention";
 /// `q` `[B, T, H, d]`, `k` `[B, S, Hkv, d]`, `v` `[B, S, Hkv, dv]` -> `[B, T, H, dv]`:
 /// query i sees key j iff `k0 + j <= q0 + i` and, with window W, `q0 + i - W < k0 + j`.
 pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, c: Causal) -> crate::Result<Tensor> {
+    let tracked = q.track_op() || k.track_op() || v.track_op();
+    let short = matches!((k.dims().get(1), q.dims().get(3)), (Some(&s), Some(&d)) if s <= 4 * d);
+    let op = CausalOp {
+        c,
+        keep: tracked && short,
+        kept: Mutex::new(None),
+    };
     Ok(q.contiguous()?
-        .apply_op3(&k.contiguous()?, &v.contiguous()?, c)?)
+        .apply_op3(&k.contiguous()?, &v.contiguous()?, op)?)
+}
+
+/// The op: the attention's parameters, and the probabilities `[B, H, T, S]` its forward
+/// keeps for the backward when `keep`.
+struct CausalOp {
+    c: Causal,
+    keep: bool,
+    kept: Mutex<Option<CpuStorage>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -154,13 +174,28 @@ impl Causal {
         }
     }
 
-    fn forward<T: Float>(&self, dm: &Dims, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
+    /// The output, and with `keep` the probabilities of every (sequence, head).
+    fn forward<T: Float>(
+        &self,
+        dm: &Dims,
+        (q, k, v): (&[T], &[T], &[T]),
+        keep: bool,
+    ) -> (Vec<T>, Option<Vec<T>>) {
+        let ts = dm.t * dm.s;
         let mut out = vec![T::ZERO; dm.b * dm.t * dm.h * dm.dv];
-        let o = Shared::new(&mut out);
+        let mut probs = vec![T::ZERO; if keep { dm.b * dm.h * ts } else { 0 }];
+        let (o, kept) = (Shared::new(&mut out), Shared::new(&mut probs));
         par_for(dm.b * dm.h, |task| {
             let (b, h) = (task / dm.h, task % dm.h);
-            let mut p = vec![T::ZERO; dm.t * dm.s];
-            self.probs(dm, q, k, b, h, &mut p);
+            let mut local = Vec::new();
+            let p: &mut [T] = if keep {
+                // SAFETY: task (b, h) alone writes its T x S probabilities.
+                unsafe { kept.slice(task * ts, ts) }
+            } else {
+                local.resize(ts, T::ZERO);
+                &mut local
+            };
+            self.probs(dm, q, k, b, h, p);
             // SAFETY: task (b, h) alone writes head h's columns of sequence b.
             unsafe {
                 mm(
@@ -173,11 +208,16 @@ impl Causal {
                 )
             };
         });
-        out
+        (out, keep.then_some(probs))
     }
 
-    /// `(dq, dk, dv)`.
-    fn backward<T: Float>(&self, dm: &Dims, q: &[T], k: &[T], v: &[T], go: &[T]) -> [Vec<T>; 3] {
+    /// `(dq, dk, dv)`, from the forward's probabilities when `kept`.
+    fn backward<T: Float>(
+        &self,
+        dm: &Dims,
+        (q, k, v, go): (&[T], &[T], &[T], &[T]),
+        kept: Option<&[T]>,
+    ) -> [Vec<T>; 3] {
         let mut dq = vec![T::ZERO; q.len()];
         let mut dk = vec![T::ZERO; k.len()];
         let mut dvv = vec![T::ZERO; v.len()];
@@ -189,12 +229,19 @@ impl Causal {
         let (qs, ks, vs, os) = (dm.h * dm.d, dm.hkv * dm.d, dm.hkv * dm.dv, dm.h * dm.dv);
         par_for(dm.b * dm.hkv, |task| {
             let (b, hk) = (task / dm.hkv, task % dm.hkv);
-            let mut p = vec![T::ZERO; dm.t * dm.s];
+            let mut scratch = vec![T::ZERO; if kept.is_none() { dm.t * dm.s } else { 0 }];
             let mut ds = vec![T::ZERO; dm.t * dm.s];
             let (kp, vp) = (k[dm.k_at(b, hk)..].as_ptr(), v[dm.v_at(b, hk)..].as_ptr());
             for r in 0..dm.rep() {
                 let h = hk * dm.rep() + r;
-                self.probs(dm, q, k, b, h, &mut p);
+                let ts = dm.t * dm.s;
+                let p: &[T] = match kept {
+                    Some(all) => &all[(b * dm.h + h) * ts..][..ts],
+                    None => {
+                        self.probs(dm, q, k, b, h, &mut scratch);
+                        &scratch
+                    }
+                };
                 let (qp, gp) = (q[dm.q_at(b, h)..].as_ptr(), go[dm.o_at(b, h)..].as_ptr());
                 // SAFETY: task (b, hk) alone writes dk/dv of KV head hk and dq of its query
                 // heads in sequence b; p and ds are T x S.
@@ -264,7 +311,7 @@ fn softmax_in<T: Float>(row: &mut [T], lo: usize, hi: usize) {
     row[hi..].iter_mut().for_each(|x| *x = T::ZERO);
 }
 
-impl CustomOp3 for Causal {
+impl CustomOp3 for CausalOp {
     fn name(&self) -> &'static str {
         "fused_causal_attention"
     }
@@ -279,26 +326,32 @@ impl CustomOp3 for Causal {
         vl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         super::count(self.name());
+        if self.keep {
+            super::count("fused_causal_attention_kept_probs");
+        }
         let dm = Dims::of(ql.dims(), kl.dims(), vl.dims())?;
-        let out = match (q, k, v) {
+        let (out, probs) = match (q, k, v) {
             (CpuStorage::F32(q), CpuStorage::F32(k), CpuStorage::F32(v)) => {
-                CpuStorage::F32(self.forward(
-                    &dm,
+                let qkv = (
                     contiguous(q, ql, OP)?,
                     contiguous(k, kl, OP)?,
                     contiguous(v, vl, OP)?,
-                ))
+                );
+                let (out, probs) = self.c.forward(&dm, qkv, self.keep);
+                (CpuStorage::F32(out), probs.map(CpuStorage::F32))
             }
             (CpuStorage::F64(q), CpuStorage::F64(k), CpuStorage::F64(v)) => {
-                CpuStorage::F64(self.forward(
-                    &dm,
+                let qkv = (
                     contiguous(q, ql, OP)?,
                     contiguous(k, kl, OP)?,
                     contiguous(v, vl, OP)?,
-                ))
+                );
+                let (out, probs) = self.c.forward(&dm, qkv, self.keep);
+                (CpuStorage::F64(out), probs.map(CpuStorage::F64))
             }
             _ => bail!("fused attention: f32 or f64 operands of one dtype"),
         };
+        *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = probs;
         Ok((out, Shape::from((dm.b, dm.t, dm.h, dm.dv))))
     }
 
@@ -312,17 +365,18 @@ impl CustomOp3 for Causal {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         fn typed<T: Float>(
             c: &Causal,
-            q: &Tensor,
-            k: &Tensor,
-            v: &Tensor,
-            go: &Tensor,
+            (q, k, v, go): (&Tensor, &Tensor, &Tensor, &Tensor),
+            kept: Option<CpuStorage>,
         ) -> Result<[Tensor; 3]> {
             let dm = Dims::of(q.dims(), k.dims(), v.dims())?;
+            // Probabilities of another dtype or size (never, short of a bug) are recomputed.
+            let probs = kept.as_ref().and_then(|p| p.as_slice::<T>().ok());
+            let probs = probs.filter(|p| p.len() == dm.b * dm.h * dm.t * dm.s);
             with_slice::<T, _>(q, |qs| {
                 with_slice::<T, _>(k, |ks| {
                     with_slice::<T, _>(v, |vs| {
                         with_slice::<T, _>(go, |gs| {
-                            let [dq, dk, dv] = c.backward(&dm, qs, ks, vs, gs);
+                            let [dq, dk, dv] = c.backward(&dm, (qs, ks, vs, gs), probs);
                             Ok([
                                 tensor(dq, q.dims())?,
                                 tensor(dk, k.dims())?,
@@ -333,7 +387,9 @@ impl CustomOp3 for Causal {
                 })
             })
         }
-        let [dq, dk, dv] = by_dtype!(OP, q.dtype(), typed(self, q, k, v, go))?;
+        // Taken: a second backward over the same graph recomputes them.
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let [dq, dk, dv] = by_dtype!(OP, q.dtype(), typed(&self.c, (q, k, v, go), kept))?;
         Ok((Some(dq), Some(dk), Some(dv)))
     }
 }

@@ -80,69 +80,84 @@ fn attention_kernel_equals_the_reference_with_offsets_windows_and_gqa() {
         (2, 2, Some(5), 6, 2),
         (6, 3, None, 5, 0),
     ] {
-        let (b, t, s, d) = (2, 5, 9, 8);
-        // The queries are the last t of the keys' positions k0..k0+s, or inside them.
-        let (q, k, v) = (
-            random(&[b, t, h, d], 3),
-            random(&[b, s, hkv, d], 4),
-            random(&[b, s, hkv, d], 5),
-        );
-        let w = random(&[b, t, h, d], 6);
-        let c = Causal {
-            scale: 0.3,
-            window,
-            q0,
-            k0,
-        };
-        let p = AttendParams {
-            scale: 0.3,
-            softcap: None,
-            window,
-            alibi: None,
-            sinks: None,
-            q0,
-            k0,
-        };
-        let run = |fused: bool| {
-            let (qv, kv, vv) = (
-                Var::from_tensor(&q).unwrap(),
-                Var::from_tensor(&k).unwrap(),
-                Var::from_tensor(&v).unwrap(),
+        // Head width 8: a row of P (9 keys) is at most four head widths, so the forward
+        // keeps P for the backward; width 2: the backward recomputes it.
+        for d in [8, 2] {
+            let (b, t, s) = (2, 5, 9);
+            // The queries are the last t of the keys' positions k0..k0+s, or inside them.
+            let (q, k, v) = (
+                random(&[b, t, h, d], 3),
+                random(&[b, s, hkv, d], 4),
+                random(&[b, s, hkv, d], 5),
             );
-            let y = if fused {
-                causal_attention(qv.as_tensor(), kv.as_tensor(), vv.as_tensor(), c).unwrap()
-            } else {
-                let tr = |x: &Tensor| x.transpose(1, 2).unwrap();
-                let y = attend(
-                    &tr(qv.as_tensor()),
-                    &tr(kv.as_tensor()),
-                    &tr(vv.as_tensor()),
-                    &p,
-                )
-                .unwrap();
-                tr(&y)
+            let w = random(&[b, t, h, d], 6);
+            let c = Causal {
+                scale: 0.3,
+                window,
+                q0,
+                k0,
             };
-            let g = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
-            let grad = |x: &Var| g.get(x.as_tensor()).unwrap().clone();
-            (y, grad(&qv), grad(&kv), grad(&vv))
-        };
-        let (f, r) = (run(true), run(false));
-        let what = format!("h {h} hkv {hkv} window {window:?} q0 {q0} k0 {k0}");
-        assert!(max_diff(&f.0, &r.0) < 1e-13, "{what}: values");
-        assert!(max_diff(&f.1, &r.1) < 1e-13, "{what}: dq");
-        assert!(max_diff(&f.2, &r.2) < 1e-13, "{what}: dk");
-        assert!(max_diff(&f.3, &r.3) < 1e-13, "{what}: dv");
-        assert!(
-            f.0.sum(D::Minus1)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .to_scalar::<f64>()
-                .unwrap()
-                > 0.0
-        );
+            let p = AttendParams {
+                scale: 0.3,
+                softcap: None,
+                window,
+                alibi: None,
+                sinks: None,
+                q0,
+                k0,
+            };
+            // `backwards` > 1: the later backwards over one graph recompute P.
+            let run = |fused: bool, backwards: usize| {
+                let (qv, kv, vv) = (
+                    Var::from_tensor(&q).unwrap(),
+                    Var::from_tensor(&k).unwrap(),
+                    Var::from_tensor(&v).unwrap(),
+                );
+                let y = if fused {
+                    causal_attention(qv.as_tensor(), kv.as_tensor(), vv.as_tensor(), c).unwrap()
+                } else {
+                    let tr = |x: &Tensor| x.transpose(1, 2).unwrap();
+                    let y = attend(
+                        &tr(qv.as_tensor()),
+                        &tr(kv.as_tensor()),
+                        &tr(vv.as_tensor()),
+                        &p,
+                    )
+                    .unwrap();
+                    tr(&y)
+                };
+                let loss = (&y * &w).unwrap().sum_all().unwrap();
+                let mut g = loss.backward().unwrap();
+                for _ in 1..backwards {
+                    g = loss.backward().unwrap();
+                }
+                let grad = |x: &Var| g.get(x.as_tensor()).unwrap().clone();
+                (y, grad(&qv), grad(&kv), grad(&vv))
+            };
+            let r = run(false, 1);
+            for backwards in [1, 2] {
+                let kept = || super::forwards_on_this_thread("fused_causal_attention_kept_probs");
+                let before = kept();
+                let f = run(true, backwards);
+                assert_eq!(kept() > before, d == 8, "d {d}: P kept by the forward");
+                let what = format!("h {h} hkv {hkv} d {d} window {window:?} q0 {q0} k0 {k0}, {backwards} backwards");
+                assert!(max_diff(&f.0, &r.0) < 1e-13, "{what}: values");
+                assert!(max_diff(&f.1, &r.1) < 1e-13, "{what}: dq");
+                assert!(max_diff(&f.2, &r.2) < 1e-13, "{what}: dk");
+                assert!(max_diff(&f.3, &r.3) < 1e-13, "{what}: dv");
+                assert!(
+                    f.0.sum(D::Minus1)
+                        .unwrap()
+                        .abs()
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .to_scalar::<f64>()
+                        .unwrap()
+                        > 0.0
+                );
+            }
+        }
     }
 }
 
