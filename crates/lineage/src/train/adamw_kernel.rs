@@ -8,6 +8,7 @@
 //! and `addcdiv_`), every scalar cast to the tensor's dtype as ATen does:
 //!
 //! ```text
+//! g = g * clip_coef                    (when the global norm was clipped)
 //! w = w * (1 - lr wd)                  (decayed parameters only)
 //! m = m + (1 - b1) (g - m)
 //! v = v b2 + (1 - b2) g g
@@ -38,6 +39,10 @@ pub struct Update {
     pub eps: f64,
     /// `lr / (1 - beta1^t)`.
     pub step_size: f64,
+    /// The clipping coefficient the gradient is multiplied by first, when it is below 1
+    /// (`clip_grad_norm_`'s in-place multiply, the same f32 product, without a pass of
+    /// its own over every gradient).
+    pub grad_scale: Option<f64>,
 }
 
 /// Applies `u` to the variable tensor `w` with gradient `g`, updating `m` and `v`.
@@ -125,12 +130,16 @@ where
     let (b1c, b2, b2c) = (cast(1.0 - u.beta1), cast(u.beta2), cast(1.0 - u.beta2));
     let (bias2, eps, neg_step) = (cast(u.bias2_sqrt), cast(u.eps), cast(-u.step_size));
     let decay = u.decay.map(&cast);
+    let scale = u.grad_scale.map(&cast);
     // Each element on its own, so the split across threads changes no bit; serial, this
     // pass kept one core busy while the other waited.
     let update = |(((w, m), v), g): Chunk<T>| {
         crate::model::fused::cpu::simd(|| {
             for i in 0..w.len() {
-                let (gi, mut wi) = (g[i], w[i]);
+                let (mut gi, mut wi) = (g[i], w[i]);
+                if let Some(s) = scale {
+                    gi = gi * s;
+                }
                 if let Some(d) = decay {
                     wi = wi * d;
                 }
@@ -212,6 +221,7 @@ mod tests {
             bias2_sqrt: (1.0f64 - 0.95f64.powi(3)).sqrt(),
             eps: 1e-8,
             step_size: 3e-3 / (1.0 - 0.9f64.powi(3)),
+            grad_scale: Some(0.37),
         };
         let run = |w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
             step(w, g, m, v, &u, |x| x as f32, f32::sqrt).unwrap()

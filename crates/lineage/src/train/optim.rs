@@ -49,9 +49,16 @@ impl AdamW {
         })
     }
 
-    /// One update of every parameter with its gradient and learning rate `lr`, fused
-    /// per parameter and in place (`adamw_kernel`).
-    pub fn step(&mut self, params: &[Param], grads: &[Tensor], lr: f64) -> Result<()> {
+    /// One update of every parameter with its gradient times `grad_scale` (the clip
+    /// coefficient, see [`clip_coef`]) and learning rate `lr`, fused per parameter and
+    /// in place (`adamw_kernel`).
+    pub fn step(
+        &mut self,
+        params: &[Param],
+        grads: &[Tensor],
+        lr: f64,
+        grad_scale: Option<f64>,
+    ) -> Result<()> {
         self.t += 1;
         let c = self.cfg;
         let bc1 = 1.0 - c.beta1.powf(self.t as f64);
@@ -64,6 +71,7 @@ impl AdamW {
                 bias2_sqrt,
                 eps: c.eps,
                 step_size: lr / bc1,
+                grad_scale,
             };
             adamw_kernel::apply(p.var.as_tensor(), g, &mut self.m[i], &mut self.v[i], u)?;
         }
@@ -129,7 +137,7 @@ pub fn global_norm(grads: &[Tensor]) -> Result<f64> {
 }
 
 /// `f` of every item on the rayon pool, results in order. The step's per-parameter
-/// passes (summing the shards' gradients, their norms, the clip) are single-threaded
+/// passes (summing the shards' gradients, their norms) are single-threaded
 /// candle ops; run one after another they left the second core idle for ~10% of a step.
 pub fn par_each<T: Sync, R: Send>(
     items: &[T],
@@ -139,16 +147,11 @@ pub fn par_each<T: Sync, R: Send>(
     items.par_iter().map(f).collect()
 }
 
-/// Scales `grads` so their global norm is at most `max_norm` (`clip_grad_norm_`:
-/// coefficient `max_norm / (norm + 1e-6)` clamped to 1). Returns the pre-clip norm.
-pub fn clip(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
+/// The pre-clip global norm, and the coefficient that brings it to at most `max_norm`
+/// (`clip_grad_norm_`: `max_norm / (norm + 1e-6)`), None where that is 1 or more or
+/// clipping is off. [`AdamW::step`] applies it as it reads each gradient.
+pub fn clip_coef(grads: &[Tensor], max_norm: f64) -> Result<(f64, Option<f64>)> {
     let norm = global_norm(grads)?;
-    if max_norm > 0.0 {
-        let coef = (max_norm / (norm + 1e-6)).min(1.0);
-        if coef < 1.0 {
-            let clipped = par_each(grads, |g| Ok((g * coef)?))?;
-            grads.clone_from_slice(&clipped);
-        }
-    }
-    Ok(norm)
+    let coef = (max_norm / (norm + 1e-6)).min(1.0);
+    Ok((norm, (max_norm > 0.0 && coef < 1.0).then_some(coef)))
 }

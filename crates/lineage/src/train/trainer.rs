@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use super::checkpoint::{Checkpoint, TrainState};
 use super::init::init_weights;
 use super::loss::{cross_entropy, losses};
-use super::optim::{clip, par_each, AdamW, AdamWConfig, Param};
+use super::optim::{clip_coef, par_each, AdamW, AdamWConfig, Param};
 use super::schedule::lr_at;
 use super::settings::{TrainDtype, TrainSettings};
 use super::source::TokenSource;
@@ -140,14 +140,14 @@ impl Trainer {
 
     /// One optimizer step over `grad_accum` micro-batches.
     pub fn step(&mut self, data: &dyn TokenSource) -> Result<StepReport> {
-        let (mut grads, ce, balance, z) = self.gradients(data)?;
+        let (grads, ce, balance, z) = self.gradients(data)?;
         let step = self.state.step;
-        let grad_norm = clip(&mut grads, self.settings.grad_clip)?;
+        let (grad_norm, clip) = clip_coef(&grads, self.settings.grad_clip)?;
         if !grad_norm.is_finite() {
             return Err(diverged(step + 1, grad_norm, "gradient norm"));
         }
         let lr = lr_at(&self.settings, step);
-        self.opt.step(&self.params, &grads, lr)?;
+        self.opt.step(&self.params, &grads, lr, clip)?;
         self.state.step += 1;
         self.state.tokens += self.settings.tokens_per_step();
         Ok(StepReport {
