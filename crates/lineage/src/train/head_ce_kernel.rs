@@ -8,13 +8,11 @@
 //! `g / N` applied as they store. The separate head + `ce_kernel` stay the reference it
 //! is tested against (`tests/train_kernels.rs`).
 
-use std::sync::Mutex;
-
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use super::ce_kernel::loss_into_gradient;
 use crate::kernels::real::Float;
-use crate::model::fused::cpu::{by_dtype, contiguous, tensor, with_slice};
+use crate::model::fused::cpu::{by_dtype, contiguous, tensor, with_slice, Kept};
 use crate::model::fused::linear;
 use crate::Result;
 
@@ -24,16 +22,15 @@ const OP: &str = "fused head cross-entropy";
 /// `[N]` (u32): a scalar of `h`'s dtype, differentiable in `h` and `w`.
 pub fn head_cross_entropy(h: &Tensor, w: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let op = HeadCe {
-        gradient: Mutex::new(None),
+        gradient: Kept::empty(),
     };
     Ok(h.contiguous()?
         .apply_op3(&w.contiguous()?, &targets.contiguous()?, op)?)
 }
 
 struct HeadCe {
-    /// `softmax - onehot` from the forward, taken by the backward (which recomputes it
-    /// if a second backward runs over the same graph).
-    gradient: Mutex<Option<CpuStorage>>,
+    /// `softmax - onehot` from the forward.
+    gradient: Kept<CpuStorage>,
 }
 
 /// (N, D, V) of the operands, the targets checked against the vocabulary.
@@ -99,7 +96,7 @@ impl CustomOp3 for HeadCe {
             }
             _ => bail!("{OP}: f32 or f64 operands of one dtype"),
         };
-        *self.gradient.lock().unwrap_or_else(|e| e.into_inner()) = Some(grad);
+        self.gradient.put(Some(grad));
         Ok((loss, Shape::from(())))
     }
 
@@ -111,11 +108,7 @@ impl CustomOp3 for HeadCe {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let kept = self
-            .gradient
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let kept = self.gradient.take();
         let g = grad.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
         let targets = t.to_vec1::<u32>()?;
         fn typed<T: Float>(

@@ -10,12 +10,10 @@
 //! query heads, `dV += Pᵀ dO`, `dP = dO Vᵀ`, `dS = P ∘ (dP - rowsum(P ∘ dP)) · scale`,
 //! `dQ = dS K`, `dK += dSᵀ Q`.
 
-use std::sync::Mutex;
-
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 
-use super::cpu::{by_dtype, contiguous, par_for, tensor, with_slice, Shared};
+use super::cpu::{by_dtype, contiguous, par_for, tensor, with_slice, Kept, Shared};
 use super::Float;
 use crate::kernels::lanes::{dot, exp_shifted, max};
 
@@ -40,7 +38,7 @@ pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, c: Causal) -> crate:
     let op = CausalOp {
         c,
         keep: tracked && short,
-        kept: Mutex::new(None),
+        kept: Kept::empty(),
     };
     Ok(q.contiguous()?
         .apply_op3(&k.contiguous()?, &v.contiguous()?, op)?)
@@ -51,7 +49,7 @@ pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, c: Causal) -> crate:
 struct CausalOp {
     c: Causal,
     keep: bool,
-    kept: Mutex<Option<CpuStorage>>,
+    kept: Kept<CpuStorage>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -351,7 +349,7 @@ impl CustomOp3 for CausalOp {
             }
             _ => bail!("fused attention: f32 or f64 operands of one dtype"),
         };
-        *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = probs;
+        self.kept.put(probs);
         Ok((out, Shape::from((dm.b, dm.t, dm.h, dm.dv))))
     }
 
@@ -388,7 +386,7 @@ impl CustomOp3 for CausalOp {
             })
         }
         // Taken: a second backward over the same graph recomputes them.
-        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let kept = self.kept.take();
         let [dq, dk, dv] = by_dtype!(OP, q.dtype(), typed(&self.c, (q, k, v, go), kept))?;
         Ok((Some(dq), Some(dk), Some(dv)))
     }

@@ -40,6 +40,25 @@ macro_rules! by_dtype {
 }
 pub(crate) use by_dtype;
 
+/// What a fused op's forward keeps for its backward (the probabilities, projections or
+/// loss gradient it already computed). The first backward takes it; a second backward
+/// over the same graph finds nothing and recomputes.
+pub struct Kept<T>(std::sync::Mutex<Option<T>>);
+
+impl<T> Kept<T> {
+    pub fn empty() -> Self {
+        Self(std::sync::Mutex::new(None))
+    }
+
+    pub fn put(&self, v: Option<T>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = v;
+    }
+
+    pub fn take(&self) -> Option<T> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
 /// An output buffer that parallel tasks write at disjoint offsets.
 pub struct Shared<T> {
     ptr: *mut T,

@@ -7,11 +7,9 @@
 //! matrices and sums the two input gradients itself. The separate linear + `glu` /
 //! `activation` ops stay the reference it is tested against (`tests/fused_ops.rs`).
 
-use std::sync::Mutex;
-
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::cpu::{by_dtype, contiguous, tensor, with_slice};
+use super::cpu::{by_dtype, contiguous, tensor, with_slice, Kept};
 use super::glu::{backward_act, backward_glu, check, forward as act_forward};
 use super::{linear, Float};
 use crate::config::Activation;
@@ -22,7 +20,7 @@ const OP: &str = "fused ffn input";
 pub fn glu_in(x: &Tensor, gate: &Tensor, up: &Tensor, act: Activation) -> crate::Result<Tensor> {
     let op = GluIn {
         act,
-        kept: Mutex::new(None),
+        kept: Kept::empty(),
     };
     Ok(x.contiguous()?
         .apply_op3(&gate.contiguous()?, &up.contiguous()?, op)?)
@@ -32,37 +30,28 @@ pub fn glu_in(x: &Tensor, gate: &Tensor, up: &Tensor, act: Activation) -> crate:
 pub fn mlp_in(x: &Tensor, up: &Tensor, act: Activation) -> crate::Result<Tensor> {
     let op = MlpIn {
         act,
-        kept: Mutex::new(None),
+        kept: Kept::empty(),
     };
     Ok(x.contiguous()?.apply_op2(&up.contiguous()?, op)?)
 }
 
-/// The projections the forward computed, for the backward (recomputed when a second
-/// backward runs over the same graph).
-type Kept = Mutex<Option<Vec<CpuStorage>>>;
+/// The projections the forward computed, for the backward.
+type Projections = Kept<Vec<CpuStorage>>;
 
 struct GluIn {
     act: Activation,
-    kept: Kept,
+    kept: Projections,
 }
 
 struct MlpIn {
     act: Activation,
-    kept: Kept,
+    kept: Projections,
 }
 
 fn out_shape(xl: &Layout, f: usize) -> Shape {
     let mut shape = xl.dims().to_vec();
     *shape.last_mut().expect("checked by linear::dims") = f;
     Shape::from(shape)
-}
-
-fn keep(kept: &Kept, v: Vec<CpuStorage>) {
-    *kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
-}
-
-fn take(kept: &Kept) -> Option<Vec<CpuStorage>> {
-    kept.lock().unwrap_or_else(|e| e.into_inner()).take()
 }
 
 /// The kept projection `i` as `T`, or `x Wᵀ` recomputed.
@@ -137,7 +126,7 @@ impl CustomOp3 for GluIn {
             }
             _ => bail!("{OP}: f32 or f64 operands of one dtype"),
         };
-        keep(&self.kept, kept);
+        self.kept.put(Some(kept));
         Ok((h, out_shape(xl, d.2)))
     }
 
@@ -175,7 +164,7 @@ impl CustomOp3 for GluIn {
                 })
             })
         }
-        let kept = take(&self.kept);
+        let kept = self.kept.take();
         let (dx, dg, du) = by_dtype!(OP, x.dtype(), typed(self.act, kept, (x, g, u, dh)))?;
         Ok((Some(dx), Some(dg), Some(du)))
     }
@@ -213,7 +202,7 @@ impl CustomOp2 for MlpIn {
             }
             _ => bail!("{OP}: f32 or f64 operands of one dtype"),
         };
-        keep(&self.kept, vec![kept]);
+        self.kept.put(Some(vec![kept]));
         Ok((h, out_shape(xl, d.2)))
     }
 
@@ -241,7 +230,7 @@ impl CustomOp2 for MlpIn {
                 })
             })
         }
-        let kept = take(&self.kept);
+        let kept = self.kept.take();
         let (dx, du) = by_dtype!(OP, x.dtype(), typed(self.act, kept, (x, u, dh)))?;
         Ok((Some(dx), Some(du)))
     }
