@@ -173,7 +173,7 @@ impl Trainer {
             let ids = self.window_tensor(&data.train_batch(step, micro as u32)?, s.batch)?;
             // Each shard's forward and backward on its own core; summed in shard order,
             // so the bits do not depend on which finished first.
-            for shard in self.shard_gradients(&ids, micro, parts)? {
+            for shard in self.shard_gradients(&ids, micro, parts) {
                 let shard = shard?;
                 let pairs: Vec<_> = grads
                     .iter_mut()
@@ -201,12 +201,7 @@ impl Trainer {
 
     /// The shards of micro-batch `ids` `[batch, T+1]`, forward and backward in parallel
     /// on the rayon pool, in shard order.
-    fn shard_gradients(
-        &self,
-        ids: &Tensor,
-        micro: usize,
-        parts: usize,
-    ) -> Result<Vec<Result<Shard>>> {
+    fn shard_gradients(&self, ids: &Tensor, micro: usize, parts: usize) -> Vec<Result<Shard>> {
         use rayon::prelude::*;
         let rows = self.settings.batch / self.shards;
         let run = |shard: usize| -> Result<Shard> {
@@ -214,11 +209,11 @@ impl Trainer {
             self.shard(&ids, micro * self.shards + shard, parts)
         };
         if self.shards == 1 {
-            return Ok(vec![run(0)]);
+            return vec![run(0)];
         }
         // One core per shard where there are no more cores than shards (see `solo`).
         let solo = rayon::current_num_threads() <= self.shards;
-        Ok((0..self.shards)
+        (0..self.shards)
             .into_par_iter()
             .map(|i| {
                 if solo {
@@ -227,7 +222,7 @@ impl Trainer {
                     run(i)
                 }
             })
-            .collect())
+            .collect()
     }
 
     /// Loss and gradients of one shard `ids` `[rows, T+1]`; `index` numbers the shards of
