@@ -59,6 +59,17 @@ pub struct ForwardOutput {
     pub router_z_loss: Option<Tensor>,
 }
 
+/// The forward up to the final norm: [`ForwardOutput`] before the head.
+pub struct Trunk {
+    /// Final-norm output `[B, T, D]`.
+    pub h: Tensor,
+    /// `[0]` embeddings, `[i]` output of layer i-1 (when asked for).
+    pub hidden_states: Vec<Tensor>,
+    pub last_layer_output: Option<Tensor>,
+    pub balance_loss: Option<Tensor>,
+    pub router_z_loss: Option<Tensor>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Model {
     cfg: ModelConfig,
@@ -134,16 +145,10 @@ impl Model {
         self.run(ids, None, false, dropout)
     }
 
-    /// The training forward up to the final norm: `h` `[B, T, D]` in `logits`'s place.
-    /// With [`Model::plain_head`] that is what a fused head + loss kernel takes.
-    pub fn forward_train_hidden(
-        &self,
-        ids: &Tensor,
-        dropout: Option<&Dropout>,
-    ) -> Result<ForwardOutput> {
-        let mut out = self.trunk(ids, None, false, dropout)?;
-        out.logits = out.hidden_states.pop().expect("trunk pushes h");
-        Ok(out)
+    /// The training forward up to the final norm. With [`Model::plain_head`] its `h` is
+    /// what a fused head + loss kernel takes.
+    pub fn forward_train_hidden(&self, ids: &Tensor, dropout: Option<&Dropout>) -> Result<Trunk> {
+        self.trunk(ids, None, false, dropout)
     }
 
     /// The head's weight `[V, D]` when the logits are exactly `h Wᵀ`: dense, without a
@@ -162,28 +167,32 @@ impl Model {
         hidden: bool,
         dropout: Option<&Dropout>,
     ) -> Result<ForwardOutput> {
-        let mut out = self.trunk(ids, cache, hidden, dropout)?;
-        let h = out.hidden_states.pop().expect("trunk pushes h");
-        let mut logits = self.lm_head.forward(&h)?;
+        let t = self.trunk(ids, cache, hidden, dropout)?;
+        let mut logits = self.lm_head.forward(&t.h)?;
         if let Some(cap) = self.cfg.final_logit_softcap {
             logits = ops::softcap(&logits, cap)?;
         }
+        let mut hidden_states = t.hidden_states;
         if hidden {
-            out.hidden_states.push(h);
+            hidden_states.push(t.h);
         }
-        out.logits = logits;
-        Ok(out)
+        Ok(ForwardOutput {
+            logits,
+            hidden_states,
+            last_layer_output: t.last_layer_output,
+            balance_loss: t.balance_loss,
+            router_z_loss: t.router_z_loss,
+        })
     }
 
-    /// Every layer and the final norm; its output's last hidden state is the final-norm
-    /// output `h` (whatever `hidden` says), and `logits` is a placeholder.
+    /// Every layer and the final norm.
     fn trunk(
         &self,
         ids: &Tensor,
         mut cache: Option<&mut KvCache>,
         hidden: bool,
         dropout: Option<&Dropout>,
-    ) -> Result<ForwardOutput> {
+    ) -> Result<Trunk> {
         let q0 = cache.as_ref().map_or(0, |c| c.pos);
         let (_, t) = ids.dims2()?;
         let ids = self.check_ids(ids, q0)?;
@@ -211,10 +220,8 @@ impl Model {
             c.pos += t;
         }
         let last = hidden.then(|| x.clone());
-        let h = self.output_norm.forward(&x)?;
-        hs.push(h.clone());
-        Ok(ForwardOutput {
-            logits: h,
+        Ok(Trunk {
+            h: self.output_norm.forward(&x)?,
             hidden_states: hs,
             last_layer_output: last,
             balance_loss: aux,

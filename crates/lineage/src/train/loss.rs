@@ -27,28 +27,28 @@ pub fn losses(
     let t = windows.dim(1)? - 1;
     let input = windows.narrow(1, 0, t)?.contiguous()?;
     let target = windows.narrow(1, 1, t)?;
-    let (out, ce) = match model.plain_head() {
+    let (ce, balance_loss, router_z_loss) = match model.plain_head() {
         Some(w) if fused::applies(w) => {
             let out = model.forward_train_hidden(&input, dropout)?;
-            let h = out.logits.reshape(((), w.dim(1)?))?;
+            let h = out.h.reshape(((), w.dim(1)?))?;
             let idx = target.to_dtype(DType::U32)?.flatten_all()?;
             let ce = super::head_ce_kernel::head_cross_entropy(&h, w, &idx)?;
-            (out, ce)
+            (ce, out.balance_loss, out.router_z_loss)
         }
         _ => {
             let out = model.forward_train(&input, dropout)?;
             let ce = cross_entropy(&out.logits, &target)?;
-            (out, ce)
+            (ce, out.balance_loss, out.router_z_loss)
         }
     };
     let mut total = ce.clone();
     let scalar = |x: &Tensor| -> Result<f64> { Ok(x.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
     let (mut balance, mut z) = (0.0, 0.0);
-    if let Some(b) = &out.balance_loss {
+    if let Some(b) = &balance_loss {
         balance = scalar(b)?;
         total = (total + (b * coefs.0)?)?;
     }
-    if let Some(zl) = &out.router_z_loss {
+    if let Some(zl) = &router_z_loss {
         z = scalar(zl)?;
         total = (total + (zl * coefs.1)?)?;
     }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use candle_core::{Tensor, Var};
 
 use super::adamw_kernel::{self, Moment, Update};
+use crate::model::fused::cpu::par_map;
 
 use crate::{Error, Result};
 
@@ -122,29 +123,16 @@ impl AdamW {
 }
 
 /// Global L2 norm of all gradients (norm of the per-tensor norms, as PyTorch computes it).
-/// The per-tensor norms run on the pool (each tensor's sum in one order, on one thread),
-/// summed in parameter order: the same bits as one thread.
+/// The per-tensor norms run on the pool (each tensor's sum in one order, on one thread;
+/// serial, they left the second core idle), summed in parameter order: the same bits as
+/// one thread.
 pub fn global_norm(grads: &[Tensor]) -> Result<f64> {
-    let norms = par_each(grads, |g| {
-        let n = g
-            .sqr()?
-            .sum_all()?
-            .sqrt()?
-            .to_dtype(candle_core::DType::F64)?;
-        Ok(n.to_scalar::<f64>()?)
-    })?;
+    let norms = par_map(grads.len(), |i| -> Result<f64> {
+        let n = grads[i].sqr()?.sum_all()?.sqrt()?;
+        Ok(n.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
+    });
+    let norms = norms.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(norms.iter().fold(0f64, |sq, n| sq + n * n).sqrt())
-}
-
-/// `f` of every item on the rayon pool, results in order. The step's per-parameter
-/// passes (summing the shards' gradients, their norms) are single-threaded
-/// candle ops; run one after another they left the second core idle for ~10% of a step.
-pub fn par_each<T: Sync, R: Send>(
-    items: &[T],
-    f: impl Fn(&T) -> Result<R> + Sync + Send,
-) -> Result<Vec<R>> {
-    use rayon::prelude::*;
-    items.par_iter().map(f).collect()
 }
 
 /// The pre-clip global norm, and the coefficient that brings it to at most `max_norm`

@@ -7,12 +7,13 @@ use candle_core::{DType, Device, Tensor, Var};
 use super::checkpoint::{Checkpoint, TrainState};
 use super::init::init_weights;
 use super::loss::{cross_entropy, losses};
-use super::optim::{clip_coef, par_each, AdamW, AdamWConfig, Param};
+use super::optim::{clip_coef, AdamW, AdamWConfig, Param};
 use super::schedule::lr_at;
 use super::settings::{TrainDtype, TrainSettings};
 use super::source::TokenSource;
 use crate::config::{tensors::tensors, ModelConfig, TensorRole};
-use crate::model::{fused, Dropout, Model};
+use crate::model::fused::{self, cpu::par_map};
+use crate::model::{Dropout, Model};
 use crate::runtime::sampler::rng::SplitMix64;
 use crate::weights::Weights;
 use crate::{Error, Result};
@@ -175,17 +176,14 @@ impl Trainer {
             // so the bits do not depend on which finished first.
             for shard in self.shard_gradients(&ids, micro, parts) {
                 let shard = shard?;
-                let pairs: Vec<_> = grads
-                    .iter_mut()
-                    .map(Option::take)
-                    .zip(shard.grads)
-                    .collect();
-                grads = par_each(&pairs, |pair| {
-                    Ok(match pair {
+                // Each parameter's sum on the pool (serial, the adds left a core idle).
+                let sums = par_map(grads.len(), |i| -> Result<Option<Tensor>> {
+                    Ok(match (&grads[i], &shard.grads[i]) {
                         (Some(acc), Some(gi)) => Some((acc + gi)?),
                         (acc, gi) => acc.clone().or_else(|| gi.clone()),
                     })
-                })?;
+                });
+                grads = sums.into_iter().collect::<Result<_>>()?;
                 ce += shard.ce / parts as f64;
                 balance += shard.balance / parts as f64;
                 z += shard.z / parts as f64;

@@ -27,13 +27,9 @@ struct Mat<'a, T> {
     cs: usize,
 }
 
-/// `dst (m x n) = lhs (m x k) · rhs (k x n)`, dst row-major.
-fn mm<T: Float>(m: usize, n: usize, k: usize, lhs: Mat<T>, rhs: Mat<T>) -> Vec<T> {
-    mm_scaled(m, n, k, lhs, rhs, T::ONE)
-}
-
-/// `dst = scale · lhs · rhs` (the GEMM applies the scale as it stores).
-fn mm_scaled<T: Float>(m: usize, n: usize, k: usize, lhs: Mat<T>, rhs: Mat<T>, scale: T) -> Vec<T> {
+/// `dst (m x n) = scale · lhs (m x k) · rhs (k x n)`, dst row-major (the GEMM applies
+/// the scale as it stores).
+fn mm<T: Float>(m: usize, n: usize, k: usize, lhs: Mat<T>, rhs: Mat<T>, scale: T) -> Vec<T> {
     if m * n * k == 0 {
         return vec![T::ZERO; m * n];
     }
@@ -96,7 +92,7 @@ pub(crate) fn forward<T: Float>(x: &[T], w: &[T], (n, i, o): (usize, usize, usiz
         rs: 1,
         cs: i,
     }; // Wᵀ
-    mm(n, o, i, lhs, rhs)
+    mm(n, o, i, lhs, rhs, T::ONE)
 }
 
 /// `(dx, dw)` of `y = x W^T` for the output gradient `scale · dy`.
@@ -107,7 +103,7 @@ pub(crate) fn backward<T: Float>(
     (n, i, o): (usize, usize, usize),
     scale: T,
 ) -> (Vec<T>, Vec<T>) {
-    let dx = mm_scaled(
+    let dx = mm(
         n,
         i,
         o,
@@ -123,7 +119,7 @@ pub(crate) fn backward<T: Float>(
         },
         scale,
     );
-    let dw = mm_scaled(
+    let dw = mm(
         o,
         i,
         n,
