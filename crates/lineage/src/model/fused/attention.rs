@@ -5,8 +5,8 @@
 //! masked softmax in place. The backward reuses the probabilities where the forward kept
 //! them (when a gradient will be taken and a row of P is at most four head widths:
 //! short sequences, where they cost less than the projections; keeping them made a
-//! llama 6 x 256 training step 2-4% faster), else recomputes them (nothing saved between the passes, as
-//! in FlashAttention); then it forms, per KV head and each of its
+//! llama 6 x 256 training step 2-4% faster), else recomputes them (nothing saved
+//! between the passes, as in FlashAttention); then it forms, per KV head and each of its
 //! query heads, `dV += Pᵀ dO`, `dP = dO Vᵀ`, `dS = P ∘ (dP - rowsum(P ∘ dP)) · scale`,
 //! `dQ = dS K`, `dK += dSᵀ Q`.
 
