@@ -5,8 +5,10 @@ use super::act::{Q8Block, Q8KBlock};
 use super::int8_avx2;
 use super::int8_panel;
 use super::int8_vnni::{self, Tile};
+use super::int8_vnni_panel;
 use super::k_avx2;
 use super::k_avx2::KRow;
+use super::k_avx512;
 use super::k_unpack::{self as ku, KBlock};
 use super::simd::avx2_available;
 use super::types::GgmlType;
@@ -102,8 +104,12 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
             dot,
             dot4,
             tile: int8_vnni::tile(ty).or_else(|| int8_avx2::tile(ty)),
-            // Only without VNNI: its tiles beat the AVX2 panels by 1.3-1.5x.
-            panel: int8_vnni::tile(ty).map_or_else(|| int8_panel::kernels(ty), |_| None),
+            // With VNNI its own panels (nibble formats; Q8_0 keeps the tile, which beats
+            // the AVX2 panels by 1.3-1.5x), without it the AVX2 panels.
+            panel: match int8_vnni::tile(ty) {
+                Some(_) => int8_vnni_panel::kernels(ty),
+                None => int8_panel::kernels(ty),
+            },
         },
         None => Kernel::Q8 {
             dot: scalar,
@@ -119,7 +125,11 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
         } else {
             k_quants::vec_dot_k
         },
-        row: if simd { k_avx2::k_row(ty) } else { None },
+        row: if simd {
+            k_avx512::k_row(ty).or_else(|| k_avx2::k_row(ty))
+        } else {
+            None
+        },
     };
     Some(match ty {
         Q4_0 => q8(q4::vec_dot_q4_0, avx2_fn(Q4_0)),

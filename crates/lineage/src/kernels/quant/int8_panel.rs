@@ -24,17 +24,19 @@ pub(crate) use super::int8_vnni::{W_ROWS as ROWS, X_ROWS};
 /// 32 code bytes, aligned for a vector load.
 #[derive(Clone, Copy, Default)]
 #[repr(C, align(32))]
-pub(crate) struct Codes([u8; 32]);
+pub(crate) struct Codes(pub(super) [u8; 32]);
 
 /// [`ROWS`] weight rows decoded: per block `j` and row `k`, at `j * ROWS + k`, the codes
 /// (unsigned, or `|q|` for Q8_0), Q8_0's signed codes, the scale `d` and the min `m`.
 #[derive(Default)]
 pub(crate) struct Panel {
-    codes: Vec<Codes>,
-    signed: Vec<Codes>,
-    d: Vec<f32>,
-    m: Vec<f32>,
-    nb: usize,
+    pub(super) codes: Vec<Codes>,
+    pub(super) signed: Vec<Codes>,
+    pub(super) d: Vec<f32>,
+    pub(super) m: Vec<f32>,
+    /// The AVX-512 VNNI panel's sign masks (int8_vnni_panel.rs lays out its own blocks).
+    pub(super) neg: Vec<u64>,
+    pub(super) nb: usize,
 }
 
 /// Decodes `nb` blocks of [`ROWS`] rows (`w`, rows `rb` bytes apart) into the panel.

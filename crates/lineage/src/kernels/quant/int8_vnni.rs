@@ -76,7 +76,7 @@ pub(crate) fn tile(ty: super::GgmlType) -> Option<Tile> {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(super) mod x86 {
     use super::super::act::Q8Block;
     use super::super::block_format::{Format, Q4_0, Q4_1, Q5_0, Q5_1};
     use super::super::simd::x86::hsum_ps;
@@ -98,7 +98,7 @@ mod x86 {
     /// F16C is available; `w + k * rb + off .. + 2` is readable for k < 4.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn four_f16(w: *const u8, rb: usize, off: usize) -> __m128 {
+    pub(in super::super) unsafe fn four_f16(w: *const u8, rb: usize, off: usize) -> __m128 {
         let h = |k: usize| f16_bits(w.add(k * rb + off));
         _mm_cvtph_ps(_mm_setr_epi16(h(0), h(1), h(2), h(3), 0, 0, 0, 0))
     }
@@ -108,7 +108,7 @@ mod x86 {
     /// AVX-512F is available (register-only).
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn per_lane128(v: __m128) -> __m512 {
+    pub(in super::super) unsafe fn per_lane128(v: __m128) -> __m512 {
         let idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
         _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(v))
     }
@@ -130,7 +130,7 @@ mod x86 {
     /// AVX-512F and AVX2 are available (register-only).
     #[inline]
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-    unsafe fn lane_sums(lo: __m512, hi: __m512) -> [f32; 4] {
+    pub(in super::super) unsafe fn lane_sums(lo: __m512, hi: __m512) -> [f32; 4] {
         let lane = |v: __m512, k: usize| -> __m128 {
             match k {
                 0 => _mm512_extractf32x4_ps::<0>(v),
@@ -157,7 +157,7 @@ mod x86 {
     /// # Safety
     /// `b + k * rb + at .. + 4` is readable for k < 4.
     #[inline(always)]
-    unsafe fn fifth_bits(b: *const u8, rb: usize, at: usize) -> (u64, u64) {
+    pub(in super::super) unsafe fn fifth_bits(b: *const u8, rb: usize, at: usize) -> (u64, u64) {
         let (mut lo, mut hi) = (0u64, 0u64);
         for k in 0..4 {
             let p = b.add(k * rb + at);

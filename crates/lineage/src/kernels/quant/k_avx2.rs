@@ -1,9 +1,10 @@
 //! AVX2 kernels for K-quant weights (Q4_K, Q5_K, Q6_K) against Q8_K activations: one
 //! weight row against any number of activation rows, straight from the super-block
-//! bytes. They serve AVX-512 VNNI CPUs too: there `vpdpbusd` needs a 32-bit multiply by
-//! each 16 values' scale after it (`vpmulld`, two micro-ops of long latency), where
-//! `maddubs` + `madd` apply the scale in the pair sum; a VNNI version of this kernel
-//! measured 5-11% slower Gemma-3 prefill on a Sapphire Rapids Xeon, so it was removed.
+//! bytes. CPUs with AVX-512 VNNI take k_avx512.rs instead (the same integer dot at twice
+//! the width, every output the same bits). A version with `vpdpbusd` there needed a
+//! 32-bit multiply by each 16 values' scale after it (`vpmulld`) and measured 5-11%
+//! slower Gemma-3 prefill than these `maddubs` + `madd`, which apply the scale in the
+//! pair sum.
 //!
 //! The codes are split in registers (k_codes.rs) rather than unpacked into a
 //! [`KBlock`](super::k_unpack::KBlock) per row, which costs more than the dots when

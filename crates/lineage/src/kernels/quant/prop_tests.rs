@@ -401,39 +401,44 @@ proptest! {
         prop_assert!(ran > 0 || !simd::avx2_available(), "{ty}: no tile kernel ran");
     }
 
-    /// The AVX2 prefill panel (int8_panel.rs) gives each output the bits of the AVX2 row
-    /// kernel, for one to four activation rows, refilled over an earlier panel of another
-    /// size (the thread's panel is reused call after call). Run on every AVX2 CPU, even
-    /// those whose matmul takes the VNNI tiles instead.
+    /// The prefill panels (AVX2: int8_panel.rs; AVX-512 VNNI: int8_vnni_panel.rs) give
+    /// each output the bits of the AVX2 row kernel, for one to four activation rows,
+    /// refilled over an earlier panel of another size (the thread's panel is reused call
+    /// after call). The AVX2 panel runs on every AVX2 CPU, even those whose matmul takes
+    /// the VNNI kernels instead.
     #[test]
     fn int8_panels_equal_the_row_kernel_bitwise((ty, cols, w, x, m) in tile_case()) {
         let Some(Kernel::Q8 { dot, .. }) = kernel(ty, true) else { unreachable!() };
-        let Some((fill, pdot)) = int8_panel::kernels(ty) else {
-            prop_assert!(!simd::avx2_available(), "{ty}: no panel on an AVX2 CPU");
-            return Ok(());
-        };
         let acts = quantize_rows(&x, cols, quantize_row_q8);
         let xs: Vec<&[act::Q8Block]> = acts.chunks_exact(cols / 32).collect();
         let rb = cols / 32 * ty.type_size();
-        let mut panel = int8_panel::Panel::default();
-        let big = vec![0x33u8; 4 * (rb + 2 * ty.type_size())];
-        // SAFETY: the kernels are only handed out after their CPU check; `big` holds four
-        // rows of rb + 2 blocks, `w` four rows of `rb` bytes, each activation row a block
-        // per weight block.
-        unsafe { fill(&big, rb + 2 * ty.type_size(), cols / 32 + 2, &mut panel) };
-        let mut out = [[f32::NAN; 4]; 4];
-        // SAFETY: as above.
-        unsafe { fill(&w, rb, cols / 32, &mut panel) };
-        // SAFETY: as above; the panel was filled by this type's `fill`.
-        unsafe { pdot(&panel, &xs[..m], &mut out) };
-        for (i, xi) in xs.iter().enumerate() {
-            for k in 0..4 {
-                // SAFETY: `dot` is the AVX2 kernel only after its CPU check.
-                let want = unsafe { dot(&w[k * rb..(k + 1) * rb], xi) };
-                prop_assert!(out[i][k].to_bits() == want.to_bits(),
-                    "{ty} panel: x row {i} of {m}, w row {k}: {} vs row {}", out[i][k], want);
+        let mut ran = 0;
+        let kinds = [("avx2", int8_panel::kernels(ty)), ("vnni", int8_vnni_panel::kernels(ty))];
+        for (name, (fill, pdot)) in kinds.into_iter().filter_map(|(n, k)| Some((n, k?))) {
+            ran += 1;
+            let mut panel = int8_panel::Panel::default();
+            let big = vec![0x33u8; 4 * (rb + 2 * ty.type_size())];
+            // SAFETY: the kernels are only handed out after their CPU check; `big` holds
+            // four rows of rb + 2 blocks, `w` four rows of `rb` bytes, each activation row
+            // a block per weight block.
+            unsafe { fill(&big, rb + 2 * ty.type_size(), cols / 32 + 2, &mut panel) };
+            let mut out = [[f32::NAN; 4]; 4];
+            // SAFETY: as above.
+            unsafe { fill(&w, rb, cols / 32, &mut panel) };
+            // SAFETY: as above; the panel was filled by this type's `fill`.
+            unsafe { pdot(&panel, &xs[..m], &mut out) };
+            for (i, xi) in xs.iter().enumerate() {
+                for k in 0..4 {
+                    // SAFETY: `dot` is the AVX2 kernel only after its CPU check.
+                    let want = unsafe { dot(&w[k * rb..(k + 1) * rb], xi) };
+                    prop_assert!(out[i][k].to_bits() == want.to_bits(),
+                        "{ty} {name} panel: x row {i} of {m}, w row {k}: {} vs row {}", out[i][k], want);
+                }
             }
         }
+        prop_assert!(ran > 0 || !simd::avx2_available(), "{ty}: no panel on an AVX2 CPU");
+        let vnni_nibbles = int8_vnni::available() && ty != GgmlType::Q8_0;
+        prop_assert!(!vnni_nibbles || ran == 2, "{ty}: the VNNI panel did not run");
     }
 }
 
@@ -458,7 +463,7 @@ fn k_row_case() -> impl Strategy<Value = (GgmlType, Vec<u8>, Vec<f32>, usize)> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// The K-quant row kernel (AVX2) gives each output the
+    /// The K-quant row kernels (AVX2, AVX-512 VNNI) give each output the
     /// bits of the scalar unpack-then-dot path, for one to nine activation rows.
     #[test]
     fn k_row_kernels_equal_the_unpacked_path_bitwise((ty, w, x, m) in k_row_case()) {
@@ -469,7 +474,7 @@ proptest! {
         let mut ks = Vec::new();
         unpack_row(unpack, ty.type_size(), &w, &mut ks);
         let mut ran = 0;
-        for (name, row) in [("avx2", k_avx2::k_row(ty))] {
+        for (name, row) in [("avx2", k_avx2::k_row(ty)), ("avx512", k_avx512::k_row(ty))] {
             let Some(row) = row else { continue };
             ran += 1;
             let mut out = [f32::NAN; 9];
