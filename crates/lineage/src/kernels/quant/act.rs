@@ -51,63 +51,81 @@ impl Default for Q8KBlock {
 /// Round to nearest with ggml's magic-number trick (valid for |v| < 2^22); vectorizes,
 /// unlike `f32::round`.
 #[inline(always)]
-fn nearest_int(v: f32) -> i32 {
+pub(super) fn nearest_int(v: f32) -> i32 {
     ((v + 12582912.0f32).to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
 }
 
 /// The f32 nearest to `v` that an f16 can hold (ggml's `GGML_FP32_TO_FP16`, round to
 /// nearest even), widened back.
 #[inline(always)]
-fn f16_round(v: f32) -> f32 {
+pub(super) fn f16_round(v: f32) -> f32 {
     half::f16::from_f32(v).to_f32()
 }
 
 /// Quantize one row (length a multiple of 32) into `out` (cleared first), as ggml's
-/// AVX2 `quantize_row_q8_1` (whose `d` and codes equal `quantize_row_q8_0`'s).
+/// AVX2 `quantize_row_q8_1` (whose `d` and codes equal `quantize_row_q8_0`'s). AVX-512
+/// CPUs take act_avx512.rs, which gives the same bits.
 pub fn quantize_row_q8(x: &[f32], out: &mut Vec<Q8Block>) {
     out.clear();
-    for chunk in x.chunks_exact(32) {
-        let mut b = Q8Block::default();
-        let amax = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let d = amax / 127.0;
-        // ggml multiplies by `127 / amax`, not `1 / d` (they differ in the last bit).
-        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-        for (q, v) in b.qs.iter_mut().zip(chunk) {
-            *q = nearest_int(v * id).clamp(-127, 127) as i8;
-        }
-        b.sum = b.qs.iter().map(|&q| q as i32).sum();
-        b.d = f16_round(d);
-        b.s = f16_round(d * b.sum as f32);
-        out.push(b);
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::avx512_available() {
+        // SAFETY: AVX-512F (and AVX2) checked just above.
+        return unsafe { super::act_avx512::quantize_row_q8(x, out) };
     }
+    out.extend(x.chunks_exact(32).map(q8_block));
+}
+
+/// The scalar form of one [`quantize_row_q8`] block: the reference of every other.
+pub(super) fn q8_block(chunk: &[f32]) -> Q8Block {
+    let mut b = Q8Block::default();
+    let amax = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let d = amax / 127.0;
+    // ggml multiplies by `127 / amax`, not `1 / d` (they differ in the last bit).
+    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    for (q, v) in b.qs.iter_mut().zip(chunk) {
+        *q = nearest_int(v * id).clamp(-127, 127) as i8;
+    }
+    b.sum = b.qs.iter().map(|&q| q as i32).sum();
+    b.d = f16_round(d);
+    b.s = f16_round(d * b.sum as f32);
+    b
 }
 
 /// Quantize one row (length a multiple of 256) into `out` (cleared first), as ggml's
 /// `quantize_row_q8_K_ref`: the scale comes from the signed extreme, so that value maps
-/// to exactly -127, and codes are clamped above at 127.
+/// to exactly -127, and codes are clamped above at 127. AVX-512 CPUs take
+/// act_avx512.rs, which gives the same bits.
 pub fn quantize_row_q8k(x: &[f32], out: &mut Vec<Q8KBlock>) {
     out.clear();
-    for chunk in x.chunks_exact(256) {
-        let mut b = Q8KBlock::default();
-        let (mut amax, mut max) = (0f32, 0f32);
-        for &v in chunk {
-            if v.abs() > amax {
-                amax = v.abs();
-                max = v;
-            }
-        }
-        if amax != 0.0 {
-            let iscale = -127.0 / max;
-            for (q, v) in b.qs.iter_mut().zip(chunk) {
-                *q = nearest_int(iscale * v).min(127) as i8;
-            }
-            b.d = 1.0 / iscale;
-        }
-        for (g, s) in b.bsums.iter_mut().enumerate() {
-            *s = b.qs[16 * g..16 * g + 16].iter().map(|&q| q as i16).sum();
-        }
-        out.push(b);
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::avx512_available() {
+        // SAFETY: AVX-512F (and AVX2) checked just above.
+        return unsafe { super::act_avx512::quantize_row_q8k(x, out) };
     }
+    out.extend(x.chunks_exact(256).map(q8k_block));
+}
+
+/// The scalar form of one [`quantize_row_q8k`] block: the reference of every other.
+pub(super) fn q8k_block(chunk: &[f32]) -> Q8KBlock {
+    let mut b = Q8KBlock::default();
+    let (mut amax, mut max) = (0f32, 0f32);
+    for &v in chunk {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    if amax != 0.0 {
+        let iscale = -127.0 / max;
+        for (q, v) in b.qs.iter_mut().zip(chunk) {
+            *q = nearest_int(iscale * v).min(127) as i8;
+        }
+        b.d = 1.0 / iscale;
+    }
+    for (g, s) in b.bsums.iter_mut().enumerate() {
+        *s = b.qs[16 * g..16 * g + 16].iter().map(|&q| q as i16).sum();
+    }
+    b
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 
 pub mod act;
 #[cfg(target_arch = "x86_64")]
+mod act_avx512;
+#[cfg(target_arch = "x86_64")]
 mod block_format;
 mod deq_avx2;
 mod dispatch;
