@@ -57,6 +57,14 @@ mod x86 {
     /// Per block: the scale of each of the 16 lanes.
     const D_PER_BLOCK: usize = 16;
 
+    /// The 16 bytes at `p`.
+    /// # Safety
+    /// `p .. p + 16` is readable.
+    #[inline(always)]
+    unsafe fn load16(p: *const u8) -> __m128i {
+        _mm_loadu_si128(p as *const __m128i)
+    }
+
     /// # Safety
     /// As [`super::Fill`], with AVX-512 VNNI checked by [`super::kernels`].
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
@@ -75,9 +83,10 @@ mod x86 {
         let wp = w.as_ptr();
         for j in 0..nb {
             let b = wp.add(j * F::BS);
-            let codes = |k: usize| _mm_loadu_si128(b.add(k * rb + F::CODES) as *const __m128i);
-            let z = _mm512_inserti32x4::<1>(_mm512_castsi128_si512(codes(0)), codes(1));
-            let z = _mm512_inserti32x4::<3>(_mm512_inserti32x4::<2>(z, codes(2)), codes(3));
+            let c = b.add(F::CODES);
+            let z = _mm512_inserti32x4::<1>(_mm512_castsi128_si512(load16(c)), load16(c.add(rb)));
+            let z = _mm512_inserti32x4::<2>(z, load16(c.add(2 * rb)));
+            let z = _mm512_inserti32x4::<3>(z, load16(c.add(3 * rb)));
             let mut q = [
                 _mm512_and_si512(z, mask),
                 _mm512_and_si512(_mm512_srli_epi16::<4>(z), mask),

@@ -72,6 +72,26 @@ mod x86 {
         t
     };
 
+    /// `[lo, hi]` as one register.
+    /// # Safety
+    /// AVX-512F is available (register-only).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    unsafe fn wide(lo: __m256i, hi: __m256i) -> __m512i {
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+    }
+
+    /// Half the fold of [`fold4`]: `[x.L0 + x.L1, x.L2 + x.L3, y.L0 + y.L1, y.L2 + y.L3]`.
+    /// # Safety
+    /// AVX-512F is available (register-only).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    unsafe fn pair(x: __m512i, y: __m512i) -> __m512i {
+        let even = _mm512_shuffle_i32x4::<0b10_00_10_00>(x, y);
+        let odd = _mm512_shuffle_i32x4::<0b11_01_11_01>(x, y);
+        _mm512_add_epi32(even, odd)
+    }
+
     /// # Safety
     /// AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C are available (`b` is one block of type
     /// `T`, by the split's length check).
@@ -79,17 +99,17 @@ mod x86 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     unsafe fn prepare<const T: u8>(b: &[u8]) -> Prepared {
         let k = codes::split::<T>(b);
-        let wide =
-            |lo: __m256i, hi: __m256i| _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
-        let u = std::array::from_fn(|p| wide(k.u[2 * p], k.u[2 * p + 1]));
         // Scales fit i16 (6-bit unsigned, or Q6_K's signed bytes), as do the mins.
         let sc16 = _mm512_cvtepi32_epi16(_mm512_loadu_si512(k.sc.as_ptr() as *const _));
         let mn16 = _mm512_cvtepi32_epi16(_mm512_loadu_si512(k.mn.as_ptr() as *const _));
         let scz = _mm512_castsi256_si512(sc16);
-        let sc = std::array::from_fn(|p| {
+        // Loops, not closures: a closure was not inlined into these kernels.
+        let (mut u, mut sc) = ([_mm512_setzero_si512(); 4], [_mm512_setzero_si512(); 4]);
+        for p in 0..4 {
+            u[p] = wide(k.u[2 * p], k.u[2 * p + 1]);
             let idx = _mm512_loadu_si512(SPREAD[p].as_ptr() as *const _);
-            _mm512_permutexvar_epi16(idx, scz)
-        });
+            sc[p] = _mm512_permutexvar_epi16(idx, scz);
+        }
         Prepared {
             u,
             sc,
@@ -152,11 +172,6 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     unsafe fn fold4(a: [__m512i; 4]) -> __m512i {
-        let pair = |x: __m512i, y: __m512i| {
-            let even = _mm512_shuffle_i32x4::<0b10_00_10_00>(x, y);
-            let odd = _mm512_shuffle_i32x4::<0b11_01_11_01>(x, y);
-            _mm512_add_epi32(even, odd)
-        };
         let (v, w) = (pair(a[0], a[1]), pair(a[2], a[3]));
         let c = _mm512_add_epi32(_mm512_unpacklo_epi64(v, w), _mm512_unpackhi_epi64(v, w));
         _mm512_add_epi32(c, _mm512_shuffle_epi32::<0b10_11_00_01>(c))
@@ -181,10 +196,15 @@ mod x86 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     unsafe fn dot4(k: &Prepared, y: [&Q8KBlock; 4]) -> __m128 {
         // Row r's sum is element 2(r/2) of lane 2(r%2) plus that of lane 2(r%2) + 1.
-        let s = fold4(y.map(|y| scaled_lanes(k, y)));
+        let (mut lanes, mut sums) = ([_mm512_setzero_si512(); 4], [_mm512_setzero_si512(); 4]);
+        for r in 0..4 {
+            lanes[r] = scaled_lanes(k, y[r]);
+            sums[r] = bsum_lanes(k, y[r]);
+        }
+        let s = fold4(lanes);
         let scaled = _mm_add_epi32(pick(s, [0, 8, 2, 10]), pick(s, [4, 12, 6, 14]));
         // Here the first of those lanes holds row r's scale terms, the second its mins'.
-        let p = fold4(y.map(|y| bsum_lanes(k, y)));
+        let p = fold4(sums);
         let (sb, mb) = (pick(p, [0, 8, 2, 10]), pick(p, [4, 12, 6, 14]));
         let t = _mm_sub_epi32(scaled, _mm_mullo_epi32(_mm_set1_epi32(k.off), sb));
         let a = _mm_mul_ps(_mm_set1_ps(k.d), _mm_cvtepi32_ps(t));
@@ -208,7 +228,8 @@ mod x86 {
         for j in 0..nb {
             let k = prepare::<T>(&w[j * bs..(j + 1) * bs]);
             for (x, a) in xs[..quads].chunks_exact(4).zip(out.chunks_exact_mut(4)) {
-                let v = dot4(&k, std::array::from_fn(|r| x[r].get_unchecked(j)));
+                let y = [&x[0][j], &x[1][j], &x[2][j], &x[3][j]];
+                let v = dot4(&k, y);
                 let sum = _mm_add_ps(_mm_loadu_ps(a.as_ptr()), v);
                 _mm_storeu_ps(a.as_mut_ptr(), sum);
             }
