@@ -67,6 +67,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let ids: Vec<u32> = (0..a.prompt_tokens as u32)
         .map(|i| (i * 7919 + 13) % vocab)
         .collect();
+    // Warm-up, as llama-bench's: the same prompt and one decode step on a sequence of its
+    // own, so the timed runs find the weights paged in and the buffers grown.
+    let mut warm = model.start();
+    let first = ops::argmax(warm.forward(&ids)?) as u32;
+    warm.forward(&[first])?;
+    drop(warm);
     let mut seq = model.start();
     let t1 = Instant::now();
     let mut next = ops::argmax(seq.forward(&ids)?) as u32;
