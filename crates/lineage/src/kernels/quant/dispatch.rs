@@ -44,7 +44,7 @@ pub(crate) enum Kernel {
         /// Prefill (more activation rows than a tile takes) on CPUs without AVX-512
         /// VNNI: weight rows decoded once into a panel that every activation row meets
         /// (int8_panel.rs, AVX2).
-        panel: Option<(int8_panel::Fill, int8_panel::Dot)>,
+        panel: Option<int8_panel::PanelKernel>,
     },
     /// K-quants: unpack each weight row once, then dot against Q8_K activations.
     /// Where the CPU has AVX2, `row` takes the packed rows directly.

@@ -7,7 +7,8 @@
 //!
 //! Each output is still the AVX2 row kernel's, bit for bit:
 //! - codes with an offset (Q4_0: 8, Q5_0: 16) stay unsigned in the panel, and the offset
-//!   comes off the integer lane sums: `sum(u y) - sum(off y)` per four bytes is the row
+//!   comes off the integer lane sums: `sum(u y) - sum(off y)` per four bytes (the second
+//!   term computed once per matmul: `OffSums`) is the row
 //!   kernel's `sum((u - off) y)` exactly (`maddubs` cannot saturate on these codes);
 //! - Q8_0 keeps `|q|` and `q` and multiplies as the row kernel does;
 //! - per block the same `fma(d * dy, sum, acc)` in the same 8 lanes and the same scalar
@@ -34,9 +35,33 @@ pub(crate) struct Panel {
     pub(super) signed: Vec<Codes>,
     pub(super) d: Vec<f32>,
     pub(super) m: Vec<f32>,
-    /// The AVX-512 VNNI panel's sign masks (int8_vnni_panel.rs lays out its own blocks).
-    pub(super) neg: Vec<u64>,
     pub(super) nb: usize,
+}
+
+/// Per activation block, for each lane `l` (values `4l..4l + 4`): `-off * sum(y)`, the
+/// offset formats' integer term (`sum((u - off) y) = sum(u y) - off sum(y)`). It is the
+/// same for every weight row, so a matmul computes it once ([`offset_sums`]), not once
+/// per panel and activation block.
+pub(crate) type OffSums = [i32; 8];
+
+/// [`OffSums`] of every block of `acts`, for codes offset by `off`, into `out`.
+pub(crate) fn offset_sums(acts: &[Q8Block], off: i8, out: &mut Vec<OffSums>) {
+    out.clear();
+    out.extend(acts.iter().map(|b| {
+        let mut s = [0i32; 8];
+        for (l, q4) in b.qs.chunks_exact(4).enumerate() {
+            s[l] = -(off as i32) * q4.iter().map(|&q| q as i32).sum::<i32>();
+        }
+        s
+    }));
+}
+
+/// A format's panel kernels, and its code offset (the [`OffSums`] its `dot` takes).
+#[derive(Clone, Copy)]
+pub(crate) struct PanelKernel {
+    pub fill: Fill,
+    pub dot: Dot,
+    pub offset: Option<i8>,
 }
 
 /// Decodes `nb` blocks of [`ROWS`] rows (`w`, rows `rb` bytes apart) into the panel.
@@ -44,13 +69,24 @@ pub(crate) struct Panel {
 /// AVX2, FMA and F16C are available; `w` holds `ROWS * rb` bytes, each row `nb` blocks.
 pub(crate) type Fill = unsafe fn(&[u8], usize, usize, &mut Panel);
 /// The panel · `xs` (1..=[`X_ROWS`] activation rows, each at least the panel's blocks)
-/// -> `out[i][k]` for activation row `i`, weight row `k`.
+/// -> `out[i][k]` for activation row `i`, weight row `k`. `offs` holds the [`OffSums`] of
+/// each row of `xs` where the format has an offset (else it is not read).
 /// # Safety
 /// AVX2, FMA and F16C are available; the panel was filled by the same format's [`Fill`].
-pub(crate) type Dot = unsafe fn(&Panel, &[&[Q8Block]], &mut [[f32; ROWS]; X_ROWS]);
+pub(crate) type Dot = unsafe fn(&Panel, &[&[Q8Block]], &[&[OffSums]], &mut [[f32; ROWS]; X_ROWS]);
+
+/// The kernels of format `F` (its fill and dot), as a [`PanelKernel`].
+#[cfg(target_arch = "x86_64")]
+pub(super) fn panel_kernel<F: super::block_format::Format>(fill: Fill, dot: Dot) -> PanelKernel {
+    PanelKernel {
+        fill,
+        dot,
+        offset: F::OFFSET,
+    }
+}
 
 /// The panel kernels of `ty`, where the type and this CPU have them.
-pub(crate) fn kernels(ty: super::GgmlType) -> Option<(Fill, Dot)> {
+pub(crate) fn kernels(ty: super::GgmlType) -> Option<PanelKernel> {
     #[cfg(target_arch = "x86_64")]
     {
         use super::block_format::{Q4_0, Q4_1, Q5_0, Q5_1, Q8_0};
@@ -58,14 +94,14 @@ pub(crate) fn kernels(ty: super::GgmlType) -> Option<(Fill, Dot)> {
         if !super::simd::avx2_available() {
             return None;
         }
-        match ty {
-            G::Q4_0 => Some((x86::fill::<Q4_0> as Fill, x86::dot::<Q4_0> as Dot)),
-            G::Q4_1 => Some((x86::fill::<Q4_1>, x86::dot::<Q4_1>)),
-            G::Q5_0 => Some((x86::fill::<Q5_0>, x86::dot::<Q5_0>)),
-            G::Q5_1 => Some((x86::fill::<Q5_1>, x86::dot::<Q5_1>)),
-            G::Q8_0 => Some((x86::fill::<Q8_0>, x86::dot::<Q8_0>)),
-            _ => None,
-        }
+        Some(match ty {
+            G::Q4_0 => panel_kernel::<Q4_0>(x86::fill::<Q4_0>, x86::dot::<Q4_0>),
+            G::Q4_1 => panel_kernel::<Q4_1>(x86::fill::<Q4_1>, x86::dot::<Q4_1>),
+            G::Q5_0 => panel_kernel::<Q5_0>(x86::fill::<Q5_0>, x86::dot::<Q5_0>),
+            G::Q5_1 => panel_kernel::<Q5_1>(x86::fill::<Q5_1>, x86::dot::<Q5_1>),
+            G::Q8_0 => panel_kernel::<Q8_0>(x86::fill::<Q8_0>, x86::dot::<Q8_0>),
+            _ => return None,
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -79,7 +115,7 @@ mod x86 {
     use super::super::act::Q8Block;
     use super::super::block_format::Format;
     use super::super::simd::x86::*;
-    use super::{Codes, Panel, ROWS, X_ROWS};
+    use super::{Codes, OffSums, Panel, ROWS, X_ROWS};
     use std::arch::x86_64::*;
 
     /// One block's 32 codes as the panel keeps them: nibble formats unsigned (the fifth
@@ -164,11 +200,11 @@ mod x86 {
         p: &Panel,
         k0: usize,
         xs: &[&[Q8Block]],
+        sums: &[&[OffSums]],
     ) -> [[f32; R]; N] {
         let mut acc = [[_mm256_setzero_ps(); R]; N];
         let mut offs = [[0f32; R]; N];
         let ones = _mm256_set1_epi16(1);
-        let off = _mm256_set1_epi8(F::OFFSET.unwrap_or(0));
         for j in 0..p.nb {
             let mut y = [_mm256_setzero_si256(); N];
             let mut ysum = [_mm256_setzero_si256(); N];
@@ -176,7 +212,8 @@ mod x86 {
                 let b = xs.get_unchecked(i).get_unchecked(j);
                 y[i] = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
                 if F::OFFSET.is_some() {
-                    ysum[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(off, y[i]), ones);
+                    let s = sums.get_unchecked(i).get_unchecked(j);
+                    ysum[i] = _mm256_loadu_si256(s.as_ptr() as *const __m256i);
                 }
             }
             for k in 0..R {
@@ -197,7 +234,7 @@ mod x86 {
                     };
                     let mut s = _mm256_madd_epi16(_mm256_maddubs_epi16(u, yk), ones);
                     if F::OFFSET.is_some() {
-                        s = _mm256_sub_epi32(s, ysum[i]);
+                        s = _mm256_add_epi32(s, ysum[i]);
                     }
                     let s = _mm256_cvtepi32_ps(s);
                     acc[i][k] = _mm256_fmadd_ps(_mm256_set1_ps(d * b.d), s, acc[i][k]);
@@ -234,6 +271,7 @@ mod x86 {
     pub(super) unsafe fn dot<F: Format>(
         p: &Panel,
         xs: &[&[Q8Block]],
+        sums: &[&[OffSums]],
         out: &mut [[f32; ROWS]; X_ROWS],
     ) {
         assert!(
@@ -242,19 +280,21 @@ mod x86 {
             p.nb,
             xs.len()
         );
+        let summed = sums.len() >= xs.len() && sums.iter().all(|s| s.len() >= p.nb);
+        assert!(F::OFFSET.is_none() || summed, "offset sums missing");
         let n = p.nb * ROWS;
         assert!(p.codes.len() >= n && p.d.len() >= n);
         assert!((!F::Q8 || p.signed.len() >= n) && (!F::HAS_MIN || p.m.len() >= n));
         match xs.len() {
-            1 => put(out, 0, rows::<F, 4, 1>(p, 0, xs)),
-            2 => put(out, 0, rows::<F, 4, 2>(p, 0, xs)),
+            1 => put(out, 0, rows::<F, 4, 1>(p, 0, xs, sums)),
+            2 => put(out, 0, rows::<F, 4, 2>(p, 0, xs, sums)),
             3 => {
-                put(out, 0, rows::<F, 2, 3>(p, 0, xs));
-                put(out, 2, rows::<F, 2, 3>(p, 2, xs));
+                put(out, 0, rows::<F, 2, 3>(p, 0, xs, sums));
+                put(out, 2, rows::<F, 2, 3>(p, 2, xs, sums));
             }
             _ => {
-                put(out, 0, rows::<F, 2, 4>(p, 0, xs));
-                put(out, 2, rows::<F, 2, 4>(p, 2, xs));
+                put(out, 0, rows::<F, 2, 4>(p, 0, xs, sums));
+                put(out, 2, rows::<F, 2, 4>(p, 2, xs, sums));
             }
         }
     }

@@ -2,40 +2,41 @@
 //! Q5_0, Q5_1): four weight rows decoded once into a [`Panel`] in the tile's register
 //! layout, then met by every activation row of the matmul. The tile (int8_vnni.rs)
 //! splits nibbles, adds fifth bits and spreads scales again for every four activation
-//! rows; here each activation row and block costs two `vpdpbusd`, two sign flips, a
-//! scale product and the two `fma`s of the float step.
+//! rows; here each activation row and block costs two `vpdpbusd`, a scale product and
+//! the two `fma`s of the float step.
 //!
 //! Each output is the tile's (so the AVX2 row kernel's), bit for bit:
 //! - a block's four weight rows sit in one 512-bit register per half (values 0..16,
 //!   16..32), a 128-bit lane per row, as in the tile;
-//! - offset formats keep `|q - off|` and its sign; `vpdpbusd` meets the magnitude with
-//!   `y` negated where the code is negative, which sums the same products `(q - off) y`
-//!   per four bytes exactly (the tile subtracts `off * y` instead; both are the same
-//!   integers);
+//! - codes stay unsigned; for the offset formats `vpdpbusd` starts from the activation
+//!   block's [`OffSums`](super::int8_panel::OffSums) (`-off * sum(y)` per four bytes,
+//!   computed once per matmul), which makes its sums the tile's `sum((q - off) y)`
+//!   exactly;
 //! - the float step is the tile's: `fma(d * dy, sum, acc)` per lane, the min term
 //!   `m * s` in its own four lanes, then the same lane sums.
 //!
 //! Reference: ggml-cpu's repacked 4-row GEMM (`repack.cpp`), and the panel/micro-kernel
 //! split of BLIS.
 
-use super::int8_panel::{Dot, Fill};
+use super::int8_panel::PanelKernel;
 
 /// The panel kernels of `ty`, where the type and this CPU (AVX-512 VNNI) have them.
-pub(crate) fn kernels(ty: super::GgmlType) -> Option<(Fill, Dot)> {
+pub(crate) fn kernels(ty: super::GgmlType) -> Option<PanelKernel> {
     #[cfg(target_arch = "x86_64")]
     {
         use super::block_format::{Q4_0, Q4_1, Q5_0, Q5_1};
+        use super::int8_panel::panel_kernel;
         use super::GgmlType as G;
         if !super::int8_vnni::available() {
             return None;
         }
-        match ty {
-            G::Q4_0 => Some((x86::fill::<Q4_0> as Fill, x86::dot::<Q4_0> as Dot)),
-            G::Q4_1 => Some((x86::fill::<Q4_1>, x86::dot::<Q4_1>)),
-            G::Q5_0 => Some((x86::fill::<Q5_0>, x86::dot::<Q5_0>)),
-            G::Q5_1 => Some((x86::fill::<Q5_1>, x86::dot::<Q5_1>)),
-            _ => None,
-        }
+        Some(match ty {
+            G::Q4_0 => panel_kernel::<Q4_0>(x86::fill::<Q4_0>, x86::dot::<Q4_0>),
+            G::Q4_1 => panel_kernel::<Q4_1>(x86::fill::<Q4_1>, x86::dot::<Q4_1>),
+            G::Q5_0 => panel_kernel::<Q5_0>(x86::fill::<Q5_0>, x86::dot::<Q5_0>),
+            G::Q5_1 => panel_kernel::<Q5_1>(x86::fill::<Q5_1>, x86::dot::<Q5_1>),
+            _ => return None,
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -48,7 +49,7 @@ pub(crate) fn kernels(ty: super::GgmlType) -> Option<(Fill, Dot)> {
 mod x86 {
     use super::super::act::Q8Block;
     use super::super::block_format::Format;
-    use super::super::int8_panel::{Codes, Panel, ROWS, X_ROWS};
+    use super::super::int8_panel::{Codes, OffSums, Panel, ROWS, X_ROWS};
     use super::super::int8_vnni::x86::{fifth_bits, four_f16, lane_sums, per_lane128};
     use std::arch::x86_64::*;
 
@@ -73,9 +74,6 @@ mod x86 {
         p.nb = nb;
         p.codes.resize(nb * CODES_PER_BLOCK, Codes::default());
         p.d.resize(nb * D_PER_BLOCK, 0.0);
-        if F::OFFSET.is_some() {
-            p.neg.resize(nb * 2, 0);
-        }
         if F::HAS_MIN {
             p.m.resize(nb * ROWS, 0.0);
         }
@@ -96,14 +94,6 @@ mod x86 {
                 q[0] = _mm512_mask_add_epi8(q[0], ml, q[0], bit4);
                 q[1] = _mm512_mask_add_epi8(q[1], mh, q[1], bit4);
             }
-            if let Some(off) = F::OFFSET {
-                let off = _mm512_set1_epi8(off);
-                for (h, qh) in q.iter_mut().enumerate() {
-                    let s = _mm512_sub_epi8(*qh, off);
-                    p.neg[2 * j + h] = _mm512_movepi8_mask(s);
-                    *qh = _mm512_abs_epi8(s);
-                }
-            }
             let dst = p.codes.as_mut_ptr().add(j * CODES_PER_BLOCK) as *mut __m512i;
             _mm512_storeu_si512(dst, q[0]);
             _mm512_storeu_si512(dst.add(1), q[1]);
@@ -123,6 +113,7 @@ mod x86 {
     unsafe fn rows<F: Format, const N: usize>(
         p: &Panel,
         xs: &[&[Q8Block]],
+        sums: &[&[OffSums]],
         out: &mut [[f32; ROWS]; X_ROWS],
     ) {
         let (mut lo, mut hi) = ([_mm512_setzero_ps(); N], [_mm512_setzero_ps(); N]);
@@ -131,24 +122,21 @@ mod x86 {
         for j in 0..p.nb {
             let src = p.codes.as_ptr().add(j * CODES_PER_BLOCK) as *const __m512i;
             let (ql, qh) = (_mm512_loadu_si512(src), _mm512_loadu_si512(src.add(1)));
-            let (nl, nh) = if F::OFFSET.is_some() {
-                (*p.neg.get_unchecked(2 * j), *p.neg.get_unchecked(2 * j + 1))
-            } else {
-                (0, 0)
-            };
             let d = _mm512_loadu_ps(p.d.as_ptr().add(j * D_PER_BLOCK));
             for i in 0..N {
                 let y = xs.get_unchecked(i).get_unchecked(j);
                 let yp = y.qs.as_ptr() as *const __m128i;
-                let mut yl = _mm512_broadcast_i32x4(_mm_loadu_si128(yp));
-                let mut yh = _mm512_broadcast_i32x4(_mm_loadu_si128(yp.add(1)));
-                if F::OFFSET.is_some() {
-                    // |y| <= 127: negating cannot overflow.
-                    yl = _mm512_mask_sub_epi8(yl, nl, zero, yl);
-                    yh = _mm512_mask_sub_epi8(yh, nh, zero, yh);
-                }
-                let pl = _mm512_dpbusd_epi32(zero, ql, yl);
-                let ph = _mm512_dpbusd_epi32(zero, qh, yh);
+                let yl = _mm512_broadcast_i32x4(_mm_loadu_si128(yp));
+                let yh = _mm512_broadcast_i32x4(_mm_loadu_si128(yp.add(1)));
+                let (il, ih) = if F::OFFSET.is_some() {
+                    let sp = sums.get_unchecked(i).get_unchecked(j).as_ptr() as *const __m128i;
+                    let il = _mm512_broadcast_i32x4(_mm_loadu_si128(sp));
+                    (il, _mm512_broadcast_i32x4(_mm_loadu_si128(sp.add(1))))
+                } else {
+                    (zero, zero)
+                };
+                let pl = _mm512_dpbusd_epi32(il, ql, yl);
+                let ph = _mm512_dpbusd_epi32(ih, qh, yh);
                 let s = _mm512_mul_ps(d, _mm512_set1_ps(y.d));
                 lo[i] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(pl), lo[i]);
                 hi[i] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(ph), hi[i]);
@@ -172,6 +160,7 @@ mod x86 {
     pub(super) unsafe fn dot<F: Format>(
         p: &Panel,
         xs: &[&[Q8Block]],
+        sums: &[&[OffSums]],
         out: &mut [[f32; ROWS]; X_ROWS],
     ) {
         assert!(
@@ -181,13 +170,14 @@ mod x86 {
             xs.len()
         );
         assert!(p.codes.len() >= p.nb * CODES_PER_BLOCK && p.d.len() >= p.nb * D_PER_BLOCK);
-        assert!(F::OFFSET.is_none() || p.neg.len() >= 2 * p.nb);
+        let summed = sums.len() >= xs.len() && sums.iter().all(|s| s.len() >= p.nb);
+        assert!(F::OFFSET.is_none() || summed, "offset sums missing");
         assert!(!F::HAS_MIN || p.m.len() >= p.nb * ROWS);
         match xs.len() {
-            1 => rows::<F, 1>(p, xs, out),
-            2 => rows::<F, 2>(p, xs, out),
-            3 => rows::<F, 3>(p, xs, out),
-            _ => rows::<F, 4>(p, xs, out),
+            1 => rows::<F, 1>(p, xs, sums, out),
+            2 => rows::<F, 2>(p, xs, sums, out),
+            3 => rows::<F, 3>(p, xs, sums, out),
+            _ => rows::<F, 4>(p, xs, sums, out),
         }
     }
 }

@@ -8,7 +8,7 @@ use super::act::{quantize_row_q8, quantize_row_q8k, Q8Block, Q8KBlock};
 use super::dispatch::{dequantizer, kernel, Dequant, KDot, Kernel, Q8Dot, Q8Dot4};
 use super::exact::prefetch;
 use super::float::dot_f32;
-use super::int8_panel::{Dot as PanelDot, Fill, Panel};
+use super::int8_panel::{offset_sums, OffSums, Panel, PanelKernel};
 use super::int8_vnni::{Tile, W_ROWS, X_ROWS};
 use super::k_avx2::KRow;
 use super::k_quants::{unpack_row, Unpack};
@@ -198,10 +198,17 @@ trait Group {
     /// The kernel's CPU check passed; `w` holds `W_ROWS` whole rows of `rb` bytes and
     /// outlives the `dot`s that follow.
     unsafe fn load<'a>(&mut self, w: &'a [u8], rb: usize) -> Loaded<'a>;
+    /// `xs` are the activation rows from `i0` on.
     /// # Safety
     /// After a `load` of `g`; each of the 1..=[`X_ROWS`] rows of `xs` has a block per
     /// weight block of a row.
-    unsafe fn dot(&mut self, g: Loaded<'_>, xs: &[&[Q8Block]], out: &mut [[f32; W_ROWS]; X_ROWS]);
+    unsafe fn dot(
+        &mut self,
+        g: Loaded<'_>,
+        i0: usize,
+        xs: &[&[Q8Block]],
+        out: &mut [[f32; W_ROWS]; X_ROWS],
+    );
 }
 
 /// The group a [`Group::load`] took: its bytes and row stride.
@@ -221,16 +228,23 @@ impl Group for Tile {
     }
     /// # Safety
     /// As [`Group::dot`]: the tile's own contract.
-    unsafe fn dot(&mut self, g: Loaded<'_>, xs: &[&[Q8Block]], out: &mut [[f32; W_ROWS]; X_ROWS]) {
+    unsafe fn dot(
+        &mut self,
+        g: Loaded<'_>,
+        _: usize,
+        xs: &[&[Q8Block]],
+        out: &mut [[f32; W_ROWS]; X_ROWS],
+    ) {
         self(g.w, g.rb, xs, out)
     }
 }
 
-/// The AVX2 prefill panel: the group decoded once into this thread's panel.
+/// The prefill panel: the group decoded once into this thread's panel; `sums` holds
+/// every activation row's [`OffSums`] where the format has an offset.
 struct Panels<'p> {
-    fill: Fill,
-    dot: PanelDot,
+    kernel: PanelKernel,
     panel: &'p mut Panel,
+    sums: &'p [OffSums],
     nb: usize,
 }
 
@@ -238,13 +252,25 @@ impl Group for Panels<'_> {
     /// # Safety
     /// As [`Group::load`]: `fill`'s own contract.
     unsafe fn load<'a>(&mut self, w: &'a [u8], rb: usize) -> Loaded<'a> {
-        (self.fill)(w, rb, self.nb, self.panel);
+        (self.kernel.fill)(w, rb, self.nb, self.panel);
         Loaded { w, rb }
     }
     /// # Safety
     /// As [`Group::dot`]: the panel was filled by the same type's `fill`.
-    unsafe fn dot(&mut self, _: Loaded<'_>, xs: &[&[Q8Block]], out: &mut [[f32; W_ROWS]; X_ROWS]) {
-        (self.dot)(self.panel, xs, out)
+    unsafe fn dot(
+        &mut self,
+        _: Loaded<'_>,
+        i0: usize,
+        xs: &[&[Q8Block]],
+        out: &mut [[f32; W_ROWS]; X_ROWS],
+    ) {
+        let mut sums: [&[OffSums]; X_ROWS] = [&[]; X_ROWS];
+        if self.kernel.offset.is_some() {
+            for (q, s) in sums.iter_mut().enumerate().take(xs.len()) {
+                *s = &self.sums[(i0 + q) * self.nb..(i0 + q + 1) * self.nb];
+            }
+        }
+        (self.kernel.dot)(self.panel, xs, &sums[..xs.len()], out)
     }
 }
 
@@ -268,7 +294,7 @@ fn run_q8_groups(
     job: &Job<'_>,
     x: &[f32],
     dot: Q8Dot,
-    (tile, panel): (Option<Tile>, Option<(Fill, PanelDot)>),
+    (tile, panel): (Option<Tile>, Option<PanelKernel>),
     n_tasks: usize,
     pool: &Pool,
 ) {
@@ -276,20 +302,32 @@ fn run_q8_groups(
         quantize_into(x, job.cols, quantize_row_q8, acts, row);
         let nb = job.cols / 32;
         let acts: &[Q8Block] = acts;
-        pool.run(n_tasks, &|t| match (panel, tile) {
-            (Some((fill, pdot)), _) => PANEL.with_borrow_mut(|panel| {
-                let mut g = Panels {
-                    fill,
-                    dot: pdot,
-                    panel,
-                    nb,
-                };
-                task_groups(job, t, dot, acts, &mut g)
-            }),
-            (None, Some(mut tile)) => task_groups(job, t, dot, acts, &mut tile),
-            (None, None) => unreachable!("a group kernel was chosen"),
-        });
+        SUMS.with_borrow_mut(|sums| {
+            match panel.and_then(|k| k.offset) {
+                Some(off) => offset_sums(acts, off, sums),
+                None => sums.clear(),
+            }
+            let sums: &[OffSums] = sums;
+            pool.run(n_tasks, &|t| match (panel, tile) {
+                (Some(kernel), _) => PANEL.with_borrow_mut(|panel| {
+                    let mut g = Panels {
+                        kernel,
+                        panel,
+                        sums,
+                        nb,
+                    };
+                    task_groups(job, t, dot, acts, &mut g)
+                }),
+                (None, Some(mut tile)) => task_groups(job, t, dot, acts, &mut tile),
+                (None, None) => unreachable!("a group kernel was chosen"),
+            });
+        })
     })
+}
+
+thread_local! {
+    /// The activation blocks' offset sums (prefill panels of the offset formats).
+    static SUMS: std::cell::RefCell<Vec<OffSums>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Task `t`'s rows of [`run_q8_groups`], against `acts` (every activation row's blocks).
@@ -323,7 +361,7 @@ fn task_groups(job: &Job<'_>, t: usize, dot: Q8Dot, acts: &[Q8Block], group: &mu
             }
             // SAFETY: after the group's `load`; each of the m (1..=4) activation rows
             // has a block per weight block of a row.
-            unsafe { group.dot(g, &xs[..m], &mut v) };
+            unsafe { group.dot(g, i0, &xs[..m], &mut v) };
             for (q, vq) in v.iter().enumerate().take(m) {
                 for (k, &vk) in vq.iter().enumerate() {
                     // SAFETY: i0 + q < n; row r0 + k is in this task's rows.

@@ -414,8 +414,18 @@ proptest! {
         let rb = cols / 32 * ty.type_size();
         let mut ran = 0;
         let kinds = [("avx2", int8_panel::kernels(ty)), ("vnni", int8_vnni_panel::kernels(ty))];
-        for (name, (fill, pdot)) in kinds.into_iter().filter_map(|(n, k)| Some((n, k?))) {
+        for (name, k) in kinds.into_iter().filter_map(|(n, k)| Some((n, k?))) {
             ran += 1;
+            let (fill, pdot) = (k.fill, k.dot);
+            let mut sums = Vec::new();
+            if let Some(off) = k.offset {
+                int8_panel::offset_sums(&acts, off, &mut sums);
+            }
+            let sums: Vec<&[int8_panel::OffSums]> = if sums.is_empty() {
+                Vec::new()
+            } else {
+                sums.chunks_exact(cols / 32).collect()
+            };
             let mut panel = int8_panel::Panel::default();
             let big = vec![0x33u8; 4 * (rb + 2 * ty.type_size())];
             // SAFETY: the kernels are only handed out after their CPU check; `big` holds
@@ -426,7 +436,7 @@ proptest! {
             // SAFETY: as above.
             unsafe { fill(&w, rb, cols / 32, &mut panel) };
             // SAFETY: as above; the panel was filled by this type's `fill`.
-            unsafe { pdot(&panel, &xs[..m], &mut out) };
+            unsafe { pdot(&panel, &xs[..m], &sums, &mut out) };
             for (i, xi) in xs.iter().enumerate() {
                 for k in 0..4 {
                     // SAFETY: `dot` is the AVX2 kernel only after its CPU check.
