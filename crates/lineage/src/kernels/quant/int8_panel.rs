@@ -208,9 +208,13 @@ mod x86 {
         for j in 0..p.nb {
             let mut y = [_mm256_setzero_si256(); N];
             let mut ysum = [_mm256_setzero_si256(); N];
+            // Each row's scale in every lane, so `d * dy` is one vector product (the same
+            // f32 product as the row kernel's scalar one).
+            let mut dy = [_mm256_setzero_ps(); N];
             for i in 0..N {
                 let b = xs.get_unchecked(i).get_unchecked(j);
                 y[i] = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
+                dy[i] = _mm256_set1_ps(b.d);
                 if F::OFFSET.is_some() {
                     let s = sums.get_unchecked(i).get_unchecked(j);
                     ysum[i] = _mm256_loadu_si256(s.as_ptr() as *const __m256i);
@@ -224,7 +228,7 @@ mod x86 {
                 } else {
                     u
                 };
-                let d = *p.d.get_unchecked(at);
+                let d = _mm256_set1_ps(*p.d.get_unchecked(at));
                 for i in 0..N {
                     let b = xs.get_unchecked(i).get_unchecked(j);
                     let yk = if F::Q8 {
@@ -237,7 +241,7 @@ mod x86 {
                         s = _mm256_add_epi32(s, ysum[i]);
                     }
                     let s = _mm256_cvtepi32_ps(s);
-                    acc[i][k] = _mm256_fmadd_ps(_mm256_set1_ps(d * b.d), s, acc[i][k]);
+                    acc[i][k] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy[i]), s, acc[i][k]);
                     if F::HAS_MIN {
                         offs[i][k] += *p.m.get_unchecked(at) * b.s;
                     }

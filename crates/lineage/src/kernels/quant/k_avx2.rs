@@ -105,8 +105,92 @@ mod x86 {
         out[..N].copy_from_slice(&acc);
     }
 
+    /// A super-block's scales for the dot of many activation rows: each 16 values' scale
+    /// spread over its `madd` lanes (`sc[t]`: values `32t..32t+32`), and the scales and
+    /// mins as 16 i16 each for the block-sum terms.
+    struct Scales {
+        sc: [__m256i; 8],
+        sc16: __m256i,
+        mn16: __m256i,
+    }
+
+    /// # Safety
+    /// AVX2, FMA and F16C are available (register-only).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn scales(k: &Split) -> Scales {
+        let mut sc = [_mm256_setzero_si256(); 8];
+        for (t, v) in sc.iter_mut().enumerate() {
+            let (a, b) = (k.sc[2 * t] as i16, k.sc[2 * t + 1] as i16);
+            *v = _mm256_set_m128i(_mm_set1_epi16(b), _mm_set1_epi16(a));
+        }
+        // Scales and mins fit i16 (6-bit, or Q6_K's signed bytes).
+        let (sc16, mn16): ([i16; 16], [i16; 16]) = (
+            std::array::from_fn(|g| k.sc[g] as i16),
+            std::array::from_fn(|g| k.mn[g] as i16),
+        );
+        Scales {
+            sc,
+            sc16: _mm256_loadu_si256(sc16.as_ptr() as *const __m256i),
+            mn16: _mm256_loadu_si256(mn16.as_ptr() as *const __m256i),
+        }
+    }
+
+    /// [`scaled`] before its final sum: eight lanes.
+    /// # Safety
+    /// As [`scaled`].
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn scaled_lanes(k: &Split, s: &Scales, y: &[i8; 256]) -> __m256i {
+        let mut acc = _mm256_setzero_si256();
+        for t in 0..8 {
+            let yv = _mm256_loadu_si256(y.as_ptr().add(32 * t) as *const __m256i);
+            let p16 = _mm256_maddubs_epi16(k.u[t], yv);
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, s.sc[t]));
+        }
+        acc
+    }
+
+    /// The eight-lane sums of four rows, as four lanes (exact: integers).
+    /// # Safety
+    /// AVX2 is available (register-only).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn sum4(v: [__m256i; 4]) -> __m128i {
+        let h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+        _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h))
+    }
+
+    /// The block's contributions for four activation rows: the integer parts as in
+    /// [`rows`], then [`finish_parts`]' operations on four lanes, in its order and
+    /// without contraction into an `fma`, so each lane gets its bits.
+    /// # Safety
+    /// AVX2, FMA and F16C are available.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dot4(k: &Split, s: &Scales, y: [&Q8KBlock; 4]) -> __m128 {
+        let (mut lanes, mut sb, mut mb) = (
+            [_mm256_setzero_si256(); 4],
+            [_mm256_setzero_si256(); 4],
+            [_mm256_setzero_si256(); 4],
+        );
+        for r in 0..4 {
+            lanes[r] = scaled_lanes(k, s, &y[r].qs);
+            let bs = _mm256_loadu_si256(y[r].bsums.as_ptr() as *const __m256i);
+            sb[r] = _mm256_madd_epi16(s.sc16, bs);
+            mb[r] = _mm256_madd_epi16(s.mn16, bs);
+        }
+        let (scaled, sb, mb) = (sum4(lanes), sum4(sb), sum4(mb));
+        let t = _mm_sub_epi32(scaled, _mm_mullo_epi32(_mm_set1_epi32(k.off), sb));
+        let a = _mm_mul_ps(_mm_set1_ps(k.d), _mm_cvtepi32_ps(t));
+        let b = _mm_mul_ps(_mm_set1_ps(k.dmin), _mm_cvtepi32_ps(mb));
+        let dy = _mm_setr_ps(y[0].d, y[1].d, y[2].d, y[3].d);
+        _mm_mul_ps(dy, _mm_sub_ps(a, b))
+    }
+
     /// One weight row of type `T` against any number of activation rows, each super-block
-    /// split once for all of them (prefill); `out[i]` sums in [`rows`]' order.
+    /// split once for all of them (prefill), four rows at a time and then one by one;
+    /// `out[i]` sums in [`rows`]' order, with its bits.
     /// # Safety
     /// As [`super::KRow`].
     #[inline]
@@ -116,13 +200,19 @@ mod x86 {
         let nb = xs.iter().map(|x| x.len()).fold(w.len() / bs, usize::min);
         let out = &mut out[..xs.len()];
         out.fill(0.0);
+        let quads = xs.len() / 4 * 4;
         for j in 0..nb {
             let k = codes::split::<T>(&w[j * bs..(j + 1) * bs]);
-            for (x, a) in xs.iter().zip(out.iter_mut()) {
+            let s = scales(&k);
+            for (x, a) in xs[..quads].chunks_exact(4).zip(out.chunks_exact_mut(4)) {
+                let v = dot4(&k, &s, [&x[0][j], &x[1][j], &x[2][j], &x[3][j]]);
+                _mm_storeu_ps(a.as_mut_ptr(), _mm_add_ps(_mm_loadu_ps(a.as_ptr()), v));
+            }
+            for (x, a) in xs[quads..].iter().zip(out[quads..].iter_mut()) {
                 let y = x.get_unchecked(j);
-                let s = scaled(&k, &y.qs);
+                let sc = scaled(&k, &y.qs);
                 let (sb, mb) = (with_bsums(&k.sc, y), with_bsums(&k.mn, y));
-                *a += finish_parts(k.d, k.dmin, k.off, s, sb, mb, y.d);
+                *a += finish_parts(k.d, k.dmin, k.off, sc, sb, mb, y.d);
             }
         }
     }
