@@ -12,7 +12,7 @@ speculative decoding (acceptance, speed-up, identical output), and bench/shared_
 
 Both sides use an f16 KV cache (llama.cpp's default; lineage `--kv-type f16`).
 usage: bench/all.py [GGUF ...] [--prompt 128] [--gen 128] [--long 1950] [--repeats 3]
-                    [--llama-bench PATH] [--quick] [--int8]
+                    [--llama-bench PATH] [--quick] [--exact]
 Without GGUF arguments: SmolLM2-135M-Instruct Q4_1 and Gemma-3-270M Q4_K_M from the
 lineage cache (scripts/fetch-models.sh). llama-bench comes from bench/build_llama_server.sh
 (llama-cpp-python's sdist from PyPI), built on first use. A benchmark: it asserts nothing.
@@ -38,7 +38,8 @@ def run(cmd, env=None):
 
 
 def lineage(model, threads, prompt, gen, extra=(), act=None):
-    """One `lineage bench`; `act="int8"` runs the 8-bit-activation path."""
+    """One `lineage bench` (its default: the 8-bit-activation path); `act="f32"` runs the
+    exact path."""
     cmd = [str(LINEAGE), "bench", "--model", str(model), "--prompt-tokens", str(prompt),
            "--gen-tokens", str(gen), "--kv-type", "f16", "--json", *extra]
     env = dict(os.environ, LINEAGE_THREADS=str(threads))
@@ -67,16 +68,16 @@ def measure(a, exe, model, threads):
     """{metric: [lineage values], [llama.cpp values]} over interleaved repeats."""
     cells = {}
 
-    def add(key, ours, theirs, int8):
+    def add(key, ours, theirs, exact):
         o, t, q = cells.setdefault(key, ([], [], []))
         o.append(ours)
         t.append(theirs)
-        q.append(int8)
+        q.append(exact)
 
     def both(prompt):
-        """lineage's exact path and (with --int8) its 8-bit-activation path."""
+        """lineage's default (8-bit-activation) path and, with --exact, its exact one."""
         return (lineage(model, threads, prompt, a.gen),
-                lineage(model, threads, prompt, a.gen, act="int8") if a.int8 else None)
+                lineage(model, threads, prompt, a.gen, act="f32") if a.exact else None)
 
     def pick(r, key):
         return r[key] if r else None
@@ -117,8 +118,8 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--llama-bench", type=Path, default=ROOT / "target/llama-server/build/bin/llama-bench")
     p.add_argument("--quick", action="store_true", help="1 repeat, no shared-cores run")
-    p.add_argument("--int8", action="store_true",
-                   help="also lineage's 8-bit-activation path (LINEAGE_QUANT_ACT=int8), same run")
+    p.add_argument("--exact", action="store_true",
+                   help="also lineage's exact path (f32 activations, LINEAGE_QUANT_ACT=f32), same run")
     a = p.parse_args()
     if a.quick:
         a.repeats = 1
@@ -136,11 +137,11 @@ def main():
           "ratio > 1: lineage better (faster, or less memory)")
     for model in models:
         print(f"\n## {model.name}\n")
-        extra = " lineage int8 | int8 ratio |" if a.int8 else ""
+        extra = " lineage exact | exact ratio |" if a.exact else ""
         print("| measure | threads | lineage | llama.cpp | ratio |" + extra)
-        print("|---|---|---|---|---|" + ("---|---|" if a.int8 else ""))
+        print("|---|---|---|---|---|" + ("---|---|" if a.exact else ""))
         for threads in (1, 2):
-            for k, (ours, theirs, int8) in measure(a, a.llama_bench, model, threads).items():
+            for k, (ours, theirs, exact) in measure(a, a.llama_bench, model, threads).items():
                 t = statistics.median(theirs)
 
                 def cell(values):
@@ -150,7 +151,7 @@ def main():
                     return f"{o:.1f} | {t:.1f} | {ratio:.2f}x" if values is ours else f"{o:.1f} | {ratio:.2f}x"
 
                 row = f"| {k} | {threads} | {cell(ours)} |"
-                print(row + (f" {cell(int8)} |" if a.int8 else ""))
+                print(row + (f" {cell(exact)} |" if a.exact else ""))
         print()
         lineage_only(model, a)
         if not a.quick:

@@ -35,9 +35,10 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// How quantized weights meet activations: `f32` (exact, the default) or `int8`
-    /// (llama.cpp's 8-bit activation blocks: faster decode, llama.cpp's accuracy). The
-    /// same as `LINEAGE_QUANT_ACT`.
+    /// How quantized weights meet activations: `int8` (llama.cpp's 8-bit activation
+    /// blocks and accuracy, the fast path: the default of `run`, `chat`, `serve` and
+    /// `bench`) or `f32` (exact: the default of every other command, `forward` and
+    /// `generate` included). The same as `LINEAGE_QUANT_ACT`.
     #[arg(long, global = true, value_enum)]
     act: Option<Act>,
 }
@@ -78,11 +79,26 @@ enum Command {
     Export(export::ExportArgs),
 }
 
+/// The precision a command takes when neither `--act` nor `LINEAGE_QUANT_ACT` names one:
+/// the commands that serve answers take the fast path (as close to the exact reference
+/// as llama.cpp: tests/smollm2_int8_anchors.rs), the checking ones stay exact.
+fn default_act(c: &Command) -> Option<Act> {
+    if std::env::var_os("LINEAGE_QUANT_ACT").is_some() {
+        return None;
+    }
+    match c {
+        Command::Run(_) | Command::Chat(_) | Command::Serve(_) | Command::Bench(_) => {
+            Some(Act::Int8)
+        }
+        _ => None,
+    }
+}
+
 fn main() -> std::process::ExitCode {
     malloc::keep_freed_memory();
     let cli = Cli::parse();
-    if let Some(act) = cli.act {
-        // Read once by the kernels (ActPrecision::for_linear); no other thread runs yet.
+    // Read once by the kernels (ActPrecision::for_linear); no other thread runs yet.
+    if let Some(act) = cli.act.or_else(|| default_act(&cli.command)) {
         let v = match act {
             Act::F32 => "f32",
             Act::Int8 => "int8",

@@ -181,31 +181,49 @@ fn cli_bench_runs_every_family_on_the_engine_with_inspects_kv_figure() {
     );
 }
 
-/// `--act int8` (global, any position) reaches the kernels' one precision setting, and
-/// the bench says which it ran; a value it does not know is refused by name.
+/// `--act` (global, any position) reaches the kernels' one precision setting, and the
+/// bench says which it ran: `bench` takes the 8-bit path unless `--act f32` or
+/// `LINEAGE_QUANT_ACT` says otherwise; a value it does not know is refused by name.
 #[test]
 fn cli_act_flag_selects_the_activation_precision() {
     let d = fixture("llama");
     let d = d.to_str().unwrap();
-    let out = lineage(&[
-        "bench",
-        "--model",
-        d,
-        "--prompt-tokens",
-        "8",
-        "--gen-tokens",
-        "2",
-        "--json",
-        "--act",
-        "int8",
-    ]);
-    let line = out
-        .stdout
-        .rsplit(|&b| b == b'\n')
-        .find(|l| !l.is_empty())
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(line).unwrap();
-    assert_eq!(v["act"], "int8", "{v}");
+    let act_of = |flag: &[&str], env: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lineage"));
+        c.args([
+            "bench",
+            "--model",
+            d,
+            "--prompt-tokens",
+            "8",
+            "--gen-tokens",
+            "2",
+            "--json",
+        ])
+        .args(flag)
+        .env_remove("LINEAGE_QUANT_ACT");
+        if let Some(v) = env {
+            c.env("LINEAGE_QUANT_ACT", v);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = out
+            .stdout
+            .rsplit(|&b| b == b'\n')
+            .find(|l| !l.is_empty())
+            .unwrap()
+            .to_vec();
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        v["act"].as_str().unwrap().to_string()
+    };
+    assert_eq!(act_of(&["--act", "int8"], None), "int8");
+    assert_eq!(act_of(&[], None), "int8", "bench's default");
+    assert_eq!(act_of(&["--act", "f32"], None), "f32");
+    assert_eq!(act_of(&[], Some("f32")), "f32", "the environment's choice");
     let bad = Command::new(env!("CARGO_BIN_EXE_lineage"))
         .args(["--act", "int4", "bench", "--model", d])
         .output()

@@ -210,16 +210,15 @@ pub enum ActPrecision {
 
 impl ActPrecision {
     /// The precision every quantized `Linear` uses, decided here once: exact f32
-    /// activations unless `LINEAGE_QUANT_ACT=int8`. On SmolLM2-135M Q4_1 the exact path
-    /// stays within 1e-5 of the float64 reference's top-10 logits; the 8-bit path is
-    /// 0.21 / 0.41 / 0.22 from it on the three anchor prompts (llama.cpp 0.35 / 0.32 /
-    /// 0.20: as close on average, not on every prompt; tests/smollm2_int8_anchors.rs).
-    /// Speed (bench/all.py --int8, 2026-12-02): with its tiles (int8_vnni.rs on AVX-512
-    /// VNNI, int8_avx2.rs elsewhere) and K-quant rows (k_avx2.rs) the 8-bit
-    /// path decodes 1.3-1.5x faster than the exact one on both kinds of CPU, prefills
-    /// SmolLM2 faster and Gemma-3 (K-quants) about as fast or slower. Since it is as
-    /// close as llama.cpp only on average, exact stays the default; the 8-bit path is the
-    /// fast option where its accuracy is enough.
+    /// activations unless `LINEAGE_QUANT_ACT=int8`. The CLI sets it: `--act`, else the
+    /// 8-bit path for the commands that serve answers (`run`, `chat`, `serve`, `bench`)
+    /// and exact for the checking ones. On SmolLM2-135M Q4_1 the exact path stays within
+    /// 1e-5 of the float64 reference's top-10 logits; the 8-bit path is 0.21 / 0.41 /
+    /// 0.22 from it on the three anchor prompts (llama.cpp 0.35 / 0.32 / 0.20: as close on
+    /// average, the same top-1 and greedy runs at least as long as llama.cpp's;
+    /// tests/smollm2_int8_anchors.rs). Speed (bench/all.py, 2026-12-07, AVX-512 VNNI):
+    /// the 8-bit path decodes 1.3-1.7x faster than the exact one and prefills up to 1.8x
+    /// faster.
     pub fn for_linear() -> Self {
         static CHOICE: std::sync::OnceLock<ActPrecision> = std::sync::OnceLock::new();
         *CHOICE.get_or_init(|| match std::env::var("LINEAGE_QUANT_ACT").as_deref() {
