@@ -141,7 +141,7 @@ fn attend_as<E: KvFormat>(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd
     }
 }
 
-/// [`one_group`] compiled for AVX2 (8-wide dot/axpy after inlining), four query vectors
+/// [`one_group`] compiled for AVX2 (8-wide dot/axpy after inlining), up to four query vectors
 /// per score tile; the same arithmetic per score, so the same results.
 /// # Safety
 /// AVX2 and FMA are available, and as [`one_group`].
@@ -155,10 +155,23 @@ unsafe fn one_group_avx2<E: KvFormat>(
     sc: &mut [f32],
     out: SyncPtr,
 ) {
-    one_group::<4, E>(spec, io, g, rows, sc, out)
+    match tile_vectors(spec, &rows) {
+        1 => one_group::<1, E>(spec, io, g, rows, sc, out),
+        2 => one_group::<2, E>(spec, io, g, rows, sc, out),
+        _ => one_group::<4, E>(spec, io, g, rows, sc, out),
+    }
 }
 
-/// [`one_group`] compiled for AVX-512 (one register per query's 16 scores), eight query
+/// Query vectors in the first score tile of `rows` (positions times the query heads of a
+/// KV head): a score pass narrower than the build's widest is taken where the tile has
+/// fewer, so decode's few vectors are not padded with repeated ones (a one-position
+/// tile of three heads wasted five of eight passes). Every score is the same chain
+/// whatever the width.
+fn tile_vectors(spec: &AttnSpec, rows: &Range<usize>) -> usize {
+    rows.len().min(TILE) * (spec.n_heads / spec.n_kv_heads)
+}
+
+/// [`one_group`] compiled for AVX-512 (one register per query's 16 scores), up to eight query
 /// vectors per score tile.
 /// # Safety
 /// AVX-512F, AVX2 and FMA are available, and as [`one_group`].
@@ -172,7 +185,12 @@ unsafe fn one_group_avx512<E: KvFormat>(
     sc: &mut [f32],
     out: SyncPtr,
 ) {
-    one_group::<8, E>(spec, io, g, rows, sc, out)
+    match tile_vectors(spec, &rows) {
+        1 => one_group::<1, E>(spec, io, g, rows, sc, out),
+        2 => one_group::<2, E>(spec, io, g, rows, sc, out),
+        3..=4 => one_group::<4, E>(spec, io, g, rows, sc, out),
+        _ => one_group::<8, E>(spec, io, g, rows, sc, out),
+    }
 }
 
 /// Query positions whose scores are computed together: with the `rep` heads of a KV
