@@ -164,7 +164,7 @@ fn cli_bench_runs_every_family_on_the_engine_with_inspects_kv_figure() {
                 .unwrap(),
         )
         .unwrap();
-        assert_eq!(bench["act"], "f32", "{d}: the default precision");
+        assert_eq!(bench["act"], "int8", "{d}: bench's default precision");
         let inspect = lineage(&["inspect", d, "--json"]);
         let inspect: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
         assert_eq!(bench["forward"], "engine", "{d}: {bench}");
