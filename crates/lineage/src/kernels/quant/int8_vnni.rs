@@ -130,7 +130,7 @@ pub(super) mod x86 {
     /// AVX-512F and AVX2 are available (register-only).
     #[inline]
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-    pub(in super::super) unsafe fn lane_sums(lo: __m512, hi: __m512) -> [f32; 4] {
+    unsafe fn lane_sums(lo: __m512, hi: __m512) -> [f32; 4] {
         let lane = |v: __m512, k: usize| -> __m128 {
             match k {
                 0 => _mm512_extractf32x4_ps::<0>(v),
@@ -140,6 +140,19 @@ pub(super) mod x86 {
             }
         };
         std::array::from_fn(|k| hsum_ps(_mm256_set_m128(lane(hi, k), lane(lo, k))))
+    }
+
+    /// The four weight rows' outputs: each row's lane sums ([`lane_sums`]) plus its min
+    /// term (`offs`, zero for formats without a min).
+    /// # Safety
+    /// AVX-512F and AVX2 are available (register-only).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    pub(in super::super) unsafe fn row_results(lo: __m512, hi: __m512, offs: __m128) -> [f32; 4] {
+        let sums = lane_sums(lo, hi);
+        let mut o = [0f32; 4];
+        _mm_storeu_ps(o.as_mut_ptr(), offs);
+        std::array::from_fn(|k| sums[k] + o[k])
     }
 
     /// The two 256-bit halves' sums, as `hsum_ps`.
@@ -231,10 +244,7 @@ pub(super) mod x86 {
             }
         }
         for i in 0..N {
-            let sums = lane_sums(lo[i], hi[i]);
-            let mut o = [0f32; 4];
-            _mm_storeu_ps(o.as_mut_ptr(), offs[i]);
-            out[i] = std::array::from_fn(|k| sums[k] + o[k]);
+            out[i] = row_results(lo[i], hi[i], offs[i]);
         }
     }
 

@@ -50,7 +50,7 @@ mod x86 {
     use super::super::act::Q8Block;
     use super::super::block_format::Format;
     use super::super::int8_panel::{Codes, OffSums, Panel, ROWS, X_ROWS};
-    use super::super::int8_vnni::x86::{fifth_bits, four_f16, lane_sums, per_lane128};
+    use super::super::int8_vnni::x86::{fifth_bits, four_f16, per_lane128, row_results};
     use std::arch::x86_64::*;
 
     /// Per block: codes in four [`Codes`] (the low half's 64 bytes, then the high half's).
@@ -147,10 +147,7 @@ mod x86 {
             }
         }
         for i in 0..N {
-            let sums = lane_sums(lo[i], hi[i]);
-            let mut o = [0f32; 4];
-            _mm_storeu_ps(o.as_mut_ptr(), offs[i]);
-            out[i] = std::array::from_fn(|k| sums[k] + o[k]);
+            out[i] = row_results(lo[i], hi[i], offs[i]);
         }
     }
 
