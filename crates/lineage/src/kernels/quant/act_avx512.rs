@@ -15,7 +15,7 @@ use std::arch::x86_64::*;
 /// # Safety
 /// AVX-512F is available (register-only).
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
 unsafe fn nearest(v: __m512) -> __m512i {
     let x = _mm512_castps_si512(_mm512_add_ps(v, _mm512_set1_ps(12582912.0)));
     let m = _mm512_and_si512(x, _mm512_set1_epi32(0x007f_ffff));
@@ -26,15 +26,15 @@ unsafe fn nearest(v: __m512) -> __m512i {
 /// # Safety
 /// AVX-512F is available (register-only).
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
 unsafe fn abs_max(v: __m512, m: __m512) -> __m512 {
     _mm512_max_ps(_mm512_abs_ps(v), m)
 }
 
 /// act.rs `quantize_row_q8`'s blocks, appended to `out`.
 /// # Safety
-/// AVX-512F/BW, AVX2, FMA and F16C are available ([`super::simd::avx512_available`]).
-#[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
+/// AVX-512F, AVX2, FMA and F16C are available ([`super::simd::avx512_available`]).
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
 pub(super) unsafe fn quantize_row_q8(x: &[f32], out: &mut Vec<Q8Block>) {
     out.reserve(x.len() / 32);
     for chunk in x.chunks_exact(32) {
@@ -63,7 +63,7 @@ pub(super) unsafe fn quantize_row_q8(x: &[f32], out: &mut Vec<Q8Block>) {
 /// act.rs `quantize_row_q8k`'s blocks, appended to `out`.
 /// # Safety
 /// As [`quantize_row_q8`].
-#[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
 pub(super) unsafe fn quantize_row_q8k(x: &[f32], out: &mut Vec<Q8KBlock>) {
     out.reserve(x.len() / 256);
     for chunk in x.chunks_exact(256) {

@@ -286,9 +286,9 @@ thread_local! {
 }
 
 /// Every full group of [`W_ROWS`] weight rows through `group` (the tile kernel, or the
-/// AVX2 panels when `panel` is given) against up to [`X_ROWS`] activation rows at a time
-/// (the group's weights stay in L1 while every activation row passes),
-/// in decode [`PREFETCH_GROUPS`] groups ahead prefetched; a task's leftover rows one by one. Every
+/// prefill panels when `panel` is given) against up to [`X_ROWS`] activation rows at a
+/// time (the group's weights stay in L1 while every activation row passes), in decode
+/// [`PREFETCH_GROUPS`] groups ahead prefetched; a task's leftover rows one by one. Every
 /// output gets the bits `dot` gives it.
 fn run_q8_groups(
     job: &Job<'_>,
