@@ -99,35 +99,50 @@ pub(super) unsafe fn quantize_row_q8k(x: &[f32], out: &mut Vec<Q8KBlock>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::act::{q8_block, q8k_block};
+    use super::super::act::{q8_block, q8k_block, quantize_row_q8, quantize_row_q8k};
     use proptest::prelude::*;
 
-    /// Values of every kind a row can hold: ordinary, zero of both signs, ties of
-    /// magnitude with both signs, huge, tiny, infinite and NaN.
-    fn value() -> impl Strategy<Value = f32> {
-        prop_oneof![
-            8 => -4f32..4.0,
-            1 => prop::sample::select(&[0.0, -0.0, 2.5, -2.5, 1e30, -1e-30][..]),
-            1 => prop::sample::select(&[f32::INFINITY, f32::NEG_INFINITY, f32::NAN][..]),
-        ]
+    /// Odd values a row can hold: zeros of both signs, huge, tiny, infinite and NaN.
+    fn special() -> impl Strategy<Value = f32> {
+        prop::sample::select(
+            &[
+                0.0,
+                -0.0,
+                1e30,
+                -1e-30,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                f32::NAN,
+            ][..],
+        )
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
-        /// Every field of every block equals the scalar quantizer's, bit for bit.
+        /// Every field of every block the quantizers give (this file's on AVX-512 CPUs,
+        /// which `quantize_row_q8*` then take) equals the scalar block's, bit for bit:
+        /// ordinary rows, rows whose extreme is tied in magnitude by its opposite (the
+        /// code +127 of Q8_K), and a few odd values.
         #[test]
         fn avx512_quantizers_equal_the_scalar_ones(
-            x in prop::collection::vec(value(), 512),
+            x in prop::collection::vec(-4f32..4.0, 512),
+            ties in prop::collection::vec(0usize..512, 0..4),
+            odd in prop::collection::vec((0usize..512, special()), 0..3),
             scale in prop::sample::select(&[1f32, 1e-3, 0.0][..]),
         ) {
-            if !super::super::simd::avx512_available() {
-                return Ok(());
+            let mut x: Vec<f32> = x.iter().map(|v| v * scale).collect();
+            for &j in &ties {
+                // The opposite of its Q8_K block's extreme (the first of largest magnitude).
+                let b = j / 256 * 256;
+                let m = x[b..b + 256].iter().fold(0f32, |m, v| if v.abs() > m.abs() { *v } else { m });
+                x[j] = -m;
             }
-            let x: Vec<f32> = x.iter().map(|v| v * scale).collect();
+            for &(j, v) in &odd {
+                x[j] = v;
+            }
             let (mut a, mut b) = (Vec::new(), Vec::new());
-            // SAFETY: AVX-512 checked above.
-            unsafe { super::quantize_row_q8(&x, &mut a) };
+            quantize_row_q8(&x, &mut a);
             for (got, c) in a.iter().zip(x.chunks_exact(32)) {
                 let want = q8_block(c);
                 prop_assert_eq!(got.qs, want.qs);
@@ -135,8 +150,7 @@ mod tests {
                 prop_assert_eq!(got.d.to_bits(), want.d.to_bits());
                 prop_assert_eq!(got.s.to_bits(), want.s.to_bits());
             }
-            // SAFETY: as above.
-            unsafe { super::quantize_row_q8k(&x, &mut b) };
+            quantize_row_q8k(&x, &mut b);
             for (got, c) in b.iter().zip(x.chunks_exact(256)) {
                 let want = q8k_block(c);
                 prop_assert_eq!(got.qs, want.qs);
