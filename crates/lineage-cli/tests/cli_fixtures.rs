@@ -33,6 +33,15 @@ fn lineage(args: &[&str]) -> std::process::Output {
     out
 }
 
+/// The JSON object on the last non-empty line of a command's stdout (bench's report).
+fn last_json(stdout: &[u8]) -> serde_json::Value {
+    let line = stdout
+        .rsplit(|&b| b == b'\n')
+        .find(|l| !l.is_empty())
+        .expect("a non-empty line");
+    serde_json::from_slice(line).unwrap()
+}
+
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b)
         .unwrap()
@@ -156,14 +165,7 @@ fn cli_bench_runs_every_family_on_the_engine_with_inspects_kv_figure() {
             "4",
             "--json",
         ]);
-        let bench: serde_json::Value = serde_json::from_slice(
-            bench
-                .stdout
-                .rsplit(|&b| b == b'\n')
-                .find(|l| !l.is_empty())
-                .unwrap(),
-        )
-        .unwrap();
+        let bench = last_json(&bench.stdout);
         assert_eq!(bench["act"], "int8", "{d}: bench's default precision");
         let inspect = lineage(&["inspect", d, "--json"]);
         let inspect: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
@@ -211,14 +213,7 @@ fn cli_act_flag_selects_the_activation_precision() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let line = out
-            .stdout
-            .rsplit(|&b| b == b'\n')
-            .find(|l| !l.is_empty())
-            .unwrap()
-            .to_vec();
-        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
-        v["act"].as_str().unwrap().to_string()
+        last_json(&out.stdout)["act"].as_str().unwrap().to_string()
     };
     assert_eq!(act_of(&["--act", "int8"], None), "int8");
     assert_eq!(act_of(&[], None), "int8", "bench's default");
@@ -239,15 +234,7 @@ fn cli_act_flag_selects_the_activation_precision() {
 fn cli_bench_speculative_reports_acceptance_and_equal_output() {
     let d = fixture("mixtral");
     let d = d.to_str().unwrap();
-    let last = |o: std::process::Output| -> serde_json::Value {
-        let line = o
-            .stdout
-            .rsplit(|&b| b == b'\n')
-            .find(|l| !l.is_empty())
-            .unwrap()
-            .to_vec();
-        serde_json::from_slice(&line).unwrap()
-    };
+    let last = |o: std::process::Output| last_json(&o.stdout);
     let args = [
         "bench",
         "--model",
@@ -296,13 +283,7 @@ fn cli_bench_roofline_reports_bytes_flops_and_fractions() {
             "--roofline",
             "--json",
         ]);
-        let line = o
-            .stdout
-            .rsplit(|&b| b == b'\n')
-            .find(|l| !l.is_empty())
-            .unwrap()
-            .to_vec();
-        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        let v = last_json(&o.stdout);
         let r = &v["roofline"];
         let f = |k: &str| {
             r[k].as_f64()
@@ -438,12 +419,7 @@ fn cli_bench_kv_types_size_the_cache_and_bad_types_are_named() {
     };
     let report = |o: &std::process::Output| -> serde_json::Value {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let last = o
-            .stdout
-            .rsplit(|&b| b == b'\n')
-            .find(|l| !l.is_empty())
-            .unwrap();
-        serde_json::from_slice(last).unwrap()
+        last_json(&o.stdout)
     };
     let llama = fixture("llama");
     let d = llama.to_str().unwrap();

@@ -41,9 +41,9 @@ pub(crate) enum Kernel {
         dot: Q8Dot,
         dot4: Option<Q8Dot4>,
         tile: Option<Tile>,
-        /// Prefill (more activation rows than a tile takes) on CPUs without AVX-512
-        /// VNNI: weight rows decoded once into a panel that every activation row meets
-        /// (int8_panel.rs, AVX2).
+        /// Prefill (more activation rows than a tile takes): weight rows decoded once
+        /// into a panel that every activation row meets (int8_vnni_panel.rs for the
+        /// nibble formats on AVX-512 VNNI, int8_panel.rs on other AVX2 CPUs).
         panel: Option<int8_panel::PanelKernel>,
     },
     /// K-quants: unpack each weight row once, then dot against Q8_K activations.

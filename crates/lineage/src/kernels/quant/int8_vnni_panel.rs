@@ -1,5 +1,5 @@
 //! The 8-bit path's prefill on AVX-512 VNNI for the 32-value nibble formats (Q4_0, Q4_1,
-//! Q5_0, Q5_1): four weight rows decoded once into a [`Panel`] in the tile's register
+//! Q5_0, Q5_1): four weight rows decoded once into a [`Panel`](super::int8_panel::Panel) in the tile's register
 //! layout, then met by every activation row of the matmul. The tile (int8_vnni.rs)
 //! splits nibbles, adds fifth bits and spreads scales again for every four activation
 //! rows; here each activation row and block costs two `vpdpbusd`, a scale product and
@@ -67,7 +67,7 @@ mod x86 {
     }
 
     /// # Safety
-    /// As [`super::Fill`], with AVX-512 VNNI checked by [`super::kernels`].
+    /// As [`Fill`](super::super::int8_panel::Fill), with AVX-512 VNNI checked by [`super::kernels`].
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn fill<F: Format>(w: &[u8], rb: usize, nb: usize, p: &mut Panel) {
         assert!(w.len() >= ROWS * rb && rb >= nb * F::BS);
@@ -107,7 +107,7 @@ mod x86 {
 
     /// The panel against `N` activation rows.
     /// # Safety
-    /// As [`super::Dot`], with `xs.len() == N`.
+    /// As [`Dot`](super::super::int8_panel::Dot), with `xs.len() == N`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     unsafe fn rows<F: Format, const N: usize>(
@@ -152,7 +152,7 @@ mod x86 {
     }
 
     /// # Safety
-    /// As [`super::Dot`], with AVX-512 VNNI checked by [`super::kernels`].
+    /// As [`Dot`](super::super::int8_panel::Dot), with AVX-512 VNNI checked by [`super::kernels`].
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn dot<F: Format>(
         p: &Panel,

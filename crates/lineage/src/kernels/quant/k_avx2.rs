@@ -57,7 +57,7 @@ pub(crate) fn k_row(ty: super::GgmlType) -> Option<KRow> {
 mod x86 {
     use super::super::act::Q8KBlock;
     use super::super::k_codes::x86::{self as codes, with_bsums, Split};
-    use super::super::k_quants::finish_parts;
+    use super::super::k_quants::{finish_parts, finish_parts4};
     use super::super::simd::x86::hsum_epi32;
     use super::X_ROWS;
     use std::arch::x86_64::*;
@@ -162,8 +162,8 @@ mod x86 {
     }
 
     /// The block's contributions for four activation rows: the integer parts as in
-    /// [`rows`], then [`finish_parts`]' operations on four lanes, in its order and
-    /// without contraction into an `fma`, so each lane gets its bits.
+    /// [`rows`], then the float step on four lanes ([`finish_parts4`]), each lane with
+    /// [`finish_parts`]' bits.
     /// # Safety
     /// AVX2, FMA and F16C are available.
     #[inline]
@@ -181,11 +181,8 @@ mod x86 {
             mb[r] = _mm256_madd_epi16(s.mn16, bs);
         }
         let (scaled, sb, mb) = (sum4(lanes), sum4(sb), sum4(mb));
-        let t = _mm_sub_epi32(scaled, _mm_mullo_epi32(_mm_set1_epi32(k.off), sb));
-        let a = _mm_mul_ps(_mm_set1_ps(k.d), _mm_cvtepi32_ps(t));
-        let b = _mm_mul_ps(_mm_set1_ps(k.dmin), _mm_cvtepi32_ps(mb));
         let dy = _mm_setr_ps(y[0].d, y[1].d, y[2].d, y[3].d);
-        _mm_mul_ps(dy, _mm_sub_ps(a, b))
+        finish_parts4((k.d, k.dmin, k.off), scaled, sb, mb, dy)
     }
 
     /// One weight row of type `T` against any number of activation rows, each super-block

@@ -42,7 +42,7 @@ pub(crate) fn k_row(ty: super::GgmlType) -> Option<KRow> {
 mod x86 {
     use super::super::act::Q8KBlock;
     use super::super::k_codes::x86 as codes;
-    use super::super::k_quants::finish_parts;
+    use super::super::k_quants::{finish_parts, finish_parts4};
     use std::arch::x86_64::*;
 
     /// One super-block ready for the dot: `u[p]` holds values `64p..64p+64`; `sc[p]` the
@@ -188,8 +188,7 @@ mod x86 {
     }
 
     /// The block's contributions for four activation rows at once: the lane sums of
-    /// every row reduced together, and the float step of [`finish_parts`] on four lanes
-    /// (the same operations in the same order, without contraction into an `fma`).
+    /// every row reduced together, then the float step on four lanes ([`finish_parts4`]).
     /// # Safety
     /// As [`prepare`].
     #[inline]
@@ -206,11 +205,8 @@ mod x86 {
         // Here the first of those lanes holds row r's scale terms, the second its mins'.
         let p = fold4(sums);
         let (sb, mb) = (pick(p, [0, 8, 2, 10]), pick(p, [4, 12, 6, 14]));
-        let t = _mm_sub_epi32(scaled, _mm_mullo_epi32(_mm_set1_epi32(k.off), sb));
-        let a = _mm_mul_ps(_mm_set1_ps(k.d), _mm_cvtepi32_ps(t));
-        let b = _mm_mul_ps(_mm_set1_ps(k.dmin), _mm_cvtepi32_ps(mb));
         let dy = _mm_setr_ps(y[0].d, y[1].d, y[2].d, y[3].d);
-        _mm_mul_ps(dy, _mm_sub_ps(a, b))
+        finish_parts4((k.d, k.dmin, k.off), scaled, sb, mb, dy)
     }
 
     /// The [`super::KRow`] of type `T`: every super-block prepared once and met by every

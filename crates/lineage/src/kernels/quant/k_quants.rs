@@ -54,6 +54,29 @@ pub(crate) fn finish_parts(
     dy * (d * (scaled - off * sb) as f32 - dmin * mb as f32)
 }
 
+/// [`finish_parts`] for four activation rows at once (the lanes of `scaled`, `sb`, `mb`
+/// and `dy`): the same operations in the same order, without contraction into an `fma`,
+/// so each lane gets the scalar expression's bits. Shared by the K-quant row kernels
+/// (k_avx2.rs, k_avx512.rs).
+/// # Safety
+/// SSE4.1 is available (`_mm_mullo_epi32`; register-only otherwise).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "sse4.1")]
+pub(crate) unsafe fn finish_parts4(
+    (d, dmin, off): (f32, f32, i32),
+    scaled: std::arch::x86_64::__m128i,
+    sb: std::arch::x86_64::__m128i,
+    mb: std::arch::x86_64::__m128i,
+    dy: std::arch::x86_64::__m128,
+) -> std::arch::x86_64::__m128 {
+    use std::arch::x86_64::*;
+    let t = _mm_sub_epi32(scaled, _mm_mullo_epi32(_mm_set1_epi32(off), sb));
+    let a = _mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(t));
+    let b = _mm_mul_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(mb));
+    _mm_mul_ps(dy, _mm_sub_ps(a, b))
+}
+
 /// Unpack a weight row once; the matmul then reuses it for every activation row.
 pub(crate) fn unpack_row(unpack: Unpack, bsize: usize, w: &[u8], out: &mut Vec<KBlock>) {
     out.clear();

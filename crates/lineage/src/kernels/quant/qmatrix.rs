@@ -216,9 +216,9 @@ impl ActPrecision {
     /// 1e-5 of the float64 reference's top-10 logits; the 8-bit path is 0.21 / 0.41 /
     /// 0.22 from it on the three anchor prompts (llama.cpp 0.35 / 0.32 / 0.20: as close on
     /// average, the same top-1 and greedy runs at least as long as llama.cpp's;
-    /// tests/smollm2_int8_anchors.rs). Speed (bench/all.py, 2026-12-07, AVX-512 VNNI):
-    /// the 8-bit path decodes 1.3-1.7x faster than the exact one and prefills up to 1.8x
-    /// faster.
+    /// tests/smollm2_int8_anchors.rs). Speed (bench/all.py --exact, 2026-12-07, AVX-512
+    /// VNNI, SmolLM2 and Gemma-3): the 8-bit path decodes 1.4-2.1x faster than the exact
+    /// one and prefills 1.15-1.35x faster.
     pub fn for_linear() -> Self {
         static CHOICE: std::sync::OnceLock<ActPrecision> = std::sync::OnceLock::new();
         *CHOICE.get_or_init(|| match std::env::var("LINEAGE_QUANT_ACT").as_deref() {
