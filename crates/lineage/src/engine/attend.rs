@@ -9,6 +9,10 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
+#[cfg(target_arch = "x86_64")]
+use super::attend_scores::{Avx2, Avx512};
+use super::attend_scores::{Portable, ScorePass};
+use super::attend_values::{weighted_block, Io, Vector};
 use super::kv::{SeqKv, BLOCK};
 use super::kv_type::{KvType, F16};
 use super::kv_view::{KeyCols, KvFormat, ValueRows, Q8};
@@ -114,7 +118,8 @@ fn attend_as<E: KvFormat>(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd
         // (asserted above); this task writes only its chunk's rows and KV head g's query
         // heads' columns.
         let o = SyncPtr(unsafe { op.0.add(row0(s) * qw) });
-        with_scores(TILE * rep * (io.q0 + io.n) + BLOCK * spec.head_dim, |sc| {
+        let scratch = TILE * rep * (io.q0 + io.n) + (2 * BLOCK + TILE * rep + 8) * spec.head_dim;
+        with_scores(scratch, |sc| {
             #[cfg(target_arch = "x86_64")]
             if simd && avx512 {
                 // SAFETY: `avx512` was checked at run time; `o` as above.
@@ -126,7 +131,7 @@ fn attend_as<E: KvFormat>(spec: &AttnSpec, ios: &[AttnIo], out: &mut [f32], simd
                 return unsafe { one_group_avx2::<E>(spec, io, g, rows, sc, o) };
             }
             // SAFETY: as for `one_group_avx2`, without the CPU features.
-            unsafe { one_group::<4, E>(spec, io, g, rows, sc, o) };
+            unsafe { one_group::<4, 8, E, Portable>(spec, io, g, rows, sc, o) };
         });
     };
     let n_tasks = ios.iter().map(chunks).sum::<usize>() * kv_heads;
@@ -156,9 +161,9 @@ unsafe fn one_group_avx2<E: KvFormat>(
     out: SyncPtr,
 ) {
     match tile_vectors(spec, &rows) {
-        1 => one_group::<1, E>(spec, io, g, rows, sc, out),
-        2 => one_group::<2, E>(spec, io, g, rows, sc, out),
-        _ => one_group::<4, E>(spec, io, g, rows, sc, out),
+        1 => one_group::<1, 16, E, Avx2>(spec, io, g, rows, sc, out),
+        2 => one_group::<2, 16, E, Avx2>(spec, io, g, rows, sc, out),
+        _ => one_group::<4, 16, E, Avx2>(spec, io, g, rows, sc, out),
     }
 }
 
@@ -186,10 +191,10 @@ unsafe fn one_group_avx512<E: KvFormat>(
     out: SyncPtr,
 ) {
     match tile_vectors(spec, &rows) {
-        1 => one_group::<1, E>(spec, io, g, rows, sc, out),
-        2 => one_group::<2, E>(spec, io, g, rows, sc, out),
-        3..=4 => one_group::<4, E>(spec, io, g, rows, sc, out),
-        _ => one_group::<8, E>(spec, io, g, rows, sc, out),
+        1 => one_group::<1, 32, E, Avx512>(spec, io, g, rows, sc, out),
+        2 => one_group::<2, 32, E, Avx512>(spec, io, g, rows, sc, out),
+        3..=4 => one_group::<4, 32, E, Avx512>(spec, io, g, rows, sc, out),
+        _ => one_group::<8, 32, E, Avx512>(spec, io, g, rows, sc, out),
     }
 }
 
@@ -202,19 +207,21 @@ pub(super) const TILE: usize = 4;
 const CHUNK: usize = 4 * TILE;
 
 /// The query heads of KV head `g` over the queries `rows` of one sequence, [`TILE`]
-/// positions at a time. A tile's query vectors (position-major, then head) take their scores against
-/// each key block `M` at a time ([`scores16xm`]): M independent multiply-add chains
-/// instead of one, which is what the single-query loop was waiting on. Vector `v`'s
-/// scores go to `sc[v * ctx..]` (`sc` holds `TILE * rep * (q0 + n)` values, then the
-/// `BLOCK * hd` of a value block converted to f32), then its softmax and its output
-/// `out[i, h*hd..(h+1)*hd]`. Each score is the same dimension-order chain whatever the
-/// tile, so tiling changes no result.
+/// positions at a time. A tile's query vectors (position-major, then head) take their
+/// scores against each key block `M` at a time (`S`, [`ScorePass`]): M independent
+/// multiply-add chains instead of one. Vector `v`'s scores go to `sc[v * ctx..]`, then
+/// its softmax, then its output `out[i, h*hd..(h+1)*hd]` gains the weighted values
+/// (`attend_values`, `C` columns per register tile). `sc` holds `TILE * rep * (q0 + n)`
+/// scores, then a block's values and keys in f32 (`BLOCK * hd` each, widened once per
+/// tile), then the tile's query vectors transposed per pass (`(TILE * rep + M) * hd`).
+/// Each score and each output value is the same chain whatever the tile, so tiling
+/// changes no result.
 /// # Safety
 /// `g < n_kv_heads`, `rows.end <= io.n`; `out` points at `io.n * n_heads * head_dim`
 /// writable values whose rows `rows` no one else reads or writes during the call, except
 /// other KV heads' query columns.
 #[inline(always)]
-unsafe fn one_group<const M: usize, E: KvFormat>(
+unsafe fn one_group<const M: usize, const C: usize, E: KvFormat, S: ScorePass>(
     spec: &AttnSpec,
     io: &AttnIo,
     g: usize,
@@ -227,6 +234,8 @@ unsafe fn one_group<const M: usize, E: KvFormat>(
     let rep = spec.n_heads / spec.n_kv_heads;
     let ctx = io.q0 + io.n;
     let (sc, vals) = sc.split_at_mut(TILE * rep * ctx);
+    let (vals, keys) = vals.split_at_mut(BLOCK * hd);
+    let (keys, qt) = keys.split_at_mut(BLOCK * hd);
     let lo_of = |p: usize| spec.window.map_or(0, |w| (p + 1).saturating_sub(w));
     let mut i0 = rows.start;
     while i0 < rows.end {
@@ -235,24 +244,36 @@ unsafe fn one_group<const M: usize, E: KvFormat>(
         // Vector v: position i0 + v / rep, head g * rep + v % rep.
         let q = |v: usize| &io.q[(i0 + v / rep) * qw + (g * rep + v % rep) * hd..][..hd];
         let (b0, b1) = (lo_of(io.q0 + i0) / BLOCK, (io.q0 + i1 - 1) / BLOCK);
+        // Each pass's M query vectors transposed, `[d][M]`, once per tile; a short last
+        // pass repeats its last vector (those scores are dropped).
+        let passes = nv.div_ceil(M);
+        for v in 0..passes * M {
+            let at = (v / M) * hd * M + v % M;
+            for (d, &x) in q(v.min(nv - 1)).iter().enumerate() {
+                qt[at + d * M] = x;
+            }
+        }
         // Block by block: one table lookup per 16 positions, not per key. (Plain loops,
         // not closures over the rows: those would not be inlined into the SIMD builds.)
         for b in b0..=b1 {
-            let kt = E::keys(io.kv, io.layer, b, g, hd);
+            // In f32 once per tile, like the values below.
+            let kb = E::keys(io.kv, io.layer, b, g, hd);
+            let kt = kb.f32_cols(keys, hd);
             let mut v0 = 0;
             while v0 < nv {
-                // A short last group repeats its last vector; those scores are dropped.
-                let qs: [&[f32]; M] = std::array::from_fn(|t| q((v0 + t).min(nv - 1)));
-                let d = scores16xm(&qs, &kt);
+                // SAFETY: `S` is this build's pass (the caller checked its features).
+                let d = unsafe { S::scores::<M>(&qt[v0 * hd..(v0 + M) * hd], kt) };
                 for (t, dt) in d.iter().enumerate().take(nv - v0) {
                     let v = v0 + t;
                     let p = io.q0 + i0 + v / rep;
                     let lo = lo_of(p);
                     let (j0, j1) = ((b * BLOCK).max(lo), (b * BLOCK + BLOCK).min(p + 1));
-                    let row = &mut sc[v * ctx..(v + 1) * ctx];
-                    for j in j0..j1 {
-                        row[j - lo] = score(spec, dt[j - b * BLOCK]);
+                    if j0 >= j1 {
+                        continue; // this vector sees none of the block's keys
                     }
+                    let row = &mut sc[v * ctx..(v + 1) * ctx];
+                    let from = &dt[j0 - b * BLOCK..j1 - b * BLOCK];
+                    scores_into(spec, from, &mut row[j0 - lo..j1 - lo]);
                     if let Some(slopes) = spec.alibi {
                         let m = slopes[g * rep + v % rep];
                         for j in j0..j1 {
@@ -275,60 +296,63 @@ unsafe fn one_group<const M: usize, E: KvFormat>(
         }
         // Block by block, every vector of the tile: a block's value rows are read from
         // memory once per tile, not once per vector (at 8k positions a KV head's values
-        // are megabytes). Each vector still adds its keys in order, four at a time.
+        // are megabytes), and once per four vectors from cache.
         for b in b0..=b1 {
             // In f32 once per tile (not once per vector) where the cache stores less.
             let vb = E::values(io.kv, io.layer, b, g, hd);
             let rows = vb.f32_rows(vals, hd);
-            for v in 0..nv {
-                let p = io.q0 + i0 + v / rep;
-                let lo = lo_of(p);
-                let w = &sc[v * ctx..v * ctx + p + 1 - lo];
-                // SAFETY: as `o_at` says.
-                let o = unsafe { out_row(out, o_at(v), hd) };
-                weighted_block(rows, b, lo, w, o);
+            let at = Io {
+                rows,
+                b,
+                sc,
+                out,
+                hd,
+            };
+            let mut v0 = 0;
+            while v0 < nv {
+                let group = (nv - v0).min(4);
+                let mut vs = [Vector::default(); 4];
+                for (t, vec) in vs.iter_mut().enumerate().take(group) {
+                    let v = v0 + t;
+                    let p = io.q0 + i0 + v / rep;
+                    *vec = Vector {
+                        w0: v * ctx,
+                        lo: lo_of(p),
+                        hi: p + 1,
+                        at: o_at(v),
+                    };
+                }
+                // SAFETY: as `o_at` says; the group's vectors are distinct rows or heads.
+                unsafe {
+                    match group {
+                        4 => weighted_block::<4, C>(at, &vs),
+                        3 => weighted_block::<3, C>(at, vs[..3].try_into().expect("3")),
+                        2 => weighted_block::<2, C>(at, vs[..2].try_into().expect("2")),
+                        _ => weighted_block::<1, C>(at, vs[..1].try_into().expect("1")),
+                    }
+                }
+                v0 += group;
             }
         }
         i0 = i1;
     }
 }
 
-/// `o += sum_j w[j - lo] v_j` over the keys of block `b` inside `lo..lo + w.len()`, the
-/// block's value rows of the head given as [`ValueRows::f32_rows`] gives them; four value
-/// rows per pass over `o`.
+/// Raw scores scaled, and soft-capped where the model caps: the choice made once per
+/// block, so the plain scaling vectorizes.
 #[inline(always)]
-fn weighted_block(
-    (vb, stride, at): (&[f32], usize, usize),
-    b: usize,
-    lo: usize,
-    w: &[f32],
-    o: &mut [f32],
-) {
-    let p = lo + w.len() - 1;
-    let (j0, j1) = ((b * BLOCK).max(lo), (b * BLOCK + BLOCK).min(p + 1));
-    if j0 >= j1 {
-        return;
-    }
-    let hd = o.len();
-    let v = |j: usize| &vb[(j - b * BLOCK) * stride + at..][..hd];
-    let mut j = j0;
-    while j + 4 <= j1 {
-        let ws = [w[j - lo], w[j + 1 - lo], w[j + 2 - lo], w[j + 3 - lo]];
-        axpy4(o, ws, [v(j), v(j + 1), v(j + 2), v(j + 3)]);
-        j += 4;
-    }
-    for j in j..j1 {
-        axpy(o, w[j - lo], v(j));
-    }
-}
-
-/// A raw score scaled, and soft-capped where the model caps.
-#[inline(always)]
-fn score(spec: &AttnSpec, dot: f32) -> f32 {
-    let v = dot * spec.scale;
+fn scores_into(spec: &AttnSpec, dots: &[f32], row: &mut [f32]) {
     match spec.softcap {
-        Some(cap) => (v / cap).tanh() * cap,
-        None => v,
+        Some(cap) => {
+            for (r, &d) in row.iter_mut().zip(dots) {
+                *r = (d * spec.scale / cap).tanh() * cap;
+            }
+        }
+        None => {
+            for (r, &d) in row.iter_mut().zip(dots) {
+                *r = d * spec.scale;
+            }
+        }
     }
 }
 
@@ -345,48 +369,6 @@ pub(super) fn scores16(q: &[f32], kt: &[f32]) -> [f32; BLOCK] {
         }
     }
     acc
-}
-
-/// [`scores16`] for `M` query vectors at once: each key block column is loaded once for
-/// all of them, and their `M` accumulator rows are independent chains. Every score is
-/// the same chain as [`scores16`]'s, so the results are too.
-#[inline(always)]
-#[allow(clippy::needless_range_loop)] // `d` indexes every query vector and the key column
-fn scores16xm<const M: usize>(qs: &[&[f32]; M], kt: &impl KeyCols) -> [[f32; BLOCK]; M] {
-    let hd = qs[0].len();
-    let qs: [&[f32]; M] = std::array::from_fn(|t| &qs[t][..hd]);
-    let mut acc = [[0f32; BLOCK]; M];
-    for d in 0..hd {
-        let col = kt.col(d);
-        for t in 0..M {
-            let qd = qs[t][d];
-            for l in 0..BLOCK {
-                acc[t][l] = qd.mul_add(col[l], acc[t][l]);
-            }
-        }
-    }
-    acc
-}
-
-/// `o += w[0] v[0]`, then `w[1] v[1]`, ... : four `axpy`s in their order, with `o` read
-/// and written once.
-#[inline(always)]
-fn axpy4(o: &mut [f32], w: [f32; 4], v: [&[f32]; 4]) {
-    let n = o.len();
-    // Re-sliced to `n`: no bounds checks in the loop, so it vectorizes.
-    let (v0, v1, v2, v3) = (&v[0][..n], &v[1][..n], &v[2][..n], &v[3][..n]);
-    for c in 0..n {
-        o[c] = (((o[c] + w[0] * v0[c]) + w[1] * v1[c]) + w[2] * v2[c]) + w[3] * v3[c];
-    }
-}
-
-/// `o += w v` (unfused, like [`axpy4`]).
-#[inline(always)]
-fn axpy(o: &mut [f32], w: f32, v: &[f32]) {
-    let v = &v[..o.len()];
-    for (oc, &vc) in o.iter_mut().zip(v) {
-        *oc += w * vc;
-    }
 }
 
 /// `hd` output values at `at`.

@@ -49,6 +49,13 @@ pub trait KvElem: Copy + Default + Send + Sync + 'static {
     fn put(x: f32) -> Self;
     /// The values themselves where they are f32 already (no conversion to make).
     fn as_f32(s: &[Self]) -> Option<&[f32]>;
+    /// `dst[i] = src[i].get()` over the shorter of the two, in bulk.
+    #[inline(always)]
+    fn widen(src: &[Self], dst: &mut [f32]) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = s.get();
+        }
+    }
 }
 
 impl KvElem for f32 {
@@ -74,14 +81,10 @@ pub struct F16(u16);
 
 impl KvElem for F16 {
     const TYPE: KvType = KvType::F16;
-    /// Exact for every finite half: the magnitude bits moved into an f32's place and
-    /// rescaled by 2^112 (the exponent bias difference; subnormals come out right too).
-    /// A shift, a multiply and an or: it vectorizes, where a call per value would not.
+    /// Exact for every finite half (`kernels::halves::widen_one`).
     #[inline(always)]
     fn get(self) -> f32 {
-        let h = self.0 as u32;
-        let mag = f32::from_bits((h & 0x7fff) << 13) * f32::from_bits(0x7780_0000);
-        f32::from_bits(mag.to_bits() | ((h & 0x8000) << 16))
+        crate::kernels::halves::widen_one(self.0)
     }
     /// Rounded to nearest even; beyond the half range (|x| > 65504) it saturates, so the
     /// cache never holds an infinity (which [`F16::get`] would not read back).
@@ -92,6 +95,13 @@ impl KvElem for F16 {
     #[inline(always)]
     fn as_f32(_: &[F16]) -> Option<&[f32]> {
         None
+    }
+    /// F16C where the CPU has it: the same values as [`F16::get`] for every finite half.
+    #[inline(always)]
+    fn widen(src: &[F16], dst: &mut [f32]) {
+        // SAFETY: `F16` is `repr(transparent)` over `u16`: same size, alignment and bits.
+        let bits = unsafe { std::slice::from_raw_parts(src.as_ptr().cast::<u16>(), src.len()) };
+        crate::kernels::halves::widen(bits, dst);
     }
 }
 

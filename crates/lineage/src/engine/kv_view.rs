@@ -20,6 +20,15 @@ pub(crate) trait KvFormat: 'static {
 pub(crate) trait KeyCols {
     /// Dimension `d` of the block's [`BLOCK`] keys.
     fn col(&self, d: usize) -> [f32; BLOCK];
+    /// All `hd` columns in f32, `[hd][BLOCK]`: borrowed where the cache is f32, else
+    /// converted into `scratch` (at least `BLOCK * hd` values), each value exactly the
+    /// one [`KeyCols::col`] gives.
+    fn f32_cols<'s>(&'s self, scratch: &'s mut [f32], hd: usize) -> &'s [f32] {
+        for (d, c) in scratch.chunks_exact_mut(BLOCK).take(hd).enumerate() {
+            c.copy_from_slice(&self.col(d));
+        }
+        &scratch[..hd * BLOCK]
+    }
 }
 
 /// A head's values of one block, by position inside the block.
@@ -66,6 +75,15 @@ impl<E: KvElem> KeyCols for ElemKeys<'_, E> {
             .expect("a column");
         std::array::from_fn(|l| col[l].get())
     }
+    #[inline(always)]
+    fn f32_cols<'s>(&'s self, scratch: &'s mut [f32], hd: usize) -> &'s [f32] {
+        let n = hd * BLOCK;
+        if let Some(f) = E::as_f32(&self.0[..n]) {
+            return f;
+        }
+        E::widen(&self.0[..n], &mut scratch[..n]);
+        &scratch[..n]
+    }
 }
 
 impl<E: KvElem> ValueRows for ElemValues<'_, E> {
@@ -75,10 +93,7 @@ impl<E: KvElem> ValueRows for ElemValues<'_, E> {
             return (f, self.stride, self.at);
         }
         for (l, o) in scratch.chunks_exact_mut(hd).take(BLOCK).enumerate() {
-            let row = &self.rows[l * self.stride + self.at..][..hd];
-            for (x, v) in o.iter_mut().zip(row) {
-                *x = v.get();
-            }
+            E::widen(&self.rows[l * self.stride + self.at..][..hd], o);
         }
         (scratch, hd, 0)
     }

@@ -11,6 +11,8 @@
 
 mod attend;
 mod attend_latent;
+mod attend_scores;
+mod attend_values;
 mod dense_ffn;
 pub mod kv;
 mod kv_q8;

@@ -2,6 +2,7 @@
 //! they share. Reference kernels are the f32 paths these are measured against.
 
 pub mod aligned;
+pub mod halves;
 pub mod lanes;
 pub mod pool;
 pub mod probe;
