@@ -9,16 +9,17 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
+use super::attend_simd::{AttnSimd, Portable};
 #[cfg(target_arch = "x86_64")]
-use super::attend_scores::{Avx2, Avx512};
-use super::attend_scores::{Portable, ScorePass};
-use super::attend_values::{weighted_block, Io, Vector};
+use super::attend_simd::{Avx2, Avx512};
+use super::attend_values::{weighted_block, Elem, Io, Vector};
 use super::kv::{SeqKv, BLOCK};
 use super::kv_type::{KvType, F16};
 use super::kv_view::{KeyCols, KvFormat, ValueRows, Q8};
 use super::mat::SyncPtr;
 use super::softmax::softmax;
 use crate::kernels::pool;
+use crate::kernels::prefetch::prefetch;
 
 /// Shapes and score options of one layer's attention.
 pub struct AttnSpec<'a> {
@@ -208,7 +209,7 @@ const CHUNK: usize = 4 * TILE;
 
 /// The query heads of KV head `g` over the queries `rows` of one sequence, [`TILE`]
 /// positions at a time. A tile's query vectors (position-major, then head) take their
-/// scores against each key block `M` at a time (`S`, [`ScorePass`]): M independent
+/// scores against each key block `M` at a time (`S`, [`AttnSimd`]): M independent
 /// multiply-add chains instead of one. Vector `v`'s scores go to `sc[v * ctx..]`, then
 /// its softmax, then its output `out[i, h*hd..(h+1)*hd]` gains the weighted values
 /// (`attend_values`, `C` columns per register tile). `sc` holds `TILE * rep * (q0 + n)`
@@ -221,7 +222,7 @@ const CHUNK: usize = 4 * TILE;
 /// writable values whose rows `rows` no one else reads or writes during the call, except
 /// other KV heads' query columns.
 #[inline(always)]
-unsafe fn one_group<const M: usize, const C: usize, E: KvFormat, S: ScorePass>(
+unsafe fn one_group<const M: usize, const C: usize, E: KvFormat, S: AttnSimd>(
     spec: &AttnSpec,
     io: &AttnIo,
     g: usize,
@@ -256,13 +257,34 @@ unsafe fn one_group<const M: usize, const C: usize, E: KvFormat, S: ScorePass>(
         // Block by block: one table lookup per 16 positions, not per key. (Plain loops,
         // not closures over the rows: those would not be inlined into the SIMD builds.)
         for b in b0..=b1 {
-            // In f32 once per tile, like the values below.
+            // f16 keys are widened in registers where one pass meets them (decode), else
+            // into f32 once per tile for all passes, like the values below.
             let kb = E::keys(io.kv, io.layer, b, g, hd);
-            let kt = kb.f32_cols(keys, hd);
+            let kh = if nv <= M { kb.halves() } else { None };
+            if kh.is_some() && b < b1 {
+                // Decode streams the cache: the next block is a page elsewhere, which the
+                // hardware prefetcher does not see coming.
+                prefetch(
+                    E::keys(io.kv, io.layer, b + 1, g, hd)
+                        .halves()
+                        .unwrap_or(&[]),
+                );
+            }
+            let kt: &[f32] = if kh.is_some() {
+                &[]
+            } else {
+                kb.f32_cols(keys, hd)
+            };
             let mut v0 = 0;
             while v0 < nv {
+                let qp = &qt[v0 * hd..(v0 + M) * hd];
                 // SAFETY: `S` is this build's pass (the caller checked its features).
-                let d = unsafe { S::scores::<M>(&qt[v0 * hd..(v0 + M) * hd], kt) };
+                let d = unsafe {
+                    match kh {
+                        Some(h) => S::scores_halves::<M>(qp, h),
+                        None => S::scores::<M>(qp, kt),
+                    }
+                };
                 for (t, dt) in d.iter().enumerate().take(nv - v0) {
                     let v = v0 + t;
                     let p = io.q0 + i0 + v / rep;
@@ -297,44 +319,106 @@ unsafe fn one_group<const M: usize, const C: usize, E: KvFormat, S: ScorePass>(
         // Block by block, every vector of the tile: a block's value rows are read from
         // memory once per tile, not once per vector (at 8k positions a KV head's values
         // are megabytes), and once per four vectors from cache.
+        let tile = TileAt {
+            q0: io.q0 + i0,
+            rep,
+            ctx,
+            window: spec.window,
+            o_at: i0 * qw + g * rep * hd,
+            qw,
+            hd,
+        };
+        let sc: &[f32] = sc;
         for b in b0..=b1 {
-            // In f32 once per tile (not once per vector) where the cache stores less.
             let vb = E::values(io.kv, io.layer, b, g, hd);
-            let rows = vb.f32_rows(vals, hd);
-            let at = Io {
-                rows,
-                b,
-                sc,
-                out,
-                hd,
-            };
-            let mut v0 = 0;
-            while v0 < nv {
-                let group = (nv - v0).min(4);
-                let mut vs = [Vector::default(); 4];
-                for (t, vec) in vs.iter_mut().enumerate().take(group) {
-                    let v = v0 + t;
-                    let p = io.q0 + i0 + v / rep;
-                    *vec = Vector {
-                        w0: v * ctx,
-                        lo: lo_of(p),
-                        hi: p + 1,
-                        at: o_at(v),
-                    };
-                }
-                // SAFETY: as `o_at` says; the group's vectors are distinct rows or heads.
-                unsafe {
-                    match group {
-                        4 => weighted_block::<4, C>(at, &vs),
-                        3 => weighted_block::<3, C>(at, vs[..3].try_into().expect("3")),
-                        2 => weighted_block::<2, C>(at, vs[..2].try_into().expect("2")),
-                        _ => weighted_block::<1, C>(at, vs[..1].try_into().expect("1")),
+            // f16 values are widened in registers where one group meets them (decode),
+            // else into f32 once per tile (not once per group).
+            if nv <= 4 && b < b1 {
+                if let Some((next, stride, at)) = E::values(io.kv, io.layer, b + 1, g, hd).halves()
+                {
+                    for l in 0..BLOCK {
+                        let r = l * stride + at;
+                        prefetch(next.get(r..r + hd).unwrap_or(&[]));
                     }
                 }
-                v0 += group;
+            }
+            match vb.halves().filter(|_| nv <= 4) {
+                // SAFETY: as `o_at` says; a group's vectors are distinct rows or heads.
+                Some(rows) => unsafe {
+                    add_values::<C, S, u16>(
+                        Io {
+                            rows,
+                            b,
+                            sc,
+                            out,
+                            hd,
+                        },
+                        &tile,
+                        nv,
+                    )
+                },
+                None => {
+                    let rows = vb.f32_rows(vals, hd);
+                    // SAFETY: as above.
+                    unsafe {
+                        add_values::<C, S, f32>(
+                            Io {
+                                rows,
+                                b,
+                                sc,
+                                out,
+                                hd,
+                            },
+                            &tile,
+                            nv,
+                        )
+                    }
+                }
             }
         }
         i0 = i1;
+    }
+}
+
+/// Where a tile's query vectors are: vector `v` is position `q0 + v / rep` of the
+/// sequence and head `v % rep` of the KV head's group; its scores start at `v * ctx` and
+/// its output row at `o_at + (v / rep) * qw + (v % rep) * hd`.
+struct TileAt {
+    q0: usize,
+    rep: usize,
+    ctx: usize,
+    window: Option<usize>,
+    o_at: usize,
+    qw: usize,
+    hd: usize,
+}
+
+/// Block `io.b`'s weighted values into the `nv` vectors of `tile`, four at a time.
+/// # Safety
+/// As [`weighted_block`], for every vector's output row.
+#[inline(always)]
+unsafe fn add_values<const C: usize, S: AttnSimd, T: Elem>(io: Io<T>, tile: &TileAt, nv: usize) {
+    let mut v0 = 0;
+    while v0 < nv {
+        let group = (nv - v0).min(4);
+        let mut vs = [Vector::default(); 4];
+        for (t, vec) in vs.iter_mut().enumerate().take(group) {
+            let v = v0 + t;
+            let p = tile.q0 + v / tile.rep;
+            *vec = Vector {
+                w0: v * tile.ctx,
+                lo: tile.window.map_or(0, |w| (p + 1).saturating_sub(w)),
+                hi: p + 1,
+                at: tile.o_at + (v / tile.rep) * tile.qw + (v % tile.rep) * tile.hd,
+            };
+        }
+        match group {
+            4 => weighted_block::<4, C, S, T>(io, &vs),
+            3 => weighted_block::<3, C, S, T>(io, vs[..3].try_into().expect("3")),
+            2 => weighted_block::<2, C, S, T>(io, vs[..2].try_into().expect("2")),
+            _ => weighted_block::<1, C, S, T>(io, vs[..1].try_into().expect("1")),
+        }
+        v0 += group;
     }
 }
 

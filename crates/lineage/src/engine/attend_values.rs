@@ -12,12 +12,40 @@
 
 use std::ops::Range;
 
+use super::attend_simd::AttnSimd;
 use super::kv::BLOCK;
 use super::mat::SyncPtr;
 
-/// A block's value rows of one head in f32, as `ValueRows::f32_rows` gives them: the
-/// values, the stride between positions and the head's offset in a row.
-pub(super) type Rows<'a> = (&'a [f32], usize, usize);
+/// A block's value rows of one head, as `ValueRows` gives them: the values (f32, or the
+/// f16 cache's halves), the stride between positions and the head's offset in a row.
+pub(super) type Rows<'a, T> = (&'a [T], usize, usize);
+
+/// A value element the pass reads: f32, or a half widened in registers as it is loaded
+/// (decode, where a block's values meet one group of vectors).
+pub(super) trait Elem: Copy {
+    /// The `W` values at `p` in f32.
+    /// # Safety
+    /// `p .. p + W` is readable; the CPU has `S`'s features.
+    unsafe fn load<S: AttnSimd, const W: usize>(p: *const Self) -> [f32; W];
+}
+
+impl Elem for f32 {
+    /// # Safety
+    /// `p .. p + W` is readable.
+    #[inline(always)]
+    unsafe fn load<S: AttnSimd, const W: usize>(p: *const f32) -> [f32; W] {
+        p.cast::<[f32; W]>().read_unaligned()
+    }
+}
+
+impl Elem for u16 {
+    /// # Safety
+    /// `p .. p + W` is readable; the CPU has `S`'s features.
+    #[inline(always)]
+    unsafe fn load<S: AttnSimd, const W: usize>(p: *const u16) -> [f32; W] {
+        S::widen::<W>(p)
+    }
+}
 
 /// One query vector of a group, as plain offsets (built per block and key group, so it
 /// must cost nothing): its visible keys `lo..hi`, its softmax weights (key `j` at
@@ -42,8 +70,8 @@ impl Vector {
 
 /// Where a group's values, weights and outputs are.
 #[derive(Clone, Copy)]
-pub(super) struct Io<'a> {
-    pub rows: Rows<'a>,
+pub(super) struct Io<'a, T> {
+    pub rows: Rows<'a, T>,
     pub b: usize,
     pub sc: &'a [f32],
     pub out: SyncPtr,
@@ -56,7 +84,10 @@ pub(super) struct Io<'a> {
 /// Each vector's output row `out + at .. + hd` is writable and no one else reads or
 /// writes it during the call; the rows of different vectors do not overlap.
 #[inline(always)]
-pub(super) unsafe fn weighted_block<const NV: usize, const C: usize>(io: Io, vs: &[Vector; NV]) {
+pub(super) unsafe fn weighted_block<const NV: usize, const C: usize, S: AttnSimd, T: Elem>(
+    io: Io<T>,
+    vs: &[Vector; NV],
+) {
     let ks: [Range<usize>; NV] = std::array::from_fn(|t| vs[t].keys_in(io.b));
     let mut common = ks[0].clone();
     for k in &ks[1..] {
@@ -64,17 +95,17 @@ pub(super) unsafe fn weighted_block<const NV: usize, const C: usize>(io: Io, vs:
     }
     if NV == 1 || common.is_empty() {
         for (v, k) in vs.iter().zip(ks) {
-            keys_into::<1, C>(io, k, &[*v]);
+            keys_into::<1, C, S, T>(io, k, &[*v]);
         }
         return;
     }
     // Leading keys, the shared ones, then trailing keys: each chain stays in key order.
     for (v, k) in vs.iter().zip(&ks) {
-        keys_into::<1, C>(io, k.start..common.start, &[*v]);
+        keys_into::<1, C, S, T>(io, k.start..common.start, &[*v]);
     }
-    keys_into::<NV, C>(io, common.clone(), vs);
+    keys_into::<NV, C, S, T>(io, common.clone(), vs);
     for (v, k) in vs.iter().zip(&ks) {
-        keys_into::<1, C>(io, common.end..k.end, &[*v]);
+        keys_into::<1, C, S, T>(io, common.end..k.end, &[*v]);
     }
 }
 
@@ -83,8 +114,8 @@ pub(super) unsafe fn weighted_block<const NV: usize, const C: usize>(io: Io, vs:
 /// # Safety
 /// As [`weighted_block`].
 #[inline(always)]
-unsafe fn keys_into<const NV: usize, const C: usize>(
-    io: Io,
+unsafe fn keys_into<const NV: usize, const C: usize, S: AttnSimd, T: Elem>(
+    io: Io<T>,
     keys: Range<usize>,
     vs: &[Vector; NV],
 ) {
@@ -99,15 +130,15 @@ unsafe fn keys_into<const NV: usize, const C: usize>(
         .all(|v| v.lo <= keys.start && keys.end <= v.hi && v.w0 + v.hi - v.lo <= io.sc.len()));
     let mut c0 = 0;
     while c0 + C <= io.hd {
-        chunk::<NV, C>(io, &keys, vs, c0);
+        chunk::<NV, C, S, T>(io, &keys, vs, c0);
         c0 += C;
     }
     while c0 + 8 <= io.hd {
-        chunk::<NV, 8>(io, &keys, vs, c0);
+        chunk::<NV, 8, S, T>(io, &keys, vs, c0);
         c0 += 8;
     }
     while c0 < io.hd {
-        chunk::<NV, 1>(io, &keys, vs, c0);
+        chunk::<NV, 1, S, T>(io, &keys, vs, c0);
         c0 += 1;
     }
 }
@@ -118,8 +149,8 @@ unsafe fn keys_into<const NV: usize, const C: usize>(
 /// As [`weighted_block`], with the bounds [`keys_into`] asserts and `c0 + W <= hd`.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // `t` indexes the weights and the accumulators
-unsafe fn chunk<const NV: usize, const W: usize>(
-    io: Io,
+unsafe fn chunk<const NV: usize, const W: usize, S: AttnSimd, T: Elem>(
+    io: Io<T>,
     keys: &Range<usize>,
     vs: &[Vector; NV],
     c0: usize,
@@ -133,7 +164,7 @@ unsafe fn chunk<const NV: usize, const W: usize>(
         .as_ptr()
         .add((keys.start - io.b * BLOCK) * stride + at + c0);
     for k in 0..keys.len() {
-        let v: [f32; W] = vp.cast::<[f32; W]>().read_unaligned();
+        let v: [f32; W] = T::load::<S, W>(vp);
         for t in 0..NV {
             let w = *ws[t].add(k);
             for l in 0..W {

@@ -49,6 +49,11 @@ pub trait KvElem: Copy + Default + Send + Sync + 'static {
     fn put(x: f32) -> Self;
     /// The values themselves where they are f32 already (no conversion to make).
     fn as_f32(s: &[Self]) -> Option<&[f32]>;
+    /// The values' bits where they are halves (attention widens them in registers).
+    #[inline(always)]
+    fn as_halves(_: &[Self]) -> Option<&[u16]> {
+        None
+    }
     /// `dst[i] = src[i].get()` over the shorter of the two, in bulk.
     #[inline(always)]
     fn widen(src: &[Self], dst: &mut [f32]) {
@@ -96,12 +101,17 @@ impl KvElem for F16 {
     fn as_f32(_: &[F16]) -> Option<&[f32]> {
         None
     }
+    #[inline(always)]
+    fn as_halves(s: &[F16]) -> Option<&[u16]> {
+        // SAFETY: `F16` is `repr(transparent)` over `u16`: same size, alignment and bits.
+        Some(unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<u16>(), s.len()) })
+    }
     /// F16C where the CPU has it: the same values as [`F16::get`] for every finite half.
     #[inline(always)]
     fn widen(src: &[F16], dst: &mut [f32]) {
-        // SAFETY: `F16` is `repr(transparent)` over `u16`: same size, alignment and bits.
-        let bits = unsafe { std::slice::from_raw_parts(src.as_ptr().cast::<u16>(), src.len()) };
-        crate::kernels::halves::widen(bits, dst);
+        if let Some(bits) = F16::as_halves(src) {
+            crate::kernels::halves::widen(bits, dst);
+        }
     }
 }
 

@@ -29,6 +29,10 @@ pub(crate) trait KeyCols {
         }
         &scratch[..hd * BLOCK]
     }
+    /// The columns as halves, `[hd][BLOCK]`, where the cache stores halves.
+    fn halves(&self) -> Option<&[u16]> {
+        None
+    }
 }
 
 /// A head's values of one block, by position inside the block.
@@ -38,6 +42,11 @@ pub(crate) trait ValueRows {
     /// converted into `scratch` (at least `BLOCK * hd` values). Each value is the one the
     /// cache holds, exactly (a half, or a code times its f16 scale, fits an f32).
     fn f32_rows<'s>(&'s self, scratch: &'s mut [f32], hd: usize) -> (&'s [f32], usize, usize);
+    /// The value rows as halves (values, stride, offset as [`ValueRows::f32_rows`]), where
+    /// the cache stores halves.
+    fn halves(&self) -> Option<(&[u16], usize, usize)> {
+        None
+    }
 }
 
 /// An element cache (f32, f16): a head's keys `[hd][BLOCK]`.
@@ -84,6 +93,10 @@ impl<E: KvElem> KeyCols for ElemKeys<'_, E> {
         E::widen(&self.0[..n], &mut scratch[..n]);
         &scratch[..n]
     }
+    #[inline(always)]
+    fn halves(&self) -> Option<&[u16]> {
+        E::as_halves(self.0)
+    }
 }
 
 impl<E: KvElem> ValueRows for ElemValues<'_, E> {
@@ -96,6 +109,10 @@ impl<E: KvElem> ValueRows for ElemValues<'_, E> {
             E::widen(&self.rows[l * self.stride + self.at..][..hd], o);
         }
         (scratch, hd, 0)
+    }
+    #[inline(always)]
+    fn halves(&self) -> Option<(&[u16], usize, usize)> {
+        E::as_halves(self.rows).map(|h| (h, self.stride, self.at))
     }
 }
 

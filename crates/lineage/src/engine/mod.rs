@@ -11,7 +11,7 @@
 
 mod attend;
 mod attend_latent;
-mod attend_scores;
+mod attend_simd;
 mod attend_values;
 mod dense_ffn;
 pub mod kv;

@@ -5,6 +5,7 @@ pub mod aligned;
 pub mod halves;
 pub mod lanes;
 pub mod pool;
+pub mod prefetch;
 pub mod probe;
 pub mod quant;
 pub mod real;

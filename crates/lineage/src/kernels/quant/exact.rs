@@ -23,6 +23,7 @@ use super::simd::avx2_available;
 use super::types::GgmlType;
 use super::QMatrix;
 use crate::kernels::pool::Pool;
+use crate::kernels::prefetch::prefetch;
 
 /// Up to this many activation rows share one register pass over the weights (decode).
 pub(crate) const DECODE_MAX_ROWS: usize = 3;
@@ -225,23 +226,6 @@ fn run_panels(job: &Job<'_>, x: &[f32], k: &Kernels, n_tasks: usize, pool: &Pool
             }
         }
     });
-}
-
-/// Asks the CPU to bring `bytes` into cache (a hint: no effect on results).
-#[inline]
-pub(super) fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in bytes.chunks(64) {
-        // SAFETY: a prefetch reads nothing architecturally and cannot fault; the address
-        // is inside `bytes`. SSE is part of x86_64.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                line.as_ptr() as *const i8
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
 }
 
 /// Rows of the next tile when `left` remain: 3, except that a remainder of 1 is avoided

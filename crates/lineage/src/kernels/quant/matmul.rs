@@ -6,7 +6,6 @@
 
 use super::act::{quantize_row_q8, quantize_row_q8k, Q8Block, Q8KBlock};
 use super::dispatch::{dequantizer, kernel, Dequant, KDot, Kernel, Q8Dot, Q8Dot4};
-use super::exact::prefetch;
 use super::float::dot_f32;
 use super::int8_panel::{offset_sums, OffSums, Panel, PanelKernel};
 use super::int8_vnni::{Tile, W_ROWS, X_ROWS};
@@ -14,6 +13,7 @@ use super::k_avx2::KRow;
 use super::k_quants::{unpack_row, Unpack};
 use super::QMatrix;
 use crate::kernels::pool::Pool;
+use crate::kernels::prefetch::prefetch;
 
 /// The output buffer shared by tasks that write disjoint elements.
 pub(super) struct OutPtr {
