@@ -12,7 +12,7 @@ use std::ops::Range;
 use super::attend_simd::{AttnSimd, Portable};
 #[cfg(target_arch = "x86_64")]
 use super::attend_simd::{Avx2, Avx512};
-use super::attend_values::{weighted_block, Elem, Io, Vector};
+use super::attend_values::{weighted_block, Elem, Io, Rows, Vector};
 use super::kv::{SeqKv, BLOCK};
 use super::kv_type::{KvType, F16};
 use super::kv_view::{KeyCols, KvFormat, ValueRows, Q8};
@@ -321,14 +321,16 @@ unsafe fn one_group<const M: usize, const C: usize, E: KvFormat, S: AttnSimd>(
         // are megabytes), and once per four vectors from cache.
         let tile = TileAt {
             q0: io.q0 + i0,
+            nv,
             rep,
             ctx,
             window: spec.window,
+            sc,
+            out,
             o_at: i0 * qw + g * rep * hd,
             qw,
             hd,
         };
-        let sc: &[f32] = sc;
         for b in b0..=b1 {
             let vb = E::values(io.kv, io.layer, b, g, hd);
             // f16 values are widened in registers where one group meets them (decode),
@@ -344,60 +346,44 @@ unsafe fn one_group<const M: usize, const C: usize, E: KvFormat, S: AttnSimd>(
             }
             match vb.halves().filter(|_| nv <= 4) {
                 // SAFETY: as `o_at` says; a group's vectors are distinct rows or heads.
-                Some(rows) => unsafe {
-                    add_values::<C, S, u16>(
-                        Io {
-                            rows,
-                            b,
-                            sc,
-                            out,
-                            hd,
-                        },
-                        &tile,
-                        nv,
-                    )
-                },
-                None => {
-                    let rows = vb.f32_rows(vals, hd);
-                    // SAFETY: as above.
-                    unsafe {
-                        add_values::<C, S, f32>(
-                            Io {
-                                rows,
-                                b,
-                                sc,
-                                out,
-                                hd,
-                            },
-                            &tile,
-                            nv,
-                        )
-                    }
-                }
+                Some(rows) => unsafe { add_values::<C, S, u16>(rows, b, &tile) },
+                // SAFETY: as above.
+                None => unsafe { add_values::<C, S, f32>(vb.f32_rows(vals, hd), b, &tile) },
             }
         }
         i0 = i1;
     }
 }
 
-/// Where a tile's query vectors are: vector `v` is position `q0 + v / rep` of the
-/// sequence and head `v % rep` of the KV head's group; its scores start at `v * ctx` and
-/// its output row at `o_at + (v / rep) * qw + (v % rep) * hd`.
-struct TileAt {
+/// Where a tile's `nv` query vectors are: vector `v` is position `q0 + v / rep` of the
+/// sequence and head `v % rep` of the KV head's group; its weights start at
+/// `sc[v * ctx]` and its output row at `out + o_at + (v / rep) * qw + (v % rep) * hd`.
+struct TileAt<'a> {
     q0: usize,
+    nv: usize,
     rep: usize,
     ctx: usize,
     window: Option<usize>,
+    sc: &'a [f32],
+    out: SyncPtr,
     o_at: usize,
     qw: usize,
     hd: usize,
 }
 
-/// Block `io.b`'s weighted values into the `nv` vectors of `tile`, four at a time.
+/// Block `b`'s weighted value rows into the vectors of `tile`, four at a time.
 /// # Safety
 /// As [`weighted_block`], for every vector's output row.
 #[inline(always)]
-unsafe fn add_values<const C: usize, S: AttnSimd, T: Elem>(io: Io<T>, tile: &TileAt, nv: usize) {
+unsafe fn add_values<const C: usize, S: AttnSimd, T: Elem>(rows: Rows<T>, b: usize, tile: &TileAt) {
+    let (sc, out, hd, nv) = (tile.sc, tile.out, tile.hd, tile.nv);
+    let io = Io {
+        rows,
+        b,
+        sc,
+        out,
+        hd,
+    };
     let mut v0 = 0;
     while v0 < nv {
         let group = (nv - v0).min(4);
