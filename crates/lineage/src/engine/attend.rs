@@ -237,14 +237,27 @@ unsafe fn one_group<const M: usize, const C: usize, E: KvFormat, S: AttnSimd>(
     let (sc, vals) = sc.split_at_mut(TILE * rep * ctx);
     let (vals, keys) = vals.split_at_mut(BLOCK * hd);
     let (keys, qt) = keys.split_at_mut(BLOCK * hd);
-    let lo_of = |p: usize| spec.window.map_or(0, |w| (p + 1).saturating_sub(w));
     let mut i0 = rows.start;
     while i0 < rows.end {
         let i1 = (i0 + TILE).min(rows.end);
         let nv = (i1 - i0) * rep;
+        // Vector v's output row (`TileAt::out_at`): i < n and h < n_heads, so
+        // `i * qw + h * hd + hd <= n * qw`, inside `out` by this function's contract; only
+        // head h writes these columns.
+        let tile = TileAt {
+            q0: io.q0 + i0,
+            nv,
+            rep,
+            ctx,
+            window: spec.window,
+            out,
+            o_at: i0 * qw + g * rep * hd,
+            qw,
+            hd,
+        };
         // Vector v: position i0 + v / rep, head g * rep + v % rep.
         let q = |v: usize| &io.q[(i0 + v / rep) * qw + (g * rep + v % rep) * hd..][..hd];
-        let (b0, b1) = (lo_of(io.q0 + i0) / BLOCK, (io.q0 + i1 - 1) / BLOCK);
+        let (b0, b1) = (tile.lo(tile.q0) / BLOCK, (io.q0 + i1 - 1) / BLOCK);
         // Each pass's M query vectors transposed, `[d][M]`, once per tile; a short last
         // pass repeats its last vector (those scores are dropped).
         let passes = nv.div_ceil(M);
@@ -287,8 +300,8 @@ unsafe fn one_group<const M: usize, const C: usize, E: KvFormat, S: AttnSimd>(
                 };
                 for (t, dt) in d.iter().enumerate().take(nv - v0) {
                     let v = v0 + t;
-                    let p = io.q0 + i0 + v / rep;
-                    let lo = lo_of(p);
+                    let p = tile.q0 + v / rep;
+                    let lo = tile.lo(p);
                     let (j0, j1) = ((b * BLOCK).max(lo), (b * BLOCK + BLOCK).min(p + 1));
                     if j0 >= j1 {
                         continue; // this vector sees none of the block's keys
@@ -306,31 +319,16 @@ unsafe fn one_group<const M: usize, const C: usize, E: KvFormat, S: AttnSimd>(
                 v0 += M;
             }
         }
-        // Vector v's output row: i < n and h < n_heads, so `i * qw + h * hd + hd <= n * qw`,
-        // inside `out` by this function's contract; only head h writes these columns.
-        let o_at = |v: usize| (i0 + v / rep) * qw + (g * rep + v % rep) * hd;
         for v in 0..nv {
-            let p = io.q0 + i0 + v / rep;
-            let w = &mut sc[v * ctx..v * ctx + p + 1 - lo_of(p)];
+            let p = tile.q0 + v / rep;
+            let w = &mut sc[v * ctx..v * ctx + p + 1 - tile.lo(p)];
             softmax(w, spec.sinks.map(|s| s[g * rep + v % rep]));
-            // SAFETY: as `o_at` says.
-            unsafe { out_row(out, o_at(v), hd) }.fill(0.0);
+            // SAFETY: as `out_at` says.
+            unsafe { out_row(out, tile.out_at(v), hd) }.fill(0.0);
         }
         // Block by block, every vector of the tile: a block's value rows are read from
         // memory once per tile, not once per vector (at 8k positions a KV head's values
         // are megabytes), and once per four vectors from cache.
-        let tile = TileAt {
-            q0: io.q0 + i0,
-            nv,
-            rep,
-            ctx,
-            window: spec.window,
-            sc,
-            out,
-            o_at: i0 * qw + g * rep * hd,
-            qw,
-            hd,
-        };
         for b in b0..=b1 {
             let vb = E::values(io.kv, io.layer, b, g, hd);
             // f16 values are widened in registers where one group meets them (decode),
@@ -345,10 +343,10 @@ unsafe fn one_group<const M: usize, const C: usize, E: KvFormat, S: AttnSimd>(
                 }
             }
             match vb.halves().filter(|_| nv <= 4) {
-                // SAFETY: as `o_at` says; a group's vectors are distinct rows or heads.
-                Some(rows) => unsafe { add_values::<C, S, u16>(rows, b, &tile) },
+                // SAFETY: as `out_at` says; a group's vectors are distinct rows or heads.
+                Some(rows) => unsafe { add_values::<C, S, u16>(rows, b, sc, &tile) },
                 // SAFETY: as above.
-                None => unsafe { add_values::<C, S, f32>(vb.f32_rows(vals, hd), b, &tile) },
+                None => unsafe { add_values::<C, S, f32>(vb.f32_rows(vals, hd), b, sc, &tile) },
             }
         }
         i0 = i1;
@@ -356,27 +354,46 @@ unsafe fn one_group<const M: usize, const C: usize, E: KvFormat, S: AttnSimd>(
 }
 
 /// Where a tile's `nv` query vectors are: vector `v` is position `q0 + v / rep` of the
-/// sequence and head `v % rep` of the KV head's group; its weights start at
-/// `sc[v * ctx]` and its output row at `out + o_at + (v / rep) * qw + (v % rep) * hd`.
-struct TileAt<'a> {
+/// sequence and head `v % rep` of the KV head's group; its weights start at `v * ctx` in
+/// the score rows and its output row at [`TileAt::out_at`].
+struct TileAt {
     q0: usize,
     nv: usize,
     rep: usize,
     ctx: usize,
     window: Option<usize>,
-    sc: &'a [f32],
     out: SyncPtr,
     o_at: usize,
     qw: usize,
     hd: usize,
 }
 
-/// Block `b`'s weighted value rows into the vectors of `tile`, four at a time.
+impl TileAt {
+    /// The first key position `p` sees (a sliding window's start, else 0).
+    #[inline(always)]
+    fn lo(&self, p: usize) -> usize {
+        self.window.map_or(0, |w| (p + 1).saturating_sub(w))
+    }
+
+    /// Vector `v`'s output row, as an offset from `out`.
+    #[inline(always)]
+    fn out_at(&self, v: usize) -> usize {
+        self.o_at + (v / self.rep) * self.qw + (v % self.rep) * self.hd
+    }
+}
+
+/// Block `b`'s weighted value rows into the vectors of `tile` (weights in `sc`), four at
+/// a time.
 /// # Safety
 /// As [`weighted_block`], for every vector's output row.
 #[inline(always)]
-unsafe fn add_values<const C: usize, S: AttnSimd, T: Elem>(rows: Rows<T>, b: usize, tile: &TileAt) {
-    let (sc, out, hd, nv) = (tile.sc, tile.out, tile.hd, tile.nv);
+unsafe fn add_values<const C: usize, S: AttnSimd, T: Elem>(
+    rows: Rows<T>,
+    b: usize,
+    sc: &[f32],
+    tile: &TileAt,
+) {
+    let (out, hd) = (tile.out, tile.hd);
     let io = Io {
         rows,
         b,
@@ -385,17 +402,17 @@ unsafe fn add_values<const C: usize, S: AttnSimd, T: Elem>(rows: Rows<T>, b: usi
         hd,
     };
     let mut v0 = 0;
-    while v0 < nv {
-        let group = (nv - v0).min(4);
+    while v0 < tile.nv {
+        let group = (tile.nv - v0).min(4);
         let mut vs = [Vector::default(); 4];
         for (t, vec) in vs.iter_mut().enumerate().take(group) {
             let v = v0 + t;
             let p = tile.q0 + v / tile.rep;
             *vec = Vector {
                 w0: v * tile.ctx,
-                lo: tile.window.map_or(0, |w| (p + 1).saturating_sub(w)),
+                lo: tile.lo(p),
                 hi: p + 1,
-                at: tile.o_at + (v / tile.rep) * tile.qw + (v % tile.rep) * tile.hd,
+                at: tile.out_at(v),
             };
         }
         match group {
@@ -431,13 +448,8 @@ fn scores_into(spec: &AttnSpec, dots: &[f32], row: &mut [f32]) {
 /// without SIMD, so the AVX2 build equals the portable one).
 #[inline(always)]
 pub(super) fn scores16(q: &[f32], kt: &[f32]) -> [f32; BLOCK] {
-    let mut acc = [0f32; BLOCK];
-    for (d, &qd) in q.iter().enumerate() {
-        let col: &[f32; BLOCK] = kt[d * BLOCK..(d + 1) * BLOCK].try_into().expect("a column");
-        for l in 0..BLOCK {
-            acc[l] = qd.mul_add(col[l], acc[l]);
-        }
-    }
+    // One vector transposed is itself.
+    let [acc] = Portable::chains::<1>(q, |d, l| kt[d * BLOCK + l]);
     acc
 }
 

@@ -37,7 +37,10 @@ pub(super) struct Portable;
 impl Portable {
     /// The score chains over keys read through `key(d, l)`.
     #[inline(always)]
-    fn chains<const M: usize>(qt: &[f32], key: impl Fn(usize, usize) -> f32) -> [[f32; BLOCK]; M] {
+    pub(super) fn chains<const M: usize>(
+        qt: &[f32],
+        key: impl Fn(usize, usize) -> f32,
+    ) -> [[f32; BLOCK]; M] {
         let hd = qt.len() / M;
         let mut acc = [[0f32; BLOCK]; M];
         for d in 0..hd {
@@ -222,13 +225,9 @@ mod x86 {
                 _mm512_storeu_ps(out.as_mut_ptr().add(l), _mm512_cvtph_ps(h));
                 l += 16;
             }
-            let rest: [f32; 8] = if l + 8 <= W {
-                Avx2::widen::<8>(p.add(l))
-            } else {
-                [0.0; 8]
-            };
             if l + 8 <= W {
-                out[l..l + 8].copy_from_slice(&rest);
+                let h = _mm_loadu_si128(p.add(l) as *const __m128i);
+                _mm256_storeu_ps(out.as_mut_ptr().add(l), _mm256_cvtph_ps(h));
                 l += 8;
             }
             for (l, o) in out.iter_mut().enumerate().skip(l) {

@@ -103,16 +103,20 @@ impl KvElem for F16 {
     }
     #[inline(always)]
     fn as_halves(s: &[F16]) -> Option<&[u16]> {
-        // SAFETY: `F16` is `repr(transparent)` over `u16`: same size, alignment and bits.
-        Some(unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<u16>(), s.len()) })
+        Some(bits(s))
     }
     /// F16C where the CPU has it: the same values as [`F16::get`] for every finite half.
     #[inline(always)]
     fn widen(src: &[F16], dst: &mut [f32]) {
-        if let Some(bits) = F16::as_halves(src) {
-            crate::kernels::halves::widen(bits, dst);
-        }
+        crate::kernels::halves::widen(bits(src), dst);
     }
+}
+
+/// The halves' bits.
+#[inline(always)]
+fn bits(s: &[F16]) -> &[u16] {
+    // SAFETY: `F16` is `repr(transparent)` over `u16`: same size, alignment and bits.
+    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<u16>(), s.len()) }
 }
 
 #[cfg(test)]

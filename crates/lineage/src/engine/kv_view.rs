@@ -18,17 +18,10 @@ pub(crate) trait KvFormat: 'static {
 
 /// A head's keys of one block, transposed.
 pub(crate) trait KeyCols {
-    /// Dimension `d` of the block's [`BLOCK`] keys.
-    fn col(&self, d: usize) -> [f32; BLOCK];
-    /// All `hd` columns in f32, `[hd][BLOCK]`: borrowed where the cache is f32, else
-    /// converted into `scratch` (at least `BLOCK * hd` values), each value exactly the
-    /// one [`KeyCols::col`] gives.
-    fn f32_cols<'s>(&'s self, scratch: &'s mut [f32], hd: usize) -> &'s [f32] {
-        for (d, c) in scratch.chunks_exact_mut(BLOCK).take(hd).enumerate() {
-            c.copy_from_slice(&self.col(d));
-        }
-        &scratch[..hd * BLOCK]
-    }
+    /// All `hd` columns in f32, `[hd][BLOCK]` (dimension `d` of the block's [`BLOCK`]
+    /// keys at `d * BLOCK`): borrowed where the cache is f32, else converted into
+    /// `scratch` (at least `BLOCK * hd` values), each value exactly the one the cache holds.
+    fn f32_cols<'s>(&'s self, scratch: &'s mut [f32], hd: usize) -> &'s [f32];
     /// The columns as halves, `[hd][BLOCK]`, where the cache stores halves.
     fn halves(&self) -> Option<&[u16]> {
         None
@@ -77,13 +70,6 @@ impl<E: KvElem> KvFormat for E {
 }
 
 impl<E: KvElem> KeyCols for ElemKeys<'_, E> {
-    #[inline(always)]
-    fn col(&self, d: usize) -> [f32; BLOCK] {
-        let col: &[E; BLOCK] = self.0[d * BLOCK..(d + 1) * BLOCK]
-            .try_into()
-            .expect("a column");
-        std::array::from_fn(|l| col[l].get())
-    }
     #[inline(always)]
     fn f32_cols<'s>(&'s self, scratch: &'s mut [f32], hd: usize) -> &'s [f32] {
         let n = hd * BLOCK;
@@ -162,14 +148,15 @@ impl KvFormat for Q8 {
 
 impl KeyCols for Q8Keys<'_> {
     #[inline(always)]
-    fn col(&self, d: usize) -> [f32; BLOCK] {
-        let q: &[i8; BLOCK] = self.q[d * BLOCK..(d + 1) * BLOCK]
-            .try_into()
-            .expect("a column");
-        let s: &[F16; BLOCK] = self.s[d / GROUP * BLOCK..(d / GROUP + 1) * BLOCK]
-            .try_into()
-            .expect("a row");
-        std::array::from_fn(|l| q[l] as f32 * s[l].get())
+    fn f32_cols<'s>(&'s self, scratch: &'s mut [f32], hd: usize) -> &'s [f32] {
+        for (d, c) in scratch[..hd * BLOCK].chunks_exact_mut(BLOCK).enumerate() {
+            let q = &self.q[d * BLOCK..(d + 1) * BLOCK];
+            let s = &self.s[d / GROUP * BLOCK..(d / GROUP + 1) * BLOCK];
+            for ((c, &q), s) in c.iter_mut().zip(q).zip(s) {
+                *c = q as f32 * s.get();
+            }
+        }
+        &scratch[..hd * BLOCK]
     }
 }
 
