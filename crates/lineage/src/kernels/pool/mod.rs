@@ -4,18 +4,29 @@
 //! matmul of a small model; these workers park on a condvar between jobs instead. A decode
 //! step runs ~120 small matmuls back to back, so a worker first spins briefly (and the
 //! caller spins for stragglers) before sleeping: a futex wake per matmul would cost more
-//! than the matmul's second half.
+//! than the matmul's second half, so the caller only makes one when a worker sleeps.
+//!
+//! The join waits for the workers that took part, not for all of them: a worker enters
+//! a job through a gate while it is open, and the caller closes it once out of tasks.
+//! A worker that was asleep, or off its core, when the job came costs nothing. With a
+//! busy core and no other defence (`LINEAGE_POOL_SOLO=0`), 2-thread SmolLM2 decode
+//! measured 61-70 tok/s with the gate, where a join that waited for every worker had
+//! measured 31 (an earlier session, 113 on 1 thread); `straggle.rs` handles the rest.
+//!
 //! Reference: the fork-join shape of ggml's `ggml_graph_compute` thread pool, kept minimal.
 //! Threads: `LINEAGE_THREADS`, else `available_parallelism()`.
 //! A task that panics on a worker is re-raised on the caller of `run` once all tasks
 //! have been joined, as if the caller had run it.
 
+mod straggle;
+
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use straggle::Straggle;
 
 type TaskFn<'a> = dyn Fn(usize) + Sync + 'a;
 
@@ -29,15 +40,20 @@ struct Job {
 }
 
 // SAFETY: `f` points at a `dyn Fn + Sync` and `next` at an `AtomicUsize`, both `Sync`,
-// so workers may use them through shared references; `run` keeps both alive until every
-// worker has released the job (its `JoinGuard` waits for `busy == 0`, also on unwind).
+// so workers may use them through shared references. A worker dereferences them only
+// after entering the job's gate while it is open, and `run` keeps both alive until every
+// worker inside has left (its `JoinGuard` closes the gate and waits, also on unwind).
 unsafe impl Send for Job {}
 
 struct Slot {
     job: Option<Job>,
     epoch: u64,
-    busy: usize,
     shutdown: bool,
+    /// Workers asleep on `wake`: the caller only makes the wake-up call (a syscall)
+    /// when there are some.
+    sleepers: usize,
+    /// Whether the caller sleeps on `done`: the last worker out only wakes it then.
+    waiting: bool,
     /// The first panic payload of a task run on a worker during the current job.
     panic: Option<Box<dyn Any + Send>>,
 }
@@ -61,123 +77,75 @@ fn spin_until(ready: impl Fn() -> bool) -> bool {
     }
 }
 
+/// The [`Shared::gate`] word: the job's epoch from bit `EPOCH_SHIFT` up, `CLOSED` once
+/// the caller has run out of tasks, and below it the number of workers inside the job.
+const EPOCH_SHIFT: u32 = 16;
+const CLOSED: u64 = 1 << 15;
+const INSIDE: u64 = CLOSED - 1;
+
+/// The gate word of an open job of `epoch` with nobody inside.
+fn gate_open(epoch: u64) -> u64 {
+    epoch << EPOCH_SHIFT
+}
+
 struct Shared {
-    /// Mirrors `Slot::epoch` / `Slot::busy` for lock-free spinning.
+    /// Mirrors `Slot::epoch` for lock-free spinning.
     epoch_hint: AtomicU64,
-    busy_hint: AtomicUsize,
+    /// Who may still enter the current job, and who is inside: a worker enters only
+    /// while the job is open, and the caller, once out of tasks, closes it and waits
+    /// for those inside alone. So a worker that the scheduler has not run yet (its core
+    /// busy with another process, or still waking up) costs the caller nothing.
+    gate: AtomicU64,
+    /// Set while a worker's panic waits in `Slot::panic`, so the join takes the lock
+    /// only then.
+    panicked: AtomicBool,
     slot: Mutex<Slot>,
     wake: Condvar,
     done: Condvar,
 }
 
-/// Fork-join pool: `run(n, f)` calls `f(0..n)` across the caller and the workers.
-pub struct Pool {
-    shared: Arc<Shared>,
-    busy_lock: Mutex<()>,
-    workers: Vec<JoinHandle<()>>,
-    straggle: Straggle,
-}
-
-/// When another process shares a worker's core, the scheduler deschedules the worker for
-/// whole time slices, and every fork-join waits for it: a 2-thread decode then falls far
-/// below a 1-thread one (measured: 31 vs 113 tok/s on SmolLM2). The caller notes each
-/// job where, after it ran out of tasks, it waited for the workers longer than its own
-/// share took twice over and over 0.1 ms; when that happens in 16 of the last 64 jobs, the next jobs run on the
-/// caller alone, then the workers are tried again. A retry that straggles at once doubles
-/// the next solo stretch (up to `SOLO_MAX` jobs); one that does not resets it.
-#[derive(Default)]
-struct Straggle {
-    /// One bit per recent job of at least 4 tasks: 1 = a worker straggled.
-    history: AtomicU64,
-    /// Jobs left to run on the caller alone.
-    solo: AtomicUsize,
-    /// Parallel jobs left in the retry after a solo stretch.
-    probe: AtomicUsize,
-    /// Length of the next solo stretch (0 = `SOLO_MIN`).
-    backoff: AtomicUsize,
-}
-
-/// Solo stretches, in jobs: ~4 SmolLM2 tokens at first, ~4 s at most.
-const SOLO_MIN: usize = 512;
-const SOLO_MAX: usize = 65536;
-/// Parallel jobs that must pass without stragglers for the workers to be trusted again.
-const PROBE: usize = 64;
-
-impl Straggle {
-    /// Whether this job should skip the workers (and counts it down).
-    fn solo(&self) -> bool {
-        let left = self.solo.load(Ordering::Relaxed);
-        if left == 0 {
-            return false;
-        }
-        self.solo.store(left - 1, Ordering::Relaxed);
-        true
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether stragglers are watched at all (`LINEAGE_POOL_SOLO=0` turns it off).
-    fn enabled() -> bool {
-        static ON: OnceLock<bool> = OnceLock::new();
-        *ON.get_or_init(|| std::env::var("LINEAGE_POOL_SOLO").as_deref() != Ok("0"))
+    /// Enters the job of `epoch` unless it is closed or a later one was published.
+    fn enter(&self, epoch: u64) -> bool {
+        let mut g = self.gate.load(Ordering::Acquire);
+        loop {
+            if g & !(CLOSED | INSIDE) != gate_open(epoch) || g & CLOSED != 0 {
+                return false;
+            }
+            match self
+                .gate
+                .compare_exchange_weak(g, g + 1, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => g = now,
+            }
+        }
     }
 
-    /// Records a parallel job: the caller's own share took `own`, the join `wait`.
-    /// Only the caller holding the pool's busy lock calls this, so plain loads and
-    /// stores suffice.
-    fn note(&self, own: Duration, wait: Duration) {
-        // A descheduled worker costs a scheduler time slice (milliseconds); an unlucky
-        // split of the tasks costs at most a task or two (microseconds in decode).
-        let late = wait > (2 * own).max(Duration::from_micros(100));
-        let h = (self.history.load(Ordering::Relaxed) << 1) | late as u64;
-        let probing = self.probe.load(Ordering::Relaxed);
-        if h.count_ones() >= 16 {
-            let base = self.backoff.load(Ordering::Relaxed).max(SOLO_MIN);
-            let len = if probing > 0 {
-                (base * 2).min(SOLO_MAX)
-            } else {
-                base
-            };
-            self.backoff.store(len, Ordering::Relaxed);
-            self.solo.store(len, Ordering::Relaxed);
-            self.probe.store(PROBE, Ordering::Relaxed);
-            self.history.store(0, Ordering::Relaxed);
-            return;
-        }
-        self.history.store(h, Ordering::Relaxed);
-        if probing > 0 {
-            self.probe.store(probing - 1, Ordering::Relaxed);
-            if probing == 1 {
-                self.backoff.store(SOLO_MIN, Ordering::Relaxed);
+    /// Leaves the job (its outputs published to the caller); the last one out of a
+    /// closed job wakes the caller if it sleeps.
+    fn leave(&self) {
+        let before = self.gate.fetch_sub(1, Ordering::Release);
+        if before & CLOSED != 0 && before & INSIDE == 1 {
+            let slot = self.lock();
+            if slot.waiting {
+                self.done.notify_all();
             }
         }
     }
 }
 
-#[cfg(test)]
-mod straggle_tests {
-    use super::*;
-
-    #[test]
-    fn stragglers_send_jobs_solo_and_repeated_ones_back_off() {
-        let s = Straggle::default();
-        let (fast, slow) = (Duration::from_micros(100), Duration::from_millis(3));
-        for _ in 0..15 {
-            s.note(fast, slow);
-        }
-        assert!(!s.solo(), "15 stragglers are not enough");
-        s.note(fast, fast);
-        s.note(fast, slow);
-        assert_eq!(s.solo.load(Ordering::Relaxed), SOLO_MIN);
-        (0..SOLO_MIN).for_each(|_| assert!(s.solo()));
-        assert!(!s.solo());
-        // The retry straggles at once: a twice longer stretch.
-        (0..16).for_each(|_| s.note(fast, slow));
-        assert_eq!(s.solo.load(Ordering::Relaxed), 2 * SOLO_MIN);
-        s.solo.store(0, Ordering::Relaxed);
-        // A clean retry resets the stretch.
-        (0..PROBE).for_each(|_| s.note(fast, fast));
-        assert_eq!(s.backoff.load(Ordering::Relaxed), SOLO_MIN);
-        assert!(!s.solo());
-    }
+/// Fork-join pool: `run(n, f)` calls `f(0..n)` across the caller and the workers.
+pub struct Pool {
+    shared: Arc<Shared>,
+    /// Held by the caller of a parallel job; the contention watch it carries is only
+    /// touched under it.
+    busy: Mutex<Straggle>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 fn drain(f: &TaskFn<'_>, next: &AtomicUsize, n_tasks: usize) {
@@ -195,9 +163,11 @@ fn worker(shared: Arc<Shared>) {
     loop {
         spin_until(|| shared.epoch_hint.load(Ordering::Acquire) != seen);
         let job = {
-            let mut slot = shared.slot.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slot = shared.lock();
             while slot.epoch == seen && !slot.shutdown {
+                slot.sleepers += 1;
                 slot = shared.wake.wait(slot).unwrap_or_else(|e| e.into_inner());
+                slot.sleepers -= 1;
             }
             if slot.shutdown {
                 return;
@@ -205,39 +175,42 @@ fn worker(shared: Arc<Shared>) {
             seen = slot.epoch;
             slot.job
         };
-        let panicked = job.and_then(|job| {
-            // SAFETY: `run` published this job and its JoinGuard keeps `f` and `next`
-            // alive until `busy == 0`; this worker decrements `busy` only below, after
-            // `drain` has returned.
-            let (f, next) = unsafe { (&*job.f, &*job.next) };
-            catch_unwind(AssertUnwindSafe(|| drain(f, next, job.n_tasks))).err()
-        });
-        shared.busy_hint.fetch_sub(1, Ordering::Release);
-        let mut slot = shared.slot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = panicked {
-            slot.panic.get_or_insert(p);
+        // A job closed before this worker got here was finished by the caller.
+        let Some(job) = job.filter(|_| shared.enter(seen)) else {
+            continue;
+        };
+        // SAFETY: this worker entered the job's epoch while it was open, and `run`'s
+        // JoinGuard keeps `f` and `next` alive until every worker inside has left,
+        // which this one does only below, after `drain` has returned.
+        let (f, next) = unsafe { (&*job.f, &*job.next) };
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| drain(f, next, job.n_tasks))) {
+            shared.lock().panic.get_or_insert(p);
+            shared.panicked.store(true, Ordering::Release);
         }
-        slot.busy -= 1;
-        if slot.busy == 0 {
-            shared.done.notify_all();
-        }
+        shared.leave();
     }
 }
 
-/// Waits (also while unwinding) until no worker still uses the published job, then
+/// Closes the job (also while unwinding) and waits until no worker is inside, then
 /// re-raises a worker's panic unless the caller is already unwinding.
 struct JoinGuard<'a>(&'a Shared);
 
 impl Drop for JoinGuard<'_> {
     fn drop(&mut self) {
-        spin_until(|| self.0.busy_hint.load(Ordering::Acquire) == 0);
-        let mut slot = self.0.slot.lock().unwrap_or_else(|e| e.into_inner());
-        while slot.busy > 0 {
-            slot = self.0.done.wait(slot).unwrap_or_else(|e| e.into_inner());
+        let shared = self.0;
+        let inside = || shared.gate.load(Ordering::Acquire) & INSIDE != 0;
+        if shared.gate.fetch_or(CLOSED, Ordering::AcqRel) & INSIDE != 0 && !spin_until(|| !inside()) {
+            let mut slot = shared.lock();
+            slot.waiting = true;
+            while inside() {
+                slot = shared.done.wait(slot).unwrap_or_else(|e| e.into_inner());
+            }
+            slot.waiting = false;
         }
-        slot.job = None;
-        let panic = slot.panic.take();
-        drop(slot);
+        if !shared.panicked.swap(false, Ordering::Acquire) {
+            return;
+        }
+        let panic = shared.lock().panic.take();
         if let Some(p) = panic.filter(|_| !std::thread::panicking()) {
             resume_unwind(p);
         }
@@ -249,12 +222,14 @@ impl Pool {
     pub fn new(n_threads: usize) -> Self {
         let shared = Arc::new(Shared {
             epoch_hint: AtomicU64::new(0),
-            busy_hint: AtomicUsize::new(0),
+            gate: AtomicU64::new(gate_open(0) | CLOSED),
+            panicked: AtomicBool::new(false),
             slot: Mutex::new(Slot {
                 job: None,
                 epoch: 0,
-                busy: 0,
                 shutdown: false,
+                sleepers: 0,
+                waiting: false,
                 panic: None,
             }),
             wake: Condvar::new(),
@@ -271,9 +246,8 @@ impl Pool {
             .collect();
         Self {
             shared,
-            busy_lock: Mutex::new(()),
+            busy: Mutex::new(Straggle::default()),
             workers,
-            straggle: Straggle::default(),
         }
     }
 
@@ -287,15 +261,14 @@ impl Pool {
     /// A panicking task panics here, after every other task has finished.
     pub fn run(&self, n_tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         // A panic that went through an earlier `run` poisons the lock; the pool is fine.
-        let guard = match self.busy_lock.try_lock() {
-            Ok(g) => Some(g),
-            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
+        let mut guard = match self.busy.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return (0..n_tasks).for_each(f),
         };
-        let guard = match guard {
-            Some(g) if !self.workers.is_empty() && n_tasks > 1 && !self.straggle.solo() => g,
-            _ => return (0..n_tasks).for_each(f),
-        };
+        if self.workers.is_empty() || n_tasks <= 1 || guard.solo() {
+            return (0..n_tasks).for_each(f);
+        }
         let t0 = Instant::now();
         let next = AtomicUsize::new(0);
         // SAFETY: the same fat pointer with its lifetime erased, so that `Slot` can hold
@@ -303,27 +276,30 @@ impl Pool {
         // worker holds it, so it is never used after the borrow of `f` ends.
         let f_static: *const TaskFn<'static> =
             unsafe { std::mem::transmute(f as *const TaskFn<'_>) };
-        {
-            let mut slot = self.shared.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let sleepers = {
+            let mut slot = self.shared.lock();
             slot.job = Some(Job {
                 f: f_static,
                 next: &next,
                 n_tasks,
             });
             slot.epoch += 1;
-            slot.busy = self.workers.len();
-            self.shared
-                .busy_hint
-                .store(self.workers.len(), Ordering::Release);
-            self.shared.epoch_hint.store(slot.epoch, Ordering::Release);
+            // The epoch wraps in the gate's bits; a worker compares it the same way.
+            let epoch = slot.epoch & (u64::MAX >> EPOCH_SHIFT);
+            slot.epoch = epoch;
+            self.shared.gate.store(gate_open(epoch), Ordering::Release);
+            self.shared.epoch_hint.store(epoch, Ordering::Release);
+            slot.sleepers
+        };
+        if sleepers > 0 {
+            self.shared.wake.notify_all();
         }
-        self.shared.wake.notify_all();
         let join = JoinGuard(&self.shared);
         drain(f, &next, n_tasks);
-        let own = t0.elapsed();
         drop(join);
-        if n_tasks >= 4 && Straggle::enabled() {
-            self.straggle.note(own, t0.elapsed() - own);
+        // Only jobs of a few tasks: a one-task job leaves the workers idle anyway.
+        if n_tasks >= 4 {
+            guard.note(t0, Instant::now());
         }
         drop(guard);
     }
@@ -408,6 +384,43 @@ mod tests {
             28,
             "the pool still works afterwards"
         );
+    }
+
+    /// A worker enters only the open job of the epoch it read; once the caller has
+    /// closed the job, or published a later one, it stays out.
+    #[test]
+    fn gate_admits_only_the_open_current_job() {
+        let pool = Pool::new(1);
+        let s = &pool.shared;
+        s.gate.store(gate_open(7), Ordering::Release);
+        assert!(s.enter(7) && s.enter(7), "an open job admits every worker");
+        assert!(!s.enter(6), "a stale epoch is refused");
+        assert_eq!(s.gate.fetch_or(CLOSED, Ordering::AcqRel) & INSIDE, 2);
+        assert!(!s.enter(7), "a closed job is refused");
+        s.leave();
+        s.leave();
+        assert_eq!(s.gate.load(Ordering::Acquire) & INSIDE, 0);
+        let wrapped = u64::MAX >> EPOCH_SHIFT;
+        s.gate.store(gate_open(wrapped), Ordering::Release);
+        assert!(s.enter(wrapped), "the largest epoch still fits the gate");
+    }
+
+    /// Jobs of every size back to back, with tasks that yield the core: every task of
+    /// every job runs once, and its writes are visible when `run` returns.
+    #[test]
+    fn pool_many_short_jobs_with_preempted_tasks() {
+        let pool = Pool::new(3);
+        for round in 0..3000usize {
+            let n = 1 + round % 9;
+            let hits: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+            pool.run(n, &|t| {
+                if (t + round) % 5 == 0 {
+                    std::thread::yield_now();
+                }
+                hits[t].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "round {round}");
+        }
     }
 
     #[test]
