@@ -192,20 +192,26 @@ fn worker(shared: Arc<Shared>) {
 }
 
 /// Closes the job (also while unwinding) and waits until no worker is inside, then
-/// re-raises a worker's panic unless the caller is already unwinding.
-struct JoinGuard<'a>(&'a Shared);
+/// re-raises a worker's panic unless the caller is already unwinding. The time the
+/// caller slept in the wait goes to `slept`, for the contention watch.
+struct JoinGuard<'a> {
+    shared: &'a Shared,
+    slept: &'a std::cell::Cell<Duration>,
+}
 
 impl Drop for JoinGuard<'_> {
     fn drop(&mut self) {
-        let shared = self.0;
+        let shared = self.shared;
         let inside = || shared.gate.load(Ordering::Acquire) & INSIDE != 0;
         if shared.gate.fetch_or(CLOSED, Ordering::AcqRel) & INSIDE != 0 && !spin_until(|| !inside()) {
+            let asleep = Instant::now();
             let mut slot = shared.lock();
             slot.waiting = true;
             while inside() {
                 slot = shared.done.wait(slot).unwrap_or_else(|e| e.into_inner());
             }
             slot.waiting = false;
+            self.slept.set(asleep.elapsed());
         }
         if !shared.panicked.swap(false, Ordering::Acquire) {
             return;
@@ -294,12 +300,17 @@ impl Pool {
         if sleepers > 0 {
             self.shared.wake.notify_all();
         }
-        let join = JoinGuard(&self.shared);
+        let slept = std::cell::Cell::new(Duration::ZERO);
+        let join = JoinGuard {
+            shared: &self.shared,
+            slept: &slept,
+        };
         drain(f, &next, n_tasks);
+        let drained = Instant::now();
         drop(join);
         // Only jobs of a few tasks: a one-task job leaves the workers idle anyway.
         if n_tasks >= 4 {
-            guard.note(t0, Instant::now());
+            guard.note(t0, drained, Instant::now(), slept.get());
         }
         drop(guard);
     }

@@ -7,14 +7,16 @@
 //! fell to 31 tok/s against 113 on 1 thread. Running the jobs on the caller alone, with
 //! the workers asleep, gives the caller a core of its own again.
 //!
-//! The sign is the caller's own time off the CPU while it runs parallel jobs: over a
-//! window of [`WINDOW`], its thread CPU time against the wall time. On an idle machine
-//! it is near zero (the caller spins rather than sleeps); with a core shared it is a
-//! third of the window or more. When it is over [`OFF_CPU`] of the window, the next
-//! jobs run solo, then the workers are tried for another window. A retry that is off
-//! the CPU again makes the next solo stretch four times longer (up to [`SOLO_MAX`] jobs;
-//! a short benchmark would spend its time on retries otherwise); one that is not
-//! resets it.
+//! The sign is the caller's time lost while it runs parallel jobs, over a window of
+//! [`WINDOW`]: its time off the CPU while it could run (wall time less its thread CPU
+//! time, less the time it chose to sleep in joins), plus the joins that waited for a
+//! late worker (longer than twice the caller's own share and over 0.1 ms; an unlucky
+//! split of the tasks costs less than that). On an idle machine it is a few percent;
+//! with a core shared it is a third of the window or more. When it is over [`OFF_CPU`]
+//! of the window, the next jobs run solo, then the workers are tried for another
+//! window. A retry that loses time again makes the next solo stretch four times longer
+//! (up to [`SOLO_MAX`] jobs; a short benchmark would spend its time on retries
+//! otherwise); one that does not resets it.
 
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
@@ -25,7 +27,7 @@ const SOLO_MAX: usize = 65536;
 /// The window over which the caller's time off the CPU is weighed: several scheduler
 /// time slices.
 const WINDOW: Duration = Duration::from_millis(20);
-/// The fraction of a window off the CPU that means a shared core.
+/// The fraction of a window lost that means a shared core.
 const OFF_CPU: f64 = 0.2;
 /// A pause between parallel jobs longer than this (the caller waiting for a request,
 /// say) starts a new window: a thread that sleeps of its own accord is not contended.
@@ -39,6 +41,22 @@ struct Window {
     cpu: Duration,
     /// When the last parallel job ended.
     last: Instant,
+    /// Time asleep in joins, and time in joins that waited for a late worker.
+    slept: Duration,
+    late: Duration,
+}
+
+impl Window {
+    fn new(thread: ThreadId, at: Instant, cpu: Duration) -> Self {
+        Self {
+            thread,
+            start: at,
+            cpu,
+            last: at,
+            slept: Duration::ZERO,
+            late: Duration::ZERO,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -63,42 +81,38 @@ impl Straggle {
         true
     }
 
-    /// Records a parallel job that ran from `start` to `end` on the calling thread.
-    pub(super) fn note(&mut self, start: Instant, end: Instant) {
+    /// Records a parallel job on the calling thread: it began at `start`, the caller ran
+    /// out of tasks at `drained`, the join ended at `end` and slept `slept` of it.
+    pub(super) fn note(&mut self, start: Instant, drained: Instant, end: Instant, slept: Duration) {
         if !enabled() {
             return;
         }
         let thread = std::thread::current().id();
-        let fresh = match &mut self.window {
-            Some(w) if w.thread == thread && start.duration_since(w.last) <= GAP => {
-                w.last = end;
-                end.duration_since(w.start) < WINDOW
-            }
+        let w = match &mut self.window {
+            Some(w) if w.thread == thread && start.duration_since(w.last) <= GAP => w,
             _ => {
-                self.window = thread_cpu().map(|cpu| Window {
-                    thread,
-                    start: end,
-                    cpu,
-                    last: end,
-                });
+                self.window = thread_cpu().map(|cpu| Window::new(thread, end, cpu));
                 return;
             }
         };
-        if fresh {
+        let (own, wait) = (drained.duration_since(start), end.duration_since(drained));
+        if wait > (2 * own).max(Duration::from_micros(100)) {
+            w.late += wait;
+        }
+        w.slept += slept;
+        w.last = end;
+        let wall = end.duration_since(w.start);
+        if wall < WINDOW {
             return;
         }
-        let (Some(w), Some(cpu)) = (self.window.take(), thread_cpu()) else {
+        let Some(cpu) = thread_cpu() else {
+            self.window = None;
             return;
         };
-        let wall = end.duration_since(w.start);
-        let off = wall.saturating_sub(cpu.saturating_sub(w.cpu));
-        self.window = Some(Window {
-            thread,
-            start: end,
-            cpu,
-            last: end,
-        });
-        self.weigh(off.as_secs_f64() > OFF_CPU * wall.as_secs_f64());
+        let off = wall.saturating_sub(cpu.saturating_sub(w.cpu) + w.slept);
+        let lost = (off + w.late).as_secs_f64() / wall.as_secs_f64();
+        self.window = Some(Window::new(thread, end, cpu));
+        self.weigh(lost > OFF_CPU);
     }
 
     /// Acts on a finished window: `contended` when the caller was off the CPU too long.
@@ -181,7 +195,8 @@ mod tests {
         while Instant::now() < until {
             let t0 = Instant::now();
             spin(Duration::from_micros(300));
-            s.note(t0, Instant::now());
+            let t = Instant::now();
+            s.note(t0, t, t, Duration::ZERO);
             std::thread::sleep(GAP + Duration::from_millis(1));
         }
         assert!(!s.solo(), "sleeping between jobs was taken for contention");
@@ -190,8 +205,40 @@ mod tests {
             let t0 = Instant::now();
             spin(Duration::from_micros(300));
             std::thread::sleep(Duration::from_millis(1));
-            s.note(t0, Instant::now());
+            let t = Instant::now();
+            s.note(t0, t, t, Duration::ZERO);
         }
         assert!(thread_cpu().is_none() || s.solo(), "time off the CPU went unseen");
+    }
+
+    /// A join that sleeps while a worker finishes its share of a long job is not
+    /// contention; joins that wait for a late worker are, on the CPU or not.
+    #[test]
+    fn joins_count_only_when_a_worker_is_late() {
+        let spin = |d: Duration| {
+            let t = Instant::now();
+            while t.elapsed() < d {
+                std::hint::spin_loop();
+            }
+        };
+        let mut s = Straggle::default();
+        let until = Instant::now() + 3 * WINDOW;
+        while Instant::now() < until {
+            let t0 = Instant::now();
+            spin(Duration::from_millis(2));
+            let drained = Instant::now();
+            std::thread::sleep(Duration::from_millis(1));
+            s.note(t0, drained, Instant::now(), drained.elapsed());
+        }
+        assert!(!s.solo(), "a join asleep for a slower worker was taken for contention");
+        let until = Instant::now() + 3 * WINDOW;
+        while Instant::now() < until && s.solo == 0 {
+            let t0 = Instant::now();
+            spin(Duration::from_micros(100));
+            let drained = Instant::now();
+            spin(Duration::from_millis(1));
+            s.note(t0, drained, Instant::now(), Duration::ZERO);
+        }
+        assert!(thread_cpu().is_none() || s.solo(), "joins waiting for a late worker went unseen");
     }
 }
