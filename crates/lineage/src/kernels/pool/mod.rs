@@ -203,7 +203,8 @@ impl Drop for JoinGuard<'_> {
     fn drop(&mut self) {
         let shared = self.shared;
         let inside = || shared.gate.load(Ordering::Acquire) & INSIDE != 0;
-        if shared.gate.fetch_or(CLOSED, Ordering::AcqRel) & INSIDE != 0 && !spin_until(|| !inside()) {
+        if shared.gate.fetch_or(CLOSED, Ordering::AcqRel) & INSIDE != 0 && !spin_until(|| !inside())
+        {
             let asleep = Instant::now();
             let mut slot = shared.lock();
             slot.waiting = true;
@@ -430,7 +431,10 @@ mod tests {
                 }
                 hits[t].fetch_add(1, Ordering::Relaxed);
             });
-            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "round {round}");
+            assert!(
+                hits.iter().all(|h| h.load(Ordering::Relaxed) == 1),
+                "round {round}"
+            );
         }
     }
 

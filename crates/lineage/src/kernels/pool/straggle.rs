@@ -208,7 +208,10 @@ mod tests {
             let t = Instant::now();
             s.note(t0, t, t, Duration::ZERO);
         }
-        assert!(thread_cpu().is_none() || s.solo(), "time off the CPU went unseen");
+        assert!(
+            thread_cpu().is_none() || s.solo(),
+            "time off the CPU went unseen"
+        );
     }
 
     /// A join that sleeps while a worker finishes its share of a long job is not
@@ -230,7 +233,10 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
             s.note(t0, drained, Instant::now(), drained.elapsed());
         }
-        assert!(!s.solo(), "a join asleep for a slower worker was taken for contention");
+        assert!(
+            !s.solo(),
+            "a join asleep for a slower worker was taken for contention"
+        );
         let until = Instant::now() + 3 * WINDOW;
         while Instant::now() < until && s.solo == 0 {
             let t0 = Instant::now();
@@ -239,6 +245,9 @@ mod tests {
             spin(Duration::from_millis(1));
             s.note(t0, drained, Instant::now(), Duration::ZERO);
         }
-        assert!(thread_cpu().is_none() || s.solo(), "joins waiting for a late worker went unseen");
+        assert!(
+            thread_cpu().is_none() || s.solo(),
+            "joins waiting for a late worker went unseen"
+        );
     }
 }
