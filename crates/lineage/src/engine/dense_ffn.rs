@@ -1,8 +1,9 @@
 //! The dense FFN on the engine's buffers: gate|up in one stacked matmul, the activation
-//! fused in place, then `ffn_down`. Also the shape of one expert and of shared experts.
+//! read straight from its rows (ffn_act.rs), then `ffn_down`. Also the shape of one
+//! expert and of shared experts.
 
+use super::ffn_act::{ffn_act_rows, Rows};
 use super::lin::{Lin, Stack};
-use super::rows::ffn_act;
 use super::state::Scratch;
 use crate::config::FfnKind;
 use crate::plan::DensePlan;
@@ -46,16 +47,34 @@ impl DenseFfn {
 
     /// `out[..n, d]` = FFN of `x[..n, d]`, with `gate`, `up` and `tmp` as hidden buffers.
     pub fn apply(&self, x: &[f32], n: usize, h: Hidden, out: &mut [f32]) -> Result<()> {
-        let nf = n * self.width;
-        let (gate, up) = (&mut h.gate[..nf], &mut h.up[..nf]);
-        match self.kind {
-            FfnKind::Mlp(_) => self.gate_up.apply(x, n, h.tmp, &mut [&mut *up])?,
-            _ => self
-                .gate_up
-                .apply(x, n, h.tmp, &mut [&mut *gate, &mut *up])?,
+        let (w, nf) = (self.width, n * self.width);
+        // The up part's place in a row of the projections: after the gate, if any.
+        let up_at = usize::from(!matches!(self.kind, FfnKind::Mlp(_)));
+        let act_out = &mut h.up[..nf];
+        match self.gate_up.stacked_into(x, n, h.tmp)? {
+            Some(total) => {
+                let part = |p: usize| Rows {
+                    buf: &h.tmp[..n * total],
+                    stride: total,
+                    at: p * w,
+                    width: w,
+                };
+                ffn_act_rows(self.kind, part(0), part(up_at), act_out);
+            }
+            None => {
+                let (gate, staged) = (&mut h.gate[..nf], &mut h.tmp[..nf]);
+                let mut outs = [gate, staged];
+                self.gate_up.apply(x, n, &mut [], &mut outs[1 - up_at..])?;
+                let rows = |buf| Rows {
+                    buf,
+                    stride: w,
+                    at: 0,
+                    width: w,
+                };
+                ffn_act_rows(self.kind, rows(&h.gate[..nf]), rows(&h.tmp[..nf]), act_out);
+            }
         }
-        ffn_act(self.kind, gate, up);
-        self.down.apply(up, n, out)
+        self.down.apply(&h.up[..nf], n, out)
     }
 
     /// The sublayer: `Scratch::xn` -> `Scratch::o`.

@@ -72,6 +72,19 @@ impl Stack {
         Self::One(Lin { w, b }, widths)
     }
 
+    /// When the parts are one stacked matrix: its product with `x` `[n, in]` into `tmp`
+    /// (row `i` holds the parts side by side) and the row width, `sum(widths)`. `None`
+    /// (and nothing computed) when they are apart.
+    pub fn stacked_into(&self, x: &[f32], n: usize, tmp: &mut [f32]) -> Result<Option<usize>> {
+        match self {
+            Self::One(l, widths) => {
+                l.apply(x, n, tmp)?;
+                Ok(Some(widths.iter().sum()))
+            }
+            Self::Many(_) => Ok(None),
+        }
+    }
+
     /// `outs[p]` = part p of `x` `[n, in]`; `tmp` holds `n * sum(widths)` values.
     pub fn apply(
         &self,

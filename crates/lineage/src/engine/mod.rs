@@ -14,6 +14,7 @@ mod attend_latent;
 mod attend_simd;
 mod attend_values;
 mod dense_ffn;
+mod ffn_act;
 pub mod kv;
 mod kv_q8;
 mod kv_type;

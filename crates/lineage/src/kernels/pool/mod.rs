@@ -317,6 +317,67 @@ impl Pool {
     }
 }
 
+/// The start of a buffer whose disjoint chunks the tasks of one job write.
+struct Chunks<T>(*mut T);
+// SAFETY: a bare address; `Pool::run_chunks` hands each task a chunk no other task
+// touches, of a `&mut [T]` it holds until the job is joined, so sharing the address
+// amounts to sending each `&mut` chunk to one thread (hence `T: Send`).
+unsafe impl<T: Send> Sync for Chunks<T> {}
+
+impl Pool {
+    /// Calls `f(t, chunk)` for the `t`-th `len`-long chunk of `buf` (the last may be
+    /// shorter), spread over the pool as [`Pool::run`] spreads tasks.
+    pub fn run_chunks<T: Send>(
+        &self,
+        buf: &mut [T],
+        len: usize,
+        f: &(dyn Fn(usize, &mut [T]) + Sync),
+    ) {
+        let (total, len) = (buf.len(), len.max(1));
+        let base = Chunks(buf.as_mut_ptr());
+        let base = &base;
+        self.run(total.div_ceil(len), &|t| {
+            let start = t * len;
+            let n = len.min(total - start);
+            // SAFETY: t < ceil(total / len), so start < total and start + n <= total:
+            // the chunk lies in `buf`, and chunks of distinct tasks do not overlap;
+            // `run` returns only after every task, while `buf` is still borrowed.
+            let chunk = unsafe { std::slice::from_raw_parts_mut(base.0.add(start), n) };
+            f(t, chunk)
+        });
+    }
+
+    /// Calls `f(i, row)` for every `width`-long row `i` of `buf`: on the caller alone
+    /// below [`PAR_ROWS`] rows (decode, where a fork-join costs more than the rows),
+    /// else about four tasks per thread. For the row-wise steps between matmuls (norms,
+    /// activations): in prefill the other threads would otherwise wait through them.
+    pub fn for_rows<T: Send>(
+        &self,
+        buf: &mut [T],
+        width: usize,
+        f: &(dyn Fn(usize, &mut [T]) + Sync),
+    ) {
+        let w = width.max(1);
+        let n = buf.len() / w;
+        let buf = &mut buf[..n * w];
+        if n < PAR_ROWS || self.n_threads() == 1 {
+            return buf
+                .chunks_exact_mut(w)
+                .enumerate()
+                .for_each(|(i, r)| f(i, r));
+        }
+        let per_task = n.div_ceil(4 * self.n_threads());
+        self.run_chunks(buf, per_task * w, &|t, chunk| {
+            for (k, r) in chunk.chunks_exact_mut(w).enumerate() {
+                f(t * per_task + k, r);
+            }
+        });
+    }
+}
+
+/// Rows from which [`Pool::for_rows`] uses the workers.
+pub const PAR_ROWS: usize = 4;
+
 impl Drop for Pool {
     fn drop(&mut self) {
         if let Ok(mut slot) = self.shared.slot.lock() {
@@ -436,6 +497,17 @@ mod tests {
                 "round {round}"
             );
         }
+    }
+
+    #[test]
+    fn run_chunks_hands_each_chunk_to_one_task() {
+        let pool = Pool::new(3);
+        let mut v = vec![0usize; 103];
+        pool.run_chunks(&mut v, 10, &|t, c| {
+            assert!(c.len() == 10 || (t == 10 && c.len() == 3));
+            c.iter_mut().for_each(|x| *x += t + 1);
+        });
+        assert!(v.iter().enumerate().all(|(i, &x)| x == i / 10 + 1));
     }
 
     #[test]

@@ -49,30 +49,52 @@ fn rows_per_task(rows: usize, threads: usize) -> usize {
     rows.div_ceil(threads * 4).next_multiple_of(4).max(4)
 }
 
+/// From this many activation rows on (prefill), they are quantized on the pool: on the
+/// caller alone, the other threads waited through it before every matmul.
+const PAR_ROWS: usize = 8;
+
 /// Quantize every row of `x` (`n` rows of `cols`) with `f` into `all` (cleared first),
 /// concatenated; `row` is the scratch each row is quantized into.
-fn quantize_into<B: Clone>(
+fn quantize_into<B: Clone + Default + Send>(
     x: &[f32],
     cols: usize,
     f: fn(&[f32], &mut Vec<B>),
     all: &mut Vec<B>,
     row: &mut Vec<B>,
+    pool: &Pool,
 ) {
     all.clear();
-    for xr in x.chunks_exact(cols) {
-        f(xr, row);
-        all.extend_from_slice(row);
+    let n = x.len() / cols.max(1);
+    if n < PAR_ROWS || pool.n_threads() == 1 {
+        for xr in x.chunks_exact(cols) {
+            f(xr, row);
+            all.extend_from_slice(row);
+        }
+        return;
     }
+    f(&x[..cols], row);
+    let nb = row.len();
+    all.resize(n * nb, B::default());
+    let per_task = n.div_ceil(4 * pool.n_threads());
+    pool.run_chunks(all, per_task * nb.max(1), &|t, chunk| {
+        let mut scratch = Vec::with_capacity(nb);
+        for (k, dst) in chunk.chunks_exact_mut(nb.max(1)).enumerate() {
+            let i = t * per_task + k;
+            f(&x[i * cols..(i + 1) * cols], &mut scratch);
+            dst.clone_from_slice(&scratch);
+        }
+    });
 }
 
 /// Quantize every row of `x` (`n` rows of `cols`) with `f`, concatenated.
-pub(super) fn quantize_rows<B: Clone>(
+pub(super) fn quantize_rows<B: Clone + Default + Send>(
     x: &[f32],
     cols: usize,
     f: fn(&[f32], &mut Vec<B>),
 ) -> Vec<B> {
     let (mut all, mut row) = (Vec::new(), Vec::new());
-    quantize_into(x, cols, f, &mut all, &mut row);
+    let pool = crate::kernels::pool::global();
+    quantize_into(x, cols, f, &mut all, &mut row, pool);
     all
 }
 
@@ -299,7 +321,7 @@ fn run_q8_groups(
     pool: &Pool,
 ) {
     ACTS.with_borrow_mut(|(acts, row)| {
-        quantize_into(x, job.cols, quantize_row_q8, acts, row);
+        quantize_into(x, job.cols, quantize_row_q8, acts, row, pool);
         let nb = job.cols / 32;
         let acts: &[Q8Block] = acts;
         SUMS.with_borrow_mut(|sums| {
@@ -407,7 +429,7 @@ thread_local! {
 /// output the bits of [`run_q8k`]'s.
 fn run_k_rows(job: &Job<'_>, x: &[f32], row: KRow, n_tasks: usize, pool: &Pool) {
     ACTS_K.with_borrow_mut(|(acts, one)| {
-        quantize_into(x, job.cols, quantize_row_q8k, acts, one);
+        quantize_into(x, job.cols, quantize_row_q8k, acts, one, pool);
         let nb = job.cols / 256;
         // Decode's one row without an allocation; prefill's rows in a Vec.
         let (mut few, many): ([&[Q8KBlock]; 4], Vec<&[Q8KBlock]>);
