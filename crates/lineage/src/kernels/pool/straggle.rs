@@ -179,37 +179,47 @@ mod tests {
         assert_eq!(s.solo, SOLO_MIN);
     }
 
+    /// Busy on the CPU for `d`.
+    fn spin(d: Duration) {
+        let t = Instant::now();
+        while t.elapsed() < d {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Runs `job` (which calls `note`) for three windows or until the jobs go solo;
+    /// whether they did.
+    fn went_solo(job: impl Fn(&mut Straggle)) -> bool {
+        let mut s = Straggle::default();
+        let until = Instant::now() + 3 * WINDOW;
+        while Instant::now() < until && s.solo == 0 {
+            job(&mut s);
+        }
+        s.solo()
+    }
+
     /// A thread that sleeps between jobs of its own accord is not taken for a
     /// contended one; one that sleeps inside its jobs (off the CPU, as when the
     /// scheduler takes it off) is.
     #[test]
     fn time_off_the_cpu_inside_jobs_counts_and_pauses_between_them_do_not() {
-        let spin = |d: Duration| {
-            let t = Instant::now();
-            while t.elapsed() < d {
-                std::hint::spin_loop();
-            }
-        };
-        let mut s = Straggle::default();
-        let until = Instant::now() + 3 * WINDOW;
-        while Instant::now() < until {
+        let paused = went_solo(|s| {
             let t0 = Instant::now();
             spin(Duration::from_micros(300));
             let t = Instant::now();
             s.note(t0, t, t, Duration::ZERO);
             std::thread::sleep(GAP + Duration::from_millis(1));
-        }
-        assert!(!s.solo(), "sleeping between jobs was taken for contention");
-        let until = Instant::now() + 3 * WINDOW;
-        while Instant::now() < until && s.solo == 0 {
+        });
+        assert!(!paused, "sleeping between jobs was taken for contention");
+        let off = went_solo(|s| {
             let t0 = Instant::now();
             spin(Duration::from_micros(300));
             std::thread::sleep(Duration::from_millis(1));
             let t = Instant::now();
             s.note(t0, t, t, Duration::ZERO);
-        }
+        });
         assert!(
-            thread_cpu().is_none() || s.solo(),
+            thread_cpu().is_none() || off,
             "time off the CPU went unseen"
         );
     }
@@ -218,35 +228,26 @@ mod tests {
     /// contention; joins that wait for a late worker are, on the CPU or not.
     #[test]
     fn joins_count_only_when_a_worker_is_late() {
-        let spin = |d: Duration| {
-            let t = Instant::now();
-            while t.elapsed() < d {
-                std::hint::spin_loop();
-            }
-        };
-        let mut s = Straggle::default();
-        let until = Instant::now() + 3 * WINDOW;
-        while Instant::now() < until {
+        let asleep = went_solo(|s| {
             let t0 = Instant::now();
             spin(Duration::from_millis(2));
             let drained = Instant::now();
             std::thread::sleep(Duration::from_millis(1));
             s.note(t0, drained, Instant::now(), drained.elapsed());
-        }
+        });
         assert!(
-            !s.solo(),
+            !asleep,
             "a join asleep for a slower worker was taken for contention"
         );
-        let until = Instant::now() + 3 * WINDOW;
-        while Instant::now() < until && s.solo == 0 {
+        let late = went_solo(|s| {
             let t0 = Instant::now();
             spin(Duration::from_micros(100));
             let drained = Instant::now();
             spin(Duration::from_millis(1));
             s.note(t0, drained, Instant::now(), Duration::ZERO);
-        }
+        });
         assert!(
-            thread_cpu().is_none() || s.solo(),
+            thread_cpu().is_none() || late,
             "joins waiting for a late worker went unseen"
         );
     }
