@@ -51,27 +51,25 @@ impl DenseFfn {
         // The up part's place in a row of the projections: after the gate, if any.
         let up_at = usize::from(!matches!(self.kind, FfnKind::Mlp(_)));
         let act_out = &mut h.up[..nf];
+        let rows = |buf, stride, at| Rows {
+            buf,
+            stride,
+            at,
+            width: w,
+        };
         match self.gate_up.stacked_into(x, n, h.tmp)? {
             Some(total) => {
-                let part = |p: usize| Rows {
-                    buf: &h.tmp[..n * total],
-                    stride: total,
-                    at: p * w,
-                    width: w,
-                };
-                ffn_act_rows(self.kind, part(0), part(up_at), act_out);
+                let both = &h.tmp[..n * total];
+                let (gate, up) = (rows(both, total, 0), rows(both, total, up_at * w));
+                ffn_act_rows(self.kind, gate, up, act_out);
             }
             None => {
                 let (gate, staged) = (&mut h.gate[..nf], &mut h.tmp[..nf]);
                 let mut outs = [gate, staged];
+                // Apart, the parts need no stacking scratch.
                 self.gate_up.apply(x, n, &mut [], &mut outs[1 - up_at..])?;
-                let rows = |buf| Rows {
-                    buf,
-                    stride: w,
-                    at: 0,
-                    width: w,
-                };
-                ffn_act_rows(self.kind, rows(&h.gate[..nf]), rows(&h.tmp[..nf]), act_out);
+                let (gate, up) = (rows(&h.gate[..nf], w, 0), rows(&h.tmp[..nf], w, 0));
+                ffn_act_rows(self.kind, gate, up, act_out);
             }
         }
         self.down.apply(&h.up[..nf], n, out)

@@ -72,16 +72,20 @@ fn quantize_into<B: Clone + Default + Send>(
         }
         return;
     }
+    // The first row on the caller, which also tells the blocks per row.
     f(&x[..cols], row);
-    let nb = row.len();
+    let (nb, first) = (row.len().max(1), &*row);
     all.resize(n * nb, B::default());
+    all[..first.len()].clone_from_slice(first);
     let per_task = n.div_ceil(4 * pool.n_threads());
-    pool.run_chunks(all, per_task * nb.max(1), &|t, chunk| {
+    pool.run_chunks(all, per_task * nb, &|t, chunk| {
         let mut scratch = Vec::with_capacity(nb);
-        for (k, dst) in chunk.chunks_exact_mut(nb.max(1)).enumerate() {
+        for (k, dst) in chunk.chunks_exact_mut(nb).enumerate() {
             let i = t * per_task + k;
-            f(&x[i * cols..(i + 1) * cols], &mut scratch);
-            dst.clone_from_slice(&scratch);
+            if i > 0 {
+                f(&x[i * cols..(i + 1) * cols], &mut scratch);
+                dst.clone_from_slice(&scratch);
+            }
         }
     });
 }
