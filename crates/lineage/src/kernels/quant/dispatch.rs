@@ -5,7 +5,7 @@ use super::act::{Q8Block, Q8KBlock};
 use super::int8_avx2;
 use super::int8_panel;
 use super::int8_vnni::{self, Tile};
-use super::int8_vnni_panel;
+use super::int8_wide::{self, WideKernel};
 use super::k_avx2;
 use super::k_avx2::KRow;
 use super::k_avx512;
@@ -42,9 +42,13 @@ pub(crate) enum Kernel {
         dot4: Option<Q8Dot4>,
         tile: Option<Tile>,
         /// Prefill (more activation rows than a tile takes): weight rows decoded once
-        /// into a panel that every activation row meets (int8_vnni_panel.rs for the
-        /// nibble formats on AVX-512 VNNI, int8_panel.rs on other AVX2 CPUs).
+        /// into a panel that every activation row meets (int8_panel.rs, AVX2 CPUs
+        /// without VNNI).
         panel: Option<int8_panel::PanelKernel>,
+        /// The nibble formats on AVX-512 VNNI: sixteen weight rows at a time, with
+        /// their own numerics (int8_wide.rs); where present it takes every row, and
+        /// `tile` and `panel` are `None`.
+        wide: Option<WideKernel>,
     },
     /// K-quants: unpack each weight row once, then dot against Q8_K activations.
     /// Where the CPU has AVX2, `row` takes the packed rows directly.
@@ -100,15 +104,24 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
     use GgmlType::*;
     let simd = simd && avx2_available();
     let q8 = |scalar: Q8Dot, fast: Option<(Q8Dot, Option<Q8Dot4>)>| match fast.filter(|_| simd) {
-        Some((dot, dot4)) => Kernel::Q8 {
-            dot,
-            dot4,
-            tile: int8_vnni::tile(ty).or_else(|| int8_avx2::tile(ty)),
-            // With VNNI its own panels (nibble formats; Q8_0 keeps the tile, which beats
-            // the AVX2 panels by 1.3-1.5x), without it the AVX2 panels.
-            panel: match int8_vnni::tile(ty) {
-                Some(_) => int8_vnni_panel::kernels(ty),
-                None => int8_panel::kernels(ty),
+        Some((dot, dot4)) => match int8_wide::kernels(ty) {
+            Some(wide) => Kernel::Q8 {
+                dot,
+                dot4,
+                tile: None,
+                panel: None,
+                wide: Some(wide),
+            },
+            None => Kernel::Q8 {
+                dot,
+                dot4,
+                tile: int8_vnni::tile(ty).or_else(|| int8_avx2::tile(ty)),
+                // Q8_0 on VNNI keeps its tile, which beats the AVX2 panels by 1.3-1.5x.
+                panel: match int8_vnni::tile(ty) {
+                    Some(_) => None,
+                    None => int8_panel::kernels(ty),
+                },
+                wide: None,
             },
         },
         None => Kernel::Q8 {
@@ -116,6 +129,7 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
             dot4: None,
             tile: None,
             panel: None,
+            wide: None,
         },
     };
     let kq = |unpack| Kernel::Q8K {

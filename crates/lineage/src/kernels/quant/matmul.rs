@@ -9,6 +9,7 @@ use super::dispatch::{dequantizer, kernel, Dequant, KDot, Kernel, Q8Dot, Q8Dot4}
 use super::float::dot_f32;
 use super::int8_panel::{offset_sums, OffSums, Panel, PanelKernel};
 use super::int8_vnni::{Tile, W_ROWS, X_ROWS};
+use super::int8_wide::{self, WideKernel, WidePanel, WIDE};
 use super::k_avx2::KRow;
 use super::k_quants::{unpack_row, Unpack};
 use super::QMatrix;
@@ -44,9 +45,11 @@ impl OutPtr {
 }
 
 /// Rows per task: about four tasks per thread, for balance when a core is busy; a
-/// multiple of 4, the tile kernel's group of weight rows.
-fn rows_per_task(rows: usize, threads: usize) -> usize {
-    rows.div_ceil(threads * 4).next_multiple_of(4).max(4)
+/// multiple of `group`, the kernel's group of weight rows.
+fn rows_per_task(rows: usize, threads: usize, group: usize) -> usize {
+    rows.div_ceil(threads * 4)
+        .next_multiple_of(group)
+        .max(group)
 }
 
 /// From this many activation rows on (prefill), they are quantized on the pool: on the
@@ -140,7 +143,11 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
     let Some(kernel) = kernel(m.ggml_type(), simd) else {
         return;
     };
-    let per_task = rows_per_task(rows, pool.n_threads());
+    let group = match kernel {
+        Kernel::Q8 { wide: Some(_), .. } => WIDE,
+        _ => W_ROWS,
+    };
+    let per_task = rows_per_task(rows, pool.n_threads(), group);
     let job = Job {
         w: m.bytes(),
         row_bytes: m.row_bytes(),
@@ -152,11 +159,13 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
     };
     let n_tasks = rows.div_ceil(per_task);
     match kernel {
+        Kernel::Q8 { wide: Some(k), .. } => run_wide(&job, x, k, n_tasks, pool),
         Kernel::Q8 {
             dot,
             dot4,
             tile,
             panel,
+            wide: None,
         } => {
             // The panels for prefill only: decode's one row would not repay the decoding.
             let panel = panel.filter(|_| job.n > X_ROWS && panels_on());
@@ -401,6 +410,94 @@ fn task_groups(job: &Job<'_>, t: usize, dot: Q8Dot, acts: &[Q8Block], group: &mu
         for i in 0..job.n {
             // SAFETY: as in `run_q8`.
             unsafe { job.put(i, r, dot(job.w_row(r), act(i))) };
+        }
+    }
+}
+
+thread_local! {
+    /// The wide kernels' panel of the task running on this thread, and every
+    /// activation block's offset term, reused call after call.
+    static WIDE_PANEL: std::cell::RefCell<WidePanel> = std::cell::RefCell::new(WidePanel::default());
+    static OFFS: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The nibble formats on AVX-512 VNNI: groups of [`WIDE`] weight rows (the last one
+/// short where the rows run out), each met by every activation row; in decode straight
+/// from the weights, [`PREFETCH_GROUPS`] groups ahead prefetched, in prefill through
+/// the thread's panel. Every output gets the block-sum numerics (int8_wide.rs).
+fn run_wide(job: &Job<'_>, x: &[f32], k: WideKernel, n_tasks: usize, pool: &Pool) {
+    ACTS.with_borrow_mut(|(acts, row)| {
+        quantize_into(x, job.cols, quantize_row_q8, acts, row, pool);
+        let acts: &[Q8Block] = acts;
+        OFFS.with_borrow_mut(|offs| {
+            match k.offset {
+                Some(off) => int8_wide::offset_terms(acts, off, offs),
+                None => offs.clear(),
+            }
+            let offs: &[i32] = offs;
+            pool.run(n_tasks, &|t| {
+                WIDE_PANEL.with_borrow_mut(|p| wide_task(job, t, k, (acts, offs), p))
+            });
+        })
+    })
+}
+
+/// Task `t`'s rows of [`run_wide`].
+fn wide_task(
+    job: &Job<'_>,
+    t: usize,
+    k: WideKernel,
+    (acts, offs): (&[Q8Block], &[i32]),
+    panel: &mut WidePanel,
+) {
+    let (rb, nb) = (job.row_bytes, job.cols / 32);
+    let rows = job.task_rows(t);
+    let decode = job.n < int8_wide::PANEL_FROM;
+    let ahead = |from: usize| {
+        let (a, b) = (from.min(rows.end), (from + WIDE).min(rows.end));
+        prefetch(&job.w[a * rb..b * rb]);
+    };
+    if decode {
+        (0..PREFETCH_GROUPS).for_each(|g| ahead(rows.start + g * WIDE));
+    }
+    let mut v = [[0f32; WIDE]; int8_wide::X_MAX];
+    let mut xs: [&[Q8Block]; int8_wide::X_MAX] = [&[]; int8_wide::X_MAX];
+    let mut os: [&[i32]; int8_wide::X_MAX] = [&[]; int8_wide::X_MAX];
+    for r0 in rows.clone().step_by(WIDE) {
+        let valid = WIDE.min(rows.end - r0);
+        let w = &job.w[r0 * rb..(r0 + valid) * rb];
+        if decode {
+            ahead(r0 + PREFETCH_GROUPS * WIDE);
+        } else {
+            // SAFETY: `k` is only handed out after its CPU check; `w` is `valid` whole
+            // rows of `nb` blocks.
+            unsafe { (k.fill)(w, rb, valid, nb, panel) };
+        }
+        for i0 in (0..job.n).step_by(int8_wide::X_MAX) {
+            let m = int8_wide::X_MAX.min(job.n - i0);
+            for q in 0..m {
+                xs[q] = &acts[(i0 + q) * nb..(i0 + q + 1) * nb];
+                if k.offset.is_some() {
+                    os[q] = &offs[(i0 + q) * nb..(i0 + q + 1) * nb];
+                }
+            }
+            let os = if k.offset.is_some() { &os[..m] } else { &[] };
+            // SAFETY: as the fill; each of the m activation rows has a block per weight
+            // block (and its offset terms where the format has an offset); in decode
+            // m < PANEL_FROM <= 4 + 1, the direct kernel's limit.
+            unsafe {
+                if decode {
+                    (k.direct)(w, rb, valid, &xs[..m], os, &mut v)
+                } else {
+                    (k.dot)(panel, &xs[..m], os, &mut v)
+                }
+            };
+            for (q, vq) in v.iter().enumerate().take(m) {
+                for (c, &vc) in vq.iter().enumerate().take(valid) {
+                    // SAFETY: i0 + q < n; row r0 + c is in this task's rows.
+                    unsafe { job.put(i0 + q, r0 + c, vc) };
+                }
+            }
         }
     }
 }

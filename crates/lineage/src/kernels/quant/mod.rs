@@ -20,7 +20,7 @@ mod float;
 mod int8_avx2;
 mod int8_panel;
 mod int8_vnni;
-mod int8_vnni_panel;
+mod int8_wide;
 mod k_avx2;
 mod k_avx512;
 mod k_codes;
@@ -41,6 +41,8 @@ mod types;
 mod prop_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wide_tests;
 
 pub(crate) use float::dot_f32;
 pub use qmatrix::{ActPrecision, QData, QMatrix, SharedBytes};

@@ -1,0 +1,135 @@
+//! The wide kernels (int8_wide.rs) against their scalar statement, bit for bit: the
+//! panel and the direct path, every group size from one row to sixteen, one to eight
+//! activation rows, and through the matmul. Decode, prefill and batches rest on them
+//! agreeing.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use super::act::{self, quantize_row_q8};
+use super::int8_wide::{self, reference, WidePanel, WIDE, X_MAX};
+use super::matmul::quantize_rows;
+use super::prop_tests::tame;
+use super::*;
+
+/// The nibble formats the wide kernels take.
+const NIBBLES: [GgmlType; 4] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+];
+
+/// A group of 1..=16 weight rows of 1..=12 blocks and 1..=8 activation rows.
+fn group_case() -> impl Strategy<Value = (GgmlType, usize, usize, Vec<u8>, Vec<f32>)> {
+    (
+        prop::sample::select(&NIBBLES[..]),
+        1usize..=WIDE,
+        1usize..=12,
+        1usize..=X_MAX,
+    )
+        .prop_flat_map(|(ty, rows, nb, m)| {
+            let w = vec(any::<u8>(), rows * nb * ty.type_size());
+            (Just((ty, rows, nb)), w, vec(-1f32..1.0, m * nb * 32))
+        })
+        .prop_map(|((ty, rows, nb), mut w, x)| {
+            tame(ty, &mut w);
+            (ty, rows, nb * 32, w, x)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every output of the panel (refilled over a larger one) and of the direct path
+    /// is the scalar statement's, bit for bit.
+    #[test]
+    fn wide_kernels_equal_the_scalar_statement_bitwise((ty, rows, cols, w, x) in group_case()) {
+        let Some(k) = int8_wide::kernels(ty) else {
+            // Only a CPU without AVX-512 VNNI has none.
+            prop_assert!(!int8_vnni::available(), "{ty}: no wide kernel on a VNNI CPU");
+            return Ok(());
+        };
+        let (nb, rb) = (cols / 32, cols / 32 * ty.type_size());
+        let acts = quantize_rows(&x, cols, quantize_row_q8);
+        let xs: Vec<&[act::Q8Block]> = acts.chunks_exact(nb).collect();
+        let mut offs = Vec::new();
+        if let Some(off) = k.offset {
+            int8_wide::offset_terms(&acts, off, &mut offs);
+        }
+        let os: Vec<&[i32]> = offs.chunks_exact(nb).collect();
+        let mut panel = WidePanel::default();
+        let big = vec![0x33u8; WIDE * (rb + 2 * ty.type_size())];
+        let mut out = [[f32::NAN; WIDE]; X_MAX];
+        // SAFETY: the kernels are only handed out after their CPU check; `big` holds 16
+        // rows of rb + 2 blocks, `w` `rows` rows of `rb` bytes, each activation row a
+        // block (and an offset term) per weight block.
+        unsafe {
+            (k.fill)(&big, rb + 2 * ty.type_size(), WIDE, nb + 2, &mut panel);
+            (k.fill)(&w, rb, rows, nb, &mut panel);
+            (k.dot)(&panel, &xs, &os, &mut out);
+        }
+        let mut direct = [[f32::NAN; WIDE]; X_MAX];
+        let m = xs.len().min(4);
+        let dos = if os.is_empty() { &os[..] } else { &os[..m] };
+        // SAFETY: as above.
+        unsafe { (k.direct)(&w, rb, rows, &xs[..m], dos, &mut direct) };
+        for (i, xi) in xs.iter().enumerate() {
+            for r in 0..rows {
+                let want = reference(ty, &w[r * rb..(r + 1) * rb], xi);
+                prop_assert!(out[i][r].to_bits() == want.to_bits(),
+                    "{ty} panel: x row {i}, w row {r} of {rows}: {} vs {}", out[i][r], want);
+                if i < m {
+                    prop_assert!(direct[i][r].to_bits() == want.to_bits(),
+                        "{ty} direct: x row {i}, w row {r} of {rows}: {} vs {}", direct[i][r], want);
+                }
+            }
+        }
+    }
+}
+
+/// Through the matmul, on a VNNI CPU: rows past a multiple of sixteen, decode (one row)
+/// and prefill (nine: a panel call of eight and one of one) give every output the scalar
+/// statement's bits.
+#[test]
+fn wide_matmul_equals_the_scalar_statement_bitwise() {
+    if int8_wide::kernels(GgmlType::Q5_0).is_none() {
+        assert!(!int8_vnni::available());
+        return;
+    }
+    let mut seed = 7u64;
+    for ty in NIBBLES {
+        let (rows, cols) = (37, 96);
+        let mut w: Vec<u8> = (0..rows * cols / 32 * ty.type_size())
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        tame(ty, &mut w);
+        let m = QMatrix::from_vec("w", ty, rows, cols, w.clone()).unwrap();
+        let rb = cols / 32 * ty.type_size();
+        for n in [1, 9] {
+            let x: Vec<f32> = (0..n * cols)
+                .map(|i| ((i * 7919 % 211) as f32 - 105.0) / 50.0)
+                .collect();
+            let mut out = vec![f32::NAN; n * rows];
+            m.matmul_opts(&x, &mut out, ActPrecision::Int8, true)
+                .unwrap();
+            let acts = quantize_rows(&x, cols, quantize_row_q8);
+            for (i, xi) in acts.chunks_exact(cols / 32).enumerate() {
+                for r in 0..rows {
+                    let want = reference(ty, &w[r * rb..(r + 1) * rb], xi);
+                    let got = out[i * rows + r];
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{ty} n={n}: x row {i}, w row {r}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
