@@ -10,6 +10,7 @@ use super::k_avx2;
 use super::k_avx2::KRow;
 use super::k_avx512;
 use super::k_unpack::{self as ku, KBlock};
+use super::k_wide::{self, KWide};
 use super::simd::avx2_available;
 use super::types::GgmlType;
 use super::{float, k_quants, mxfp4, q4, q5, q8};
@@ -56,6 +57,9 @@ pub(crate) enum Kernel {
         unpack: k_quants::Unpack,
         dot: KDot,
         row: Option<KRow>,
+        /// Prefill on AVX-512 VNNI: sixteen weight rows decoded into a panel
+        /// (k_wide.rs), every output the bits `row` gives it.
+        wide: Option<KWide>,
     },
     /// Dequantize each weight row once, then f32 dots.
     Float,
@@ -144,6 +148,7 @@ pub(crate) fn kernel(ty: GgmlType, simd: bool) -> Option<Kernel> {
         } else {
             None
         },
+        wide: if simd { k_wide::kernels(ty) } else { None },
     };
     Some(match ty {
         Q4_0 => q8(q4::vec_dot_q4_0, avx2_fn(Q4_0)),

@@ -12,6 +12,7 @@ use super::int8_vnni::{Tile, W_ROWS, X_ROWS};
 use super::int8_wide::{self, WideKernel, WidePanel, WIDE};
 use super::k_avx2::KRow;
 use super::k_quants::{unpack_row, Unpack};
+use super::k_wide::{self, KPanel, KWide};
 use super::QMatrix;
 use crate::kernels::pool::Pool;
 use crate::kernels::prefetch::prefetch;
@@ -143,8 +144,14 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
     let Some(kernel) = kernel(m.ggml_type(), simd) else {
         return;
     };
+    let n = x.len() / cols;
+    let k_wide = match kernel {
+        Kernel::Q8K { wide, .. } => wide.filter(|_| n >= k_wide::PANEL_FROM),
+        _ => None,
+    };
     let group = match kernel {
         Kernel::Q8 { wide: Some(_), .. } => WIDE,
+        _ if k_wide.is_some() => k_wide::WIDE,
         _ => W_ROWS,
     };
     let per_task = rows_per_task(rows, pool.n_threads(), group);
@@ -153,7 +160,7 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
         row_bytes: m.row_bytes(),
         rows,
         cols,
-        n: x.len() / cols,
+        n,
         per_task,
         out: OutPtr::new(out),
     };
@@ -175,9 +182,12 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
                 run_q8(&job, x, dot, dot4, n_tasks, pool)
             }
         }
-        Kernel::Q8K { unpack, dot, row } => match row {
-            Some(row) => run_k_rows(&job, x, row, n_tasks, pool),
-            None => run_q8k(&job, x, unpack, dot, n_tasks, pool),
+        Kernel::Q8K {
+            unpack, dot, row, ..
+        } => match (k_wide, row) {
+            (Some(k), _) => run_k_wide(&job, x, k, n_tasks, pool),
+            (None, Some(row)) => run_k_rows(&job, x, row, n_tasks, pool),
+            (None, None) => run_q8k(&job, x, unpack, dot, n_tasks, pool),
         },
         Kernel::Float => {
             if let Some(deq) = dequantizer(m.ggml_type()) {
@@ -564,6 +574,49 @@ fn run_k_rows(job: &Job<'_>, x: &[f32], row: KRow, n_tasks: usize, pool: &Pool) 
                     unsafe { job.put(i, r, vi) };
                 }
             }
+        });
+    })
+}
+
+thread_local! {
+    /// The K-quant panel of the task running on this thread, reused call after call.
+    static K_PANEL: std::cell::RefCell<KPanel> = std::cell::RefCell::new(KPanel::default());
+}
+
+/// K-quant prefill on AVX-512 VNNI: groups of [`k_wide::WIDE`] weight rows (the last
+/// one short where the rows run out) decoded into the thread's panel, each met by every
+/// activation row; every output the bits of [`run_k_rows`]'s.
+fn run_k_wide(job: &Job<'_>, x: &[f32], k: KWide, n_tasks: usize, pool: &Pool) {
+    ACTS_K.with_borrow_mut(|(acts, one)| {
+        quantize_into(x, job.cols, quantize_row_q8k, acts, one, pool);
+        let (rb, nb) = (job.row_bytes, job.cols / 256);
+        let acts: &[Q8KBlock] = acts;
+        pool.run(n_tasks, &|t| {
+            K_PANEL.with_borrow_mut(|panel| {
+                let rows = job.task_rows(t);
+                let mut v = [[0f32; k_wide::WIDE]; k_wide::X_MAX];
+                let mut xs: [&[Q8KBlock]; k_wide::X_MAX] = [&[]; k_wide::X_MAX];
+                for r0 in rows.clone().step_by(k_wide::WIDE) {
+                    let valid = k_wide::WIDE.min(rows.end - r0);
+                    // SAFETY: `k` is only handed out after its CPU check; the group is
+                    // `valid` whole rows of `nb` super-blocks.
+                    unsafe { (k.fill)(&job.w[r0 * rb..(r0 + valid) * rb], rb, valid, nb, panel) };
+                    for i0 in (0..job.n).step_by(k_wide::X_MAX) {
+                        let m = k_wide::X_MAX.min(job.n - i0);
+                        for (q, slot) in xs.iter_mut().enumerate().take(m) {
+                            *slot = &acts[(i0 + q) * nb..(i0 + q + 1) * nb];
+                        }
+                        // SAFETY: as the fill; each of the m rows has the panel's blocks.
+                        unsafe { (k.dot)(panel, &xs[..m], &mut v) };
+                        for (q, vq) in v.iter().enumerate().take(m) {
+                            for (c, &vc) in vq.iter().enumerate().take(valid) {
+                                // SAFETY: i0 + q < n; row r0 + c is in this task's rows.
+                                unsafe { job.put(i0 + q, r0 + c, vc) };
+                            }
+                        }
+                    }
+                }
+            })
         });
     })
 }

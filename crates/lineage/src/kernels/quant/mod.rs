@@ -26,6 +26,7 @@ mod k_avx512;
 mod k_codes;
 mod k_quants;
 mod k_unpack;
+mod k_wide;
 mod matmul;
 mod mxfp4;
 mod q4;

@@ -1,13 +1,16 @@
-//! The wide kernels (int8_wide.rs) against their scalar statement, bit for bit: the
-//! panel and the direct path, every group size from one row to sixteen, one to eight
-//! activation rows, and through the matmul. Decode, prefill and batches rest on them
-//! agreeing.
+//! The wide kernels against their scalar statements, bit for bit, every group size from
+//! one row to sixteen and one to eight activation rows: the nibble formats' panel and
+//! direct path (int8_wide.rs, also through the matmul) and the K-quant panel (k_wide.rs)
+//! against the unpack-then-dot path. Decode, prefill and batches rest on them agreeing.
 
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use super::act::{self, quantize_row_q8};
+use super::act::{self, quantize_row_q8, quantize_row_q8k};
+use super::dispatch::{kernel, Kernel};
 use super::int8_wide::{self, reference, WidePanel, WIDE, X_MAX};
+use super::k_quants::{self, unpack_row};
+use super::k_wide::{self, KPanel};
 use super::matmul::quantize_rows;
 use super::prop_tests::tame;
 use super::*;
@@ -129,6 +132,67 @@ fn wide_matmul_equals_the_scalar_statement_bitwise() {
                         "{ty} n={n}: x row {i}, w row {r}: {got} vs {want}"
                     );
                 }
+            }
+        }
+    }
+}
+
+/// The K-quant types with a panel.
+const K_TYPES: [GgmlType; 3] = [GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K];
+
+/// A group of 1..=16 K-quant rows (Q4_K, Q5_K, Q6_K) of 1..=3 super-blocks and 1..=8
+/// activation rows.
+fn k_group_case() -> impl Strategy<Value = (GgmlType, usize, Vec<u8>, Vec<f32>)> {
+    (
+        prop::sample::select(&K_TYPES[..]),
+        1usize..=k_wide::WIDE,
+        1usize..=3,
+        1usize..=k_wide::X_MAX,
+    )
+        .prop_flat_map(|(ty, rows, nb, m)| {
+            let w = vec(any::<u8>(), rows * nb * ty.type_size());
+            (Just((ty, rows)), w, vec(-1f32..1.0, m * nb * 256))
+        })
+        .prop_map(|((ty, rows), mut w, x)| {
+            tame(ty, &mut w);
+            (ty, rows, w, x)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every output of the K-quant panel (refilled over a larger one) is the scalar
+    /// unpack-then-dot path's, bit for bit.
+    #[test]
+    fn k_panel_equals_the_unpacked_path_bitwise((ty, rows, w, x) in k_group_case()) {
+        let Some(k) = k_wide::kernels(ty) else {
+            prop_assert!(!int8_vnni::available(), "{ty}: no K panel on a VNNI CPU");
+            return Ok(());
+        };
+        let Some(Kernel::Q8K { unpack, .. }) = kernel(ty, false) else { unreachable!() };
+        let rb = w.len() / rows;
+        let (nb, cols) = (rb / ty.type_size(), rb / ty.type_size() * 256);
+        let acts = quantize_rows(&x, cols, quantize_row_q8k);
+        let xs: Vec<&[act::Q8KBlock]> = acts.chunks_exact(nb).collect();
+        let mut panel = KPanel::default();
+        let big = vec![0x11u8; k_wide::WIDE * (rb + ty.type_size())];
+        let mut out = [[f32::NAN; k_wide::WIDE]; k_wide::X_MAX];
+        // SAFETY: the kernels are only handed out after their CPU check; `big` holds 16
+        // rows of rb + 1 super-blocks, `w` `rows` rows of `rb` bytes, each activation row
+        // a super-block per weight super-block.
+        unsafe {
+            (k.fill)(&big, rb + ty.type_size(), k_wide::WIDE, nb + 1, &mut panel);
+            (k.fill)(&w, rb, rows, nb, &mut panel);
+            (k.dot)(&panel, &xs, &mut out);
+        }
+        let mut ks = Vec::new();
+        for r in 0..rows {
+            unpack_row(unpack, ty.type_size(), &w[r * rb..(r + 1) * rb], &mut ks);
+            for (i, xi) in xs.iter().enumerate() {
+                let want = k_quants::vec_dot_k(&ks, xi);
+                prop_assert!(out[i][r].to_bits() == want.to_bits(),
+                    "{ty}: x row {i}, w row {r} of {rows}: panel {} vs unpacked {}", out[i][r], want);
             }
         }
     }
