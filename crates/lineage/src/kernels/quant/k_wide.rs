@@ -160,8 +160,8 @@ mod x86 {
                 _mm256_storeu_si256(u[r].as_mut_ptr().add(32 * t) as *mut __m256i, *v);
             }
             let step = per_scale::<T>() / 16;
-            for s in 0..16 / step {
-                sc[s][r] = k.sc[step * s];
+            for (s, row) in sc.iter_mut().enumerate().take(16 / step) {
+                row[r] = k.sc[step * s];
             }
             // The block-sum term's coefficients: mins, or Q6_K's scales (its offset).
             let coef = if T == codes::Q6_K { &k.sc } else { &k.mn };
