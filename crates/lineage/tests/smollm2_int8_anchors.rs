@@ -1,5 +1,5 @@
-//! The 8-bit-activation path (`LINEAGE_QUANT_ACT=int8`, llama.cpp's numerics; on
-//! AVX-512 VNNI its own kernels) on the real SmolLM2 Q4_1 against the anchors: as close
+//! The 8-bit-activation path (`LINEAGE_QUANT_ACT=int8`: llama.cpp's numerics, or on
+//! AVX-512 VNNI its own block-sum numerics, int8_wide.rs) on the real SmolLM2 Q4_1 against the anchors: as close
 //! to the exact float64 pass as llama.cpp is, on average over the prompts, within
 //! llama.cpp's own spread over its settings ([`SETTINGS`]).
 //! One test per binary: the precision is read from the environment once per process.

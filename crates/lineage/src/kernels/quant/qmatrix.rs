@@ -201,7 +201,9 @@ impl QMatrix {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ActPrecision {
     /// Activations quantized to 8-bit blocks (Q8_0/Q8_1/Q8_K, bit-exact with ggml's
-    /// `quantize_row_q8_*`), integer dots: llama.cpp's numerics.
+    /// `quantize_row_q8_*`), integer dots: llama.cpp's accuracy. Its numerics, except
+    /// for the nibble formats on AVX-512 VNNI, which round once per block
+    /// (int8_wide.rs).
     Int8,
     /// f32 activations against weights dequantized block by block on the fly: exact up
     /// to f32 rounding.
