@@ -164,7 +164,7 @@ pub(crate) fn reference(ty: super::GgmlType, w: &[u8], x: &[Q8Block]) -> f32 {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(super) mod x86 {
     use super::super::act::Q8Block;
     use super::super::block_format::Format;
     use super::{Lanes, Out, WidePanel, VECS, WIDE, X_MAX};
@@ -217,7 +217,7 @@ mod x86 {
     /// AVX-512F is available (register-only).
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn transpose4(v: [__m512i; 4]) -> [__m512i; 4] {
+    pub(in super::super) unsafe fn transpose4(v: [__m512i; 4]) -> [__m512i; 4] {
         let t0 = _mm512_unpacklo_epi32(v[0], v[1]);
         let t1 = _mm512_unpackhi_epi32(v[0], v[1]);
         let t2 = _mm512_unpacklo_epi32(v[2], v[3]);
@@ -296,22 +296,23 @@ mod x86 {
         }
     }
 
-    /// One block against `N` activation rows: the exact block sums, then each row's
-    /// float step. `ys[i]` is row `i`'s block, `offs[i]` its offset term.
+    /// Block `j` against `N` activation rows (`xs`, with their offset terms `offs` where
+    /// `F` has an offset): the exact block sums, then each row's float step.
     /// # Safety
-    /// AVX-512 VNNI etc. are available.
+    /// AVX-512 VNNI etc. are available; `xs` (and `offs`) hold `N` rows of more than `j`
+    /// blocks.
     #[inline(always)]
     unsafe fn step<F: Format, const N: usize>(
         k: &Block,
-        ys: [&Q8Block; N],
-        offs: [i32; N],
+        (xs, offs, j): (&[&[Q8Block]], &[&[i32]], usize),
         acc: &mut [__m512; N],
         accm: &mut [__m512; N],
     ) {
+        let ys: [&Q8Block; N] = std::array::from_fn(|i| xs.get_unchecked(i).get_unchecked(j));
         let mut s = [_mm512_setzero_si512(); N];
         if F::OFFSET.is_some() {
             for i in 0..N {
-                s[i] = _mm512_set1_epi32(offs[i]);
+                s[i] = _mm512_set1_epi32(*offs.get_unchecked(i).get_unchecked(j));
             }
         }
         // Rows interleaved, so that N chains of `vpdpbusd` are in flight.
@@ -408,12 +409,7 @@ mod x86 {
                     _mm512_setzero_ps()
                 },
             };
-            let ys: [&Q8Block; N] = std::array::from_fn(|i| xs.get_unchecked(i).get_unchecked(j));
-            let o: [i32; N] = std::array::from_fn(|i| match F::OFFSET {
-                Some(_) => *offs.get_unchecked(i).get_unchecked(j),
-                None => 0,
-            });
-            step::<F, N>(&k, ys, o, &mut acc[j % 2], &mut accm);
+            step::<F, N>(&k, (xs, offs, j), &mut acc[j % 2], &mut accm);
         }
         finish::<F, N>(acc, accm, out);
     }
@@ -470,12 +466,7 @@ mod x86 {
         let (mut acc, mut accm) = ([[_mm512_setzero_ps(); N]; 2], [_mm512_setzero_ps(); N]);
         for j in 0..nb {
             let k = decode::<F>(w.as_ptr().add(j * F::BS), r);
-            let ys: [&Q8Block; N] = std::array::from_fn(|i| xs.get_unchecked(i).get_unchecked(j));
-            let o: [i32; N] = std::array::from_fn(|i| match F::OFFSET {
-                Some(_) => *offs.get_unchecked(i).get_unchecked(j),
-                None => 0,
-            });
-            step::<F, N>(&k, ys, o, &mut acc[j % 2], &mut accm);
+            step::<F, N>(&k, (xs, offs, j), &mut acc[j % 2], &mut accm);
         }
         finish::<F, N>(acc, accm, out);
     }

@@ -20,6 +20,7 @@
 //! panel/micro-kernel split of BLIS.
 
 use super::act::Q8KBlock;
+use super::int8_wide::Lanes;
 
 /// Weight rows per panel.
 pub(crate) const WIDE: usize = 16;
@@ -29,17 +30,6 @@ pub(crate) const X_MAX: usize = 8;
 pub(crate) const PANEL_FROM: usize = 5;
 /// Code vectors per super-block.
 const VECS: usize = 64;
-
-/// One 64-byte vector.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-pub(crate) struct Lanes(pub(super) [u8; 64]);
-
-impl Default for Lanes {
-    fn default() -> Self {
-        Self([0; 64])
-    }
-}
 
 /// A group of [`WIDE`] K-quant rows decoded: per super-block `j`, codes at
 /// `VECS * j..`, scales at `16 * j..` (one vector per sub-block; Q4_K/Q5_K use the
@@ -110,6 +100,7 @@ pub(crate) fn kernels(ty: super::GgmlType) -> Option<KWide> {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::act::Q8KBlock;
+    use super::super::int8_wide::x86::transpose4;
     use super::super::k_codes::x86 as codes;
     use super::{KPanel, Lanes, Out, VECS, WIDE, X_MAX};
     use std::arch::x86_64::*;
@@ -122,24 +113,6 @@ mod x86 {
         } else {
             32
         }
-    }
-
-    /// Within each 128-bit lane, the 4 x 4 transpose of 32-bit elements across `v`.
-    /// # Safety
-    /// AVX-512F is available (register-only).
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn transpose4(v: [__m512i; 4]) -> [__m512i; 4] {
-        let t0 = _mm512_unpacklo_epi32(v[0], v[1]);
-        let t1 = _mm512_unpackhi_epi32(v[0], v[1]);
-        let t2 = _mm512_unpacklo_epi32(v[2], v[3]);
-        let t3 = _mm512_unpackhi_epi32(v[2], v[3]);
-        [
-            _mm512_unpacklo_epi64(t0, t2),
-            _mm512_unpackhi_epi64(t0, t2),
-            _mm512_unpacklo_epi64(t1, t3),
-            _mm512_unpackhi_epi64(t1, t3),
-        ]
     }
 
     /// One super-block of sixteen rows into the panel at block `j`: each row split
