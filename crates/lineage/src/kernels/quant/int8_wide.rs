@@ -58,6 +58,12 @@ pub(crate) struct WidePanel {
     pub(super) nb: usize,
 }
 
+/// Whether rows `rb` bytes apart fit the kernels' gathers (32-bit offsets across a
+/// group): every real model's do; a matrix with rows past 128 MiB takes the tiles.
+pub(crate) fn fits(rb: usize) -> bool {
+    rb.checked_mul(WIDE).is_some_and(|b| b < i32::MAX as usize)
+}
+
 /// `-off * sum(q)` of every activation block, for codes offset by `off`: the integer
 /// term that makes `sum(u q)` the block sum `sum((u - off) q)`. Once per matmul.
 pub(crate) fn offset_terms(acts: &[Q8Block], off: i8, out: &mut Vec<i32>) {
@@ -185,12 +191,12 @@ pub(super) mod x86 {
     }
 
     /// # Safety
-    /// AVX-512F is available; `rows` is 1..=[`WIDE`] and `rb * WIDE` fits an i32
-    /// (checked).
+    /// AVX-512F is available; `rows` is 1..=[`WIDE`] and `rb` [`super::fits`] (both
+    /// checked).
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     unsafe fn rows(rows: usize, rb: usize) -> Rows {
-        assert!((1..=WIDE).contains(&rows) && rb * WIDE < i32::MAX as usize);
+        assert!((1..=WIDE).contains(&rows) && super::fits(rb));
         let mut at = [0usize; WIDE];
         let mut i32s = [0i32; WIDE];
         for r in 0..WIDE {

@@ -145,6 +145,22 @@ pub(crate) fn run(m: &QMatrix, x: &[f32], out: &mut [f32], simd: bool, pool: &Po
         return;
     };
     let n = x.len() / cols;
+    let kernel = match kernel {
+        // Rows too far apart for the wide kernels' gathers: the row kernels.
+        Kernel::Q8 {
+            dot,
+            dot4,
+            wide: Some(_),
+            ..
+        } if !int8_wide::fits(m.row_bytes()) => Kernel::Q8 {
+            dot,
+            dot4,
+            tile: None,
+            panel: None,
+            wide: None,
+        },
+        k => k,
+    };
     let k_wide = match kernel {
         Kernel::Q8K { wide, .. } => wide.filter(|_| n >= k_wide::PANEL_FROM),
         _ => None,

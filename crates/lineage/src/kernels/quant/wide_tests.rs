@@ -91,6 +91,16 @@ proptest! {
     }
 }
 
+/// Rows up to 128 MiB apart fit the gathers' 32-bit offsets; farther ones are refused
+/// (the matmul then takes the row kernels), as is an overflowing product.
+#[test]
+fn wide_kernels_take_rows_whose_group_offsets_fit_32_bits() {
+    assert!(int8_wide::fits(18 * 1024));
+    assert!(int8_wide::fits((i32::MAX as usize - 1) / WIDE));
+    assert!(!int8_wide::fits(i32::MAX as usize / WIDE + 1));
+    assert!(!int8_wide::fits(usize::MAX / 2));
+}
+
 /// Through the matmul, on a VNNI CPU: rows past a multiple of sixteen, decode (one row)
 /// and prefill (nine: a panel call of eight and one of one) give every output the scalar
 /// statement's bits.
