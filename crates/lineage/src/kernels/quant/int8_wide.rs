@@ -317,8 +317,8 @@ pub(super) mod x86 {
         let ys: [&Q8Block; N] = std::array::from_fn(|i| xs.get_unchecked(i).get_unchecked(j));
         let mut s = [_mm512_setzero_si512(); N];
         if F::OFFSET.is_some() {
-            for i in 0..N {
-                s[i] = _mm512_set1_epi32(*offs.get_unchecked(i).get_unchecked(j));
+            for (si, o) in s.iter_mut().zip(offs) {
+                *si = _mm512_set1_epi32(*o.get_unchecked(j));
             }
         }
         // Rows interleaved, so that N chains of `vpdpbusd` are in flight.
