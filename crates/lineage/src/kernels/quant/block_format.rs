@@ -2,7 +2,8 @@
 //! Q8_0): where each keeps its fields, as associated constants. A kernel generic over
 //! [`Format`] is compiled once per format, so no field is read or branched on at run
 //! time (a layout passed as a value compiled into run-time branches and ran 3x slower).
-//! Shared by the AVX2 and the AVX-512 VNNI tiles (int8_avx2.rs, int8_vnni.rs).
+//! Shared by the AVX2 tiles and panels (int8_avx2.rs, int8_panel.rs) and the AVX-512
+//! VNNI wide kernels (int8_wide.rs).
 
 #![allow(non_camel_case_types)] // ggml's type names
 

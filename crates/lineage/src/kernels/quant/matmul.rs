@@ -136,6 +136,25 @@ impl Job<'_> {
         debug_assert!(i < self.n && r < self.rows);
         self.out.write(i * self.rows + r, v)
     }
+    /// A group's outputs: `v[q][c]` for activation row `i0 + q` (`q < m`) and weight
+    /// row `r0 + c` (`c < cols`).
+    /// # Safety
+    /// `i0 + m <= n`, `m <= v.len()`, `cols <= C`, and rows `r0..r0 + cols` are in the
+    /// calling task's [`Job::task_rows`] (as [`Job::put`]).
+    pub(super) unsafe fn put_group<const C: usize>(
+        &self,
+        (i0, r0): (usize, usize),
+        v: &[[f32; C]],
+        m: usize,
+        cols: usize,
+    ) {
+        for (q, vq) in v.iter().enumerate().take(m) {
+            for (c, &vc) in vq.iter().enumerate().take(cols) {
+                // SAFETY: by this function's contract, as `put`'s.
+                unsafe { self.put(i0 + q, r0 + c, vc) };
+            }
+        }
+    }
 }
 
 /// `out[n, rows] = x[n, cols] · Wᵀ`; shapes were checked by the caller.
@@ -423,12 +442,8 @@ fn task_groups(job: &Job<'_>, t: usize, dot: Q8Dot, acts: &[Q8Block], group: &mu
             // SAFETY: after the group's `load`; each of the m (1..=4) activation rows
             // has a block per weight block of a row.
             unsafe { group.dot(g, i0, &xs[..m], &mut v) };
-            for (q, vq) in v.iter().enumerate().take(m) {
-                for (k, &vk) in vq.iter().enumerate() {
-                    // SAFETY: i0 + q < n; row r0 + k is in this task's rows.
-                    unsafe { job.put(i0 + q, r0 + k, vk) };
-                }
-            }
+            // SAFETY: i0 + m <= n; rows r0..r0 + W_ROWS are in this task's rows.
+            unsafe { job.put_group((i0, r0), &v, m, W_ROWS) };
         }
         rows.start += W_ROWS;
     }
@@ -518,12 +533,8 @@ fn wide_task(
                     (k.dot)(panel, &xs[..m], os, &mut v)
                 }
             };
-            for (q, vq) in v.iter().enumerate().take(m) {
-                for (c, &vc) in vq.iter().enumerate().take(valid) {
-                    // SAFETY: i0 + q < n; row r0 + c is in this task's rows.
-                    unsafe { job.put(i0 + q, r0 + c, vc) };
-                }
-            }
+            // SAFETY: i0 + m <= n; rows r0..r0 + valid are in this task's rows.
+            unsafe { job.put_group((i0, r0), &v, m, valid) };
         }
     }
 }
@@ -624,12 +635,8 @@ fn run_k_wide(job: &Job<'_>, x: &[f32], k: KWide, n_tasks: usize, pool: &Pool) {
                         }
                         // SAFETY: as the fill; each of the m rows has the panel's blocks.
                         unsafe { (k.dot)(panel, &xs[..m], &mut v) };
-                        for (q, vq) in v.iter().enumerate().take(m) {
-                            for (c, &vc) in vq.iter().enumerate().take(valid) {
-                                // SAFETY: i0 + q < n; row r0 + c is in this task's rows.
-                                unsafe { job.put(i0 + q, r0 + c, vc) };
-                            }
-                        }
+                        // SAFETY: i0 + m <= n; rows r0..r0 + valid are this task's.
+                        unsafe { job.put_group((i0, r0), &v, m, valid) };
                     }
                 }
             })

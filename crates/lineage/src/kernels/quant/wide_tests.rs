@@ -91,6 +91,38 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The scalar statement (on every CPU, VNNI or not) is the dot product of the
+    /// dequantized weights and the dequantized activation blocks, to f32 rounding:
+    /// within 1e-5 of the sum of the absolute products (f64 oracle).
+    #[test]
+    fn the_scalar_statement_is_the_dequantized_dot((ty, rows, cols, w, x) in group_case()) {
+        let (nb, rb) = (cols / 32, cols / 32 * ty.type_size());
+        let acts = quantize_rows(&x, cols, quantize_row_q8);
+        let xs: Vec<&[act::Q8Block]> = acts.chunks_exact(nb).collect();
+        let deq = super::dispatch::dequantizer(ty).unwrap();
+        for r in 0..rows {
+            let mut wf = vec![0f32; cols];
+            deq(&w[r * rb..(r + 1) * rb], &mut wf);
+            for xi in &xs {
+                let yf = xi.iter().flat_map(|b| b.qs.iter().map(move |&q| q as f64 * b.d as f64));
+                let (mut dot, mut mag) = (0f64, 0f64);
+                for (a, y) in wf.iter().zip(yf) {
+                    dot += *a as f64 * y;
+                    mag += (*a as f64 * y).abs();
+                }
+                let got = reference(ty, &w[r * rb..(r + 1) * rb], xi) as f64;
+                // Q4_1/Q5_1 take `s` (an f16-rounded block sum) for the min term, as ggml.
+                let s_err: f64 = xi.iter().map(|b| (b.s as f64 - b.d as f64 * b.sum as f64).abs()).sum();
+                let tol = 1e-5 * mag + 2.0 * s_err + 1e-30;
+                prop_assert!((got - dot).abs() <= tol, "{ty}: row {r}: {got} vs {dot} (tol {tol})");
+            }
+        }
+    }
+}
+
 /// Rows up to 128 MiB apart fit the gathers' 32-bit offsets; farther ones are refused
 /// (the matmul then takes the row kernels), as is an overflowing product.
 #[test]
