@@ -8,6 +8,9 @@
 # GGML_NATIVE and AMX off: some VMs list AMX in /proc/cpuinfo (and grant the tile
 # permission) yet trap `tilezero`, which kills llama.cpp's AMX prefill with SIGILL
 # (seen on a 2-core Sapphire Rapids VM, 2026-12-02).
+# LLAMA_AVX2=1 builds into build-avx2 with AVX2/FMA/F16C only (no AVX-512, no VNNI): the
+# instruction set of the AVX2-only AMD machines, to set against lineage's AVX2 kernels
+# (LINEAGE_NO_AVX512=1) on a CPU that has more.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${1:-$ROOT/target/llama-server}"
@@ -22,6 +25,10 @@ if [ "${LLAMA_NO_AMX:-0}" = 1 ]; then
   CMAKE_FLAGS=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
     -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON
     -DGGML_AVX_VNNI=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF)
+elif [ "${LLAMA_AVX2:-0}" = 1 ]; then
+  BUILD=build-avx2
+  CMAKE_FLAGS=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+    -DGGML_AVX512=OFF -DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF)
 fi
 if [ ! -x "$BUILD/bin/llama-server" ]; then
   if [ ! -f sdist.tar.gz ]; then
