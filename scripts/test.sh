@@ -34,9 +34,9 @@ status=0
 # Every `unsafe` says why it is sound (a SAFETY comment or a `# Safety` section).
 tools/check_safety_comments.sh || status=1
 cargo test --no-fail-fast --workspace --lib --bins --tests 2>&1 | tee "$log" || status=$?
-# On a CPU with AVX-512 VNNI the 8-bit path's nibble formats have their own numerics
-# (kernels/quant/int8_wide.rs); the end-to-end tests of that path run once more on the
-# AVX2 kernels, which other CPUs take (about 20 s: the test binaries are built).
+# On a CPU with AVX-512 VNNI the 8-bit path runs its VNNI kernels; its end-to-end tests
+# run once more on the AVX2 kernels (int8_wide_avx2.rs, int8_avx2.rs, k_avx2.rs), which
+# CPUs without VNNI take (about 20 s: the test binaries are built).
 if grep -q avx512_vnni /proc/cpuinfo 2>/dev/null; then
   LINEAGE_NO_AVX512=1 cargo test --no-fail-fast --workspace --test batch_forward \
     --test smollm2_int8_anchors --test speculative --test gemma3_anchors 2>&1 \

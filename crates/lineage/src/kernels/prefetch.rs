@@ -22,3 +22,54 @@ pub fn prefetch<T>(data: &[T]) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = data;
 }
+
+/// Part `part` of `parts` equal parts of `data` (whole lines), through [`prefetch`]: a
+/// kernel working through `parts` steps asks for the next rows a little at each step,
+/// so the requests overlap its work instead of queueing in one burst before it.
+#[inline]
+pub fn prefetch_part(data: &[u8], part: usize, parts: usize) {
+    prefetch(&data[part_range(data.len(), part, parts)]);
+}
+
+/// `data` cut in two at a line boundary near its middle: for a kernel that runs over its
+/// blocks twice, one half asked for on each pass.
+pub fn halves(data: &[u8]) -> (&[u8], &[u8]) {
+    data.split_at(data.len() / 2 / 64 * 64)
+}
+
+/// The bytes of part `part` of `parts`: whole 64-byte lines (the last one short), the
+/// parts in order covering `0..len` once (empty past the last part).
+fn part_range(len: usize, part: usize, parts: usize) -> std::ops::Range<usize> {
+    let (lines, parts) = (len.div_ceil(64), parts.max(1));
+    let at = |p: usize| (p.min(parts) * lines / parts * 64).min(len);
+    at(part)..at(part + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::part_range;
+
+    /// The parts of any length tile it exactly, in whole lines, and a part past the last
+    /// (or a count of zero) asks for nothing out of range.
+    #[test]
+    fn the_parts_cover_every_byte_once_in_whole_lines() {
+        for len in [0, 1, 63, 64, 65, 640, 5760, 10_001] {
+            for parts in 0..=24 {
+                let mut next = 0;
+                for part in 0..parts.max(1) {
+                    let r = part_range(len, part, parts);
+                    assert_eq!(
+                        r.start, next,
+                        "len {len}, {parts} parts: part {part} starts at {r:?}"
+                    );
+                    assert!(
+                        r.start.is_multiple_of(64) && (r.end.is_multiple_of(64) || r.end == len)
+                    );
+                    next = r.end;
+                }
+                assert_eq!(next, len, "len {len}, {parts} parts end short");
+                assert!(part_range(len, parts + 3, parts).is_empty());
+            }
+        }
+    }
+}

@@ -1,9 +1,9 @@
-//! The 32-value block formats of the 8-bit-activation kernels (Q4_0, Q4_1, Q5_0, Q5_1,
-//! Q8_0): where each keeps its fields, as associated constants. A kernel generic over
+//! The 32-value nibble formats of the 8-bit-activation wide kernels (Q4_0, Q4_1, Q5_0,
+//! Q5_1): where each keeps its fields, as associated constants. A kernel generic over
 //! [`Format`] is compiled once per format, so no field is read or branched on at run
 //! time (a layout passed as a value compiled into run-time branches and ran 3x slower).
-//! Shared by the AVX2 tiles and panels (int8_avx2.rs, int8_panel.rs) and the AVX-512
-//! VNNI wide kernels (int8_wide.rs).
+//! Shared by the AVX-512 VNNI and the AVX2 wide kernels (int8_wide.rs,
+//! int8_wide_avx2.rs).
 
 #![allow(non_camel_case_types)] // ggml's type names
 
@@ -11,8 +11,6 @@
 pub(crate) trait Format {
     /// Block bytes.
     const BS: usize;
-    /// Q8_0: `d`, then 32 signed codes at byte 2.
-    const Q8: bool = false;
     /// The 16 code bytes (low nibbles: values 0..16, high: 16..32).
     const CODES: usize = 0;
     /// The 32 fifth bits (Q5), bit `j` for value `j`.
@@ -47,9 +45,4 @@ impl Format for Q5_1 {
     const CODES: usize = 8;
     const HIGH_BITS: Option<usize> = Some(4);
     const HAS_MIN: bool = true;
-}
-pub(crate) struct Q8_0;
-impl Format for Q8_0 {
-    const BS: usize = 34;
-    const Q8: bool = true;
 }

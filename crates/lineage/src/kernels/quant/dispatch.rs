@@ -36,19 +36,20 @@ pub(crate) type KDot = unsafe fn(&[KBlock], &[Q8KBlock]) -> f32;
 #[derive(Clone, Copy)]
 pub(crate) enum Kernel {
     /// 32-blocks against Q8 activations, with a 4-row tile kernel where there is one
-    /// and a tile of four weight rows by 1..=4 activation rows (AVX-512 VNNI where the
-    /// CPU has it, else AVX2), which then takes every full group of four weight rows.
+    /// and, for Q8_0, a tile of four weight rows by 1..=4 activation rows (AVX-512 VNNI
+    /// where the CPU has it, else AVX2), which then takes every full group of four
+    /// weight rows.
     Q8 {
         dot: Q8Dot,
         dot4: Option<Q8Dot4>,
         tile: Option<Tile>,
-        /// Prefill (more activation rows than a tile takes): weight rows decoded once
-        /// into a panel that every activation row meets (int8_panel.rs, AVX2 CPUs
-        /// without VNNI).
+        /// Q8_0's prefill (more activation rows than a tile takes) on AVX2 without
+        /// VNNI: weight rows decoded once into a panel that every activation row meets
+        /// (int8_panel.rs).
         panel: Option<int8_panel::PanelKernel>,
-        /// The nibble formats on AVX-512 VNNI: sixteen weight rows at a time, with
-        /// their own numerics (int8_wide.rs); where present it takes every row, and
-        /// `tile` and `panel` are `None`.
+        /// The nibble formats on AVX2 and AVX-512 VNNI: sixteen weight rows at a time,
+        /// with their own numerics (int8_wide.rs); where present it takes every row,
+        /// and `tile` and `panel` are `None`.
         wide: Option<WideKernel>,
     },
     /// K-quants: unpack each weight row once, then dot against Q8_K activations.

@@ -21,12 +21,16 @@ pub(crate) const W_ROWS: usize = 4;
 /// Activation rows per tile, at most.
 pub(crate) const X_ROWS: usize = 4;
 
+/// A tile's outputs: activation row, then weight row.
+pub(crate) type TileOut = [[f32; W_ROWS]; X_ROWS];
+
 /// [`W_ROWS`] consecutive weight rows (`row_bytes` apart) · `xs` (1..=[`X_ROWS`] Q8
-/// activation rows) -> `out[i][k]` for activation row `i`, weight row `k`.
+/// activation rows) -> `out[i][k]` for activation row `i`, weight row `k`; `ahead` (the
+/// rows a later call takes, or nothing) is prefetched a part per block meanwhile.
 /// # Safety
 /// The CPU has the features [`available`] checked; `w` holds `W_ROWS * row_bytes` bytes
 /// of whole blocks, `xs` 1..=4 rows each with a block per weight block of a row.
-pub(crate) type Tile = unsafe fn(&[u8], usize, &[&[Q8Block]], &mut [[f32; W_ROWS]; X_ROWS]);
+pub(crate) type Tile = unsafe fn((&[u8], &[u8]), usize, &[&[Q8Block]], &mut TileOut);
 
 /// Whether these kernels can run: AVX-512 F/BW/VL with VNNI (and the AVX2 set the AVX2
 /// kernels need), unless `LINEAGE_NO_AVX512` is set. Checked once.
@@ -72,6 +76,7 @@ pub(super) mod x86 {
     use super::super::act::Q8Block;
     use super::super::simd::x86::hsum_ps;
     use super::{W_ROWS, X_ROWS};
+    use crate::kernels::prefetch::prefetch_part;
     use std::arch::x86_64::*;
 
     type Out = [[f32; W_ROWS]; X_ROWS];
@@ -123,12 +128,18 @@ pub(super) mod x86 {
     /// As [`super::Tile`], with `xs.len() == N`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn q8<const N: usize>(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
+    unsafe fn q8<const N: usize>(
+        (w, ahead): (&[u8], &[u8]),
+        rb: usize,
+        xs: &[&[Q8Block]],
+        out: &mut Out,
+    ) {
         let nb = xs.iter().map(|x| x.len()).fold(rb / 34, usize::min);
         assert!(xs.len() == N && w.len() >= W_ROWS * rb && rb >= nb * 34);
         let wp = w.as_ptr();
         let mut acc = [[_mm512_setzero_ps(); 2]; N];
         for j in 0..nb {
+            prefetch_part(ahead, j, nb);
             let b = wp.add(j * 34);
             let row = |k: usize| _mm256_loadu_si256(b.add(k * rb + 2) as *const __m256i);
             let pair = |p: usize| {
@@ -160,7 +171,7 @@ pub(super) mod x86 {
     /// # Safety
     /// As [`super::Tile`], with AVX-512 VNNI checked by [`super::available`].
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    pub(super) unsafe fn tile_q8_0(w: &[u8], rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
+    pub(super) unsafe fn tile_q8_0(w: (&[u8], &[u8]), rb: usize, xs: &[&[Q8Block]], out: &mut Out) {
         match xs.len() {
             1 => q8::<1>(w, rb, xs, out),
             2 => q8::<2>(w, rb, xs, out),

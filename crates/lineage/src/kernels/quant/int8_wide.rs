@@ -1,5 +1,6 @@
 //! The 8-bit path for the 32-value nibble formats (Q4_0, Q4_1, Q5_0, Q5_1) on AVX-512
-//! VNNI: sixteen weight rows side by side, a 32-bit lane each, so that one `vpdpbusd`
+//! VNNI (here) and on AVX2 (int8_wide_avx2.rs, the same numerics bit for bit): sixteen
+//! weight rows side by side, a 32-bit lane each, so that one `vpdpbusd`
 //! adds four codes times four activations for all sixteen rows, and a block's float step
 //! (`fma(d * dy, sum, acc)`) runs once per row and block instead of once per four codes.
 //!
@@ -12,9 +13,8 @@
 //! This is ggml's scalar `ggml_vec_dot_q4_0_q8_0` and friends with the product fused
 //! (one rounding per block), split over two chains: a single chain runs all of a row's
 //! error through one accumulator, where ggml's AVX2 kernels spread it over eight lanes.
-//! The AVX2 path (no VNNI) keeps those kernels' eight-lane numerics; [`reference`] is
-//! the scalar statement of this one, which the tests hold every kernel here to, bit for
-//! bit.
+//! [`reference`] is the scalar statement, which the tests hold every kernel of both
+//! instruction sets to, bit for bit.
 //!
 //! Layout: a block of sixteen rows is eight 64-byte vectors, vector `k` holding codes
 //! `4k..4k + 4` of rows 0..16 (unsigned, the fifth bit added for Q5), then the rows'
@@ -46,7 +46,7 @@ impl Default for Lanes {
 }
 
 /// Vectors per block.
-const VECS: usize = 8;
+pub(super) const VECS: usize = 8;
 
 /// A group of [`WIDE`] weight rows decoded: per block `j`, codes at `VECS * j..`,
 /// scales and mins at `WIDE * j..`.
@@ -84,10 +84,12 @@ pub(crate) type Fill = unsafe fn(&[u8], usize, usize, usize, &mut WidePanel);
 /// As [`Fill`]; the panel was filled by the same format's fill.
 pub(crate) type Dot = unsafe fn(&WidePanel, &[&[Q8Block]], &[&[i32]], &mut Out);
 /// A group straight from its bytes (`w`, `rows`, `rb` as [`Fill`]) · `xs` (1..=4 rows),
-/// as [`Dot`] gives it.
+/// as [`Dot`] gives it; `ahead` (the rows a later call takes) is prefetched a part per
+/// block meanwhile.
 /// # Safety
 /// As [`Fill`], each row of `xs` holding a block per weight block.
-pub(crate) type Direct = unsafe fn(&[u8], usize, usize, &[&[Q8Block]], &[&[i32]], &mut Out);
+pub(crate) type Direct =
+    unsafe fn((&[u8], &[u8]), usize, usize, &[&[Q8Block]], &[&[i32]], &mut Out);
 /// Outputs of a call: activation row, then weight row.
 pub(crate) type Out = [[f32; WIDE]; X_MAX];
 
@@ -100,12 +102,17 @@ pub(crate) struct WideKernel {
     pub offset: Option<i8>,
 }
 
-/// The wide kernels of `ty`, where the type and this CPU (AVX-512 VNNI) have them.
+/// The wide kernels of `ty` on this CPU: AVX-512 VNNI's where it has them, else
+/// AVX2's, else none.
 pub(crate) fn kernels(ty: super::GgmlType) -> Option<WideKernel> {
+    vnni_kernels(ty).or_else(|| avx2_kernels(ty))
+}
+
+/// The AVX-512 VNNI kernels of `ty`, where the type and this CPU have them.
+pub(crate) fn vnni_kernels(ty: super::GgmlType) -> Option<WideKernel> {
     #[cfg(target_arch = "x86_64")]
-    {
-        use super::block_format::{Format, Q4_0, Q4_1, Q5_0, Q5_1};
-        use super::GgmlType as G;
+    if super::int8_vnni::available() {
+        use super::block_format::Format;
         fn of<F: Format>() -> WideKernel {
             WideKernel {
                 fill: x86::fill::<F>,
@@ -114,22 +121,43 @@ pub(crate) fn kernels(ty: super::GgmlType) -> Option<WideKernel> {
                 offset: F::OFFSET,
             }
         }
-        if !super::int8_vnni::available() {
-            return None;
+        return per_format(ty, [of::<Q4_0>, of::<Q4_1>, of::<Q5_0>, of::<Q5_1>]);
+    }
+    let _ = ty;
+    None
+}
+
+/// The AVX2 kernels of `ty` (int8_wide_avx2.rs), where the type and this CPU have them.
+pub(crate) fn avx2_kernels(ty: super::GgmlType) -> Option<WideKernel> {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::avx2_available() {
+        use super::block_format::Format;
+        use super::int8_wide_avx2::x86 as avx2;
+        fn of<F: Format>() -> WideKernel {
+            WideKernel {
+                fill: avx2::fill::<F>,
+                dot: avx2::dot::<F>,
+                direct: avx2::direct::<F>,
+                offset: F::OFFSET,
+            }
         }
-        Some(match ty {
-            G::Q4_0 => of::<Q4_0>(),
-            G::Q4_1 => of::<Q4_1>(),
-            G::Q5_0 => of::<Q5_0>(),
-            G::Q5_1 => of::<Q5_1>(),
-            _ => return None,
-        })
+        return per_format(ty, [of::<Q4_0>, of::<Q4_1>, of::<Q5_0>, of::<Q5_1>]);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = ty;
-        None
-    }
+    let _ = ty;
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+use super::block_format::{Q4_0, Q4_1, Q5_0, Q5_1};
+
+/// The entry of `of` (Q4_0, Q4_1, Q5_0, Q5_1) for `ty`.
+#[cfg(target_arch = "x86_64")]
+fn per_format(ty: super::GgmlType, of: [fn() -> WideKernel; 4]) -> Option<WideKernel> {
+    use super::GgmlType as G;
+    let i = [G::Q4_0, G::Q4_1, G::Q5_0, G::Q5_1]
+        .iter()
+        .position(|&t| t == ty)?;
+    Some(of[i]())
 }
 
 /// The block-sum numerics in scalar code: one weight row (`ty`, whole blocks) · one
@@ -174,6 +202,7 @@ pub(super) mod x86 {
     use super::super::act::Q8Block;
     use super::super::block_format::Format;
     use super::{Lanes, Out, WidePanel, VECS, WIDE, X_MAX};
+    use crate::kernels::prefetch::prefetch_part;
     use std::arch::x86_64::*;
 
     /// One block of sixteen rows in registers.
@@ -422,7 +451,12 @@ pub(super) mod x86 {
 
     /// Checks a call's activation rows: 1..=`most` rows of at least `nb` blocks, and
     /// their offset terms where the format has an offset.
-    fn check<F: Format>(xs: &[&[Q8Block]], offs: &[&[i32]], nb: usize, most: usize) {
+    pub(in super::super) fn check<F: Format>(
+        xs: &[&[Q8Block]],
+        offs: &[&[i32]],
+        nb: usize,
+        most: usize,
+    ) {
         assert!(
             (1..=most).contains(&xs.len()) && xs.iter().all(|x| x.len() >= nb),
             "{nb} blocks against {} activation rows",
@@ -462,7 +496,7 @@ pub(super) mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     unsafe fn direct_rows<F: Format, const N: usize>(
-        w: &[u8],
+        (w, ahead): (&[u8], &[u8]),
         r: &Rows,
         nb: usize,
         xs: &[&[Q8Block]],
@@ -471,6 +505,7 @@ pub(super) mod x86 {
     ) {
         let (mut acc, mut accm) = ([[_mm512_setzero_ps(); N]; 2], [_mm512_setzero_ps(); N]);
         for j in 0..nb {
+            prefetch_part(ahead, j, nb);
             let k = decode::<F>(w.as_ptr().add(j * F::BS), r);
             step::<F, N>(&k, (xs, offs, j), &mut acc[j % 2], &mut accm);
         }
@@ -481,7 +516,7 @@ pub(super) mod x86 {
     /// As [`super::Direct`], with AVX-512 VNNI checked by [`super::kernels`].
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn direct<F: Format>(
-        w: &[u8],
+        (w, ahead): (&[u8], &[u8]),
         rb: usize,
         n_rows: usize,
         xs: &[&[Q8Block]],
@@ -493,10 +528,10 @@ pub(super) mod x86 {
         check::<F>(xs, offs, nb, 4);
         assert!(w.len() >= (n_rows - 1) * rb + nb * F::BS);
         match xs.len() {
-            1 => direct_rows::<F, 1>(w, &r, nb, xs, offs, out),
-            2 => direct_rows::<F, 2>(w, &r, nb, xs, offs, out),
-            3 => direct_rows::<F, 3>(w, &r, nb, xs, offs, out),
-            _ => direct_rows::<F, 4>(w, &r, nb, xs, offs, out),
+            1 => direct_rows::<F, 1>((w, ahead), &r, nb, xs, offs, out),
+            2 => direct_rows::<F, 2>((w, ahead), &r, nb, xs, offs, out),
+            3 => direct_rows::<F, 3>((w, ahead), &r, nb, xs, offs, out),
+            _ => direct_rows::<F, 4>((w, ahead), &r, nb, xs, offs, out),
         }
     }
 }

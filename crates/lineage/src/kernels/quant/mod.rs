@@ -21,6 +21,7 @@ mod int8_avx2;
 mod int8_panel;
 mod int8_vnni;
 mod int8_wide;
+mod int8_wide_avx2;
 mod k_avx2;
 mod k_avx512;
 mod k_codes;

@@ -1,6 +1,7 @@
 //! The wide kernels against their scalar statements, bit for bit, every group size from
 //! one row to sixteen and one to eight activation rows: the nibble formats' panel and
-//! direct path (int8_wide.rs, also through the matmul) and the K-quant panel (k_wide.rs)
+//! direct path (int8_wide.rs on AVX-512 VNNI and int8_wide_avx2.rs on AVX2, also
+//! through the matmul) and the K-quant panel (k_wide.rs)
 //! against the unpack-then-dot path. Decode, prefill and batches rest on them agreeing.
 
 use proptest::collection::vec;
@@ -48,47 +49,69 @@ proptest! {
     /// is the scalar statement's, bit for bit.
     #[test]
     fn wide_kernels_equal_the_scalar_statement_bitwise((ty, rows, cols, w, x) in group_case()) {
-        let Some(k) = int8_wide::kernels(ty) else {
-            // Only a CPU without AVX-512 VNNI has none.
-            prop_assert!(!int8_vnni::available(), "{ty}: no wide kernel on a VNNI CPU");
-            return Ok(());
-        };
-        let (nb, rb) = (cols / 32, cols / 32 * ty.type_size());
-        let acts = quantize_rows(&x, cols, quantize_row_q8);
-        let xs: Vec<&[act::Q8Block]> = acts.chunks_exact(nb).collect();
-        let mut offs = Vec::new();
-        if let Some(off) = k.offset {
-            int8_wide::offset_terms(&acts, off, &mut offs);
-        }
-        let os: Vec<&[i32]> = offs.chunks_exact(nb).collect();
-        let mut panel = WidePanel::default();
-        let big = vec![0x33u8; WIDE * (rb + 2 * ty.type_size())];
-        let mut out = [[f32::NAN; WIDE]; X_MAX];
-        // SAFETY: the kernels are only handed out after their CPU check; `big` holds 16
-        // rows of rb + 2 blocks, `w` `rows` rows of `rb` bytes, each activation row a
-        // block (and an offset term) per weight block.
-        unsafe {
-            (k.fill)(&big, rb + 2 * ty.type_size(), WIDE, nb + 2, &mut panel);
-            (k.fill)(&w, rb, rows, nb, &mut panel);
-            (k.dot)(&panel, &xs, &os, &mut out);
-        }
-        let mut direct = [[f32::NAN; WIDE]; X_MAX];
-        let m = xs.len().min(4);
-        let dos = if os.is_empty() { &os[..] } else { &os[..m] };
-        // SAFETY: as above.
-        unsafe { (k.direct)(&w, rb, rows, &xs[..m], dos, &mut direct) };
-        for (i, xi) in xs.iter().enumerate() {
-            for r in 0..rows {
-                let want = reference(ty, &w[r * rb..(r + 1) * rb], xi);
-                prop_assert!(out[i][r].to_bits() == want.to_bits(),
-                    "{ty} panel: x row {i}, w row {r} of {rows}: {} vs {}", out[i][r], want);
-                if i < m {
-                    prop_assert!(direct[i][r].to_bits() == want.to_bits(),
-                        "{ty} direct: x row {i}, w row {r} of {rows}: {} vs {}", direct[i][r], want);
-                }
+        // Both instruction sets' kernels where this CPU runs them.
+        let sets = [("VNNI", int8_wide::vnni_kernels(ty)), ("AVX2", int8_wide::avx2_kernels(ty))];
+        prop_assert!(sets[0].1.is_some() || !int8_vnni::available(), "{ty}: no VNNI kernel");
+        prop_assert!(sets[1].1.is_some() || !simd::avx2_available(), "{ty}: no AVX2 kernel");
+        for (isa, k) in sets {
+            if let Some(k) = k {
+                check_group(isa, k, (ty, rows, cols, &w, &x))?;
             }
         }
     }
+}
+
+/// One instruction set's panel (refilled over a larger one) and direct path against
+/// the scalar statement, bit for bit.
+fn check_group(
+    isa: &str,
+    k: int8_wide::WideKernel,
+    (ty, rows, cols, w, x): (GgmlType, usize, usize, &[u8], &[f32]),
+) -> std::result::Result<(), TestCaseError> {
+    let (nb, rb) = (cols / 32, cols / 32 * ty.type_size());
+    let acts = quantize_rows(x, cols, quantize_row_q8);
+    let xs: Vec<&[act::Q8Block]> = acts.chunks_exact(nb).collect();
+    let mut offs = Vec::new();
+    if let Some(off) = k.offset {
+        int8_wide::offset_terms(&acts, off, &mut offs);
+    }
+    let os: Vec<&[i32]> = offs.chunks_exact(nb).collect();
+    let mut panel = WidePanel::default();
+    let big = vec![0x33u8; WIDE * (rb + 2 * ty.type_size())];
+    let mut out = [[f32::NAN; WIDE]; X_MAX];
+    // SAFETY: the kernels are only handed out after their CPU check; `big` holds 16
+    // rows of rb + 2 blocks, `w` `rows` rows of `rb` bytes, each activation row a
+    // block (and an offset term) per weight block.
+    unsafe {
+        (k.fill)(&big, rb + 2 * ty.type_size(), WIDE, nb + 2, &mut panel);
+        (k.fill)(w, rb, rows, nb, &mut panel);
+        (k.dot)(&panel, &xs, &os, &mut out);
+    }
+    let mut direct = [[f32::NAN; WIDE]; X_MAX];
+    let m = xs.len().min(4);
+    let dos = if os.is_empty() { &os[..] } else { &os[..m] };
+    // SAFETY: as above.
+    unsafe { (k.direct)((w, &big), rb, rows, &xs[..m], dos, &mut direct) };
+    for (i, xi) in xs.iter().enumerate() {
+        for r in 0..rows {
+            let want = reference(ty, &w[r * rb..(r + 1) * rb], xi);
+            prop_assert!(
+                out[i][r].to_bits() == want.to_bits(),
+                "{isa} {ty} panel: x row {i}, w row {r} of {rows}: {} vs {}",
+                out[i][r],
+                want
+            );
+            if i < m {
+                prop_assert!(
+                    direct[i][r].to_bits() == want.to_bits(),
+                    "{isa} {ty} direct: x row {i}, w row {r} of {rows}: {} vs {}",
+                    direct[i][r],
+                    want
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 proptest! {
@@ -133,13 +156,13 @@ fn wide_kernels_take_rows_whose_group_offsets_fit_32_bits() {
     assert!(!int8_wide::fits(usize::MAX / 2));
 }
 
-/// Through the matmul, on a VNNI CPU: rows past a multiple of sixteen, decode (one row)
+/// Through the matmul, on an AVX2 or VNNI CPU: rows past a multiple of sixteen, decode (one row)
 /// and prefill (nine: a panel call of eight and one of one) give every output the scalar
 /// statement's bits.
 #[test]
 fn wide_matmul_equals_the_scalar_statement_bitwise() {
     if int8_wide::kernels(GgmlType::Q5_0).is_none() {
-        assert!(!int8_vnni::available());
+        assert!(!simd::avx2_available());
         return;
     }
     let mut seed = 7u64;
