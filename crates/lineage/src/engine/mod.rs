@@ -12,6 +12,7 @@
 mod attend;
 mod attend_latent;
 mod attend_simd;
+mod attend_split;
 mod attend_values;
 mod dense_ffn;
 mod ffn_act;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use super::attend::{attend_opts, AttnIo, AttnSpec};
+use super::attend::{attend_opts, AttnIo, AttnSpec, TILE};
 use super::kv::{BlockCounter, KvLayout, SeqKv};
 use super::kv_q8;
 use super::kv_type::{KvElem, KvType, F16};
@@ -93,6 +93,12 @@ impl Attn {
     }
 
     fn run(&self, simd: bool, ty: KvType) -> Vec<f32> {
+        self.run_split(simd, ty, None).0
+    }
+
+    /// [`Attn::run`] with the split into `parts` pieces forced where it applies; also
+    /// whether it applied.
+    fn run_split(&self, simd: bool, ty: KvType, parts: Option<usize>) -> (Vec<f32>, bool) {
         let spec = AttnSpec {
             n_heads: self.n_heads,
             n_kv_heads: self.n_kv_heads,
@@ -121,8 +127,8 @@ impl Attn {
             n: self.n,
         };
         let mut out = vec![f32::NAN; self.n * self.n_heads * self.head_dim];
-        attend_opts(&spec, &[io], &mut out, simd);
-        out
+        let split = attend_opts(&spec, &[io], &mut out, simd, parts);
+        (out, split)
     }
 
     /// The problem with its keys and values as an f16 cache holds them.
@@ -254,6 +260,23 @@ fn check_attend(a: &Attn, ty: KvType, exact: &Attn) -> Result<(), TestCaseError>
             .zip(&slow)
             .position(|(x, y)| x.to_bits() != y.to_bits());
         prop_assert!(bad.is_none(), "simd vs scalar differ at {:?}", bad);
+        // Split over 2 or 3 pieces (attend_split.rs): the same bits, for every query of a
+        // one-tile batch (decode, short verifications).
+        for (simd, whole) in [(true, &fast), (false, &slow)] {
+            for parts in [2, 3] {
+                let (split, applied) = a.run_split(simd, ty, Some(parts));
+                prop_assert_eq!(applied, a.n <= TILE, "split applied");
+                let bad = split
+                    .iter()
+                    .zip(whole)
+                    .position(|(x, y)| x.to_bits() != y.to_bits());
+                prop_assert!(
+                    bad.is_none(),
+                    "{parts} pieces differ at {:?} (simd {simd})",
+                    bad
+                );
+            }
+        }
         let hd = a.head_dim;
         for i in 0..a.n {
             for h in 0..a.n_heads {
