@@ -175,9 +175,9 @@ fn attend_as<E: KvFormat>(
             // the first job has joined.
             let rows_of = |t: usize| {
                 // The whole wrapper, not its raw field (closures capture fields).
-                let at = at;
+                let base = at;
                 // SAFETY: t < n_tasks, so the offset is inside `buf`.
-                SyncPtr(unsafe { at.0.add(t * stride) })
+                SyncPtr(unsafe { base.0.add(t * stride) })
             };
             let scores = |i: usize| {
                 let (t, part) = (i / parts, i % parts);
