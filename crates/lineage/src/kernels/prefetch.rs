@@ -23,12 +23,37 @@ pub fn prefetch<T>(data: &[T]) {
     let _ = data;
 }
 
-/// Part `part` of `parts` equal parts of `data` (whole lines), through [`prefetch`]: a
-/// kernel working through `parts` steps asks for the next rows a little at each step,
-/// so the requests overlap its work instead of queueing in one burst before it.
-#[inline]
-pub fn prefetch_part(data: &[u8], part: usize, parts: usize) {
-    prefetch(&data[part_range(data.len(), part, parts)]);
+/// `data` asked for in `parts` steps through [`prefetch`]: a kernel working through
+/// `parts` steps asks for the next rows a little at each step, so the requests overlap
+/// its work instead of queueing in one burst before it. The step length is found once
+/// (in whole lines, rounded up, so the last steps may ask for less or nothing): a
+/// division per step, in a decode kernel's block loop, was 2% of Gemma-3's LM head.
+#[derive(Clone, Copy)]
+pub struct Spread<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl<'a> Spread<'a> {
+    pub fn new(data: &'a [u8], parts: usize) -> Self {
+        let step = data.len().div_ceil(64).div_ceil(parts.max(1)) * 64;
+        Self { data, step }
+    }
+
+    /// Asks for step `part`'s lines.
+    #[inline(always)]
+    pub fn part(&self, part: usize) {
+        prefetch(&self.data[self.range(part)]);
+    }
+
+    /// The bytes of step `part`: whole lines (the last one short), the steps in order
+    /// covering `data` once (empty past the end).
+    #[inline(always)]
+    fn range(&self, part: usize) -> std::ops::Range<usize> {
+        let len = self.data.len();
+        let at = part.saturating_mul(self.step).min(len);
+        at..(at + self.step).min(len)
+    }
 }
 
 /// `data` cut in two at a line boundary near its middle: for a kernel that runs over its
@@ -37,38 +62,35 @@ pub fn halves(data: &[u8]) -> (&[u8], &[u8]) {
     data.split_at(data.len() / 2 / 64 * 64)
 }
 
-/// The bytes of part `part` of `parts`: whole 64-byte lines (the last one short), the
-/// parts in order covering `0..len` once (empty past the last part).
-fn part_range(len: usize, part: usize, parts: usize) -> std::ops::Range<usize> {
-    let (lines, parts) = (len.div_ceil(64), parts.max(1));
-    let at = |p: usize| (p.min(parts) * lines / parts * 64).min(len);
-    at(part)..at(part + 1)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::part_range;
+    use super::Spread;
 
-    /// The parts of any length tile it exactly, in whole lines, and a part past the last
+    /// The steps of any length tile it exactly, in whole lines, and a step past the last
     /// (or a count of zero) asks for nothing out of range.
     #[test]
     fn the_parts_cover_every_byte_once_in_whole_lines() {
         for len in [0, 1, 63, 64, 65, 640, 5760, 10_001] {
             for parts in 0..=24 {
                 let mut next = 0;
+                let data = vec![0u8; len];
+                let spread = Spread::new(&data, parts);
                 for part in 0..parts.max(1) {
-                    let r = part_range(len, part, parts);
+                    let r = spread.range(part);
                     assert_eq!(
                         r.start, next,
                         "len {len}, {parts} parts: part {part} starts at {r:?}"
                     );
                     assert!(
-                        r.start.is_multiple_of(64) && (r.end.is_multiple_of(64) || r.end == len)
+                        r.is_empty()
+                            || r.start.is_multiple_of(64)
+                                && (r.end.is_multiple_of(64) || r.end == len)
                     );
                     next = r.end;
                 }
                 assert_eq!(next, len, "len {len}, {parts} parts end short");
-                assert!(part_range(len, parts + 3, parts).is_empty());
+                assert!(spread.range(parts + 3).is_empty());
+                assert!(spread.range(usize::MAX).is_empty());
             }
         }
     }

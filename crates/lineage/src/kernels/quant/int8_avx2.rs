@@ -31,7 +31,7 @@ mod x86 {
     use super::super::act::Q8Block;
     use super::super::int8_vnni::{W_ROWS, X_ROWS};
     use super::super::simd::x86::*;
-    use crate::kernels::prefetch::{halves, prefetch_part};
+    use crate::kernels::prefetch::{halves, Spread};
     use std::arch::x86_64::*;
 
     type Out = [[f32; W_ROWS]; X_ROWS];
@@ -56,8 +56,9 @@ mod x86 {
         let mut acc = [[_mm256_setzero_ps(); R]; N];
         let mut d = [0f32; R];
         let mut q = [_mm256_setzero_si256(); R];
+        let spread = Spread::new(ahead, nb);
         for j in 0..nb {
-            prefetch_part(ahead, j, nb);
+            spread.part(j);
             let b = w.add(j * BS);
             for k in 0..R {
                 let bk = b.add(k * rb);

@@ -76,7 +76,7 @@ pub(super) mod x86 {
     use super::super::act::Q8Block;
     use super::super::simd::x86::hsum_ps;
     use super::{W_ROWS, X_ROWS};
-    use crate::kernels::prefetch::prefetch_part;
+    use crate::kernels::prefetch::Spread;
     use std::arch::x86_64::*;
 
     type Out = [[f32; W_ROWS]; X_ROWS];
@@ -138,8 +138,9 @@ pub(super) mod x86 {
         assert!(xs.len() == N && w.len() >= W_ROWS * rb && rb >= nb * 34);
         let wp = w.as_ptr();
         let mut acc = [[_mm512_setzero_ps(); 2]; N];
+        let spread = Spread::new(ahead, nb);
         for j in 0..nb {
-            prefetch_part(ahead, j, nb);
+            spread.part(j);
             let b = wp.add(j * 34);
             let row = |k: usize| _mm256_loadu_si256(b.add(k * rb + 2) as *const __m256i);
             let pair = |p: usize| {

@@ -202,7 +202,7 @@ pub(super) mod x86 {
     use super::super::act::Q8Block;
     use super::super::block_format::Format;
     use super::{Lanes, Out, WidePanel, VECS, WIDE, X_MAX};
-    use crate::kernels::prefetch::prefetch_part;
+    use crate::kernels::prefetch::Spread;
     use std::arch::x86_64::*;
 
     /// One block of sixteen rows in registers.
@@ -504,8 +504,9 @@ pub(super) mod x86 {
         out: &mut Out,
     ) {
         let (mut acc, mut accm) = ([[_mm512_setzero_ps(); N]; 2], [_mm512_setzero_ps(); N]);
+        let spread = Spread::new(ahead, nb);
         for j in 0..nb {
-            prefetch_part(ahead, j, nb);
+            spread.part(j);
             let k = decode::<F>(w.as_ptr().add(j * F::BS), r);
             step::<F, N>(&k, (xs, offs, j), &mut acc[j % 2], &mut accm);
         }

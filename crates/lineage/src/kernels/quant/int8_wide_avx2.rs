@@ -23,7 +23,7 @@ pub(super) mod x86 {
     use super::super::block_format::Format;
     use super::super::int8_wide::x86::check;
     use super::super::int8_wide::{Lanes, Out, WidePanel, VECS, WIDE, X_MAX};
-    use crate::kernels::prefetch::{halves as split, prefetch_part};
+    use crate::kernels::prefetch::{halves as split, Spread};
     use std::arch::x86_64::*;
 
     /// Rows per half group: the 32-bit lanes of a 256-bit vector.
@@ -356,8 +356,9 @@ pub(super) mod x86 {
         out: &mut Out,
     ) {
         let (mut acc, mut accm) = ([[_mm256_setzero_ps(); N]; 2], [_mm256_setzero_ps(); N]);
+        let spread = Spread::new(ahead, nb);
         for j in 0..nb {
-            prefetch_part(ahead, j, nb);
+            spread.part(j);
             let k = decode::<F>(w.as_ptr().add(j * F::BS), r);
             step::<F, N>(&k, (xs, offs, j), &mut acc[j % 2], &mut accm);
         }
