@@ -235,6 +235,7 @@ unsafe fn one_group_avx2<E: KvFormat>(
     match tile_vectors(spec, &rows) {
         1 => one_group::<1, 16, E, Avx2>(spec, io, g, rows, sc, out, stage),
         2 => one_group::<2, 16, E, Avx2>(spec, io, g, rows, sc, out, stage),
+        3 => one_group::<3, 16, E, Avx2>(spec, io, g, rows, sc, out, stage),
         _ => one_group::<4, 16, E, Avx2>(spec, io, g, rows, sc, out, stage),
     }
 }
@@ -242,8 +243,9 @@ unsafe fn one_group_avx2<E: KvFormat>(
 /// Query vectors in the first score tile of `rows` (positions times the query heads of a
 /// KV head): a score pass narrower than the build's widest is taken where the tile has
 /// fewer, so decode's few vectors are not padded with repeated ones (a one-position
-/// tile of three heads wasted five of eight passes). Every score is the same chain
-/// whatever the width.
+/// tile of three heads wasted five of eight passes, then one of four), and a width that
+/// divides the tile where one does (three heads: 12 vectors in two passes of six, not
+/// 16 of eight). Every score is the same chain whatever the width.
 fn tile_vectors(spec: &AttnSpec, rows: &Range<usize>) -> usize {
     rows.len().min(TILE) * (spec.n_heads / spec.n_kv_heads)
 }
@@ -266,7 +268,9 @@ unsafe fn one_group_avx512<E: KvFormat>(
     match tile_vectors(spec, &rows) {
         1 => one_group::<1, 32, E, Avx512>(spec, io, g, rows, sc, out, stage),
         2 => one_group::<2, 32, E, Avx512>(spec, io, g, rows, sc, out, stage),
-        3..=4 => one_group::<4, 32, E, Avx512>(spec, io, g, rows, sc, out, stage),
+        3 => one_group::<3, 32, E, Avx512>(spec, io, g, rows, sc, out, stage),
+        4 => one_group::<4, 32, E, Avx512>(spec, io, g, rows, sc, out, stage),
+        6 | 12 => one_group::<6, 32, E, Avx512>(spec, io, g, rows, sc, out, stage),
         _ => one_group::<8, 32, E, Avx512>(spec, io, g, rows, sc, out, stage),
     }
 }

@@ -51,6 +51,7 @@ fn attn_case() -> impl Strategy<Value = Attn> {
         (4, 2),
         (6, 3),
         (8, 2),
+        (3, 1),
     ]);
     // Small chunks run serially; q0 up to 120 with n up to 40 reaches the pool path.
     let pos = prop_oneof![(0usize..8, 1usize..=6), (60usize..=120, 20usize..=40)];
