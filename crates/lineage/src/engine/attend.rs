@@ -179,30 +179,19 @@ fn attend_as<E: KvFormat>(
                 // SAFETY: t < n_tasks, so the offset is inside `buf`.
                 SyncPtr(unsafe { base.0.add(t * stride) })
             };
-            let scores = |i: usize| {
-                let (t, part) = (i / parts, i % parts);
-                group(
-                    t,
-                    Stage::Scores {
-                        part,
-                        parts,
-                        rows: rows_of(t),
-                    },
-                )
+            // Piece i of the job: task i / parts, share i % parts; the scores job, then
+            // the values job.
+            let piece = |i: usize, scores: bool| {
+                let (t, part, rows) = (i / parts, i % parts, rows_of(i / parts));
+                let stage = if scores {
+                    Stage::Scores { part, parts, rows }
+                } else {
+                    Stage::Values { part, parts, rows }
+                };
+                group(t, stage)
             };
-            pool::global().run(n_tasks * parts, &scores);
-            let values = |i: usize| {
-                let (t, part) = (i / parts, i % parts);
-                group(
-                    t,
-                    Stage::Values {
-                        part,
-                        parts,
-                        rows: rows_of(t),
-                    },
-                )
-            };
-            pool::global().run(n_tasks * parts, &values);
+            pool::global().run(n_tasks * parts, &|i| piece(i, true));
+            pool::global().run(n_tasks * parts, &|i| piece(i, false));
         });
         if split.is_some() {
             return true;
