@@ -43,8 +43,8 @@ pub(super) enum Stage {
 }
 
 impl Stage {
-    /// This piece's share `lo..hi` of `0..n` items (`parts` shares, within one item of
-    /// each other, each a multiple of `align` but the last).
+    /// This piece's share `lo..hi` of `0..n` items (`parts` shares in order, within
+    /// `align` items of each other, each starting at a multiple of `align`).
     pub(super) fn share(part: usize, parts: usize, n: usize, align: usize) -> (usize, usize) {
         let units = n.div_ceil(align);
         let at = |k: usize| (units * k / parts * align).min(n);
