@@ -353,9 +353,9 @@ unsafe fn one_group<const M: usize, const C: usize, E: KvFormat, S: AttnSimd>(
                 b0..b0
             }
         };
-        // Each pass's M query vectors transposed, `[d][M]`, once per tile; a short last
-        // pass repeats its last vector (those scores are dropped).
-        let passes = nv.div_ceil(M);
+        // Each pass's M query vectors transposed, `[d][M]`, once per tile where it scores
+        // any keys; a short last pass repeats its last vector (those scores are dropped).
+        let passes = if blocks.is_empty() { 0 } else { nv.div_ceil(M) };
         for v in 0..passes * M {
             let at = (v / M) * hd * M + v % M;
             for (d, &x) in q(v.min(nv - 1)).iter().enumerate() {
