@@ -5,14 +5,16 @@
 //!
 //! Each output is the AVX2 row kernel's (q8.rs), bit for bit: per block the same
 //! `maddubs` + `madd` integer sums of `|q|` and `y` signed by `q`, the same
-//! `fma(d * dy, sum, acc)` in the same 8 lanes, and the same `hsum_ps` at the end. What changes is the order of the work, not of any sum:
+//! `fma(d * dy, sum, acc)` in the same 8 lanes, and the same `hsum_ps` at the end. What
+//! changes is the order of the work, not of any sum:
 //! - decode (one activation row): four weight rows at once, so four independent FMA
 //!   chains hide the latency one row's chain waits on, and each activation block is
 //!   loaded once for four rows;
 //! - prefill (three or four activation rows): two weight rows at a time against all of
 //!   them (eight accumulators fit AVX2's sixteen registers with the codes beside them).
 //!
-//! Reference: ggml-cpu `arch/x86/quants.c` (`ggml_vec_dot_q8_0_q8_0` under `__AVX2__`) and its 4-row GEMV (`repack.cpp`), here over rows in their file layout.
+//! Reference: ggml-cpu `arch/x86/quants.c` (`ggml_vec_dot_q8_0_q8_0` under `__AVX2__`)
+//! and its 4-row GEMV (`repack.cpp`), here over rows in their file layout.
 
 use super::int8_vnni::Tile;
 
@@ -29,12 +31,10 @@ pub(crate) fn tile(ty: super::GgmlType) -> Option<Tile> {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::act::Q8Block;
-    use super::super::int8_vnni::{W_ROWS, X_ROWS};
+    use super::super::int8_vnni::{TileOut as Out, W_ROWS, X_ROWS};
     use super::super::simd::x86::*;
     use crate::kernels::prefetch::{halves, Spread};
     use std::arch::x86_64::*;
-
-    type Out = [[f32; W_ROWS]; X_ROWS];
 
     /// Q8_0's block: `d` (f16), then 32 signed codes.
     const BS: usize = 34;
@@ -92,8 +92,8 @@ mod x86 {
         }
     }
 
-    /// The [`super::Tile`]: four weight rows at once for one or two
-    /// activation rows, two at a time for three or four.
+    /// The [`super::Tile`]: four weight rows at once for one or two activation rows, two
+    /// at a time for three or four.
     /// # Safety
     /// As [`super::Tile`]; AVX2, FMA and F16C are available.
     #[target_feature(enable = "avx2,fma,f16c")]

@@ -75,11 +75,9 @@ pub(crate) fn tile(ty: super::GgmlType) -> Option<Tile> {
 pub(super) mod x86 {
     use super::super::act::Q8Block;
     use super::super::simd::x86::hsum_ps;
-    use super::{W_ROWS, X_ROWS};
+    use super::{TileOut as Out, W_ROWS};
     use crate::kernels::prefetch::Spread;
     use std::arch::x86_64::*;
-
-    type Out = [[f32; W_ROWS]; X_ROWS];
 
     /// The f16 bits at `p`.
     /// # Safety

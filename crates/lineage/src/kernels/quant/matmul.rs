@@ -8,7 +8,7 @@ use super::act::{quantize_row_q8, quantize_row_q8k, Q8Block, Q8KBlock};
 use super::dispatch::{dequantizer, kernel, Dequant, KDot, Kernel, Q8Dot, Q8Dot4};
 use super::float::dot_f32;
 use super::int8_panel::{Panel, PanelKernel};
-use super::int8_vnni::{Tile, W_ROWS, X_ROWS};
+use super::int8_vnni::{Tile, TileOut, W_ROWS, X_ROWS};
 use super::int8_wide::{self, WideKernel, WidePanel, WIDE};
 use super::k_avx2::KRow;
 use super::k_quants::{unpack_row, Unpack};
@@ -288,13 +288,7 @@ trait Group {
     /// # Safety
     /// After a `load` of `g`; each of the 1..=[`X_ROWS`] rows of `xs` has a block per
     /// weight block of a row.
-    unsafe fn dot(
-        &mut self,
-        g: Loaded<'_>,
-        i0: usize,
-        xs: &[&[Q8Block]],
-        out: &mut [[f32; W_ROWS]; X_ROWS],
-    );
+    unsafe fn dot(&mut self, g: Loaded<'_>, i0: usize, xs: &[&[Q8Block]], out: &mut TileOut);
 }
 
 /// The group a [`Group::load`] took: its bytes and row stride.
@@ -316,13 +310,7 @@ impl Group for Tile {
     }
     /// # Safety
     /// As [`Group::dot`]: the tile's own contract.
-    unsafe fn dot(
-        &mut self,
-        g: Loaded<'_>,
-        _: usize,
-        xs: &[&[Q8Block]],
-        out: &mut [[f32; W_ROWS]; X_ROWS],
-    ) {
+    unsafe fn dot(&mut self, g: Loaded<'_>, _: usize, xs: &[&[Q8Block]], out: &mut TileOut) {
         self((g.w, g.ahead), g.rb, xs, out)
     }
 }
@@ -343,13 +331,7 @@ impl Group for Panels<'_> {
     }
     /// # Safety
     /// As [`Group::dot`]: the panel was filled by the same type's `fill`.
-    unsafe fn dot(
-        &mut self,
-        _: Loaded<'_>,
-        _: usize,
-        xs: &[&[Q8Block]],
-        out: &mut [[f32; W_ROWS]; X_ROWS],
-    ) {
+    unsafe fn dot(&mut self, _: Loaded<'_>, _: usize, xs: &[&[Q8Block]], out: &mut TileOut) {
         (self.kernel.dot)(self.panel, xs, out)
     }
 }
